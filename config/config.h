@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filters/registry.h"
+
+namespace switchyard::config {
+
+using std::chrono::milliseconds;
+
+struct SocketAddress {
+  std::string host;  // numeric IPv4 or IPv6 literal (no brackets)
+  uint16_t port = 0;
+  std::string text;  // as written, e.g. "127.0.0.1:8080" or "[::1]:8080"
+};
+
+struct ListenerConfig {
+  std::string name;
+  SocketAddress address;
+  uint32_t max_connections = 10000;
+  milliseconds request_headers_timeout{10000};  // slowloris guard
+  milliseconds idle_timeout{60000};             // keep-alive between requests
+  milliseconds request_timeout{0};              // whole request received; 0 = none
+  uint64_t max_request_headers_bytes = 60 * 1024;
+  uint64_t max_request_body_bytes = 10 * 1024 * 1024;
+  uint32_t max_requests_per_connection = 0;  // 0 = unlimited
+  std::string forwarded_proto = "http";
+};
+
+struct AdminConfig {
+  SocketAddress address{"127.0.0.1", 9901, "127.0.0.1:9901"};
+  std::string token;  // secret; empty disables mutating endpoints
+};
+
+struct ClusterConfig {
+  std::string name;
+  std::vector<SocketAddress> endpoints;
+  milliseconds connect_timeout{1000};
+  milliseconds response_timeout{15000};  // first response byte; routes may override
+  milliseconds idle_timeout{60000};      // pooled keep-alive connection
+  uint32_t max_connections = 1024;       // per worker
+  uint32_t max_pending_requests = 1024;  // per worker, waiting for a connection
+  uint32_t max_requests_per_connection = 0;
+};
+
+struct RouteConfig {
+  std::string name;
+  std::string prefix;  // match.prefix
+  std::string cluster;
+  milliseconds timeout{0};  // 0 = the cluster's response_timeout
+};
+
+struct FilterEntry {
+  std::string name;
+  filters::FilterFactoryPtr factory;
+};
+
+struct Config {
+  std::string source_file;
+  uint32_t workers = 0;  // 0 = number of CPUs
+  std::string log_level = "info";
+  milliseconds drain_timeout{15000};
+  std::vector<ListenerConfig> listeners;
+  AdminConfig admin;
+  std::vector<ClusterConfig> clusters;
+  std::vector<RouteConfig> routes;
+  std::vector<FilterEntry> filters;
+
+  const ClusterConfig* findCluster(const std::string& name) const;
+};
+using ConfigConstSharedPtr = std::shared_ptr<const Config>;
+
+}  // namespace switchyard::config

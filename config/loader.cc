@@ -1,0 +1,600 @@
+#include "config/loader.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <utility>
+
+#include "config/yaml_util.h"
+
+namespace switchyard::config {
+namespace {
+
+constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kMaxConnections = 1'000'000;
+constexpr uint64_t kMinHeadersBytes = 1024;
+constexpr uint64_t kMaxHeadersBytes = 1024 * 1024;
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+int lineOf(const YAML::Node& node) { return node.Mark().line + 1; }
+
+class Errors {
+ public:
+  template <typename Fn>
+  void attempt(Fn&& fn) {
+    try {
+      fn();
+    } catch (const ConfigError& e) {
+      errors_.push_back(e);
+    }
+  }
+  void add(ConfigError error) { errors_.push_back(std::move(error)); }
+  bool empty() const { return errors_.empty(); }
+  // In file order, which is how a reader fixes them; the parse order is the loader's business.
+  std::vector<ConfigError> take() {
+    std::stable_sort(errors_.begin(), errors_.end(),
+                     [](const ConfigError& a, const ConfigError& b) {
+                       return std::pair(a.line(), a.column()) < std::pair(b.line(), b.column());
+                     });
+    return std::move(errors_);
+  }
+
+ private:
+  std::vector<ConfigError> errors_;
+};
+
+// One map of the file: reports its unknown and duplicated keys up front, then parses each known
+// key on request, recording a key's error and moving on so that one mistake hides no other.
+class MapReader {
+ public:
+  using Parse = std::function<void(const YAML::Node&, const std::string&)>;
+
+  MapReader(const YAML::Node& node, std::string path, Errors& errors,
+            std::initializer_list<std::string_view> allowed)
+      : node_(node), path_(std::move(path)), errors_(errors) {
+    for (ConfigError& error : mapKeyErrors(node_, path_, allowed)) errors_.add(std::move(error));
+  }
+
+  void optional(std::string_view key, const Parse& parse) {
+    if (auto kv = find(key)) run(*kv, key, parse);
+  }
+  void required(std::string_view key, const Parse& parse) {
+    if (auto kv = find(key)) {
+      run(*kv, key, parse);
+    } else if (node_.IsMap() || node_.IsNull()) {
+      errors_.add(ConfigError(node_, path_, "missing required key " + quote(key)));
+    }
+  }
+
+ private:
+  std::optional<std::pair<YAML::Node, YAML::Node>> find(std::string_view key) const {
+    if (!node_.IsMap()) return std::nullopt;
+    for (const auto& kv : node_) {
+      if (kv.first.IsScalar() && kv.first.Scalar() == key) return std::pair(kv.first, kv.second);
+    }
+    return std::nullopt;
+  }
+
+  void run(const std::pair<YAML::Node, YAML::Node>& kv, std::string_view key, const Parse& parse) {
+    try {
+      parse(kv.second, child(path_, key));
+    } catch (const ConfigError& e) {
+      // yaml-cpp places an empty value ("key:") at the next token, often on a later line; the
+      // key is where the reader will look.
+      if (kv.second.IsNull()) {
+        errors_.add(ConfigError(e.path(), e.what(), lineOf(kv.first), kv.first.Mark().column + 1));
+      } else {
+        errors_.add(e);
+      }
+    }
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  Errors& errors_;
+};
+
+// Calls `parse` on each element of a sequence with its path, recording errors per element.
+void forEachElement(const YAML::Node& node, const std::string& path, Errors& errors,
+                    const std::function<void(const YAML::Node&, const std::string&)>& parse) {
+  expectSequence(node, path);
+  size_t index = 0;
+  for (const YAML::Node& element : node) {
+    std::string element_path = child(path, index++);
+    errors.attempt([&] { parse(element, element_path); });
+  }
+}
+
+// The names defined in one list (listeners, clusters or routes), to reject duplicates.
+class NameSet {
+ public:
+  explicit NameSet(std::string kind) : kind_(std::move(kind)) {}
+
+  void add(const std::string& name, const YAML::Node& node, const std::string& path) {
+    auto [it, inserted] = lines_.emplace(name, lineOf(node));
+    if (!inserted) {
+      throw ConfigError(node, path,
+                        "duplicate " + kind_ + " name " + quote(name) + " (first defined on line " +
+                            std::to_string(it->second) + ")");
+    }
+  }
+  bool contains(const std::string& name) const { return lines_.count(name) != 0; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, line] : lines_) out.push_back(name);
+    return out;
+  }
+
+ private:
+  std::string kind_;
+  std::map<std::string, int> lines_;
+};
+
+MapReader::Parse setName(std::string& out, NameSet& names, bool restricted) {
+  return [&out, &names, restricted](const YAML::Node& node, const std::string& path) {
+    std::string name = getString(node, path);
+    if (name.empty()) throw ConfigError(node, path, "must not be empty");
+    names.add(name, node, path);
+    out = name;
+    bool valid = true;
+    for (char c : name) {
+      valid = valid && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                        (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-');
+    }
+    if (restricted && !valid) {
+      throw ConfigError(
+          node, path,
+          "invalid name " + quote(name) + " (use letters, digits, '_', '.' and '-' only)");
+    }
+  };
+}
+
+MapReader::Parse setUint32(uint32_t& out, int64_t min, int64_t max) {
+  return [&out, min, max](const YAML::Node& node, const std::string& path) {
+    out = static_cast<uint32_t>(getInt(node, path, min, max));
+  };
+}
+
+MapReader::Parse setDuration(milliseconds& out, bool allow_zero) {
+  return [&out, allow_zero](const YAML::Node& node, const std::string& path) {
+    milliseconds value = getDuration(node, path);
+    if (!allow_zero && value.count() == 0) {
+      throw ConfigError(node, path, "must be greater than 0s");
+    }
+    out = value;
+  };
+}
+
+MapReader::Parse setBytes(uint64_t& out, uint64_t min, uint64_t max) {
+  return [&out, min, max](const YAML::Node& node, const std::string& path) {
+    uint64_t value = getBytes(node, path);
+    if (value < min || value > max) {
+      throw ConfigError(node, path,
+                        "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                            " bytes, got " + std::to_string(value));
+    }
+    out = value;
+  };
+}
+
+MapReader::Parse setChoice(std::string& out, std::vector<std::string> choices) {
+  return [&out, choices = std::move(choices)](const YAML::Node& node, const std::string& path) {
+    std::string value = getString(node, path);
+    if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+      throw ConfigError(
+          node, path,
+          "invalid value " + quote(value) + " (expected one of: " + joined(choices) + ")");
+    }
+    out = value;
+  };
+}
+
+SocketAddress getAddress(const YAML::Node& node, const std::string& path) {
+  std::string text = getString(node, path);
+  SocketAddress address;
+  if (!parseSocketAddress(text, address)) {
+    throw ConfigError(node, path,
+                      "invalid address " + quote(text) +
+                          " (expected IPv4:port, [IPv6]:port or localhost:port, port 1-65535)");
+  }
+  return address;
+}
+
+// The address in inet_ntop's canonical spelling, so "::1" and "0::1" compare equal.
+std::string canonicalHost(const std::string& host) {
+  unsigned char buf[16];
+  char text[INET6_ADDRSTRLEN];
+  int family = host.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (inet_pton(family, host.c_str(), buf) != 1) return host;
+  if (inet_ntop(family, buf, text, sizeof(text)) == nullptr) return host;
+  return text;
+}
+
+// Two sockets that cannot both be bound: the same port on the same address, or on a wildcard.
+bool sameSocket(const SocketAddress& a, const SocketAddress& b) {
+  if (a.port != b.port) return false;
+  std::string ha = canonicalHost(a.host);
+  std::string hb = canonicalHost(b.host);
+  auto wildcard = [](const std::string& h) { return h == "0.0.0.0" || h == "::"; };
+  return ha == hb || wildcard(ha) || wildcard(hb);
+}
+
+struct BoundListener {
+  std::string name;
+  SocketAddress address;
+  YAML::Node node;
+  std::string path;
+};
+
+std::string formatDuration(milliseconds d) {
+  int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  if (ms < 0 || ms % 1000 != 0) return std::to_string(ms) + "ms";
+  int64_t s = ms / 1000;
+  std::string out;
+  if (s >= 3600) out += std::to_string(s / 3600) + "h";
+  if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
+  if (s % 60 != 0) out += std::to_string(s % 60) + "s";
+  return out;
+}
+
+class Loader {
+ public:
+  Loader(const LoadContext& ctx, Config& config) : ctx_(ctx), config_(config) {}
+
+  std::vector<ConfigError> load(const YAML::Node& root) {
+    MapReader top(root, "", errors_,
+                  {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
+                   "routes", "filters"});
+    if (!root.IsMap()) return errors_.take();
+    top.optional("workers", setUint32(config_.workers, 1, 256));
+    top.optional("log_level", setChoice(config_.log_level, {"debug", "info", "warn", "error"}));
+    top.optional("drain_timeout", setDuration(config_.drain_timeout, true));
+    top.required("listeners", [this](const YAML::Node& node, const std::string& path) {
+      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
+        parseListener(n, p, config_.listeners.emplace_back());
+      });
+      if (node.size() == 0) throw ConfigError(node, path, "at least one listener is required");
+    });
+    top.optional("admin", [this](const YAML::Node& node, const std::string& path) {
+      parseAdmin(node, path, config_.admin);
+    });
+    if (!admin_address_set_) {
+      for (const BoundListener& listener : bound_) {
+        if (sameSocket(listener.address, config_.admin.address)) {
+          errors_.add(ConfigError(listener.node, listener.path,
+                                  "address " + quote(listener.address.text) +
+                                      " conflicts with the admin listener (default " +
+                                      config_.admin.address.text + "; set admin.address)"));
+        }
+      }
+    }
+    top.required("clusters", [this](const YAML::Node& node, const std::string& path) {
+      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
+        parseCluster(n, p, config_.clusters.emplace_back());
+      });
+      if (node.size() == 0) throw ConfigError(node, path, "at least one cluster is required");
+    });
+    top.required("routes", [this](const YAML::Node& node, const std::string& path) {
+      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
+        parseRoute(n, p, config_.routes.emplace_back());
+      });
+      if (node.size() == 0) throw ConfigError(node, path, "at least one route is required");
+    });
+    top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
+      forEachElement(node, path, errors_,
+                     [this](const YAML::Node& n, const std::string& p) { parseFilter(n, p); });
+    });
+    return errors_.take();
+  }
+
+ private:
+  void parseListener(const YAML::Node& node, const std::string& path, ListenerConfig& out) {
+    MapReader m(node, path, errors_,
+                {"name", "address", "max_connections", "request_headers_timeout", "idle_timeout",
+                 "request_timeout", "max_request_headers_bytes", "max_request_body_bytes",
+                 "max_requests_per_connection", "forwarded_proto"});
+    m.required("name", setName(out.name, listener_names_, false));
+    m.required("address", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.address = getAddress(n, p);
+      for (const BoundListener& other : bound_) {
+        if (sameSocket(other.address, out.address)) {
+          throw ConfigError(n, p,
+                            "address " + quote(out.address.text) + " conflicts with listener " +
+                                quote(other.name) + " (" + other.address.text + ")");
+        }
+      }
+      bound_.push_back({out.name, out.address, n, p});
+    });
+    m.optional("max_connections", setUint32(out.max_connections, 1, kMaxConnections));
+    m.optional("request_headers_timeout", setDuration(out.request_headers_timeout, false));
+    m.optional("idle_timeout", setDuration(out.idle_timeout, false));
+    m.optional("request_timeout", setDuration(out.request_timeout, true));
+    m.optional("max_request_headers_bytes",
+               setBytes(out.max_request_headers_bytes, kMinHeadersBytes, kMaxHeadersBytes));
+    m.optional("max_request_body_bytes",
+               setBytes(out.max_request_body_bytes, 0, std::numeric_limits<uint64_t>::max()));
+    m.optional("max_requests_per_connection",
+               setUint32(out.max_requests_per_connection, 0, kUint32Max));
+    m.optional("forwarded_proto", setChoice(out.forwarded_proto, {"http", "https"}));
+  }
+
+  void parseAdmin(const YAML::Node& node, const std::string& path, AdminConfig& out) {
+    MapReader m(node, path, errors_, {"address", "token"});
+    m.optional("address", [this, &out](const YAML::Node& n, const std::string& p) {
+      admin_address_set_ = true;
+      out.address = getAddress(n, p);
+      for (const BoundListener& other : bound_) {
+        if (sameSocket(other.address, out.address)) {
+          throw ConfigError(n, p,
+                            "address " + quote(out.address.text) + " conflicts with listener " +
+                                quote(other.name) + " (" + other.address.text + ")");
+        }
+      }
+    });
+    m.optional("token",
+               [&out](const YAML::Node& n, const std::string& p) { out.token = getString(n, p); });
+  }
+
+  void parseCluster(const YAML::Node& node, const std::string& path, ClusterConfig& out) {
+    MapReader m(node, path, errors_,
+                {"name", "endpoints", "connect_timeout", "response_timeout", "idle_timeout",
+                 "max_connections", "max_pending_requests", "max_requests_per_connection"});
+    m.required("name", setName(out.name, cluster_names_, true));
+    m.required("endpoints", [this, &out](const YAML::Node& n, const std::string& p) {
+      forEachElement(n, p, errors_, [&out](const YAML::Node& e, const std::string& ep) {
+        out.endpoints.push_back(getAddress(e, ep));
+      });
+      if (n.size() == 0) throw ConfigError(n, p, "at least one endpoint is required");
+    });
+    m.optional("connect_timeout", setDuration(out.connect_timeout, false));
+    m.optional("response_timeout", setDuration(out.response_timeout, false));
+    m.optional("idle_timeout", setDuration(out.idle_timeout, false));
+    m.optional("max_connections", setUint32(out.max_connections, 1, kMaxConnections));
+    m.optional("max_pending_requests", setUint32(out.max_pending_requests, 0, kMaxConnections));
+    m.optional("max_requests_per_connection",
+               setUint32(out.max_requests_per_connection, 0, kUint32Max));
+  }
+
+  void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
+    MapReader m(node, path, errors_, {"name", "match", "cluster", "timeout"});
+    m.required("name", setName(out.name, route_names_, false));
+    m.required("match", [this, &out](const YAML::Node& n, const std::string& p) {
+      MapReader match(n, p, errors_, {"prefix"});
+      match.required("prefix", [this, &out](const YAML::Node& pn, const std::string& pp) {
+        std::string prefix = getString(pn, pp);
+        if (prefix.empty() || prefix.front() != '/') {
+          throw ConfigError(pn, pp, "invalid prefix " + quote(prefix) + " (must start with \"/\")");
+        }
+        auto [it, inserted] = prefixes_.emplace(prefix, out.name);
+        if (!inserted) {
+          throw ConfigError(
+              pn, pp,
+              "prefix " + quote(prefix) + " is already matched by route " + quote(it->second));
+        }
+        out.prefix = prefix;
+      });
+    });
+    m.required("cluster", [this, &out](const YAML::Node& n, const std::string& p) {
+      std::string cluster = getString(n, p);
+      if (!cluster_names_.contains(cluster)) {
+        throw ConfigError(n, p,
+                          "unknown cluster " + quote(cluster) +
+                              " (defined clusters: " + joined(cluster_names_.names()) + ")");
+      }
+      out.cluster = cluster;
+    });
+    m.optional("timeout", setDuration(out.timeout, true));
+  }
+
+  void parseFilter(const YAML::Node& node, const std::string& path) {
+    if (!node.IsMap() || node.size() != 1) {
+      std::string hint = "correlation_id";
+      if (node.IsScalar()) hint = node.Scalar();
+      throw ConfigError(
+          node, path,
+          "expected a map with one key, the filter's name, e.g. \"- " + hint + ": {}\"");
+    }
+    auto kv = *node.begin();
+    if (!kv.first.IsScalar()) throw ConfigError(kv.first, path, "expected a filter name");
+    std::string name = kv.first.Scalar();
+    std::string filter_path = child(path, name);
+    const filters::FilterBuildFn* build = ctx_.filters.find(name);
+    if (build == nullptr) {
+      std::vector<std::string> known = ctx_.filters.names();
+      throw ConfigError(kv.first, filter_path,
+                        "unknown filter " + quote(name) +
+                            (known.empty() ? " (no filters are registered)"
+                                           : " (known filters: " + joined(known) + ")"));
+    }
+    filters::BuildContext build_ctx{filter_path, ctx_.metrics, ctx_.time};
+    filters::FilterFactoryPtr factory;
+    try {
+      factory = (*build)(kv.second, build_ctx);
+    } catch (const YAML::Exception& e) {
+      // A filter that used yaml-cpp's own conversions: keep the position yaml-cpp knows.
+      throw ConfigError(filter_path, e.msg, e.mark.line + 1, e.mark.column + 1);
+    }
+    if (factory == nullptr) throw ConfigError(kv.first, filter_path, "the filter built nothing");
+    config_.filters.push_back({name, std::move(factory)});
+  }
+
+  const LoadContext& ctx_;
+  Config& config_;
+  Errors errors_;
+  NameSet listener_names_{"listener"};
+  NameSet cluster_names_{"cluster"};
+  NameSet route_names_{"route"};
+  std::vector<BoundListener> bound_;
+  bool admin_address_set_ = false;
+  std::map<std::string, std::string> prefixes_;  // prefix -> route name
+};
+
+bool readFile(const std::string& path, std::string& out, std::string& error) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (file == nullptr) {
+    error = std::strerror(errno);
+    return false;
+  }
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0) out.append(buf, n);
+  bool failed = std::ferror(file) != 0;
+  int saved = errno;
+  std::fclose(file);
+  if (failed) error = std::strerror(saved);
+  return !failed;
+}
+
+}  // namespace
+
+ConfigConstSharedPtr loadConfigString(const std::string& yaml, const std::string& name,
+                                      const LoadContext& ctx) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigErrors(
+        name, {ConfigError("", "invalid YAML: " + e.msg, e.mark.line + 1, e.mark.column + 1)});
+  }
+  if (documents.empty() || documents.front().IsNull()) {
+    throw ConfigErrors(name, {ConfigError("", "empty configuration")});
+  }
+  if (documents.size() > 1) {
+    throw ConfigErrors(name, {ConfigError(documents[1], "",
+                                          "expected one YAML document, found " +
+                                              std::to_string(documents.size()))});
+  }
+  auto config = std::make_shared<Config>();
+  config->source_file = name;
+  std::vector<ConfigError> errors = Loader(ctx, *config).load(documents.front());
+  if (!errors.empty()) throw ConfigErrors(name, std::move(errors));
+  return config;
+}
+
+ConfigConstSharedPtr loadConfigFile(const std::string& path, const LoadContext& ctx) {
+  std::string text;
+  std::string error;
+  if (!readFile(path, text, error)) {
+    throw ConfigErrors(path, {ConfigError("", "cannot read file: " + error)});
+  }
+  return loadConfigString(text, path, ctx);
+}
+
+nlohmann::json configToJson(const Config& config) {
+  using nlohmann::json;
+  json out;
+  out["source_file"] = config.source_file;
+  out["workers"] = config.workers;
+  out["log_level"] = config.log_level;
+  out["drain_timeout"] = formatDuration(config.drain_timeout);
+  json listeners = json::array();
+  for (const ListenerConfig& l : config.listeners) {
+    listeners.push_back({
+        {"name", l.name},
+        {"address", l.address.text},
+        {"max_connections", l.max_connections},
+        {"request_headers_timeout", formatDuration(l.request_headers_timeout)},
+        {"idle_timeout", formatDuration(l.idle_timeout)},
+        {"request_timeout", formatDuration(l.request_timeout)},
+        {"max_request_headers_bytes", l.max_request_headers_bytes},
+        {"max_request_body_bytes", l.max_request_body_bytes},
+        {"max_requests_per_connection", l.max_requests_per_connection},
+        {"forwarded_proto", l.forwarded_proto},
+    });
+  }
+  out["listeners"] = std::move(listeners);
+  out["admin"] = {
+      {"address", config.admin.address.text},
+      {"token", config.admin.token.empty() ? "" : "<redacted>"},
+  };
+  json clusters = json::array();
+  for (const ClusterConfig& c : config.clusters) {
+    json endpoints = json::array();
+    for (const SocketAddress& e : c.endpoints) endpoints.push_back(e.text);
+    clusters.push_back({
+        {"name", c.name},
+        {"endpoints", std::move(endpoints)},
+        {"connect_timeout", formatDuration(c.connect_timeout)},
+        {"response_timeout", formatDuration(c.response_timeout)},
+        {"idle_timeout", formatDuration(c.idle_timeout)},
+        {"max_connections", c.max_connections},
+        {"max_pending_requests", c.max_pending_requests},
+        {"max_requests_per_connection", c.max_requests_per_connection},
+    });
+  }
+  out["clusters"] = std::move(clusters);
+  json routes = json::array();
+  for (const RouteConfig& r : config.routes) {
+    routes.push_back({
+        {"name", r.name},
+        {"match", {{"prefix", r.prefix}}},
+        {"cluster", r.cluster},
+        {"timeout", formatDuration(r.timeout)},
+    });
+  }
+  out["routes"] = std::move(routes);
+  json filters = json::array();
+  for (const FilterEntry& f : config.filters) {
+    filters.push_back({{f.name, f.factory ? f.factory->toJson() : json::object()}});
+  }
+  out["filters"] = std::move(filters);
+  return out;
+}
+
+bool parseSocketAddress(const std::string& text, SocketAddress& out) {
+  std::string_view view = text;
+  std::string host;
+  std::string_view port;
+  bool bracketed = !view.empty() && view.front() == '[';
+  if (bracketed) {
+    size_t close = view.find(']');
+    if (close == std::string_view::npos || close + 1 >= view.size() || view[close + 1] != ':') {
+      return false;
+    }
+    host = std::string(view.substr(1, close - 1));
+    port = view.substr(close + 2);
+  } else {
+    size_t colon = view.rfind(':');
+    if (colon == std::string_view::npos) return false;
+    host = std::string(view.substr(0, colon));
+    port = view.substr(colon + 1);
+    if (host.find(':') != std::string::npos) return false;  // IPv6 needs brackets
+  }
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || value == 0 ||
+      value > 65535) {
+    return false;
+  }
+  unsigned char buf[16];
+  if (!bracketed && host == "localhost") {
+    host = "127.0.0.1";
+  } else if (inet_pton(bracketed ? AF_INET6 : AF_INET, host.c_str(), buf) != 1) {
+    return false;
+  }
+  out.host = std::move(host);
+  out.port = static_cast<uint16_t>(value);
+  out.text = text;
+  return true;
+}
+
+}  // namespace switchyard::config

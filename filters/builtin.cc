@@ -1,0 +1,10 @@
+#include "filters/correlation_id/correlation_id_filter.h"
+#include "filters/registry.h"
+
+namespace switchyard::filters {
+
+void registerBuiltinFilters(FilterRegistry& registry) {
+  correlation_id::registerCorrelationIdFilter(registry);
+}
+
+}  // namespace switchyard::filters

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <string>
+
+#include "proxy/common/random.h"
+
+namespace switchyard::common {
+
+// A random UUID (RFC 9562 version 4): 122 bits from `random`, the version nibble set to 4 and the
+// variant bits to 10, formatted as 36 lower-case characters "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".
+// Allocates only the returned string; deterministic for a seeded Random.
+std::string uuidV4(Random& random);
+
+}  // namespace switchyard::common

@@ -1,0 +1,248 @@
+#include "proxy/event/connection.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace switchyard::event {
+namespace {
+
+constexpr size_t kReadSize = 32 * 1024;
+
+}  // namespace
+
+Connection::Connection(event_base* base, int fd, bool connecting, ConnectionCallbacks& callbacks)
+    : fd_(fd), callbacks_(&callbacks), connecting_(connecting) {
+  read_ev_ = event_new(base, fd, EV_READ | EV_PERSIST, &Connection::onReadEvent, this);
+  write_ev_ = event_new(base, fd, EV_WRITE | EV_PERSIST, &Connection::onWriteEvent, this);
+  if (read_ev_ == nullptr || write_ev_ == nullptr) abort();
+  if (connecting_) {
+    event_add(write_ev_, nullptr);
+    write_armed_ = true;
+  } else {
+    event_add(read_ev_, nullptr);
+  }
+}
+
+Connection::~Connection() {
+  closeSocket();
+  event_free(read_ev_);
+  event_free(write_ev_);
+}
+
+int Connection::connectTo(const std::string& host, uint16_t port) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  int family;
+  if (host.find(':') != std::string::npos) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) {
+      errno = EINVAL;
+      return -1;
+    }
+    len = sizeof(*a6);
+    family = AF_INET6;
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) {
+      errno = EINVAL;
+      return -1;
+    }
+    len = sizeof(*a4);
+    family = AF_INET;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+    int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+void Connection::onReadEvent(int, short, void* arg) noexcept {
+  static_cast<Connection*>(arg)->doRead();
+}
+
+void Connection::onWriteEvent(int, short, void* arg) noexcept {
+  static_cast<Connection*>(arg)->doWrite();
+}
+
+void Connection::doRead() {
+  if (fd_ < 0) return;
+  // Read straight into reserved buffer space: evbuffer_read() would first ask the kernel how
+  // much is readable (an ioctl per read).
+  evbuffer_iovec vec[2];
+  const int nvec = evbuffer_reserve_space(input_.raw(), kReadSize, vec, 2);
+  if (nvec < 1) abort();
+  iovec iov[2];
+  for (int i = 0; i < nvec; ++i) {
+    iov[i].iov_base = vec[i].iov_base;
+    iov[i].iov_len = vec[i].iov_len;
+  }
+  const ssize_t n = readv(fd_, iov, nvec);
+  if (n > 0) {
+    size_t left = static_cast<size_t>(n);
+    for (int i = 0; i < nvec; ++i) {
+      const size_t take = left < vec[i].iov_len ? left : vec[i].iov_len;
+      vec[i].iov_len = take;
+      left -= take;
+    }
+    evbuffer_commit_space(input_.raw(), vec, nvec);
+    bytes_read_ += static_cast<uint64_t>(n);
+    callbacks_->onReadReady(input_);
+    return;
+  }
+  evbuffer_commit_space(input_.raw(), vec, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  const CloseReason reason = n == 0 ? CloseReason::RemoteClose : CloseReason::Reset;
+  closeSocket();
+  callbacks_->onClosed(reason);
+}
+
+void Connection::doWrite() {
+  if (fd_ < 0) return;
+  if (connecting_) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      errno = err;
+      closeSocket();
+      callbacks_->onClosed(CloseReason::ConnectFailed);
+      return;
+    }
+    connecting_ = false;
+    event_add(read_ev_, nullptr);
+    if (output_.empty()) {
+      event_del(write_ev_);
+      write_armed_ = false;
+    }
+    if (read_disable_count_ > 0) event_del(read_ev_);
+    callbacks_->onConnected();
+    if (fd_ < 0) return;
+  }
+  flush();
+}
+
+void Connection::flush() {
+  while (!output_.empty()) {
+    const int n = evbuffer_write(output_.raw(), fd_);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    closeSocket();
+    callbacks_->onClosed(CloseReason::Reset);
+    return;
+  }
+  if (output_.empty()) {
+    if (write_armed_) {
+      event_del(write_ev_);
+      write_armed_ = false;
+    }
+    if (flush_then_close_) {
+      closeSocket();
+      callbacks_->onClosed(CloseReason::LocalClose);
+      return;
+    }
+  } else if (!write_armed_) {
+    event_add(write_ev_, nullptr);
+    write_armed_ = true;
+  }
+  updateWatermarks();
+}
+
+void Connection::updateWatermarks() {
+  const size_t len = output_.length();
+  if (!above_high_ && len > high_watermark_) {
+    above_high_ = true;
+    callbacks_->onAboveWriteBufferHighWatermark();
+  } else if (above_high_ && len <= low_watermark_) {
+    above_high_ = false;
+    callbacks_->onBelowWriteBufferLowWatermark();
+  }
+}
+
+void Connection::write(http::Buffer& data) {
+  if (fd_ < 0 || flush_then_close_) {
+    data.drain(data.length());
+    return;
+  }
+  output_.move(data);
+  if (connecting_ || write_armed_) {
+    updateWatermarks();
+    return;
+  }
+  flush();
+}
+
+void Connection::write(std::string_view data) {
+  http::Buffer b(data);
+  write(b);
+}
+
+void Connection::readDisable(bool disable) {
+  if (fd_ < 0) return;
+  if (disable) {
+    if (read_disable_count_++ == 0 && !connecting_) event_del(read_ev_);
+  } else if (read_disable_count_ > 0) {
+    if (--read_disable_count_ == 0 && !connecting_) event_add(read_ev_, nullptr);
+  }
+}
+
+void Connection::close(CloseType type) {
+  if (fd_ < 0) return;
+  if (type == CloseType::FlushWrite && !output_.empty() && !connecting_) {
+    flush_then_close_ = true;
+    event_del(read_ev_);
+    if (!write_armed_) {
+      event_add(write_ev_, nullptr);
+      write_armed_ = true;
+    }
+    return;
+  }
+  if (type == CloseType::Reset) {
+    linger lg{1, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  }
+  closeSocket();
+}
+
+void Connection::closeSocket() {
+  if (fd_ < 0) return;
+  event_del(read_ev_);
+  event_del(write_ev_);
+  write_armed_ = false;
+  ::close(fd_);
+  fd_ = -1;
+}
+
+std::string peerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, buf, sizeof(buf));
+  } else if (ss.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+}  // namespace switchyard::event

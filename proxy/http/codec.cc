@@ -1,0 +1,497 @@
+#include "proxy/http/codec.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace switchyard::http {
+namespace {
+
+// RFC 9110 tchar.
+constexpr bool isTchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '!' ||
+         c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' ||
+         c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~';
+}
+
+// field-vchar / SP / HTAB (obs-text allowed, as every deployed proxy does).
+constexpr bool isValueByte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+struct ParserSettings {
+  http_parser_settings settings;
+};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+inline void appendHeaders(std::string& s, const HeaderMap& headers) {
+  for (const auto& e : headers.entries()) {
+    s.append(e.name);
+    s.append(": ", 2);
+    s.append(e.value);
+    s.append("\r\n", 2);
+  }
+  s.append("\r\n", 2);
+}
+
+}  // namespace
+
+#define SY_PARSER(p) static_cast<Http1Parser*>((p)->data)
+
+Http1Parser::Http1Parser(Kind kind, CodecLimits limits) : kind_(kind), limits_(limits) { reset(); }
+
+void Http1Parser::reset() {
+  http_parser_init(&parser_, kind_ == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE);
+  parser_.data = this;
+  url_.clear();
+  reason_.clear();
+  field_.clear();
+  value_.clear();
+  in_value_ = false;
+  request_.reset();
+  response_.reset();
+  headers_ = nullptr;
+  head_bytes_ = 0;
+  body_bytes_ = 0;
+  remaining_ = -1;
+  started_ = false;
+  head_ready_ = false;
+  head_delivered_ = false;
+  complete_ = false;
+  close_delimited_ = false;
+  pending_error_ = false;
+  end_delivered_ = false;
+  skip_lf_ = false;
+  chunk_start_ = nullptr;
+  prev_chunk_end_ = nullptr;
+  last_value_end_ = nullptr;
+}
+
+void Http1Parser::resumeNextMessage() {
+  expect_no_body_ = false;
+  reset();
+}
+
+int Http1Parser::fail(int status, std::string detail) {
+  if (!pending_error_) {
+    pending_error_ = true;
+    error_ = {status, std::move(detail)};
+  }
+  return -1;
+}
+
+int Http1Parser::onMessageBegin(http_parser* p) noexcept {
+  auto* self = SY_PARSER(p);
+  self->started_ = true;
+  if (self->kind_ == Kind::Request) {
+    self->request_ = std::make_unique<RequestHeaders>();
+    self->headers_ = &self->request_->headers;
+  } else {
+    self->response_ = std::make_unique<ResponseHeaders>();
+    self->headers_ = &self->response_->headers;
+  }
+  return 0;
+}
+
+int Http1Parser::onUrl(http_parser* p, const char* at, size_t len) noexcept {
+  auto* self = SY_PARSER(p);
+  self->head_bytes_ += len;
+  if (self->head_bytes_ > self->limits_.max_headers_bytes) {
+    return self->fail(431, "the request head is larger than the configured limit");
+  }
+  self->url_.append(at, len);
+  return 0;
+}
+
+int Http1Parser::onStatus(http_parser* p, const char* at, size_t len) noexcept {
+  auto* self = SY_PARSER(p);
+  self->head_bytes_ += len;
+  self->reason_.append(at, len);
+  return 0;
+}
+
+bool Http1Parser::commitHeader() {
+  if (field_.empty()) return true;
+  for (char& c : field_) {
+    auto u = static_cast<unsigned char>(c);
+    if (!isTchar(u)) return false;
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  for (char c : value_) {
+    if (!isValueByte(static_cast<unsigned char>(c))) return false;
+  }
+  std::string_view v = trim(value_);
+  if (v.size() != value_.size()) value_.assign(v);
+  headers_->add(std::move(field_), std::move(value_));
+  field_.clear();
+  value_.clear();
+  return true;
+}
+
+int Http1Parser::onHeaderField(http_parser* p, const char* at, size_t len) noexcept {
+  auto* self = SY_PARSER(p);
+  if (self->in_value_) {
+    if (!self->commitHeader()) return self->fail(400, "invalid byte in a header name or value");
+    self->in_value_ = false;
+  }
+  self->head_bytes_ += len + 4;
+  if (self->head_bytes_ > self->limits_.max_headers_bytes) {
+    return self->fail(431, "the request head is larger than the configured limit");
+  }
+  self->field_.append(at, len);
+  return 0;
+}
+
+int Http1Parser::onHeaderValue(http_parser* p, const char* at, size_t len) noexcept {
+  auto* self = SY_PARSER(p);
+  if (self->in_value_) {
+    // A second value callback for the same field is either the same value split across two
+    // reads (it then starts exactly where the last one ended, or at the start of the next read
+    // right after a read that ended inside the value), or an obs-fold continuation line
+    // (RFC 9112 section 5.2), which we reject.
+    const bool contiguous =
+        self->last_value_chunk_ == self->chunk_seq_
+            ? at == self->last_value_end_
+            : (at == self->chunk_start_ && self->last_value_end_ == self->prev_chunk_end_);
+    if (!contiguous) return self->fail(400, "obsolete line folding in a header is not allowed");
+  }
+  self->in_value_ = true;
+  self->last_value_end_ = at + len;
+  self->last_value_chunk_ = self->chunk_seq_;
+  self->head_bytes_ += len;
+  if (self->head_bytes_ > self->limits_.max_headers_bytes) {
+    return self->fail(431, "the request head is larger than the configured limit");
+  }
+  self->value_.append(at, len);
+  return 0;
+}
+
+int Http1Parser::onHeadersComplete(http_parser* p) noexcept {
+  auto* self = SY_PARSER(p);
+  if (self->in_value_ || !self->field_.empty()) {
+    if (!self->commitHeader()) return self->fail(400, "invalid byte in a header name or value");
+    self->in_value_ = false;
+  }
+  return self->headersComplete();
+}
+
+int Http1Parser::headersComplete() {
+  HeaderMap& h = *headers_;
+  const bool chunked = (parser_.flags & F_CHUNKED) != 0;
+  const std::string* te = h.get("transfer-encoding");
+  if (te != nullptr) {
+    std::string joined;
+    for (const auto& e : h.entries()) {
+      if (e.name != "transfer-encoding") continue;
+      if (!joined.empty()) joined += ',';
+      joined += e.value;
+    }
+    if (!equalsIgnoreCase(trim(joined), "chunked")) {
+      if (kind_ == Kind::Response) return fail(502, "unsupported transfer coding from upstream");
+      const bool ends_chunked = chunked;
+      return fail(ends_chunked ? 501 : 400,
+                  ends_chunked ? "transfer codings other than chunked are not implemented"
+                               : "Transfer-Encoding must end with chunked");
+    }
+    if (parser_.http_major == 1 && parser_.http_minor == 0 && kind_ == Kind::Request) {
+      return fail(400, "Transfer-Encoding is not allowed in an HTTP/1.0 request");
+    }
+  }
+  const bool has_length = (parser_.flags & F_CONTENTLENGTH) != 0;
+  const int64_t content_length = has_length ? static_cast<int64_t>(parser_.content_length) : -1;
+
+  if (kind_ == Kind::Request) {
+    RequestHeaders& r = *request_;
+    if (parser_.method == HTTP_CONNECT) return fail(501, "CONNECT is not supported");
+    r.method = http_method_str(static_cast<http_method>(parser_.method));
+    r.path = std::move(url_);
+    r.http_minor = parser_.http_minor;
+    if (parser_.http_major != 1) return fail(400, "unsupported HTTP version");
+    const size_t hosts = h.count("host");
+    if (hosts > 1 || (hosts == 0 && r.http_minor >= 1)) {
+      return fail(400, hosts > 1 ? "more than one Host header" : "missing Host header");
+    }
+    r.content_length = content_length;
+    r.chunked = chunked;
+    r.keep_alive = http_should_keep_alive(&parser_) != 0;
+    if (const std::string* expect = h.get("expect")) {
+      if (!equalsIgnoreCase(*expect, "100-continue")) {
+        return fail(417, "only Expect: 100-continue is supported");
+      }
+      r.expect_continue = r.http_minor >= 1;
+      h.remove("expect");
+    }
+    if (content_length > 0 && static_cast<uint64_t>(content_length) > limits_.max_body_bytes) {
+      return fail(413, "the request body is larger than the configured limit");
+    }
+    // Upgrades (WebSocket, h2c) are not proxied: the request is handled as a plain one.
+    parser_.upgrade = 0;
+  } else {
+    ResponseHeaders& r = *response_;
+    r.status = parser_.status_code;
+    r.reason = std::move(reason_);
+    r.http_minor = parser_.http_minor;
+    r.content_length = content_length;
+    r.chunked = chunked;
+    if (r.status == 101) return fail(502, "upstream switched protocols, which is not supported");
+    if (r.status < 100 || r.status > 999) return fail(502, "invalid status code from upstream");
+    const bool no_body = expect_no_body_ || r.status < 200 || r.status == 204 || r.status == 304;
+    if (r.status >= 200 && !no_body && !chunked && !has_length) {
+      close_delimited_ = true;
+      r.keep_alive = false;
+    } else {
+      r.keep_alive = http_should_keep_alive(&parser_) != 0;
+    }
+    if (no_body) {
+      r.content_length = r.status >= 200 ? content_length : -1;
+      head_ready_ = true;
+      return 1;  // tells http-parser there is no body, whatever the headers say
+    }
+  }
+  head_ready_ = true;
+  if (content_length > 0 && !chunked) {
+    // Content-Length bodies are moved out of the input buffer directly, without the parser.
+    remaining_ = content_length;
+    // Pausing inside on_headers_complete leaves the head's final LF unconsumed.
+    skip_lf_ = true;
+    http_parser_pause(&parser_, 1);
+  }
+  return 0;
+}
+
+int Http1Parser::onBodyCb(http_parser* p, const char* at, size_t len) noexcept {
+  auto* self = SY_PARSER(p);
+  self->body_bytes_ += len;
+  if (self->kind_ == Kind::Request && self->body_bytes_ > self->limits_.max_body_bytes) {
+    return self->fail(413, "the request body is larger than the configured limit");
+  }
+  self->body_.add(std::string_view(at, len));
+  return 0;
+}
+
+int Http1Parser::onMessageComplete(http_parser* p) noexcept {
+  auto* self = SY_PARSER(p);
+  self->complete_ = true;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+namespace {
+const http_parser_settings& parserSettings() {
+  static const http_parser_settings settings = [] {
+    http_parser_settings s;
+    memset(&s, 0, sizeof(s));
+    return s;
+  }();
+  return settings;
+}
+}  // namespace
+
+void Http1Parser::dispatch(Buffer& input) {
+  static const http_parser_settings settings = [] {
+    http_parser_settings s = parserSettings();
+    s.on_message_begin = &Http1Parser::onMessageBegin;
+    s.on_url = &Http1Parser::onUrl;
+    s.on_status = &Http1Parser::onStatus;
+    s.on_header_field = &Http1Parser::onHeaderField;
+    s.on_header_value = &Http1Parser::onHeaderValue;
+    s.on_headers_complete = &Http1Parser::onHeadersComplete;
+    s.on_body = &Http1Parser::onBodyCb;
+    s.on_message_complete = &Http1Parser::onMessageComplete;
+    return s;
+  }();
+
+  stopped_ = false;
+  while (!stopped_ && !complete_) {
+    if (skip_lf_) {
+      if (input.empty()) return;
+      char c;
+      evbuffer_copyout(input.raw(), &c, 1);
+      if (c == '\n') input.drain(1);
+      skip_lf_ = false;
+    }
+    if (remaining_ > 0) {
+      const size_t n = std::min<size_t>(remaining_, input.length());
+      if (n == 0) return;
+      body_.move(input, n);
+      remaining_ -= static_cast<int64_t>(n);
+      body_bytes_ += n;
+      if (remaining_ == 0) complete_ = true;
+      deliverBody(complete_);
+      continue;
+    }
+    if (input.empty()) return;
+
+    evbuffer_iovec v;
+    if (evbuffer_peek(input.raw(), -1, nullptr, &v, 1) < 1) return;
+    const char* data = static_cast<const char*>(v.iov_base);
+    chunk_start_ = data;
+    ++chunk_seq_;
+    const size_t n = http_parser_execute(&parser_, &settings, data, v.iov_len);
+    prev_chunk_end_ = data + n;
+    input.drain(n);
+    const auto err = HTTP_PARSER_ERRNO(&parser_);
+    if (pending_error_ || (err != HPE_OK && err != HPE_PAUSED)) {
+      if (!pending_error_) {
+        int status = kind_ == Kind::Response ? 502 : 400;
+        std::string detail = kind_ == Kind::Response ? "invalid HTTP response from upstream: "
+                                                     : "malformed request: ";
+        if (kind_ == Kind::Request && err == HPE_HEADER_OVERFLOW) {
+          status = 431;
+          detail = "the request head is larger than the configured limit";
+        } else {
+          detail += http_errno_description(err);
+        }
+        fail(status, std::move(detail));
+      }
+      stopped_ = true;
+      CodecError e = error_;
+      if (kind_ == Kind::Request) {
+        request_cb_->onCodecError(e);
+      } else {
+        response_cb_->onCodecError(e);
+      }
+      return;
+    }
+    if (err == HPE_PAUSED) http_parser_pause(&parser_, 0);
+    if (head_ready_ && !head_delivered_) {
+      deliverHead();
+      if (stopped_) return;
+      if (!started_) continue;  // an interim response was dropped
+    }
+    if (head_delivered_ && !end_delivered_ && (!body_.empty() || complete_)) {
+      deliverBody(complete_);
+    }
+  }
+}
+
+void Http1Parser::deliverHead() {
+  if (kind_ == Kind::Response && response_->status < 200) {
+    // An interim response (100 Continue, 103 Early Hints): nothing to forward, since the proxy
+    // answers Expect itself; parse the final response that follows.
+    const bool no_body = expect_no_body_;
+    reset();
+    expect_no_body_ = no_body;
+    return;
+  }
+  head_delivered_ = true;
+  // A message with no body at all completes together with its head.
+  const bool end_stream = complete_ && body_.empty();
+  end_delivered_ = end_stream;
+  if (kind_ == Kind::Request) {
+    request_cb_->onRequestHeaders(std::move(request_), end_stream);
+  } else {
+    response_cb_->onResponseHeaders(std::move(response_), end_stream);
+  }
+}
+
+void Http1Parser::deliverBody(bool end_stream) {
+  if (end_delivered_) return;
+  end_delivered_ = end_stream;
+  if (kind_ == Kind::Request) {
+    request_cb_->onBody(body_, end_stream);
+  } else {
+    response_cb_->onBody(body_, end_stream);
+  }
+  if (!body_.empty()) body_.drain(body_.length());
+}
+
+void Http1Parser::onEof() {
+  if (!started_ || complete_) return;
+  if (close_delimited_ && head_delivered_) {
+    stopped_ = false;
+    http_parser_execute(&parser_, &parserSettings(), nullptr, 0);
+    complete_ = true;
+    deliverBody(true);
+    return;
+  }
+  CodecError e{kind_ == Kind::Response ? 502 : 400,
+               kind_ == Kind::Response ? "upstream closed the connection before the response ended"
+                                       : "client closed the connection mid-request"};
+  stopped_ = true;
+  if (kind_ == Kind::Request) {
+    request_cb_->onCodecError(e);
+  } else {
+    response_cb_->onCodecError(e);
+  }
+}
+
+void encodeRequestHead(const RequestHeaders& headers, Buffer& out) {
+  thread_local std::string s;
+  s.clear();
+  s.append(headers.method);
+  s.push_back(' ');
+  s.append(headers.path);
+  s.append(" HTTP/1.1\r\n", 11);
+  appendHeaders(s, headers.headers);
+  out.add(s);
+}
+
+void encodeResponseHead(const ResponseHeaders& headers, Buffer& out) {
+  thread_local std::string s;
+  s.clear();
+  char status[24];
+  const int n = snprintf(status, sizeof(status), "HTTP/1.1 %03d ", headers.status);
+  s.append(status, n);
+  if (!headers.reason.empty()) {
+    s.append(headers.reason);
+  } else {
+    s.append(reasonPhrase(headers.status));
+  }
+  s.append("\r\n", 2);
+  appendHeaders(s, headers.headers);
+  out.add(s);
+}
+
+void encodeChunk(Buffer& data, Buffer& out) {
+  if (data.empty()) return;
+  char size[24];
+  const int n = snprintf(size, sizeof(size), "%zx\r\n", data.length());
+  out.add(std::string_view(size, n));
+  out.move(data);
+  out.add("\r\n");
+}
+
+void encodeLastChunk(Buffer& out) { out.add("0\r\n\r\n"); }
+
+void stripHopByHop(HeaderMap& headers) {
+  auto& entries = headers.entries();
+  bool has_connection = false;
+  for (const auto& e : entries) {
+    if (e.name == "connection") {
+      has_connection = true;
+      break;
+    }
+  }
+  std::vector<std::string> named;
+  if (has_connection) {
+    for (const auto& e : entries) {
+      if (e.name != "connection") continue;
+      std::string_view list = e.value;
+      while (!list.empty()) {
+        size_t comma = list.find(',');
+        std::string token(trim(list.substr(0, comma)));
+        toLowerInPlace(token);
+        if (!token.empty() && token != "close" && token != "keep-alive") named.push_back(token);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+      }
+    }
+  }
+  entries.erase(std::remove_if(entries.begin(), entries.end(),
+                               [&](const HeaderMap::Entry& e) {
+                                 const std::string& n = e.name;
+                                 if (n == "connection" || n == "keep-alive" ||
+                                     n == "proxy-connection" || n == "te" || n == "trailer" ||
+                                     n == "transfer-encoding" || n == "upgrade") {
+                                   return true;
+                                 }
+                                 return !named.empty() &&
+                                        std::find(named.begin(), named.end(), n) != named.end();
+                               }),
+                entries.end());
+}
+
+}  // namespace switchyard::http

@@ -1,0 +1,327 @@
+#include "proxy/http/filter_manager.h"
+
+#include <nlohmann/json.hpp>
+
+namespace switchyard::http {
+
+class FilterManager::ActiveFilter final : public StreamFilterCallbacks {
+ public:
+  ActiveFilter(FilterManager& parent, StreamFilterPtr filter, size_t index, bool terminal)
+      : parent_(parent), filter_(std::move(filter)), index_(index), terminal_(terminal) {}
+
+  event::Dispatcher& dispatcher() override { return parent_.callbacks_.dispatcher(); }
+  common::Random& random() override { return parent_.callbacks_.random(); }
+  StreamInfo& streamInfo() override { return parent_.info_; }
+  RequestHeaders& requestHeaders() override {
+    return parent_.request_headers_ ? *parent_.request_headers_ : parent_.empty_request_;
+  }
+  void continueDecoding() override { parent_.resumeDecoding(index_); }
+  void continueEncoding() override { parent_.resumeEncoding(index_); }
+  void sendLocalReply(LocalReply reply) override {
+    // The replying filter's own encode hooks run too, as for any response it lets through.
+    parent_.sendLocalReplyFrom(
+        terminal_ ? static_cast<long>(index_) - 1 : static_cast<long>(index_), std::move(reply));
+  }
+  void encodeHeaders(ResponseHeadersPtr headers, bool end_stream) override {
+    parent_.encodeHeadersFrom(static_cast<long>(index_) - 1, std::move(headers), end_stream);
+  }
+  void encodeData(Buffer& data, bool end_stream) override {
+    parent_.encodeDataFrom(static_cast<long>(index_) - 1, data, end_stream);
+  }
+  void setDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks* cb) override {
+    parent_.watermark_callbacks_ = cb;
+    if (cb != nullptr && parent_.downstream_above_high_) cb->onAboveWriteBufferHighWatermark();
+  }
+  void onUpstreamAboveWriteBufferHighWatermark() override {
+    parent_.callbacks_.readDisableDownstream(true);
+  }
+  void onUpstreamBelowWriteBufferLowWatermark() override {
+    parent_.callbacks_.readDisableDownstream(false);
+  }
+  void requestBody() override { parent_.callbacks_.sendContinue(); }
+
+  FilterManager& parent_;
+  StreamFilterPtr filter_;
+  const size_t index_;
+  const bool terminal_;
+};
+
+FilterManager::FilterManager(FilterManagerCallbacks& callbacks, StreamInfo& info,
+                             uint64_t max_buffered_bytes)
+    : callbacks_(callbacks), info_(info), max_buffered_bytes_(max_buffered_bytes) {}
+
+FilterManager::~FilterManager() { destroy(); }
+
+void FilterManager::addFilter(StreamFilterPtr filter) {
+  auto active = std::make_unique<ActiveFilter>(*this, std::move(filter), filters_.size(), false);
+  active->filter_->setCallbacks(*active);
+  filters_.push_back(std::move(active));
+}
+
+void FilterManager::setTerminalFilter(StreamFilterPtr filter) {
+  auto active = std::make_unique<ActiveFilter>(*this, std::move(filter), filters_.size(), true);
+  active->filter_->setCallbacks(*active);
+  filters_.push_back(std::move(active));
+  has_terminal_ = true;
+}
+
+void FilterManager::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
+  request_headers_ = std::move(headers);
+  headers_end_stream_ = end_stream;
+  decode_buffer_end_ = end_stream;
+  iterateDecodeHeaders(0);
+}
+
+void FilterManager::iterateDecodeHeaders(size_t start) {
+  for (size_t i = start; i < filters_.size(); ++i) {
+    decoded_upto_ = static_cast<long>(i);
+    const auto status = filters_[i]->filter_->decodeHeaders(*request_headers_, headers_end_stream_);
+    if (local_reply_sent_ || destroyed_) return;
+    if (status == FilterHeadersStatus::StopIteration) {
+      decode_stopped_ = true;
+      return;
+    }
+  }
+  decode_headers_done_ = true;
+  if (!headers_end_stream_ && (!decode_buffer_.empty() || decode_buffer_end_)) {
+    Buffer data;
+    data.move(decode_buffer_);
+    iterateDecodeData(0, data, decode_buffer_end_);
+  }
+}
+
+void FilterManager::decodeData(Buffer& data, bool end_stream) {
+  if (local_reply_sent_ || destroyed_) {
+    data.drain(data.length());
+    return;
+  }
+  info_.request_body_bytes += data.length();
+  if (!decode_headers_done_) {
+    decode_buffer_.move(data);
+    decode_buffer_end_ = end_stream;
+    if (decode_buffer_.length() > max_buffered_bytes_) {
+      sendLocalReply({413,
+                      "Content Too Large",
+                      "the request body is larger than the configured buffer limit",
+                      {}});
+    }
+    return;
+  }
+  iterateDecodeData(0, data, end_stream);
+}
+
+void FilterManager::iterateDecodeData(size_t start, Buffer& data, bool end_stream) {
+  for (size_t i = start; i < filters_.size(); ++i) {
+    const bool stopped_here = decode_data_stopped_at_ == static_cast<long>(i);
+    const auto status = filters_[i]->filter_->decodeData(data, end_stream);
+    if (local_reply_sent_ || destroyed_) return;
+    if (status == FilterDataStatus::StopIterationAndBuffer) {
+      decode_data_stopped_at_ = static_cast<long>(i);
+      decode_buffer_.move(data);
+      decode_buffer_end_ = end_stream;
+      if (decode_buffer_.length() > max_buffered_bytes_) {
+        sendLocalReplyFrom(static_cast<long>(i),
+                           {413,
+                            "Content Too Large",
+                            "the request body is larger than the configured buffer limit",
+                            {}});
+      }
+      return;
+    }
+    if (stopped_here) {
+      // The filter that was holding data lets it go: everything it held goes on, in order.
+      decode_data_stopped_at_ = -1;
+      decode_buffer_.move(data);
+      data.move(decode_buffer_);
+    }
+    if (decode_data_stopped_at_ > static_cast<long>(i)) {
+      // A later filter holds data: this chunk joins it there.
+      iterateDecodeData(static_cast<size_t>(decode_data_stopped_at_), data, end_stream);
+      return;
+    }
+  }
+}
+
+void FilterManager::resumeDecoding(size_t index) {
+  if (local_reply_sent_ || destroyed_) return;
+  if (!decode_headers_done_) {
+    if (!decode_stopped_ || decoded_upto_ != static_cast<long>(index)) return;
+    decode_stopped_ = false;
+    iterateDecodeHeaders(index + 1);
+    return;
+  }
+  if (decode_data_stopped_at_ == static_cast<long>(index)) {
+    decode_data_stopped_at_ = -1;
+    Buffer data;
+    data.move(decode_buffer_);
+    iterateDecodeData(index + 1, data, decode_buffer_end_);
+  }
+}
+
+void FilterManager::encodeHeadersFrom(long start, ResponseHeadersPtr headers, bool end_stream) {
+  if (destroyed_ || response_started_ || (local_reply_sent_ && encode_start_ != start)) return;
+  response_headers_ = std::move(headers);
+  encode_start_ = start;
+  encode_headers_end_stream_ = end_stream;
+  encode_buffer_end_ = end_stream;
+  iterateEncodeHeaders(start);
+}
+
+void FilterManager::iterateEncodeHeaders(long start) {
+  for (long i = start; i >= 0; --i) {
+    if (filters_[i]->terminal_) continue;
+    const auto status =
+        filters_[i]->filter_->encodeHeaders(*response_headers_, encode_headers_end_stream_);
+    if (destroyed_) return;
+    if (status == FilterHeadersStatus::StopIteration) {
+      encode_stopped_ = true;
+      encode_headers_stopped_at_ = i;
+      return;
+    }
+  }
+  finishEncodeHeaders();
+}
+
+void FilterManager::finishEncodeHeaders() {
+  encode_headers_done_ = true;
+  response_started_ = true;
+  info_.response_code = response_headers_->status;
+  encode_stopped_ = false;
+  callbacks_.encodeHeadersToWire(*response_headers_, encode_headers_end_stream_);
+  if (encode_headers_end_stream_) {
+    response_complete_ = true;
+    return;
+  }
+  if (!encode_buffer_.empty() || encode_buffer_end_) {
+    // Data that arrived while the headers were held has not been through any filter yet.
+    Buffer data;
+    data.move(encode_buffer_);
+    iterateEncodeData(encode_start_, data, encode_buffer_end_);
+  }
+}
+
+void FilterManager::encodeDataFrom(long start, Buffer& data, bool end_stream) {
+  if (destroyed_ || response_complete_) {
+    data.drain(data.length());
+    return;
+  }
+  if (!encode_headers_done_) {
+    encode_buffer_.move(data);
+    encode_buffer_end_ = end_stream;
+    if (encode_buffer_.length() > max_buffered_bytes_) callbacks_.resetStream();
+    return;
+  }
+  iterateEncodeData(start, data, end_stream);
+}
+
+void FilterManager::iterateEncodeData(long start, Buffer& data, bool end_stream) {
+  for (long i = start; i >= 0; --i) {
+    if (filters_[i]->terminal_) continue;
+    const bool stopped_here = encode_data_stopped_at_ == i;
+    const auto status = filters_[i]->filter_->encodeData(data, end_stream);
+    if (destroyed_) return;
+    if (status == FilterDataStatus::StopIterationAndBuffer) {
+      encode_data_stopped_at_ = i;
+      encode_buffer_.move(data);
+      encode_buffer_end_ = end_stream;
+      if (encode_buffer_.length() > max_buffered_bytes_) callbacks_.resetStream();
+      return;
+    }
+    if (stopped_here) {
+      encode_data_stopped_at_ = -1;
+      encode_buffer_.move(data);
+      data.move(encode_buffer_);
+    }
+    if (encode_data_stopped_at_ >= 0 && encode_data_stopped_at_ < i) {
+      iterateEncodeData(encode_data_stopped_at_, data, end_stream);
+      return;
+    }
+  }
+  info_.response_body_bytes += data.length();
+  if (end_stream) response_complete_ = true;
+  callbacks_.encodeDataToWire(data, end_stream);
+}
+
+void FilterManager::resumeEncoding(size_t index) {
+  if (destroyed_) return;
+  const long i = static_cast<long>(index);
+  if (!encode_headers_done_) {
+    if (!encode_stopped_ || encode_headers_stopped_at_ != i) return;
+    encode_stopped_ = false;
+    iterateEncodeHeaders(i - 1);
+    return;
+  }
+  if (encode_data_stopped_at_ == i) {
+    encode_data_stopped_at_ = -1;
+    Buffer data;
+    data.move(encode_buffer_);
+    iterateEncodeData(i - 1, data, encode_buffer_end_);
+  }
+}
+
+void FilterManager::sendLocalReply(LocalReply reply) {
+  sendLocalReplyFrom(decoded_upto_, std::move(reply));
+}
+
+void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
+  if (destroyed_) return;
+  if (response_started_ || local_reply_sent_) {
+    if (!response_complete_) callbacks_.resetStream();
+    return;
+  }
+  local_reply_sent_ = true;
+  info_.local_reply = true;
+  for (auto& f : filters_) f->filter_->onLocalReply(reply);
+  if (destroyed_) return;
+
+  auto headers = std::make_unique<ResponseHeaders>();
+  headers->status = reply.status;
+  std::string body = problemJson(reply.status, reply.title, reply.detail, info_.correlation_id);
+  headers->headers.add("content-type", "application/problem+json");
+  headers->headers.add("content-length", std::to_string(body.size()));
+  for (auto& e : reply.headers.entries())
+    headers->headers.add(std::move(e.name), std::move(e.value));
+  const bool head = request_headers_ && request_headers_->isHead();
+
+  // Encode filters that have not seen the request (after decoded_upto_) are skipped.
+  long start = std::min(encode_start, decoded_upto_);
+  if (start >= static_cast<long>(filters_.size())) start = static_cast<long>(filters_.size()) - 1;
+  encode_buffer_.drain(encode_buffer_.length());
+  encode_stopped_ = false;
+  encode_headers_done_ = false;
+  encode_start_ = start;
+  response_headers_ = std::move(headers);
+  encode_headers_end_stream_ = head;
+  encode_buffer_end_ = true;
+  if (!head) encode_buffer_.add(body);
+  iterateEncodeHeaders(start);
+}
+
+void FilterManager::onDownstreamAboveWriteBufferHighWatermark() {
+  downstream_above_high_ = true;
+  if (watermark_callbacks_ != nullptr) watermark_callbacks_->onAboveWriteBufferHighWatermark();
+}
+
+void FilterManager::onDownstreamBelowWriteBufferLowWatermark() {
+  downstream_above_high_ = false;
+  if (watermark_callbacks_ != nullptr) watermark_callbacks_->onBelowWriteBufferLowWatermark();
+}
+
+void FilterManager::destroy() {
+  if (destroyed_) return;
+  destroyed_ = true;
+  for (auto& f : filters_) f->filter_->onDestroy();
+}
+
+std::string problemJson(int status, std::string_view title, std::string_view detail,
+                        std::string_view correlation_id) {
+  nlohmann::json j;
+  j["type"] = "about:blank";
+  j["title"] = title.empty() ? std::string(reasonPhrase(status)) : std::string(title);
+  j["status"] = status;
+  if (!detail.empty()) j["detail"] = std::string(detail);
+  if (!correlation_id.empty()) j["correlation_id"] = std::string(correlation_id);
+  return j.dump();
+}
+
+}  // namespace switchyard::http

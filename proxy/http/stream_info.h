@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/common/time.h"
+
+namespace switchyard::http {
+
+// What is known about one request as it moves through the proxy. Owned by the stream; filters
+// read and add to it; metrics, access logs and spans are made from it when the stream ends.
+struct StreamInfo {
+  common::MonotonicTime start{};
+  std::string correlation_id;
+  std::string_view listener;         // name of the listener that accepted the request
+  std::string_view forwarded_proto;  // X-Forwarded-Proto to send upstream
+  std::string route_name;            // empty until routed
+  int route_index = -1;
+  std::string version;  // resolved API version, empty for unversioned routes
+  std::string cluster;  // the cluster chosen for the request
+  std::string downstream_address;
+  int response_code = 0;
+  bool local_reply = false;
+  uint64_t request_body_bytes = 0;
+  uint64_t response_body_bytes = 0;
+  uint32_t upstream_attempts = 0;
+};
+
+}  // namespace switchyard::http

@@ -1,0 +1,238 @@
+#include "proxy/router/router.h"
+
+namespace switchyard::router {
+
+Router::~Router() { onDestroy(); }
+
+http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, bool end_stream) {
+  auto& info = callbacks_->streamInfo();
+  const int idx = ctx_.routes.match(headers.pathWithoutQuery());
+  if (idx < 0) {
+    callbacks_->sendLocalReply({404, "Not Found", "no route matches the request path", {}});
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  route_ = &ctx_.routes.route(static_cast<size_t>(idx));
+  pool_ = ctx_.pools[route_->cluster_index].get();
+  info.route_name = route_->name;
+  info.route_index = idx;
+  info.cluster = pool_->config().name;
+  request_ = &headers;
+  request_complete_ = end_stream;
+
+  auto& h = headers.headers;
+  const std::string& client = info.downstream_address;
+  bool appended = false;
+  for (auto& e : h.entries()) {
+    if (e.name == "x-forwarded-for") {
+      e.value.append(", ").append(client);
+      appended = true;
+      break;
+    }
+  }
+  if (!appended) h.add("x-forwarded-for", client);
+  h.set("x-forwarded-proto", info.forwarded_proto.empty() ? "http" : info.forwarded_proto);
+  if (headers.chunked) {
+    chunked_request_ = true;
+    h.add("transfer-encoding", "chunked");
+  }
+  if (h.get("host") == nullptr) h.add("host", pool_->config().endpoints.front().text);
+
+  timer_ = callbacks_->dispatcher().createTimer([this] { onTimeout(); });
+  timer_->enable(route_->timeout);
+  startAttempt();
+  return http::FilterHeadersStatus::StopIteration;
+}
+
+void Router::startAttempt() {
+  attempt_start_ = ctx_.time.monotonicNow();
+  pending_ = pool_->newStream(*this);
+}
+
+http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {
+  if (end_stream) request_complete_ = true;
+  if (conn_ != nullptr) {
+    sendBody(data, end_stream);
+  } else {
+    body_.move(data);
+    if (!upstream_above_high_ && body_.length() > 64 * 1024) {
+      // No connection yet: stop reading the client rather than buffer its body without bound.
+      upstream_above_high_ = true;
+      callbacks_->onUpstreamAboveWriteBufferHighWatermark();
+    }
+  }
+  return http::FilterDataStatus::Continue;
+}
+
+void Router::sendBody(http::Buffer& data, bool end_stream) {
+  if (chunked_request_) {
+    http::Buffer out;
+    http::encodeChunk(data, out);
+    if (end_stream) http::encodeLastChunk(out);
+    conn_->sendData(out);
+  } else {
+    conn_->sendData(data);
+  }
+  if (end_stream) request_sent_ = true;
+}
+
+void Router::onPoolReady(upstream::UpstreamConnection& conn) {
+  pending_ = nullptr;
+  conn_ = &conn;
+  conn.attach(*this);
+  conn.setExpectNoBody(request_->isHead());
+  ++callbacks_->streamInfo().upstream_attempts;
+  conn.sendHead(*request_);
+  if (conn_ == nullptr) return;
+  if (!body_.empty() || request_complete_) {
+    http::Buffer data;
+    data.move(body_);
+    sendBody(data, request_complete_);
+    if (conn_ == nullptr) return;
+  }
+  if (upstream_above_high_) {
+    upstream_above_high_ = false;
+    callbacks_->onUpstreamBelowWriteBufferLowWatermark();
+  }
+  if (request_->expect_continue && !request_complete_) callbacks_->requestBody();
+  if (downstream_above_high_) conn_->readDisable(true);
+}
+
+void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& detail) {
+  pending_ = nullptr;
+  auto& stats = pool_->stats();
+  stats.requests.get(0).Increment();
+  switch (reason) {
+    case upstream::PoolFailure::Overflow:
+      fail(503, "Service Unavailable", detail);
+      break;
+    case upstream::PoolFailure::ConnectTimeout:
+      fail(504, "Gateway Timeout", detail);
+      break;
+    case upstream::PoolFailure::ConnectFailed:
+      fail(502, "Bad Gateway", detail);
+      break;
+  }
+}
+
+void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
+  if (timer_) timer_->disable();
+  response_started_ = true;
+  const int code = headers->status;
+  const bool keep_alive = headers->keep_alive;
+  http::stripHopByHop(headers->headers);
+  response_code_ = code;
+  response_keep_alive_ = keep_alive;
+  // Hand the connection back before the response completes downstream: completing it ends the
+  // stream, and a stream that ends holding a connection closes it.
+  if (end_stream && conn_ != nullptr) finishAttempt(code, keep_alive);
+  callbacks_->encodeHeaders(std::move(headers), end_stream);
+}
+
+void Router::onBody(http::Buffer& data, bool end_stream) {
+  if (end_stream && conn_ != nullptr) finishAttempt(response_code_, response_keep_alive_);
+  callbacks_->encodeData(data, end_stream);
+}
+
+void Router::finishAttempt(int code, bool reusable) {
+  auto& stats = pool_->stats();
+  stats.requests.get(code).Increment();
+  stats.duration.Observe(common::toSeconds(ctx_.time.monotonicNow() - attempt_start_));
+  releaseConnection(reusable && request_sent_);
+}
+
+void Router::releaseConnection(bool reusable) {
+  upstream::UpstreamConnection* conn = conn_;
+  conn_ = nullptr;
+  if (conn == nullptr) return;
+  if (downstream_above_high_) conn->readDisable(false);
+  if (upstream_above_high_) {
+    upstream_above_high_ = false;
+    callbacks_->onUpstreamBelowWriteBufferLowWatermark();
+  }
+  pool_->release(*conn, reusable);
+}
+
+void Router::onCodecError(const http::CodecError& error) {
+  pool_->stats().requests.get(0).Increment();
+  releaseConnection(false);
+  fail(502, "Bad Gateway", error.detail);
+}
+
+void Router::onUpstreamReset(event::CloseReason) {
+  upstream::UpstreamConnection* conn = conn_;
+  conn_ = nullptr;  // the pool has already closed it
+  if (upstream_above_high_) {
+    upstream_above_high_ = false;
+    callbacks_->onUpstreamBelowWriteBufferLowWatermark();
+  }
+  const bool reused = conn != nullptr && conn->reused();
+  const std::string& m = request_->method;
+  const bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
+  if (!response_started_ && reused && !retried_ && idempotent && request_->content_length <= 0 &&
+      !request_->chunked) {
+    // Most likely the server closed the keep-alive connection just as we reused it.
+    retried_ = true;
+    startAttempt();
+    return;
+  }
+  pool_->stats().requests.get(0).Increment();
+  fail(502, "Bad Gateway", "the upstream connection closed before a complete response");
+}
+
+void Router::onTimeout() {
+  pool_->stats().timeouts.Increment();
+  pool_->stats().requests.get(0).Increment();
+  if (pending_ != nullptr) {
+    pending_->cancel();
+    pending_ = nullptr;
+  }
+  releaseConnection(false);
+  fail(504, "Gateway Timeout",
+       "the upstream did not respond within " + std::to_string(route_->timeout.count()) + "ms");
+}
+
+void Router::fail(int status, const char* title, std::string detail) {
+  if (timer_) timer_->disable();
+  callbacks_->sendLocalReply({status, title, std::move(detail), {}});
+}
+
+void Router::onUpstreamAboveWriteBufferHighWatermark() {
+  if (upstream_above_high_) return;
+  upstream_above_high_ = true;
+  callbacks_->onUpstreamAboveWriteBufferHighWatermark();
+}
+
+void Router::onUpstreamBelowWriteBufferLowWatermark() {
+  if (!upstream_above_high_) return;
+  upstream_above_high_ = false;
+  callbacks_->onUpstreamBelowWriteBufferLowWatermark();
+}
+
+void Router::onAboveWriteBufferHighWatermark() {
+  if (downstream_above_high_) return;
+  downstream_above_high_ = true;
+  if (conn_ != nullptr) conn_->readDisable(true);
+}
+
+void Router::onBelowWriteBufferLowWatermark() {
+  if (!downstream_above_high_) return;
+  downstream_above_high_ = false;
+  if (conn_ != nullptr) conn_->readDisable(false);
+}
+
+void Router::onDestroy() {
+  timer_.reset();
+  if (pending_ != nullptr) {
+    pending_->cancel();
+    pending_ = nullptr;
+  }
+  if (conn_ != nullptr) {
+    // The client went away or the stream ended early: the upstream exchange is unfinished.
+    upstream::UpstreamConnection* conn = conn_;
+    conn_ = nullptr;
+    if (downstream_above_high_) conn->readDisable(false);
+    pool_->release(*conn, false);
+  }
+}
+
+}  // namespace switchyard::router

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/http/filter.h"
+#include "proxy/router/route_table.h"
+#include "proxy/upstream/conn_pool.h"
+
+namespace switchyard::router {
+
+// What the router needs from its worker: the routes and one pool per cluster (same index as
+// the configuration's clusters).
+struct RouterContext {
+  const RouteTable& routes;
+  std::vector<std::unique_ptr<upstream::ConnPool>>& pools;
+  const common::TimeSource& time;
+};
+
+// The terminal filter: picks the route and cluster, sends the request upstream through the
+// cluster's pool, and streams the response back through the encode side of the chain. Timeouts:
+// the route's timeout runs from the start of the upstream attempt to the response head (504).
+// A request that fails on a reused keep-alive connection before any response byte (the server
+// closed it while idle) is sent once more on a fresh connection if it has no body.
+class Router final : public http::StreamFilter,
+                     public upstream::PoolCallbacks,
+                     public upstream::UpstreamStreamCallbacks,
+                     public http::DownstreamWatermarkCallbacks {
+ public:
+  explicit Router(RouterContext& ctx) : ctx_(ctx) {}
+  ~Router() override;
+
+  // http::StreamFilter
+  http::FilterHeadersStatus decodeHeaders(http::RequestHeaders& headers, bool end_stream) override;
+  http::FilterDataStatus decodeData(http::Buffer& data, bool end_stream) override;
+  void onDestroy() override;
+
+  // upstream::PoolCallbacks
+  void onPoolReady(upstream::UpstreamConnection& conn) override;
+  void onPoolFailure(upstream::PoolFailure reason, const std::string& detail) override;
+
+  // upstream::UpstreamStreamCallbacks
+  void onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override;
+  void onBody(http::Buffer& data, bool end_stream) override;
+  void onCodecError(const http::CodecError& error) override;
+  void onUpstreamReset(event::CloseReason reason) override;
+  void onUpstreamAboveWriteBufferHighWatermark() override;
+  void onUpstreamBelowWriteBufferLowWatermark() override;
+
+  // http::DownstreamWatermarkCallbacks
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+
+ private:
+  void startAttempt();
+  void sendBody(http::Buffer& data, bool end_stream);
+  void onTimeout();
+  void finishAttempt(int code, bool reusable);
+  void releaseConnection(bool reusable);
+  void fail(int status, const char* title, std::string detail);
+
+  RouterContext& ctx_;
+  const RouteEntry* route_ = nullptr;
+  upstream::ConnPool* pool_ = nullptr;
+  http::RequestHeaders* request_ = nullptr;
+  upstream::PoolHandle* pending_ = nullptr;
+  upstream::UpstreamConnection* conn_ = nullptr;
+  event::TimerPtr timer_;
+  http::Buffer body_;  // request body received before a connection was ready
+  bool request_complete_ = false;
+  bool request_sent_ = false;
+  bool response_started_ = false;
+  bool chunked_request_ = false;
+  bool retried_ = false;
+  bool response_keep_alive_ = false;
+  int response_code_ = 0;
+  bool downstream_above_high_ = false;
+  bool upstream_above_high_ = false;
+  common::MonotonicTime attempt_start_{};
+};
+
+}  // namespace switchyard::router

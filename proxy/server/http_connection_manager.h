@@ -1,0 +1,73 @@
+#pragma once
+
+#include <list>
+#include <memory>
+#include <string>
+
+#include "proxy/event/connection.h"
+#include "proxy/http/codec.h"
+#include "proxy/http/filter_manager.h"
+
+namespace switchyard::server {
+
+class Worker;
+struct ListenerShared;
+
+// One client connection: parses requests strictly, runs each through the filter chain and the
+// router, writes responses in order (one request at a time; pipelined requests wait in the input
+// buffer, which is bounded), and enforces the listener's timeouts:
+//   - a new connection, or one whose request head has started, must complete the head within
+//     request_headers_timeout (408 if bytes had arrived, else a silent close);
+//   - a keep-alive connection between requests is closed after idle_timeout;
+//   - a whole request must be received within request_timeout when that is set.
+// Lives on its worker's thread; destroyed deferred through the worker.
+class HttpConnectionManager final : public event::ConnectionCallbacks,
+                                    public http::RequestCallbacks,
+                                    public event::DeferredDeletable {
+ public:
+  HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd);
+  ~HttpConnectionManager() override;
+
+  // Closes the connection once the current response (if any) is done.
+  void startDrain();
+
+  // event::ConnectionCallbacks
+  void onReadReady(http::Buffer& input) override;
+  void onClosed(event::CloseReason reason) override;
+  void onAboveWriteBufferHighWatermark() override;
+  void onBelowWriteBufferLowWatermark() override;
+
+  // http::RequestCallbacks
+  void onRequestHeaders(http::RequestHeadersPtr headers, bool end_stream) override;
+  void onBody(http::Buffer& data, bool end_stream) override;
+  void onCodecError(const http::CodecError& error) override;
+
+  std::list<std::unique_ptr<HttpConnectionManager>>::iterator self_;
+
+ private:
+  class ActiveStream;
+
+  ActiveStream& newStream();
+  void onStreamComplete();
+  void onTimer();
+  void closeNow(event::Connection::CloseType type);
+  void armTimer();
+  void dispatchInput();
+
+  Worker& worker_;
+  ListenerShared& listener_;
+  event::Connection conn_;
+  http::Http1Parser parser_;
+  std::string peer_;
+  std::unique_ptr<ActiveStream> stream_;
+  event::TimerPtr timer_;
+  event::TimerPtr resume_timer_;  // parses a pipelined request after the previous one ends
+  uint32_t requests_ = 0;
+  bool request_complete_ = false;
+  bool draining_ = false;
+  bool closed_ = false;
+  bool pipeline_paused_ = false;
+  enum class TimerMode { None, Idle, Headers, Request } timer_mode_ = TimerMode::None;
+};
+
+}  // namespace switchyard::server

@@ -1,0 +1,176 @@
+#include "proxy/server/worker.h"
+
+#include <arpa/inet.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "proxy/common/logging.h"
+#include "proxy/server/http_connection_manager.h"
+
+namespace switchyard::server {
+
+struct Worker::Listener {
+  Worker* worker;
+  ListenerShared* shared;
+  int fd;
+  ::event* ev = nullptr;
+};
+
+int openListenSocket(const config::SocketAddress& address) {
+  sockaddr_storage ss{};
+  socklen_t len;
+  const bool v6 = address.host.find(':') != std::string::npos;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(address.port);
+    inet_pton(AF_INET6, address.host.c_str(), &a->sin6_addr);
+    len = sizeof(*a);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(address.port);
+    inet_pton(AF_INET, address.host.c_str(), &a->sin_addr);
+    len = sizeof(*a);
+  }
+  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + strerror(errno));
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 4096) != 0) {
+    const int err = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot listen on " + address.text + ": " + strerror(err));
+  }
+  return fd;
+}
+
+Worker::Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
+               std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
+               const common::TimeSource& time)
+    : index_(index),
+      config_(std::move(config)),
+      stats_(stats),
+      time_(time),
+      dispatcher_(time),
+      routes_(*config_),
+      router_ctx_{routes_, pools_, time},
+      filter_ctx_{dispatcher_, random_, time, index} {
+  for (const auto& c : config_->clusters) {
+    cluster_stats_.push_back(std::make_unique<stats::ClusterStats>(stats_, c.name));
+    pools_.push_back(std::make_unique<upstream::ConnPool>(dispatcher_.base(), dispatcher_, c,
+                                                          *cluster_stats_.back()));
+  }
+  route_stats_.resize(routes_.size() + 1);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    auto l = std::make_unique<Listener>();
+    l->worker = this;
+    l->shared = listeners[i].get();
+    l->fd = listen_fds[i];
+    l->ev = event_new(dispatcher_.base(), l->fd, EV_READ | EV_PERSIST, &Worker::onAccept, l.get());
+    event_add(l->ev, nullptr);
+    listeners_.push_back(std::move(l));
+    rejected_.push_back(std::make_unique<stats::CodeCounters>(
+        stats_.downstream_rejected, prometheus::Labels{{"listener", listeners[i]->config.name}}));
+  }
+}
+
+Worker::~Worker() {
+  stop();
+  for (auto& l : listeners_) {
+    if (l->ev != nullptr) event_free(l->ev);
+    if (l->fd >= 0) ::close(l->fd);
+  }
+  connections_.clear();
+  pools_.clear();
+}
+
+stats::RouteStats& Worker::routeStats(int route_index) {
+  const size_t i = route_index < 0 ? routes_.size() : static_cast<size_t>(route_index);
+  if (!route_stats_[i]) {
+    const std::string name = route_index < 0 ? "unmatched" : routes_.route(i).name;
+    route_stats_[i] = std::make_unique<stats::RouteStats>(stats_, name, "");
+  }
+  return *route_stats_[i];
+}
+
+void Worker::start() {
+  thread_ = std::thread([this] { dispatcher_.run(); });
+}
+
+void Worker::drain() {
+  dispatcher_.post([this] { doDrain(); });
+}
+
+void Worker::doDrain() {
+  draining_ = true;
+  for (auto& l : listeners_) {
+    if (l->ev != nullptr) {
+      event_free(l->ev);
+      l->ev = nullptr;
+    }
+    if (l->fd >= 0) {
+      ::close(l->fd);
+      l->fd = -1;
+    }
+  }
+  // startDrain() may remove the connection from the list: walk a copy of the pointers.
+  std::vector<HttpConnectionManager*> conns;
+  for (auto& c : connections_) conns.push_back(c.get());
+  for (auto* c : conns) c->startDrain();
+  for (auto& p : pools_) p->closeIdle();
+}
+
+void Worker::stop() {
+  if (!thread_.joinable()) return;
+  dispatcher_.post([this] { dispatcher_.exit(); });
+  thread_.join();
+}
+
+void Worker::onAccept(int, short, void* arg) noexcept {
+  auto* l = static_cast<Listener*>(arg);
+  l->worker->acceptOn(*l);
+}
+
+void Worker::acceptOn(Listener& l) {
+  // A bounded batch per wakeup keeps one busy listener from starving the loop.
+  for (int i = 0; i < 64 && l.fd >= 0; ++i) {
+    const int fd = accept4(l.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE) {
+        SY_LOG(Warn, "accept on %s: %s", l.shared->config.address.text.c_str(), strerror(errno));
+      }
+      return;
+    }
+    if (l.shared->connections.fetch_add(1, std::memory_order_relaxed) >=
+        l.shared->config.max_connections) {
+      l.shared->connections.fetch_sub(1, std::memory_order_relaxed);
+      l.shared->rejected_limit.Increment();
+      ::close(fd);
+      continue;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    l.shared->accepted.Increment();
+    active_.fetch_add(1, std::memory_order_relaxed);
+    connections_.push_front(std::make_unique<HttpConnectionManager>(*this, *l.shared, fd));
+    connections_.front()->self_ = connections_.begin();
+  }
+}
+
+void Worker::removeConnection(HttpConnectionManager& conn) {
+  std::unique_ptr<HttpConnectionManager> owned = std::move(*conn.self_);
+  connections_.erase(conn.self_);
+  active_.fetch_sub(1, std::memory_order_relaxed);
+  dispatcher_.deferredDelete(std::move(owned));
+}
+
+}  // namespace switchyard::server

@@ -1,0 +1,80 @@
+#include "proxy/stats/stats.h"
+
+namespace switchyard::stats {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return buckets;
+}
+
+ProxyStats::ProxyStats(prometheus::Registry& r)
+    : downstream_requests(
+          BuildCounter()
+              .Name("switchyard_downstream_requests_total")
+              .Help("Requests answered to clients, by route, API version and status")
+              .Register(r)),
+      downstream_duration(BuildHistogram()
+                              .Name("switchyard_downstream_request_duration_seconds")
+                              .Help("Time from the request head to the end of the response")
+                              .Register(r)),
+      downstream_rejected(
+          BuildCounter()
+              .Name("switchyard_downstream_rejected_total")
+              .Help("Requests refused by the codec or timed out before routing, by status")
+              .Register(r)),
+      upstream_requests(
+          BuildCounter()
+              .Name("switchyard_upstream_requests_total")
+              .Help("Upstream attempts, by cluster and status (code=\"0\": no response)")
+              .Register(r)),
+      upstream_duration(
+          BuildHistogram()
+              .Name("switchyard_upstream_request_duration_seconds")
+              .Help("Time from sending an upstream request to the end of its response")
+              .Register(r)),
+      upstream_connect_failures(BuildCounter()
+                                    .Name("switchyard_upstream_connect_failures_total")
+                                    .Help("Upstream connections that could not be established")
+                                    .Register(r)),
+      upstream_timeouts(BuildCounter()
+                            .Name("switchyard_upstream_timeouts_total")
+                            .Help("Upstream requests that timed out waiting for a response")
+                            .Register(r)),
+      upstream_overflow(BuildCounter()
+                            .Name("switchyard_upstream_pending_overflow_total")
+                            .Help("Requests refused because the cluster's pending queue was full")
+                            .Register(r)),
+      upstream_connections(BuildGauge()
+                               .Name("switchyard_upstream_connections")
+                               .Help("Open upstream connections, by cluster")
+                               .Register(r)),
+      active_connections(BuildGauge()
+                             .Name("switchyard_active_connections")
+                             .Help("Open client connections, by listener")
+                             .Register(r)),
+      downstream_connections(BuildCounter()
+                                 .Name("switchyard_downstream_connections_total")
+                                 .Help("Client connections accepted, by listener")
+                                 .Register(r)),
+      downstream_connections_rejected(
+          BuildCounter()
+              .Name("switchyard_downstream_connections_rejected_total")
+              .Help("Client connections closed at accept because the listener was at its limit")
+              .Register(r)),
+      build_info(BuildGauge()
+                     .Name("switchyard_build_info")
+                     .Help("Always 1; the version label names the running build")
+                     .Register(r)),
+      config_reloads(BuildCounter()
+                         .Name("switchyard_config_reloads_total")
+                         .Help("Configuration reloads, by result")
+                         .Register(r)) {
+  build_info.Add({{"version", SWITCHYARD_VERSION}}).Set(1);
+}
+
+}  // namespace switchyard::stats

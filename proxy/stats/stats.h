@@ -1,0 +1,89 @@
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <memory>
+#include <string>
+
+namespace switchyard::stats {
+
+// Seconds; from 0.5 ms (a loopback hop) to 10 s (well past the default timeouts).
+const prometheus::Histogram::BucketBoundaries& latencyBuckets();
+
+// The proxy's metric families, built once per process in the shared registry and handed to the
+// components that record into them. Families are thread-safe; each worker caches the metric
+// pointers it uses (RouteStats, ClusterStats) so the family's lock is taken once per label set
+// and worker, never per request.
+struct ProxyStats {
+  explicit ProxyStats(prometheus::Registry& registry);
+
+  prometheus::Family<prometheus::Counter>& downstream_requests;
+  prometheus::Family<prometheus::Histogram>& downstream_duration;
+  prometheus::Family<prometheus::Counter>& downstream_rejected;
+  prometheus::Family<prometheus::Counter>& upstream_requests;
+  prometheus::Family<prometheus::Histogram>& upstream_duration;
+  prometheus::Family<prometheus::Counter>& upstream_connect_failures;
+  prometheus::Family<prometheus::Counter>& upstream_timeouts;
+  prometheus::Family<prometheus::Counter>& upstream_overflow;
+  prometheus::Family<prometheus::Gauge>& upstream_connections;
+  prometheus::Family<prometheus::Gauge>& active_connections;
+  prometheus::Family<prometheus::Counter>& downstream_connections;
+  prometheus::Family<prometheus::Counter>& downstream_connections_rejected;
+  prometheus::Family<prometheus::Gauge>& build_info;
+  prometheus::Family<prometheus::Counter>& config_reloads;
+};
+
+// Counters of one label set that also varies by status code: a lazily filled table per code.
+class CodeCounters {
+ public:
+  CodeCounters(prometheus::Family<prometheus::Counter>& family, prometheus::Labels labels)
+      : family_(family), labels_(std::move(labels)) {}
+  prometheus::Counter& get(int code) {
+    const size_t i = (code >= 100 && code <= 599) ? static_cast<size_t>(code - 100) : 0;
+    if (counters_[i] == nullptr) {
+      auto labels = labels_;
+      labels["code"] = std::to_string(code);
+      counters_[i] = &family_.Add(labels);
+    }
+    return *counters_[i];
+  }
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+  prometheus::Labels labels_;
+  std::array<prometheus::Counter*, 500> counters_{};
+};
+
+// Downstream metrics of one route (and version), cached by one worker.
+struct RouteStats {
+  RouteStats(ProxyStats& stats, const std::string& route, const std::string& version)
+      : requests(stats.downstream_requests, {{"route", route}, {"version", version}}),
+        duration(stats.downstream_duration.Add({{"route", route}, {"version", version}},
+                                               latencyBuckets())) {}
+  CodeCounters requests;
+  prometheus::Histogram& duration;
+};
+
+// Upstream metrics of one cluster, cached by one worker.
+struct ClusterStats {
+  ClusterStats(ProxyStats& stats, const std::string& cluster)
+      : requests(stats.upstream_requests, {{"cluster", cluster}}),
+        duration(stats.upstream_duration.Add({{"cluster", cluster}}, latencyBuckets())),
+        connect_failures(stats.upstream_connect_failures.Add({{"cluster", cluster}})),
+        timeouts(stats.upstream_timeouts.Add({{"cluster", cluster}})),
+        overflow(stats.upstream_overflow.Add({{"cluster", cluster}})),
+        connections(stats.upstream_connections.Add({{"cluster", cluster}})) {}
+  CodeCounters requests;
+  prometheus::Histogram& duration;
+  prometheus::Counter& connect_failures;
+  prometheus::Counter& timeouts;
+  prometheus::Counter& overflow;
+  prometheus::Gauge& connections;
+};
+
+}  // namespace switchyard::stats

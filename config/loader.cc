@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -18,10 +19,10 @@
 namespace switchyard::config {
 namespace {
 
-constexpr int64_t kUint32Max = std::numeric_limits<uint32_t>::max();
-constexpr int64_t kMaxConnections = 1'000'000;
-constexpr uint64_t kMinHeadersBytes = 1024;
-constexpr uint64_t kMaxHeadersBytes = 1024 * 1024;
+constexpr int64_t Uint32Max = std::numeric_limits<uint32_t>::max();
+constexpr int64_t MaxConnections = 1'000'000;
+constexpr uint64_t MinHeadersBytes = 1024;
+constexpr uint64_t MaxHeadersBytes = uint64_t{1024} * 1024;
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -79,7 +80,11 @@ class MapReader {
   void required(std::string_view key, const Parse& parse) {
     if (auto kv = find(key)) {
       run(*kv, key, parse);
-    } else if (node_.IsMap() || node_.IsNull()) {
+    } else if (node_.IsNull()) {
+      // Thrown rather than recorded so that the caller can place it at the key of the empty
+      // value (see run()); the other required keys are missing too and add nothing.
+      throw ConfigError(node_, path_, "missing required key " + quote(key));
+    } else if (node_.IsMap()) {
       errors_.add(ConfigError(node_, path_, "missing required key " + quote(key)));
     }
   }
@@ -324,16 +329,16 @@ class Loader {
       }
       bound_.push_back({out.name, out.address, n, p});
     });
-    m.optional("max_connections", setUint32(out.max_connections, 1, kMaxConnections));
+    m.optional("max_connections", setUint32(out.max_connections, 1, MaxConnections));
     m.optional("request_headers_timeout", setDuration(out.request_headers_timeout, false));
     m.optional("idle_timeout", setDuration(out.idle_timeout, false));
     m.optional("request_timeout", setDuration(out.request_timeout, true));
     m.optional("max_request_headers_bytes",
-               setBytes(out.max_request_headers_bytes, kMinHeadersBytes, kMaxHeadersBytes));
+               setBytes(out.max_request_headers_bytes, MinHeadersBytes, MaxHeadersBytes));
     m.optional("max_request_body_bytes",
                setBytes(out.max_request_body_bytes, 0, std::numeric_limits<uint64_t>::max()));
     m.optional("max_requests_per_connection",
-               setUint32(out.max_requests_per_connection, 0, kUint32Max));
+               setUint32(out.max_requests_per_connection, 0, Uint32Max));
     m.optional("forwarded_proto", setChoice(out.forwarded_proto, {"http", "https"}));
   }
 
@@ -368,10 +373,10 @@ class Loader {
     m.optional("connect_timeout", setDuration(out.connect_timeout, false));
     m.optional("response_timeout", setDuration(out.response_timeout, false));
     m.optional("idle_timeout", setDuration(out.idle_timeout, false));
-    m.optional("max_connections", setUint32(out.max_connections, 1, kMaxConnections));
-    m.optional("max_pending_requests", setUint32(out.max_pending_requests, 0, kMaxConnections));
+    m.optional("max_connections", setUint32(out.max_connections, 1, MaxConnections));
+    m.optional("max_pending_requests", setUint32(out.max_pending_requests, 0, MaxConnections));
     m.optional("max_requests_per_connection",
-               setUint32(out.max_requests_per_connection, 0, kUint32Max));
+               setUint32(out.max_requests_per_connection, 0, Uint32Max));
   }
 
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
@@ -449,19 +454,20 @@ class Loader {
 };
 
 bool readFile(const std::string& path, std::string& out, std::string& error) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
   if (file == nullptr) {
     error = std::strerror(errno);
     return false;
   }
   char buf[65536];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0) out.append(buf, n);
-  bool failed = std::ferror(file) != 0;
-  int saved = errno;
-  std::fclose(file);
-  if (failed) error = std::strerror(saved);
-  return !failed;
+  while ((n = std::fread(buf, 1, sizeof(buf), file.get())) > 0) out.append(buf, n);
+  if (std::ferror(file.get()) != 0) {
+    error = std::strerror(errno);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "config/config_error.h"
 #include "filters/registry.h"
 
 namespace prometheus {

@@ -57,11 +57,11 @@ std::string formatNumber(double v) {
 }
 
 std::string intRange(int64_t min, int64_t max) {
-  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
-  if (min == kMin && max == kMax) return "an integer";
-  if (max == kMax) return "an integer of at least " + std::to_string(min);
-  if (min == kMin) return "an integer of at most " + std::to_string(max);
+  constexpr int64_t Lowest = std::numeric_limits<int64_t>::min();
+  constexpr int64_t Highest = std::numeric_limits<int64_t>::max();
+  if (min == Lowest && max == Highest) return "an integer";
+  if (max == Highest) return "an integer of at least " + std::to_string(min);
+  if (min == Lowest) return "an integer of at most " + std::to_string(max);
   return "an integer between " + std::to_string(min) + " and " + std::to_string(max);
 }
 
@@ -86,9 +86,10 @@ std::vector<ConfigError> mapKeyErrors(const YAML::Node& node, const std::string&
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
     if (!known) {
-      errors.emplace_back(
-          key, child(path, name),
-          "unknown key " + quote(name) + " (expected one of: " + joined(allowed) + ")");
+      std::string expected =
+          allowed.size() == 0 ? "this map takes no keys" : "expected one of: " + joined(allowed);
+      errors.emplace_back(key, child(path, name),
+                          "unknown key " + quote(name) + " (" + expected + ")");
       continue;
     }
     bool duplicate = false;
@@ -233,7 +234,7 @@ bool parseDuration(std::string_view text, std::chrono::milliseconds& out) {
     int64_t ms;
   };
   // Largest first: components must appear in this order, each at most once ("1h30m", not "30m1h").
-  static constexpr Unit kUnits[] = {{"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}};
+  static constexpr Unit Units[] = {{"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}};
   if (text.empty()) return false;
   int64_t total = 0;
   size_t next_unit = 0;
@@ -242,21 +243,21 @@ bool parseDuration(std::string_view text, std::chrono::milliseconds& out) {
     uint64_t value = 0;
     if (!readDigits(text, pos, value)) return false;
     // "ms" before "m": the longest suffix that matches wins.
-    size_t unit = std::size(kUnits);
+    size_t unit = std::size(Units);
     size_t unit_len = 0;
-    for (size_t u = 0; u < std::size(kUnits); ++u) {
-      std::string_view suffix = kUnits[u].suffix;
+    for (size_t u = 0; u < std::size(Units); ++u) {
+      std::string_view suffix = Units[u].suffix;
       if (text.substr(pos, suffix.size()) == suffix && suffix.size() > unit_len) {
         unit = u;
         unit_len = suffix.size();
       }
     }
-    if (unit == std::size(kUnits) || unit < next_unit) return false;
+    if (unit == std::size(Units) || unit < next_unit) return false;
     pos += unit_len;
     next_unit = unit + 1;
     int64_t part = 0;
     if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        __builtin_mul_overflow(static_cast<int64_t>(value), kUnits[unit].ms, &part) ||
+        __builtin_mul_overflow(static_cast<int64_t>(value), Units[unit].ms, &part) ||
         __builtin_add_overflow(total, part, &total)) {
       return false;
     }
@@ -270,7 +271,7 @@ bool parseBytes(std::string_view text, uint64_t& out) {
     std::string_view name;
     uint64_t factor;
   };
-  static constexpr Suffix kSuffixes[] = {
+  static constexpr Suffix Suffixes[] = {
       {"", 1},
       {"b", 1},
       {"k", 1ULL << 10},
@@ -287,7 +288,7 @@ bool parseBytes(std::string_view text, uint64_t& out) {
   uint64_t value = 0;
   if (!readDigits(text, pos, value)) return false;
   std::string_view suffix = text.substr(pos);
-  for (const Suffix& s : kSuffixes) {
+  for (const Suffix& s : Suffixes) {
     if (equalsIgnoreCase(suffix, s.name)) {
       uint64_t bytes = 0;
       if (__builtin_mul_overflow(value, s.factor, &bytes)) return false;

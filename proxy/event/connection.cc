@@ -8,16 +8,43 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace switchyard::event {
 namespace {
 
-constexpr size_t kReadSize = 32 * 1024;
+constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kChainSize = 4096 - 64;  // with libevent's chain header, one page
+
+// Connections written to during the current read callback of this thread; null outside one.
+thread_local std::vector<Connection*>* t_batch = nullptr;
 
 }  // namespace
+
+Connection::WriteBatch::WriteBatch() {
+  if (t_batch == nullptr) {
+    static thread_local std::vector<Connection*> pending;
+    t_batch = &pending;
+    owner_ = true;
+  }
+}
+
+Connection::WriteBatch::~WriteBatch() {
+  if (!owner_) return;
+  // flush() may close connections (and their owners may write to others): take them one by one.
+  std::vector<Connection*>& pending = *t_batch;
+  while (!pending.empty()) {
+    Connection* c = pending.back();
+    pending.pop_back();
+    c->in_batch_ = false;
+    if (c->fd_ >= 0 && !c->write_armed_ && !c->connecting_) c->flush();
+  }
+  t_batch = nullptr;
+}
 
 Connection::Connection(event_base* base, int fd, bool connecting, ConnectionCallbacks& callbacks)
     : fd_(fd), callbacks_(&callbacks), connecting_(connecting) {
@@ -33,6 +60,10 @@ Connection::Connection(event_base* base, int fd, bool connecting, ConnectionCall
 }
 
 Connection::~Connection() {
+  if (in_batch_ && t_batch != nullptr) {
+    auto& v = *t_batch;
+    v.erase(std::remove(v.begin(), v.end(), this), v.end());
+  }
   closeSocket();
   event_free(read_ev_);
   event_free(write_ev_);
@@ -86,17 +117,23 @@ void Connection::onWriteEvent(int, short, void* arg) noexcept {
 
 void Connection::doRead() {
   if (fd_ < 0) return;
-  // Read straight into reserved buffer space: evbuffer_read() would first ask the kernel how
-  // much is readable (an ioctl per read).
+  // Read straight into a small reserved chain, with a per-thread overflow area for larger reads:
+  // evbuffer_read() would first ask the kernel how much is readable (an ioctl per read), and
+  // reserving a large chain per read costs a large allocation per request.
+  thread_local char overflow[kReadSize];
   evbuffer_iovec vec[2];
-  const int nvec = evbuffer_reserve_space(input_.raw(), kReadSize, vec, 2);
+  const int nvec = evbuffer_reserve_space(input_.raw(), kChainSize, vec, 2);
   if (nvec < 1) abort();
-  iovec iov[2];
+  iovec iov[3];
+  size_t reserved = 0;
   for (int i = 0; i < nvec; ++i) {
     iov[i].iov_base = vec[i].iov_base;
     iov[i].iov_len = vec[i].iov_len;
+    reserved += vec[i].iov_len;
   }
-  const ssize_t n = readv(fd_, iov, nvec);
+  iov[nvec].iov_base = overflow;
+  iov[nvec].iov_len = sizeof(overflow);
+  const ssize_t n = readv(fd_, iov, nvec + 1);
   if (n > 0) {
     size_t left = static_cast<size_t>(n);
     for (int i = 0; i < nvec; ++i) {
@@ -105,7 +142,9 @@ void Connection::doRead() {
       left -= take;
     }
     evbuffer_commit_space(input_.raw(), vec, nvec);
+    if (static_cast<size_t>(n) > reserved) evbuffer_add(input_.raw(), overflow, n - reserved);
     bytes_read_ += static_cast<uint64_t>(n);
+    WriteBatch batch;
     callbacks_->onReadReady(input_);
     return;
   }
@@ -184,7 +223,19 @@ void Connection::write(http::Buffer& data) {
     return;
   }
   output_.move(data);
+  afterWrite();
+}
+
+void Connection::afterWrite() {
   if (connecting_ || write_armed_) {
+    updateWatermarks();
+    return;
+  }
+  if (t_batch != nullptr) {
+    if (!in_batch_) {
+      in_batch_ = true;
+      t_batch->push_back(this);
+    }
     updateWatermarks();
     return;
   }
@@ -192,8 +243,9 @@ void Connection::write(http::Buffer& data) {
 }
 
 void Connection::write(std::string_view data) {
-  http::Buffer b(data);
-  write(b);
+  if (fd_ < 0 || flush_then_close_) return;
+  evbuffer_add(output_.raw(), data.data(), data.size());
+  afterWrite();
 }
 
 void Connection::readDisable(bool disable) {
@@ -208,6 +260,11 @@ void Connection::readDisable(bool disable) {
 void Connection::close(CloseType type) {
   if (fd_ < 0) return;
   if (type == CloseType::FlushWrite && !output_.empty() && !connecting_) {
+    while (!output_.empty() && evbuffer_write(output_.raw(), fd_) > 0) {
+    }
+  }
+  if (type == CloseType::FlushWrite && !output_.empty() && !connecting_ &&
+      (errno == EAGAIN || errno == EINTR)) {
     flush_then_close_ = true;
     event_del(read_ev_);
     if (!write_armed_) {

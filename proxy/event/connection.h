@@ -72,7 +72,22 @@ class Connection {
   void setCallbacks(ConnectionCallbacks& cb) { callbacks_ = &cb; }
   uint64_t bytesRead() const { return bytes_read_; }
 
+  // While a read callback runs, writes to any connection of the thread are collected and sent
+  // once when it returns, so a response head and the body parsed in the same read leave in one
+  // writev. Outside a read callback (timers, posted work) writes go out at once.
+  class WriteBatch {
+   public:
+    WriteBatch();
+    ~WriteBatch();
+    WriteBatch(const WriteBatch&) = delete;
+    WriteBatch& operator=(const WriteBatch&) = delete;
+
+   private:
+    bool owner_ = false;
+  };
+
  private:
+  friend class WriteBatch;
   static void onReadEvent(int fd, short what, void* arg) noexcept;
   static void onWriteEvent(int fd, short what, void* arg) noexcept;
   void doRead();
@@ -80,6 +95,7 @@ class Connection {
   void flush();
   void closeSocket();
   void updateWatermarks();
+  void afterWrite();
 
   int fd_;
   ConnectionCallbacks* callbacks_;
@@ -91,6 +107,7 @@ class Connection {
   bool write_armed_ = false;
   bool flush_then_close_ = false;
   bool above_high_ = false;
+  bool in_batch_ = false;
   int read_disable_count_ = 0;
   size_t low_watermark_ = 32 * 1024;
   size_t high_watermark_ = 64 * 1024;

@@ -418,7 +418,7 @@ void Http1Parser::onEof() {
   }
 }
 
-void encodeRequestHead(const RequestHeaders& headers, Buffer& out) {
+std::string_view encodeRequestHead(const RequestHeaders& headers) {
   thread_local std::string s;
   s.clear();
   s.append(headers.method);
@@ -426,10 +426,10 @@ void encodeRequestHead(const RequestHeaders& headers, Buffer& out) {
   s.append(headers.path);
   s.append(" HTTP/1.1\r\n", 11);
   appendHeaders(s, headers.headers);
-  out.add(s);
+  return s;
 }
 
-void encodeResponseHead(const ResponseHeaders& headers, Buffer& out) {
+std::string_view encodeResponseHead(const ResponseHeaders& headers) {
   thread_local std::string s;
   s.clear();
   char status[24];
@@ -442,7 +442,7 @@ void encodeResponseHead(const ResponseHeaders& headers, Buffer& out) {
   }
   s.append("\r\n", 2);
   appendHeaders(s, headers.headers);
-  out.add(s);
+  return s;
 }
 
 void encodeChunk(Buffer& data, Buffer& out) {

@@ -132,8 +132,9 @@ class Http1Parser {
 };
 
 // Serialisation of heads and bodies onto a connection's output buffer.
-void encodeRequestHead(const RequestHeaders& headers, Buffer& out);
-void encodeResponseHead(const ResponseHeaders& headers, Buffer& out);
+// The head as bytes, in a per-thread string valid until the next call on the same thread.
+std::string_view encodeRequestHead(const RequestHeaders& headers);
+std::string_view encodeResponseHead(const ResponseHeaders& headers);
 void encodeChunk(Buffer& data, Buffer& out);
 void encodeLastChunk(Buffer& out);
 

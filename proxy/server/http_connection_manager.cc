@@ -43,9 +43,7 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       h.set("connection", "keep-alive");
     }
     close_after_ = close;
-    http::Buffer out;
-    http::encodeResponseHead(response, out);
-    parent_.conn_.write(out);
+    parent_.conn_.write(http::encodeResponseHead(response));
     if (end_stream) parent_.onStreamComplete();
   }
 

@@ -57,9 +57,7 @@ const config::SocketAddress& UpstreamConnection::endpoint() const {
 void UpstreamConnection::attach(UpstreamStreamCallbacks& cb) { stream_ = &cb; }
 
 void UpstreamConnection::sendHead(const http::RequestHeaders& headers) {
-  http::Buffer out;
-  http::encodeRequestHead(headers, out);
-  conn_.write(out);
+  conn_.write(http::encodeRequestHead(headers));
 }
 
 void UpstreamConnection::onReadReady(http::Buffer& input) {

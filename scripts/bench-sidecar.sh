@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SIDECAR_CMD for ../shared/bench/peers.sh: writes a Switchyard configuration from the
+# harness's environment and execs the binary in the foreground. Correlation ids and metrics are
+# on, as in production; no per-request logging.
+#   PIN=same SIDECAR_CMD="$PWD/scripts/bench-sidecar.sh" ../shared/bench/peers.sh
+# SWITCHYARD_BIN overrides the binary (default: build/switchyard next to this script).
+set -euo pipefail
+: "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bin=${SWITCHYARD_BIN:-$here/build/switchyard}
+dir=${SIDECAR_RUNDIR:-$(mktemp -d)}
+mkdir -p "$dir"
+admin_port=${SIDECAR_ADMIN_PORT:-$((SIDECAR_PORT + 100))}
+config=$dir/switchyard-bench.yaml
+cat >"$config" <<YAML
+workers: ${WORKERS:-1}
+log_level: warn
+listeners:
+  - name: bench
+    address: 127.0.0.1:${SIDECAR_PORT}
+admin:
+  address: 127.0.0.1:${admin_port}
+clusters:
+  - name: backend
+    endpoints: [${BACKEND_HOST}:${BACKEND_PORT}]
+    max_connections: 1024
+routes:
+  - name: all
+    match: {prefix: /}
+    cluster: backend
+filters:
+  - correlation_id: {}
+YAML
+exec "$bin" --config "$config"

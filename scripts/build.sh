@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Configures and builds one flavour of Switchyard into build/ (or build-<flavour>/).
+#   scripts/build.sh            release build (RelWithDebInfo) in build/
+#   scripts/build.sh asan       ASan+UBSan build in build-asan/
+#   scripts/build.sh tsan       TSan build in build-tsan/
+# JOBS (default 2) bounds the parallel compile jobs.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+flavour=${1:-release}
+jobs=${JOBS:-2}
+case "$flavour" in
+  release) dir=$root/build; extra=() ;;
+  asan) dir=$root/build-asan; extra=(-DSWITCHYARD_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug) ;;
+  tsan) dir=$root/build-tsan; extra=(-DSWITCHYARD_SANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
+  *) echo "build.sh: unknown flavour $flavour (release, asan, tsan)" >&2; exit 2 ;;
+esac
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if [[ ! -f $dir/CMakeCache.txt ]]; then
+  cmake -S "$root" -B "$dir" "${generator[@]}" "${extra[@]}" >/dev/null
+fi
+cmake --build "$dir" -j "$jobs" "${@:2}"

@@ -148,7 +148,16 @@ class SimulatedDispatcher::SimTimer final : public Timer {
   uint64_t seq_ = 0;
 };
 
-SimulatedDispatcher::~SimulatedDispatcher() { deferred_.clear(); }
+SimulatedDispatcher::~SimulatedDispatcher() { clearDeferred(); }
+
+void SimulatedDispatcher::clearDeferred() {
+  // Destructors may defer more deletions; loop until none are left.
+  while (!deferred_.empty()) {
+    std::vector<std::unique_ptr<DeferredDeletable>> batch;
+    batch.swap(deferred_);
+    batch.clear();
+  }
+}
 
 TimerPtr SimulatedDispatcher::createTimer(std::function<void()> cb) {
   return std::make_unique<SimTimer>(*this, std::move(cb));
@@ -173,7 +182,7 @@ void SimulatedDispatcher::runPosted() {
     if (batch.empty()) break;
     for (auto& fn : batch) fn();
   }
-  deferred_.clear();
+  clearDeferred();
 }
 
 void SimulatedDispatcher::advance(common::Duration d) {
@@ -192,7 +201,7 @@ void SimulatedDispatcher::advance(common::Duration d) {
       time_.advance(next->deadline_ - time_.monotonicNow());
     next->armed_ = false;
     next->cb_();
-    deferred_.clear();
+    clearDeferred();
   }
   if (target > time_.monotonicNow()) time_.advance(target - time_.monotonicNow());
 }

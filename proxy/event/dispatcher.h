@@ -96,6 +96,7 @@ class SimulatedDispatcher final : public Dispatcher {
 
  private:
   class SimTimer;
+  void clearDeferred();
   friend class SimTimer;
   common::SimulatedTimeSource& time_;
   std::vector<SimTimer*> timers_;

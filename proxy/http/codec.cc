@@ -66,6 +66,7 @@ void Http1Parser::reset() {
   skip_lf_ = false;
   chunk_start_ = nullptr;
   prev_chunk_end_ = nullptr;
+  prev_chunk_last_nonws_ = 0;
   last_value_end_ = nullptr;
 }
 
@@ -77,6 +78,11 @@ void Http1Parser::resumeNextMessage() {
 int Http1Parser::fail(int status, std::string detail) {
   if (!pending_error_) {
     pending_error_ = true;
+    if (kind_ == Kind::Response && status != 502) {
+      // Whatever is wrong with a response, the client hears that the upstream misbehaved.
+      status = 502;
+      detail = "invalid response from upstream (" + detail + ")";
+    }
     error_ = {status, std::move(detail)};
   }
   return -1;
@@ -99,7 +105,7 @@ int Http1Parser::onUrl(http_parser* p, const char* at, size_t len) noexcept {
   auto* self = SY_PARSER(p);
   self->head_bytes_ += len;
   if (self->head_bytes_ > self->limits_.max_headers_bytes) {
-    return self->fail(431, "the request head is larger than the configured limit");
+    return self->fail(431, "the message head is larger than the configured limit");
   }
   self->url_.append(at, len);
   return 0;
@@ -138,7 +144,7 @@ int Http1Parser::onHeaderField(http_parser* p, const char* at, size_t len) noexc
   }
   self->head_bytes_ += len + 4;
   if (self->head_bytes_ > self->limits_.max_headers_bytes) {
-    return self->fail(431, "the request head is larger than the configured limit");
+    return self->fail(431, "the message head is larger than the configured limit");
   }
   self->field_.append(at, len);
   return 0;
@@ -157,12 +163,21 @@ int Http1Parser::onHeaderValue(http_parser* p, const char* at, size_t len) noexc
             : (at == self->chunk_start_ && self->last_value_end_ == self->prev_chunk_end_);
     if (!contiguous) return self->fail(400, "obsolete line folding in a header is not allowed");
   }
+  // A value that starts on a new line (only whitespace between a line break and it) is a
+  // continuation line even when the field's first line was empty. (An empty value is reported
+  // with len 0 at the start of the next line: that is not a fold.)
+  if (len > 0) {
+    const char* q = at;
+    while (q > self->chunk_start_ && (q[-1] == ' ' || q[-1] == '\t')) --q;
+    const char before = q > self->chunk_start_ ? q[-1] : self->prev_chunk_last_nonws_;
+    if (before == '\n') return self->fail(400, "obsolete line folding in a header is not allowed");
+  }
   self->in_value_ = true;
   self->last_value_end_ = at + len;
   self->last_value_chunk_ = self->chunk_seq_;
   self->head_bytes_ += len;
   if (self->head_bytes_ > self->limits_.max_headers_bytes) {
-    return self->fail(431, "the request head is larger than the configured limit");
+    return self->fail(431, "the message head is larger than the configured limit");
   }
   self->value_.append(at, len);
   return 0;
@@ -331,6 +346,12 @@ void Http1Parser::dispatch(Buffer& input) {
     ++chunk_seq_;
     const size_t n = http_parser_execute(&parser_, &settings, data, v.iov_len);
     prev_chunk_end_ = data + n;
+    for (size_t k = n; k > 0; --k) {
+      if (data[k - 1] != ' ' && data[k - 1] != '\t') {
+        prev_chunk_last_nonws_ = data[k - 1];
+        break;
+      }
+    }
     input.drain(n);
     const auto err = HTTP_PARSER_ERRNO(&parser_);
     if (pending_error_ || (err != HPE_OK && err != HPE_PAUSED)) {
@@ -340,7 +361,7 @@ void Http1Parser::dispatch(Buffer& input) {
                                                      : "malformed request: ";
         if (kind_ == Kind::Request && err == HPE_HEADER_OVERFLOW) {
           status = 431;
-          detail = "the request head is larger than the configured limit";
+          detail = "the message head is larger than the configured limit";
         } else {
           detail += http_errno_description(err);
         }

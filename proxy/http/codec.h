@@ -126,6 +126,7 @@ class Http1Parser {
   // Where header values start and end, to tell obs-fold from a value split across reads.
   const char* chunk_start_ = nullptr;
   const char* prev_chunk_end_ = nullptr;
+  char prev_chunk_last_nonws_ = 0;
   const char* last_value_end_ = nullptr;
   uint64_t chunk_seq_ = 0;
   uint64_t last_value_chunk_ = 0;

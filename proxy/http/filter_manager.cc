@@ -134,11 +134,6 @@ void FilterManager::iterateDecodeData(size_t start, Buffer& data, bool end_strea
       decode_buffer_.move(data);
       data.move(decode_buffer_);
     }
-    if (decode_data_stopped_at_ > static_cast<long>(i)) {
-      // A later filter holds data: this chunk joins it there.
-      iterateDecodeData(static_cast<size_t>(decode_data_stopped_at_), data, end_stream);
-      return;
-    }
   }
 }
 
@@ -168,11 +163,13 @@ void FilterManager::encodeHeadersFrom(long start, ResponseHeadersPtr headers, bo
 }
 
 void FilterManager::iterateEncodeHeaders(long start) {
+  const uint32_t generation = encode_generation_;
   for (long i = start; i >= 0; --i) {
     if (filters_[i]->terminal_) continue;
     const auto status =
         filters_[i]->filter_->encodeHeaders(*response_headers_, encode_headers_end_stream_);
-    if (destroyed_) return;
+    // A local reply made from inside the call has already been encoded in its place.
+    if (destroyed_ || generation != encode_generation_) return;
     if (status == FilterHeadersStatus::StopIteration) {
       encode_stopped_ = true;
       encode_headers_stopped_at_ = i;
@@ -215,11 +212,12 @@ void FilterManager::encodeDataFrom(long start, Buffer& data, bool end_stream) {
 }
 
 void FilterManager::iterateEncodeData(long start, Buffer& data, bool end_stream) {
+  const uint32_t generation = encode_generation_;
   for (long i = start; i >= 0; --i) {
     if (filters_[i]->terminal_) continue;
     const bool stopped_here = encode_data_stopped_at_ == i;
     const auto status = filters_[i]->filter_->encodeData(data, end_stream);
-    if (destroyed_) return;
+    if (destroyed_ || generation != encode_generation_) return;
     if (status == FilterDataStatus::StopIterationAndBuffer) {
       encode_data_stopped_at_ = i;
       encode_buffer_.move(data);
@@ -231,10 +229,6 @@ void FilterManager::iterateEncodeData(long start, Buffer& data, bool end_stream)
       encode_data_stopped_at_ = -1;
       encode_buffer_.move(data);
       data.move(encode_buffer_);
-    }
-    if (encode_data_stopped_at_ >= 0 && encode_data_stopped_at_ < i) {
-      iterateEncodeData(encode_data_stopped_at_, data, end_stream);
-      return;
     }
   }
   info_.response_body_bytes += data.length();
@@ -270,6 +264,7 @@ void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
     return;
   }
   local_reply_sent_ = true;
+  ++encode_generation_;
   info_.local_reply = true;
   for (auto& f : filters_) f->filter_->onLocalReply(reply);
   if (destroyed_) return;
@@ -321,7 +316,7 @@ std::string problemJson(int status, std::string_view title, std::string_view det
   j["status"] = status;
   if (!detail.empty()) j["detail"] = std::string(detail);
   if (!correlation_id.empty()) j["correlation_id"] = std::string(correlation_id);
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace switchyard::http

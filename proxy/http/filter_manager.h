@@ -105,6 +105,7 @@ class FilterManager {
   bool response_complete_ = false;
   bool local_reply_sent_ = false;
   bool destroyed_ = false;
+  uint32_t encode_generation_ = 0;  // bumped by a local reply, which supersedes any response
 };
 
 // The problem+json body (RFC 9457) of a local reply.

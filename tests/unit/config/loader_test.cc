@@ -85,7 +85,7 @@ class LoaderTest : public ::testing::Test {
 };
 
 // The smallest valid configuration; tests append to or edit it.
-const char* const kMinimal = R"(listeners:
+const char* const MinimalYaml = R"(listeners:
   - name: public
     address: 127.0.0.1:8080
 clusters:
@@ -97,7 +97,7 @@ routes:
     cluster: backend
 )";
 
-const char* const kFull = R"(workers: 4
+const char* const FullYaml = R"(workers: 4
 log_level: debug
 drain_timeout: 20s
 listeners:
@@ -144,7 +144,7 @@ filters:
 )";
 
 TEST_F(LoaderTest, FullConfiguration) {
-  ConfigConstSharedPtr config = load(kFull);
+  ConfigConstSharedPtr config = load(FullYaml);
   ASSERT_NE(config, nullptr);
   EXPECT_EQ(config->source_file, "test.yaml");
   EXPECT_EQ(config->workers, 4u);
@@ -213,7 +213,7 @@ TEST_F(LoaderTest, FullConfiguration) {
 }
 
 TEST_F(LoaderTest, Defaults) {
-  ConfigConstSharedPtr config = load(kMinimal);
+  ConfigConstSharedPtr config = load(MinimalYaml);
   const Config defaults;
   EXPECT_EQ(config->workers, 0u);
   EXPECT_EQ(config->log_level, "info");
@@ -247,7 +247,7 @@ TEST_F(LoaderTest, Defaults) {
 }
 
 TEST_F(LoaderTest, JsonDumpRedactsTokenAndReloads) {
-  ConfigConstSharedPtr config = load(kFull);
+  ConfigConstSharedPtr config = load(FullYaml);
   nlohmann::json json = configToJson(*config);
   EXPECT_EQ(json["admin"]["token"], "<redacted>");
   EXPECT_EQ(json.dump().find("s3cret"), std::string::npos);
@@ -279,15 +279,15 @@ TEST_F(LoaderTest, JsonDumpRedactsTokenAndReloads) {
 }
 
 TEST_F(LoaderTest, JsonDumpEmptyToken) {
-  EXPECT_EQ(configToJson(*load(kMinimal))["admin"]["token"], "");
-  EXPECT_EQ(configToJson(*load(kMinimal))["filters"], nlohmann::json::array());
+  EXPECT_EQ(configToJson(*load(MinimalYaml))["admin"]["token"], "");
+  EXPECT_EQ(configToJson(*load(MinimalYaml))["filters"], nlohmann::json::array());
 }
 
 TEST_F(LoaderTest, EnvironmentExpansion) {
   setenv("SWITCHYARD_TEST_TOKEN", "from-env", 1);
   setenv("SWITCHYARD_TEST_PORT", "9100", 1);
   unsetenv("SWITCHYARD_TEST_UNSET");
-  ConfigConstSharedPtr config = load(std::string(kMinimal) +
+  ConfigConstSharedPtr config = load(std::string(MinimalYaml) +
                                      "admin:\n"
                                      "  address: 127.0.0.1:${SWITCHYARD_TEST_PORT}\n"
                                      "  token: ${SWITCHYARD_TEST_TOKEN}\n"
@@ -299,7 +299,7 @@ TEST_F(LoaderTest, EnvironmentExpansion) {
   EXPECT_EQ(config->drain_timeout, milliseconds(45'000));
 
   setenv("SWITCHYARD_TEST_UNSET", "7", 1);  // now set: the default no longer applies
-  EXPECT_EQ(load(std::string(kMinimal) + "workers: ${SWITCHYARD_TEST_UNSET:-3}\n")->workers, 7u);
+  EXPECT_EQ(load(std::string(MinimalYaml) + "workers: ${SWITCHYARD_TEST_UNSET:-3}\n")->workers, 7u);
   unsetenv("SWITCHYARD_TEST_UNSET");
   unsetenv("SWITCHYARD_TEST_TOKEN");
   unsetenv("SWITCHYARD_TEST_PORT");
@@ -307,7 +307,7 @@ TEST_F(LoaderTest, EnvironmentExpansion) {
 
 TEST_F(LoaderTest, UnsetEnvironmentVariable) {
   unsetenv("SWITCHYARD_TEST_UNSET");
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "admin:\n  token: ${SWITCHYARD_TEST_UNSET}\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "admin:\n  token: ${SWITCHYARD_TEST_UNSET}\n"),
             "test.yaml:12:10: admin.token: environment variable \"SWITCHYARD_TEST_UNSET\" is not "
             "set (use ${SWITCHYARD_TEST_UNSET:-default} to give a default)");
 }
@@ -327,21 +327,21 @@ routes:
             "one of: name, address, max_connections, request_headers_timeout, idle_timeout, "
             "request_timeout, max_request_headers_bytes, max_request_body_bytes, "
             "max_requests_per_connection, forwarded_proto)");
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "colors: 3\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters)");
 }
 
 TEST_F(LoaderTest, WrongTypes) {
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "workers: [2]\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "workers: [2]\n"),
             "test.yaml:11:10: workers: expected an integer between 1 and 256");
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "workers: 0\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "workers: 0\n"),
             "test.yaml:11:10: workers: expected an integer between 1 and 256, got \"0\"");
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "admin: 127.0.0.1:9901\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "admin: 127.0.0.1:9901\n"),
             "test.yaml:11:8: admin: expected a map");
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "filters: {greeting: {}}\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "filters: {greeting: {}}\n"),
             "test.yaml:11:10: filters: expected a sequence");
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "log_level: verbose\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "log_level: verbose\n"),
             "test.yaml:11:12: log_level: invalid value \"verbose\" (expected one of: debug, info, "
             "warn, error)");
   EXPECT_EQ(errorOf("- just\n- a list\n"), "test.yaml:1:1: expected a map");
@@ -391,7 +391,7 @@ routes:
 }
 
 TEST_F(LoaderTest, BadDurations) {
-  std::vector<std::string> errors = errorsOf(std::string(kMinimal) +
+  std::vector<std::string> errors = errorsOf(std::string(MinimalYaml) +
                                              "drain_timeout: 15\n"
                                              "admin: {address: 127.0.0.1:9901}\n");
   ASSERT_EQ(errors.size(), 1u);
@@ -441,18 +441,18 @@ routes:
 }
 
 TEST_F(LoaderTest, DuplicateKeyInOneMap) {
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "workers: 2\nworkers: 3\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "workers: 2\nworkers: 3\n"),
             "test.yaml:12:1: workers: duplicate key \"workers\" (first set on line 11)");
 }
 
 TEST_F(LoaderTest, UnknownFilter) {
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "filters:\n  - noop: {}\n  - greting: {}\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "filters:\n  - noop: {}\n  - greting: {}\n"),
             "test.yaml:13:5: filters[1].greting: unknown filter \"greting\" (known filters: "
             "greeting, noop)");
   filters::FilterRegistry empty;
   LoadContext ctx{empty, metrics_, time_};
   try {
-    loadConfigString(std::string(kMinimal) + "filters: [{greeting: {}}]\n", "e.yaml", ctx);
+    loadConfigString(std::string(MinimalYaml) + "filters: [{greeting: {}}]\n", "e.yaml", ctx);
     FAIL() << "expected an error";
   } catch (const ConfigErrors& e) {
     EXPECT_EQ(e.format(),
@@ -462,11 +462,12 @@ TEST_F(LoaderTest, UnknownFilter) {
 }
 
 TEST_F(LoaderTest, FilterErrorsAreCollected) {
-  EXPECT_EQ(errorsOf(std::string(kMinimal) + "filters:\n"
-                                             "  - greeting: {text: hi, colour: red}\n"
-                                             "  - greeting: {text: [a]}\n"
-                                             "  - noop\n"
-                                             "  - {noop: {}, greeting: {}}\n"),
+  EXPECT_EQ(errorsOf(std::string(MinimalYaml) + "filters:\n"
+                                                "  - greeting: {text: hi, colour: red}\n"
+                                                "  - greeting: {text: [a]}\n"
+                                                "  - noop\n"
+                                                "  - {noop: {}, greeting: {}}\n"
+                                                "  - noop: {x: 1}\n"),
             (std::vector<std::string>{
                 "test.yaml:12:26: filters[0].greeting.colour: unknown key \"colour\" (expected one "
                 "of: text, secret)",
@@ -475,7 +476,17 @@ TEST_F(LoaderTest, FilterErrorsAreCollected) {
                 "e.g. \"- noop: {}\"",
                 "test.yaml:15:5: filters[3]: expected a map with one key, the filter's name, "
                 "e.g. \"- correlation_id: {}\"",
+                "test.yaml:16:12: filters[4].noop.x: unknown key \"x\" (this map takes no keys)",
             }));
+}
+
+TEST_F(LoaderTest, FilterUsingYamlCppConversionsKeepsPosition) {
+  filters_.add("strict", [](const YAML::Node& node, filters::BuildContext&) {
+    node["n"].as<int>();  // throws YAML::TypedBadConversion for a non-number
+    return std::make_shared<GreetingFactory>("", "");
+  });
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "filters:\n  - strict: {n: abc}\n"),
+            "test.yaml:12:17: filters[0].strict: bad conversion");
 }
 
 TEST_F(LoaderTest, EmptyConfiguration) {
@@ -492,7 +503,7 @@ TEST_F(LoaderTest, YamlSyntaxError) {
 }
 
 TEST_F(LoaderTest, MultipleDocuments) {
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "---\nworkers: 2\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "---\nworkers: 2\n"),
             "test.yaml:12:1: expected one YAML document, found 2");
 }
 
@@ -524,8 +535,23 @@ routes:
 }
 
 TEST_F(LoaderTest, EmptyValueReportedAtItsKey) {
-  EXPECT_EQ(errorOf(std::string(kMinimal) + "admin:\n  token:\n\n\nworkers: 2\n"),
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "admin:\n  token:\n\n\nworkers: 2\n"),
             "test.yaml:12:3: admin.token: expected a string");
+  EXPECT_EQ(errorOf(R"(listeners:
+  - name: public
+    address: 127.0.0.1:8080
+clusters:
+  - name: backend
+    endpoints:
+
+routes:
+  - name: default
+    match:
+    cluster: backend
+)"),
+            "2 errors:\n"
+            "test.yaml:6:5: clusters[0].endpoints: at least one endpoint is required\n"
+            "test.yaml:10:5: routes[0].match: missing required key \"prefix\"");
 }
 
 TEST_F(LoaderTest, BadNamesAndPrefixes) {
@@ -658,7 +684,7 @@ filters:
   EXPECT_EQ(errors[6].substr(0, 30), "test.yaml:17:5: filters[0].nop");
 
   try {
-    load("workers: 0\nlog_level: loud\n" + std::string(kMinimal));
+    load("workers: 0\nlog_level: loud\n" + std::string(MinimalYaml));
     FAIL() << "expected errors";
   } catch (const ConfigErrors& e) {
     EXPECT_EQ(e.errors().size(), 2u);
@@ -673,14 +699,14 @@ TEST_F(LoaderTest, LoadFromFile) {
   const std::string path = ::testing::TempDir() + "switchyard_loader_test.yaml";
   {
     std::ofstream out(path);
-    out << kMinimal << "workers: 3\n";
+    out << MinimalYaml << "workers: 3\n";
   }
   ConfigConstSharedPtr config = loadConfigFile(path, ctx_);
   EXPECT_EQ(config->source_file, path);
   EXPECT_EQ(config->workers, 3u);
   {
     std::ofstream out(path);
-    out << kMinimal << "workers: many\n";
+    out << MinimalYaml << "workers: many\n";
   }
   try {
     loadConfigFile(path, ctx_);

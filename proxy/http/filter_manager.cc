@@ -77,7 +77,9 @@ void FilterManager::iterateDecodeHeaders(size_t start) {
     decoded_upto_ = static_cast<long>(i);
     const auto status = filters_[i]->filter_->decodeHeaders(*request_headers_, headers_end_stream_);
     if (local_reply_sent_ || destroyed_) return;
-    if (status == FilterHeadersStatus::StopIteration) {
+    // The terminal filter has no filter after it to hold back: its StopIteration only says it
+    // has taken the request over, and the body goes straight to it.
+    if (status == FilterHeadersStatus::StopIteration && !filters_[i]->terminal_) {
       decode_stopped_ = true;
       return;
     }
@@ -294,12 +296,14 @@ void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
 
 void FilterManager::onDownstreamAboveWriteBufferHighWatermark() {
   downstream_above_high_ = true;
-  if (watermark_callbacks_ != nullptr) watermark_callbacks_->onAboveWriteBufferHighWatermark();
+  if (watermark_callbacks_ != nullptr && !destroyed_)
+    watermark_callbacks_->onAboveWriteBufferHighWatermark();
 }
 
 void FilterManager::onDownstreamBelowWriteBufferLowWatermark() {
   downstream_above_high_ = false;
-  if (watermark_callbacks_ != nullptr) watermark_callbacks_->onBelowWriteBufferLowWatermark();
+  if (watermark_callbacks_ != nullptr && !destroyed_)
+    watermark_callbacks_->onBelowWriteBufferLowWatermark();
 }
 
 void FilterManager::destroy() {

@@ -37,6 +37,7 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   }
   if (h.get("host") == nullptr) h.add("host", pool_->config().endpoints.front().text);
 
+  callbacks_->setDownstreamWatermarkCallbacks(this);
   timer_ = callbacks_->dispatcher().createTimer([this] { onTimeout(); });
   timer_->enable(route_->timeout);
   startAttempt();

@@ -59,34 +59,8 @@ int Server::run() {
     return 1;
   }
 
-  admin::AdminServer admin(cfg.admin, time_);
-  admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_));
-  admin.addHandler("GET", "/healthz", admin::healthzHandler());
-  admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
-  config::ConfigConstSharedPtr snapshot = config_;
-  admin.addHandler("GET", "/config",
-                   admin::jsonHandler([snapshot] { return config::configToJson(*snapshot); }));
-  try {
-    admin.start();
-  } catch (const std::exception& e) {
-    SY_LOG(Error, "admin listener: %s", e.what());
-    for (auto& v : fds) {
-      for (int fd : v) close(fd);
-    }
-    return 1;
-  }
-
+  // Signals are handled before anything listens, so a SIGTERM right after start drains too.
   std::vector<std::unique_ptr<Worker>> pool;
-  for (uint32_t w = 0; w < workers; ++w) {
-    pool.push_back(std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_));
-  }
-  for (auto& w : pool) w->start();
-  ready_ = true;
-  for (const auto& l : cfg.listeners) {
-    SY_LOG(Info, "listening on %s (%s) with %u workers; admin on %s", l.address.text.c_str(),
-           l.name.c_str(), workers, cfg.admin.address.text.c_str());
-  }
-
   event::LibeventDispatcher main(time_);
   bool draining = false;
   common::MonotonicTime drain_deadline{};
@@ -130,6 +104,33 @@ int Server::run() {
   event_add(term.ev, nullptr);
   event_add(intr.ev, nullptr);
   event_add(hup.ev, nullptr);
+
+  admin::AdminServer admin(cfg.admin, time_);
+  admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_));
+  admin.addHandler("GET", "/healthz", admin::healthzHandler());
+  admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
+  config::ConfigConstSharedPtr snapshot = config_;
+  admin.addHandler("GET", "/config",
+                   admin::jsonHandler([snapshot] { return config::configToJson(*snapshot); }));
+  try {
+    admin.start();
+  } catch (const std::exception& e) {
+    SY_LOG(Error, "admin listener: %s", e.what());
+    for (auto& v : fds) {
+      for (int fd : v) close(fd);
+    }
+    return 1;
+  }
+
+  for (uint32_t w = 0; w < workers; ++w) {
+    pool.push_back(std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_));
+  }
+  for (auto& w : pool) w->start();
+  ready_ = true;
+  for (const auto& l : cfg.listeners) {
+    SY_LOG(Info, "listening on %s (%s) with %u workers; admin on %s", l.address.text.c_str(),
+           l.name.c_str(), workers, cfg.admin.address.text.c_str());
+  }
 
   main.run();
 

@@ -503,8 +503,13 @@ TEST_F(DataPathTest, SlowReaderGetsBackpressureNotBuffering) {
   // The body is 19 MiB, so a 64 MiB bound could never fail; a proxy that applies backpressure
   // holds at most a few watermarks' worth (its socket buffers are the kernel's, not its RSS).
   // One that buffers the body grows by most of it (16+ MiB observed).
-  EXPECT_LT(growth, 64 * 1024 * 1024);
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers' allocators keep freed memory resident (quarantine), so RSS says nothing
+  // about buffering in these builds; the release build checks the bound.
+  (void)growth;
+#else
   EXPECT_LT(growth, 10 * 1024 * 1024) << "the proxy buffered the body instead of pushing back";
+#endif
   expectProxyServes();
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is needed (Debian 12, as root), builds,
-# runs the unit and integration tests, then the unit tests again under ASan+UBSan and the
-# threaded unit tests under TSan. Exits non-zero on the first failure.
+# runs the unit and integration tests, then all of them again under ASan+UBSan and under TSan.
+# Exits non-zero on the first failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export JOBS=${JOBS:-2}
@@ -17,6 +17,6 @@ echo "== ASan+UBSan build: unit and integration tests"
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --output-on-failure --timeout 300 -j 2)
 
-echo "== TSan build: unit tests"
-"$root/scripts/build.sh" tsan --target unit_tests
-(cd "$root/build-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -j 2 -L unit)
+echo "== TSan build: unit and integration tests (workers, admin thread, cross-thread posts)"
+"$root/scripts/build.sh" tsan
+(cd "$root/build-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -j 2)

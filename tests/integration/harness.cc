@@ -126,8 +126,15 @@ void ProxyTest::startProxy(const ProxyConfig& config) {
     proxy_ = std::make_unique<Process>(SWITCHYARD_BIN,
                                        std::vector<std::string>{"--config", configPath()});
     if (waitForPort(listen_port_, 10s) && waitForPort(admin_port_, 10s) && proxy_->running()) {
-      // The listeners accept before the proxy handles SIGTERM; a test that ends quickly must not
-      // kill it with the default disposition. Wait until it catches SIGTERM.
+      // Ready means the workers run; as an orchestrator would, wait for it before any traffic.
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (httpGet(admin_port_, "/ready", {}, 1s).status != 200) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+            << "switchyard never became ready; output:\n"
+            << proxy_->output();
+        // Polling a process that is starting up (not a timer of ours): a short, bounded pause.
+        std::this_thread::sleep_for(20ms);
+      }
       ASSERT_TRUE(waitForSignalHandler(proxy_->pid(), SIGTERM, 5s))
           << "switchyard never installed its SIGTERM handler; output:\n"
           << proxy_->output();

@@ -47,7 +47,7 @@ Connection::WriteBatch::~WriteBatch() {
 }
 
 Connection::Connection(event_base* base, int fd, bool connecting, ConnectionCallbacks& callbacks)
-    : fd_(fd), callbacks_(&callbacks), connecting_(connecting) {
+    : fd_(fd), callbacks_(&callbacks), connecting_(connecting), reserve_(kChainSize) {
   read_ev_ = event_new(base, fd, EV_READ | EV_PERSIST, &Connection::onReadEvent, this);
   write_ev_ = event_new(base, fd, EV_WRITE | EV_PERSIST, &Connection::onWriteEvent, this);
   if (read_ev_ == nullptr || write_ev_ == nullptr) abort();
@@ -122,7 +122,7 @@ void Connection::doRead() {
   // reserving a large chain per read costs a large allocation per request.
   thread_local char overflow[kReadSize];
   evbuffer_iovec vec[2];
-  const int nvec = evbuffer_reserve_space(input_.raw(), kChainSize, vec, 2);
+  const int nvec = evbuffer_reserve_space(input_.raw(), reserve_, vec, 2);
   if (nvec < 1) abort();
   iovec iov[3];
   size_t reserved = 0;
@@ -142,7 +142,14 @@ void Connection::doRead() {
       left -= take;
     }
     evbuffer_commit_space(input_.raw(), vec, nvec);
-    if (static_cast<size_t>(n) > reserved) evbuffer_add(input_.raw(), overflow, n - reserved);
+    if (static_cast<size_t>(n) > reserved) {
+      evbuffer_add(input_.raw(), overflow, n - reserved);
+      // This peer sends more than we reserve: reserve what it sent next time (up to the
+      // overflow size), so large bodies are read without a second copy.
+      reserve_ = std::min(((static_cast<size_t>(n) + 4095) & ~size_t{4095}) - 64, kReadSize);
+    } else if (static_cast<size_t>(n) < reserve_ / 4 && reserve_ > kChainSize) {
+      reserve_ = std::max(reserve_ / 2, kChainSize);
+    }
     bytes_read_ += static_cast<uint64_t>(n);
     WriteBatch batch;
     callbacks_->onReadReady(input_);

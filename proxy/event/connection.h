@@ -112,6 +112,7 @@ class Connection {
   size_t low_watermark_ = 32 * 1024;
   size_t high_watermark_ = 64 * 1024;
   uint64_t bytes_read_ = 0;
+  size_t reserve_;  // bytes of input chain reserved per read; adapts to what the peer sends
 };
 
 std::string peerAddress(int fd);

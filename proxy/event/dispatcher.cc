@@ -13,29 +13,33 @@
 namespace switchyard::event {
 namespace {
 
+// The libevent event lives inside the timer (event_assign), so a timer is one allocation.
 class LibeventTimer final : public Timer {
  public:
   LibeventTimer(event_base* base, std::function<void()> cb) : cb_(std::move(cb)) {
-    ev_ = evtimer_new(base, &LibeventTimer::onFire, this);
-    if (ev_ == nullptr) abort();
+    if (event_get_struct_event_size() > sizeof(storage_)) abort();
+    evtimer_assign(ev(), base, &LibeventTimer::onFire, this);
   }
-  ~LibeventTimer() override { event_free(ev_); }
+  ~LibeventTimer() override { evtimer_del(ev()); }
 
   void enable(std::chrono::milliseconds after) override {
     timeval tv{static_cast<time_t>(after.count() / 1000),
                static_cast<suseconds_t>((after.count() % 1000) * 1000)};
-    evtimer_add(ev_, &tv);
+    evtimer_add(ev(), &tv);
   }
-  void disable() override { evtimer_del(ev_); }
-  bool enabled() const override { return evtimer_pending(ev_, nullptr) != 0; }
+  void disable() override { evtimer_del(ev()); }
+  bool enabled() const override {
+    return evtimer_pending(const_cast<LibeventTimer*>(this)->ev(), nullptr) != 0;
+  }
 
  private:
   static void onFire(int, short, void* arg) noexcept {
     auto* self = static_cast<LibeventTimer*>(arg);
     self->cb_();
   }
+  ::event* ev() { return reinterpret_cast<::event*>(storage_); }
 
-  ::event* ev_;
+  alignas(16) unsigned char storage_[256];
   std::function<void()> cb_;
 };
 

@@ -12,8 +12,10 @@ namespace switchyard::http {
 // through the proxy without copies.
 class Buffer {
  public:
-  Buffer() : buf_(evbuffer_new()) {}
-  explicit Buffer(std::string_view data) : Buffer() { add(data); }
+  // The evbuffer is allocated on first write: most buffers of a request (filter manager
+  // holding areas, the router's early-body buffer) are never used.
+  Buffer() = default;
+  explicit Buffer(std::string_view data) { add(data); }
   ~Buffer() {
     if (buf_ != nullptr) evbuffer_free(buf_);
   }
@@ -21,26 +23,37 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   Buffer(Buffer&& o) noexcept : buf_(o.buf_) { o.buf_ = nullptr; }
 
-  size_t length() const { return evbuffer_get_length(buf_); }
+  size_t length() const { return buf_ == nullptr ? 0 : evbuffer_get_length(buf_); }
   bool empty() const { return length() == 0; }
-  void add(std::string_view data) { evbuffer_add(buf_, data.data(), data.size()); }
+  void add(std::string_view data) { evbuffer_add(raw(), data.data(), data.size()); }
   // Moves every byte of `other` to the end of this buffer.
-  void move(Buffer& other) { evbuffer_add_buffer(buf_, other.buf_); }
+  void move(Buffer& other) {
+    if (!other.empty()) evbuffer_add_buffer(raw(), other.buf_);
+  }
   // Moves at most `n` bytes of `other` to the end of this buffer.
-  void move(Buffer& other, size_t n) { evbuffer_remove_buffer(other.buf_, buf_, n); }
+  void move(Buffer& other, size_t n) {
+    if (!other.empty()) evbuffer_remove_buffer(other.buf_, raw(), n);
+  }
   // Appends a copy of `other`, leaving it intact.
-  void copyFrom(const Buffer& other) { evbuffer_add_buffer_reference(buf_, other.buf_); }
-  void drain(size_t n) { evbuffer_drain(buf_, n); }
+  void copyFrom(const Buffer& other) {
+    if (!other.empty()) evbuffer_add_buffer_reference(raw(), other.buf_);
+  }
+  void drain(size_t n) {
+    if (buf_ != nullptr) evbuffer_drain(buf_, n);
+  }
   std::string toString() const;
-  evbuffer* raw() const { return buf_; }
+  evbuffer* raw() {
+    if (buf_ == nullptr) buf_ = evbuffer_new();
+    return buf_;
+  }
 
  private:
-  evbuffer* buf_;
+  evbuffer* buf_ = nullptr;
 };
 
 inline std::string Buffer::toString() const {
   std::string out(length(), '\0');
-  evbuffer_copyout(buf_, out.data(), out.size());
+  if (!out.empty()) evbuffer_copyout(buf_, out.data(), out.size());
   return out;
 }
 

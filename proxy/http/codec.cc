@@ -7,14 +7,70 @@ namespace switchyard::http {
 namespace {
 
 // RFC 9110 tchar.
-constexpr bool isTchar(unsigned char c) {
+constexpr bool isTcharSlow(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '!' ||
          c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' ||
          c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~';
 }
 
 // field-vchar / SP / HTAB (obs-text allowed, as every deployed proxy does).
-constexpr bool isValueByte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+constexpr bool isValueByteSlow(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+// Per byte: 0 = not allowed in a name; otherwise the lower-case byte. And the value bytes.
+struct ByteTables {
+  unsigned char name[256];
+  bool value[256];
+  constexpr ByteTables() : name(), value() {
+    for (int c = 0; c < 256; ++c) {
+      const auto u = static_cast<unsigned char>(c);
+      name[c] =
+          isTcharSlow(u) ? static_cast<unsigned char>((u >= 'A' && u <= 'Z') ? u + 32 : u) : 0;
+      value[c] = isValueByteSlow(u);
+    }
+  }
+};
+constexpr ByteTables kBytes;
+
+// Eight bytes at a time: a word with no byte below 0x20 and no 0x7f is valid as it is; only
+// words with such a byte (a tab, or a real control byte) are checked byte by byte.
+bool valueBytesValid(const std::string& v) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t w;
+    memcpy(&w, v.data() + i, 8);
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+    const uint64_t x = w ^ (kOnes * 0x7f);
+    const uint64_t del = (x - kOnes) & ~x & kHigh;
+    if ((below_space | del) != 0) {
+      for (size_t k = i; k < i + 8; ++k) {
+        if (!kBytes.value[static_cast<unsigned char>(v[k])]) return false;
+      }
+    }
+  }
+  for (; i < v.size(); ++i) {
+    if (!kBytes.value[static_cast<unsigned char>(v[i])]) return false;
+  }
+  return true;
+}
+
+bool isFixedHopByHop(const std::string& n) {
+  switch (n.size()) {
+    case 2:
+      return n == "te";
+    case 7:
+      return n == "upgrade" || n == "trailer";
+    case 10:
+      return n == "connection" || n == "keep-alive";
+    case 16:
+      return n == "proxy-connection";
+    case 17:
+      return n == "transfer-encoding";
+    default:
+      return false;
+  }
+}
 
 struct ParserSettings {
   http_parser_settings settings;
@@ -98,6 +154,8 @@ int Http1Parser::onMessageBegin(http_parser* p) noexcept {
     self->response_ = std::make_unique<ResponseHeaders>();
     self->headers_ = &self->response_->headers;
   }
+  // Room for a typical head plus what the proxy adds, in one allocation.
+  self->headers_->entries().reserve(12);
   return 0;
 }
 
@@ -121,13 +179,11 @@ int Http1Parser::onStatus(http_parser* p, const char* at, size_t len) noexcept {
 bool Http1Parser::commitHeader() {
   if (field_.empty()) return true;
   for (char& c : field_) {
-    auto u = static_cast<unsigned char>(c);
-    if (!isTchar(u)) return false;
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    const unsigned char l = kBytes.name[static_cast<unsigned char>(c)];
+    if (l == 0) return false;
+    c = static_cast<char>(l);
   }
-  for (char c : value_) {
-    if (!isValueByte(static_cast<unsigned char>(c))) return false;
-  }
+  if (!valueBytesValid(value_)) return false;
   std::string_view v = trim(value_);
   if (v.size() != value_.size()) value_.assign(v);
   headers_->add(std::move(field_), std::move(value_));
@@ -453,9 +509,21 @@ std::string_view encodeRequestHead(const RequestHeaders& headers) {
 std::string_view encodeResponseHead(const ResponseHeaders& headers) {
   thread_local std::string s;
   s.clear();
-  char status[24];
-  const int n = snprintf(status, sizeof(status), "HTTP/1.1 %03d ", headers.status);
-  s.append(status, n);
+  const int st = headers.status;
+  const char status[13] = {'H',
+                           'T',
+                           'T',
+                           'P',
+                           '/',
+                           '1',
+                           '.',
+                           '1',
+                           ' ',
+                           static_cast<char>('0' + st / 100 % 10),
+                           static_cast<char>('0' + st / 10 % 10),
+                           static_cast<char>('0' + st % 10),
+                           ' '};
+  s.append(status, sizeof(status));
   if (!headers.reason.empty()) {
     s.append(headers.reason);
   } else {
@@ -501,16 +569,19 @@ void stripHopByHop(HeaderMap& headers) {
       }
     }
   }
+  bool any = !named.empty();
+  for (const auto& e : entries) {
+    if (isFixedHopByHop(e.name)) {
+      any = true;
+      break;
+    }
+  }
+  if (!any) return;
   entries.erase(std::remove_if(entries.begin(), entries.end(),
                                [&](const HeaderMap::Entry& e) {
-                                 const std::string& n = e.name;
-                                 if (n == "connection" || n == "keep-alive" ||
-                                     n == "proxy-connection" || n == "te" || n == "trailer" ||
-                                     n == "transfer-encoding" || n == "upgrade") {
-                                   return true;
-                                 }
-                                 return !named.empty() &&
-                                        std::find(named.begin(), named.end(), n) != named.end();
+                                 return isFixedHopByHop(e.name) ||
+                                        (!named.empty() && std::find(named.begin(), named.end(),
+                                                                     e.name) != named.end());
                                }),
                 entries.end());
 }

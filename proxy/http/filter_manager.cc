@@ -52,6 +52,8 @@ FilterManager::FilterManager(FilterManagerCallbacks& callbacks, StreamInfo& info
 
 FilterManager::~FilterManager() { destroy(); }
 
+void FilterManager::reserve(size_t filters) { filters_.reserve(filters); }
+
 void FilterManager::addFilter(StreamFilterPtr filter) {
   auto active = std::make_unique<ActiveFilter>(*this, std::move(filter), filters_.size(), false);
   active->filter_->setCallbacks(*active);

@@ -35,6 +35,7 @@ class FilterManager {
   FilterManager(const FilterManager&) = delete;
   FilterManager& operator=(const FilterManager&) = delete;
 
+  void reserve(size_t filters);
   void addFilter(StreamFilterPtr filter);
   void setTerminalFilter(StreamFilterPtr filter);
 

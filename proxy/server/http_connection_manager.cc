@@ -15,6 +15,7 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     info_.listener = parent.listener_.config.name;
     info_.forwarded_proto = parent.listener_.config.forwarded_proto;
     Worker& w = parent.worker_;
+    filter_manager_.reserve(w.config().filters.size() + 1);
     for (const auto& f : w.config().filters) {
       filter_manager_.addFilter(f.factory->create(w.filterContext()));
     }

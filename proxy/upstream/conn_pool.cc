@@ -206,14 +206,20 @@ void ConnPool::release(UpstreamConnection& conn, bool reusable) {
 void ConnPool::makeIdle(UpstreamConnection& conn) {
   conn.state_ = UpstreamConnection::State::Idle;
   auto& list = idle_[conn.endpoint_];
-  conn.idle_pos_ = list.insert(list.end(), &conn);
+  conn.idle_pos_ = list.size();
+  list.push_back(&conn);
   conn.in_idle_list_ = true;
   conn.timer_->enable(config_.idle_timeout);
 }
 
 void ConnPool::removeIdle(UpstreamConnection& conn) {
   if (!conn.in_idle_list_) return;
-  idle_[conn.endpoint_].erase(conn.idle_pos_);
+  auto& list = idle_[conn.endpoint_];
+  // Swap-remove: the order of idle connections does not matter beyond "recent ones last".
+  UpstreamConnection* last = list.back();
+  list[conn.idle_pos_] = last;
+  last->idle_pos_ = conn.idle_pos_;
+  list.pop_back();
   conn.in_idle_list_ = false;
   conn.timer_->disable();
 }

@@ -89,7 +89,7 @@ class UpstreamConnection final : public event::ConnectionCallbacks,
   State state_ = State::Connecting;
   event::TimerPtr timer_;  // connect timeout, then idle timeout
   uint64_t requests_ = 0;
-  std::list<UpstreamConnection*>::iterator idle_pos_;
+  size_t idle_pos_ = 0;  // index in the pool's idle list of its endpoint
   bool in_idle_list_ = false;
 };
 
@@ -137,7 +137,7 @@ class ConnPool {
   const config::ClusterConfig config_;
   stats::ClusterStats& stats_;
   std::list<std::unique_ptr<UpstreamConnection>> conns_;
-  std::vector<std::list<UpstreamConnection*>> idle_;  // per endpoint, most recent last
+  std::vector<std::vector<UpstreamConnection*>> idle_;  // per endpoint, most recent last
   std::deque<std::unique_ptr<Pending>> pending_;
   size_t connecting_ = 0;
   size_t rr_ = 0;

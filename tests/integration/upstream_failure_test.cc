@@ -3,6 +3,13 @@
 
 #include "tests/integration/harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
 namespace switchyard::test::integration {
 namespace {
 
@@ -125,4 +132,42 @@ TEST_F(UpstreamFailureTest, UpstreamErrorStatusIsPassedThrough) {
 }
 
 }  // namespace
+// A connect that never completes: a loopback listener whose accept queue is full drops further
+// SYNs, so the proxy's connect hangs until the cluster's connect_timeout (504).
+TEST_F(UpstreamFailureTest, ConnectTimeoutIs504) {
+  const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(listener, 0), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int full_port = ntohs(addr.sin_port);
+  // Fill the accept queue (never accepted) so the next handshake cannot complete.
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    fillers.push_back(fd);
+  }
+
+  ProxyConfig config = defaultConfig();
+  config.clusters.push_back(
+      {"blackhole", {"127.0.0.1:" + std::to_string(full_port)}, "    connect_timeout: 300ms\n"});
+  config.routes.insert(config.routes.begin(), {"blackhole", "/blackhole/", "blackhole", ""});
+  startProxy(config);
+  const auto start = Clock::now();
+  Response r = httpGet(port(), "/blackhole/x", {}, 5s);
+  const auto elapsed = Clock::now() - start;
+  EXPECT_TRUE(isProblem(r, 504)) << r.reason << r.body;
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 1500ms);
+  expectProxyServes();
+  for (int fd : fillers) close(fd);
+  close(listener);
+}
+
 }  // namespace switchyard::test::integration

@@ -148,10 +148,10 @@ int Http1Parser::onMessageBegin(http_parser* p) noexcept {
   auto* self = SY_PARSER(p);
   self->started_ = true;
   if (self->kind_ == Kind::Request) {
-    self->request_ = std::make_unique<RequestHeaders>();
+    self->request_ = makeRequestHeaders();
     self->headers_ = &self->request_->headers;
   } else {
-    self->response_ = std::make_unique<ResponseHeaders>();
+    self->response_ = makeResponseHeaders();
     self->headers_ = &self->response_->headers;
   }
   // Room for a typical head plus what the proxy adds, in one allocation.
@@ -184,9 +184,8 @@ bool Http1Parser::commitHeader() {
     c = static_cast<char>(l);
   }
   if (!valueBytesValid(value_)) return false;
-  std::string_view v = trim(value_);
-  if (v.size() != value_.size()) value_.assign(v);
-  headers_->add(std::move(field_), std::move(value_));
+  // Copied (not moved) so field_/value_ keep their buffers for the next header.
+  headers_->add(std::string_view(field_), trim(value_));
   field_.clear();
   value_.clear();
   return true;

@@ -273,13 +273,12 @@ void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
   for (auto& f : filters_) f->filter_->onLocalReply(reply);
   if (destroyed_) return;
 
-  auto headers = std::make_unique<ResponseHeaders>();
+  auto headers = makeResponseHeaders();
   headers->status = reply.status;
   std::string body = problemJson(reply.status, reply.title, reply.detail, info_.correlation_id);
   headers->headers.add("content-type", "application/problem+json");
   headers->headers.add("content-length", std::to_string(body.size()));
-  for (auto& e : reply.headers.entries())
-    headers->headers.add(std::move(e.name), std::move(e.value));
+  for (auto& e : reply.headers.entries()) headers->headers.add(e.name, e.value);
   const bool head = request_headers_ && request_headers_->isHead();
 
   // Encode filters that have not seen the request (after decoded_upto_) are skipped.

@@ -16,6 +16,22 @@ const std::string* HeaderMap::get(std::string_view name) const {
   return nullptr;
 }
 
+void HeaderMap::add(std::string_view name, std::string_view value) {
+  if (spare_.empty()) {
+    entries_.push_back({std::string(name), std::string(value)});
+    return;
+  }
+  entries_.push_back(std::move(spare_.back()));
+  spare_.pop_back();
+  entries_.back().name.assign(name);
+  entries_.back().value.assign(value);
+}
+
+void HeaderMap::clear() {
+  for (auto& e : entries_) spare_.push_back(std::move(e));
+  entries_.clear();
+}
+
 size_t HeaderMap::count(std::string_view name) const {
   return std::count_if(entries_.begin(), entries_.end(),
                        [&](const Entry& e) { return e.name == name; });
@@ -36,7 +52,7 @@ void HeaderMap::set(std::string_view name, std::string_view value) {
       ++it;
     }
   }
-  if (!found) entries_.push_back({std::string(name), std::string(value)});
+  if (!found) add(name, value);
 }
 
 size_t HeaderMap::remove(std::string_view name) {
@@ -77,6 +93,73 @@ bool headerListContains(std::string_view list, std::string_view token) {
   }
   return false;
 }
+
+namespace {
+
+constexpr size_t kRecycledHeads = 64;
+
+template <class T>
+std::vector<T*>& freeList() {
+  // Destroyed with the thread, freeing what it holds.
+  struct List {
+    std::vector<T*> items;
+    ~List() {
+      for (T* t : items) delete t;
+    }
+  };
+  thread_local List list;
+  return list.items;
+}
+
+void resetHead(RequestHeaders& h) {
+  h.method.clear();
+  h.path.clear();
+  h.http_minor = 1;
+  h.headers.clear();
+  h.keep_alive = true;
+  h.expect_continue = false;
+  h.content_length = -1;
+  h.chunked = false;
+}
+
+void resetHead(ResponseHeaders& h) {
+  h.status = 200;
+  h.reason.clear();
+  h.http_minor = 1;
+  h.headers.clear();
+  h.keep_alive = true;
+  h.content_length = -1;
+  h.chunked = false;
+}
+
+template <class T>
+T* acquire() {
+  auto& list = freeList<T>();
+  if (list.empty()) return new T();
+  T* t = list.back();
+  list.pop_back();
+  return t;
+}
+
+}  // namespace
+
+template <class T>
+void HeadRecycler<T>::operator()(T* head) const noexcept {
+  auto& list = freeList<T>();
+  if (list.size() >= kRecycledHeads) {
+    delete head;
+    return;
+  }
+  resetHead(*head);
+  list.push_back(head);
+}
+
+template struct HeadRecycler<RequestHeaders>;
+template struct HeadRecycler<ResponseHeaders>;
+
+RequestHeadersPtr makeRequestHeaders() { return RequestHeadersPtr(acquire<RequestHeaders>()); }
+
+ResponseHeadersPtr makeResponseHeaders() { return ResponseHeadersPtr(acquire<ResponseHeaders>()); }
 
 const char* reasonPhrase(int status) {
   switch (status) {

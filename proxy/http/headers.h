@@ -21,10 +21,9 @@ class HeaderMap {
   // Returns the first value of `name` (lower-case), or nullptr.
   const std::string* get(std::string_view name) const;
   size_t count(std::string_view name) const;
-  // Appends; `name` must be lower-case.
-  void add(std::string name, std::string value) {
-    entries_.push_back({std::move(name), std::move(value)});
-  }
+  // Appends a copy; `name` must be lower-case. Reuses the buffers of an entry cleared earlier
+  // when there is one.
+  void add(std::string_view name, std::string_view value);
   // Replaces every value of `name` with one.
   void set(std::string_view name, std::string_view value);
   // Removes every value of `name`; returns how many were removed.
@@ -33,18 +32,28 @@ class HeaderMap {
   const std::vector<Entry>& entries() const { return entries_; }
   std::vector<Entry>& entries() { return entries_; }
   size_t size() const { return entries_.size(); }
-  void clear() { entries_.clear(); }
+  // Empties the map but keeps the entries' string buffers for later add()/set() calls, so a
+  // recycled map of a keep-alive connection stops allocating.
+  void clear();
   // Bytes of names and values, as a rough size of the head.
   size_t byteSize() const;
 
  private:
   std::vector<Entry> entries_;
+  std::vector<Entry> spare_;
 };
 
 void toLowerInPlace(std::string& s);
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // True if `list` (a comma-separated header value) contains `token`, case-insensitively.
 bool headerListContains(std::string_view list, std::string_view token);
+
+// Heads are recycled through a small per-thread free list: a stream's head goes back to it when
+// the stream ends, with its header buffers, and the next message parsed on that worker reuses it.
+template <class T>
+struct HeadRecycler {
+  void operator()(T* head) const noexcept;
+};
 
 struct RequestHeaders {
   std::string method;
@@ -64,7 +73,8 @@ struct RequestHeaders {
     return q == std::string_view::npos ? p : p.substr(0, q);
   }
 };
-using RequestHeadersPtr = std::unique_ptr<RequestHeaders>;
+using RequestHeadersPtr = std::unique_ptr<RequestHeaders, HeadRecycler<RequestHeaders>>;
+RequestHeadersPtr makeRequestHeaders();
 
 struct ResponseHeaders {
   int status = 200;
@@ -75,7 +85,8 @@ struct ResponseHeaders {
   int64_t content_length = -1;
   bool chunked = false;
 };
-using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders>;
+using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders, HeadRecycler<ResponseHeaders>>;
+ResponseHeadersPtr makeResponseHeaders();
 
 const char* reasonPhrase(int status);
 

@@ -151,7 +151,7 @@ class TerminalFilter : public ScriptedFilter {
   }
 
   void respond() {
-    auto headers = std::make_unique<ResponseHeaders>();
+    auto headers = makeResponseHeaders();
     headers->status = status;
     headers->headers.add("content-length", std::to_string(body.size()));
     cb().encodeHeaders(std::move(headers), body.empty());
@@ -161,7 +161,7 @@ class TerminalFilter : public ScriptedFilter {
     }
   }
   void sendHeaders(int code, bool end_stream) {
-    auto headers = std::make_unique<ResponseHeaders>();
+    auto headers = makeResponseHeaders();
     headers->status = code;
     cb().encodeHeaders(std::move(headers), end_stream);
   }
@@ -195,7 +195,7 @@ class FilterManagerTest : public testing::Test {
     return ref;
   }
   static RequestHeadersPtr request(const std::string& method = "GET") {
-    auto headers = std::make_unique<RequestHeaders>();
+    auto headers = makeRequestHeaders();
     headers->method = method;
     headers->path = "/resource";
     headers->headers.add("host", "example.com");

@@ -150,7 +150,6 @@ void Connection::doRead() {
     } else if (static_cast<size_t>(n) < reserve_ / 4 && reserve_ > kChainSize) {
       reserve_ = std::max(reserve_ / 2, kChainSize);
     }
-    bytes_read_ += static_cast<uint64_t>(n);
     WriteBatch batch;
     callbacks_->onReadReady(input_);
     return;

@@ -70,7 +70,6 @@ class Connection {
   http::Buffer& input() { return input_; }
   int fd() const { return fd_; }
   void setCallbacks(ConnectionCallbacks& cb) { callbacks_ = &cb; }
-  uint64_t bytesRead() const { return bytes_read_; }
 
   // While a read callback runs, writes to any connection of the thread are collected and sent
   // once when it returns, so a response head and the body parsed in the same read leave in one
@@ -111,7 +110,6 @@ class Connection {
   int read_disable_count_ = 0;
   size_t low_watermark_ = 32 * 1024;
   size_t high_watermark_ = 64 * 1024;
-  uint64_t bytes_read_ = 0;
   size_t reserve_;  // bytes of input chain reserved per read; adapts to what the peer sends
 };
 

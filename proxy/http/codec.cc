@@ -348,20 +348,10 @@ int Http1Parser::onMessageComplete(http_parser* p) noexcept {
   return 0;
 }
 
-namespace {
-const http_parser_settings& parserSettings() {
+const http_parser_settings& Http1Parser::settings() {
   static const http_parser_settings settings = [] {
     http_parser_settings s;
     memset(&s, 0, sizeof(s));
-    return s;
-  }();
-  return settings;
-}
-}  // namespace
-
-void Http1Parser::dispatch(Buffer& input) {
-  static const http_parser_settings settings = [] {
-    http_parser_settings s = parserSettings();
     s.on_message_begin = &Http1Parser::onMessageBegin;
     s.on_url = &Http1Parser::onUrl;
     s.on_status = &Http1Parser::onStatus;
@@ -372,7 +362,10 @@ void Http1Parser::dispatch(Buffer& input) {
     s.on_message_complete = &Http1Parser::onMessageComplete;
     return s;
   }();
+  return settings;
+}
 
+void Http1Parser::dispatch(Buffer& input) {
   stopped_ = false;
   while (!stopped_ && !complete_) {
     if (skip_lf_) {
@@ -399,7 +392,7 @@ void Http1Parser::dispatch(Buffer& input) {
     const char* data = static_cast<const char*>(v.iov_base);
     chunk_start_ = data;
     ++chunk_seq_;
-    const size_t n = http_parser_execute(&parser_, &settings, data, v.iov_len);
+    const size_t n = http_parser_execute(&parser_, &settings(), data, v.iov_len);
     prev_chunk_end_ = data + n;
     for (size_t k = n; k > 0; --k) {
       if (data[k - 1] != ' ' && data[k - 1] != '\t') {
@@ -478,7 +471,8 @@ void Http1Parser::onEof() {
   if (!started_ || complete_) return;
   if (close_delimited_ && head_delivered_) {
     stopped_ = false;
-    http_parser_execute(&parser_, &parserSettings(), nullptr, 0);
+    // An empty read tells http-parser the body ended with the connection.
+    http_parser_execute(&parser_, &settings(), nullptr, 0);
     complete_ = true;
     deliverBody(true);
     return;

@@ -74,9 +74,9 @@ class Http1Parser {
   bool messageInProgress() const { return started_ && !complete_; }
   bool messageComplete() const { return complete_; }
   bool idle() const { return !started_; }
-  uint64_t bytesInHead() const { return head_bytes_; }
 
  private:
+  static const http_parser_settings& settings();
   static int onMessageBegin(http_parser* p) noexcept;
   static int onUrl(http_parser* p, const char* at, size_t len) noexcept;
   static int onStatus(http_parser* p, const char* at, size_t len) noexcept;

@@ -77,7 +77,7 @@ void CorrelationIdFilter::onLocalReply(http::LocalReply& reply) {
 }
 
 http::StreamFilterPtr CorrelationIdFilterFactory::create(WorkerContext& /*ctx*/) const {
-  return std::make_unique<CorrelationIdFilter>(config_);
+  return std::make_unique<CorrelationIdFilter>(*config_);
 }
 
 nlohmann::json CorrelationIdFilterFactory::toJson() const {

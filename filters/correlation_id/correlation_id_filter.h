@@ -31,8 +31,9 @@ bool isWellFormedId(std::string_view id, size_t max_length);
 
 class CorrelationIdFilter final : public http::StreamFilter {
  public:
-  explicit CorrelationIdFilter(CorrelationIdConfigConstSharedPtr config)
-      : config_(std::move(config)) {}
+  // `config` belongs to the factory, which the configuration snapshot a stream runs under keeps
+  // alive for as long as the stream: no reference count is touched per request.
+  explicit CorrelationIdFilter(const CorrelationIdConfig& config) : config_(&config) {}
 
   http::FilterHeadersStatus decodeHeaders(http::RequestHeaders& request, bool end_stream) override;
   http::FilterHeadersStatus encodeHeaders(http::ResponseHeaders& response,
@@ -46,8 +47,7 @@ class CorrelationIdFilter final : public http::StreamFilter {
   // Returns false when the stream is left without an id.
   bool resolveId(const http::HeaderMap& headers);
 
-  // Shared with the factory: a stream keeps its configuration across a reload.
-  const CorrelationIdConfigConstSharedPtr config_;
+  const CorrelationIdConfig* config_;
 };
 
 class CorrelationIdFilterFactory final : public FilterFactory {

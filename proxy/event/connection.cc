@@ -69,36 +69,33 @@ Connection::~Connection() {
   event_free(write_ev_);
 }
 
-int Connection::connectTo(const std::string& host, uint16_t port) {
-  sockaddr_storage ss{};
-  socklen_t len;
-  int family;
+bool toSocketAddr(const std::string& host, uint16_t port, SocketAddr& out) {
+  out = SocketAddr{};
   if (host.find(':') != std::string::npos) {
-    auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
     a6->sin6_family = AF_INET6;
     a6->sin6_port = htons(port);
-    if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) {
-      errno = EINVAL;
-      return -1;
-    }
-    len = sizeof(*a6);
-    family = AF_INET6;
-  } else {
-    auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons(port);
-    if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) {
-      errno = EINVAL;
-      return -1;
-    }
-    len = sizeof(*a4);
-    family = AF_INET;
+    out.length = sizeof(*a6);
+    return inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1;
   }
-  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+  a4->sin_family = AF_INET;
+  a4->sin_port = htons(port);
+  out.length = sizeof(*a4);
+  return inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1;
+}
+
+int Connection::connectTo(const std::string& host, uint16_t port) {
+  SocketAddr addr;
+  if (!toSocketAddr(host, port, addr)) {
+    errno = EINVAL;
+    return -1;
+  }
+  int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS) {
+  if (connect(fd, addr.get(), addr.length) != 0 && errno != EINPROGRESS) {
     int saved = errno;
     ::close(fd);
     errno = saved;

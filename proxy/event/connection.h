@@ -115,4 +115,14 @@ class Connection {
 
 std::string peerAddress(int fd);
 
+// A socket address for a numeric IPv4 or IPv6 host (no brackets). Returns false when `host` is
+// neither.
+struct SocketAddr {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family() const { return storage.ss_family; }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+bool toSocketAddr(const std::string& host, uint16_t port, SocketAddr& out);
+
 }  // namespace switchyard::event

@@ -24,28 +24,16 @@ struct Worker::Listener {
 };
 
 int openListenSocket(const config::SocketAddress& address) {
-  sockaddr_storage ss{};
-  socklen_t len;
-  const bool v6 = address.host.find(':') != std::string::npos;
-  if (v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(address.port);
-    inet_pton(AF_INET6, address.host.c_str(), &a->sin6_addr);
-    len = sizeof(*a);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(address.port);
-    inet_pton(AF_INET, address.host.c_str(), &a->sin_addr);
-    len = sizeof(*a);
+  event::SocketAddr addr;
+  if (!event::toSocketAddr(address.host, address.port, addr)) {
+    throw std::runtime_error("cannot listen on " + address.text + ": not a numeric address");
   }
-  const int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw std::runtime_error(std::string("socket: ") + strerror(errno));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 4096) != 0) {
+  if (bind(fd, addr.get(), addr.length) != 0 || listen(fd, 4096) != 0) {
     const int err = errno;
     ::close(fd);
     throw std::runtime_error("cannot listen on " + address.text + ": " + strerror(err));

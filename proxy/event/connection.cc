@@ -183,11 +183,18 @@ void Connection::doWrite() {
   flush();
 }
 
-void Connection::flush() {
+Connection::SendResult Connection::sendOutput() {
   while (!output_.empty()) {
     const int n = evbuffer_write(output_.raw(), fd_);
     if (n > 0) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) break;
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return SendResult::Blocked;
+    return SendResult::Failed;
+  }
+  return SendResult::Done;
+}
+
+void Connection::flush() {
+  if (sendOutput() == SendResult::Failed) {
     closeSocket();
     callbacks_->onClosed(CloseReason::Reset);
     return;
@@ -262,12 +269,8 @@ void Connection::readDisable(bool disable) {
 
 void Connection::close(CloseType type) {
   if (fd_ < 0) return;
-  if (type == CloseType::FlushWrite && !output_.empty() && !connecting_) {
-    while (!output_.empty() && evbuffer_write(output_.raw(), fd_) > 0) {
-    }
-  }
-  if (type == CloseType::FlushWrite && !output_.empty() && !connecting_ &&
-      (errno == EAGAIN || errno == EINTR)) {
+  // Send what can go now; wait for the socket only if the kernel's buffer is full.
+  if (type == CloseType::FlushWrite && !connecting_ && sendOutput() == SendResult::Blocked) {
     flush_then_close_ = true;
     event_del(read_ev_);
     if (!write_armed_) {

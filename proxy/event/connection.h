@@ -91,6 +91,8 @@ class Connection {
   static void onWriteEvent(int fd, short what, void* arg) noexcept;
   void doRead();
   void doWrite();
+  enum class SendResult { Done, Blocked, Failed };
+  SendResult sendOutput();
   void flush();
   void closeSocket();
   void updateWatermarks();

@@ -43,6 +43,15 @@ class LibeventTimer final : public Timer {
   std::function<void()> cb_;
 };
 
+// Destructors may defer more deletions; loop until none are left.
+void deleteAll(std::vector<std::unique_ptr<DeferredDeletable>>& deferred) {
+  while (!deferred.empty()) {
+    std::vector<std::unique_ptr<DeferredDeletable>> batch;
+    batch.swap(deferred);
+    batch.clear();
+  }
+}
+
 }  // namespace
 
 LibeventDispatcher::LibeventDispatcher(const common::TimeSource& time) : time_(time) {
@@ -114,12 +123,7 @@ void LibeventDispatcher::onDeferred(int, short, void* arg) noexcept {
 }
 
 void LibeventDispatcher::clearDeferred() {
-  // Destructors may defer more deletions; loop until none are left.
-  while (!deferred_.empty()) {
-    std::vector<std::unique_ptr<DeferredDeletable>> batch;
-    batch.swap(deferred_);
-    batch.clear();
-  }
+  deleteAll(deferred_);
   deferred_scheduled_ = false;
 }
 
@@ -154,14 +158,7 @@ class SimulatedDispatcher::SimTimer final : public Timer {
 
 SimulatedDispatcher::~SimulatedDispatcher() { clearDeferred(); }
 
-void SimulatedDispatcher::clearDeferred() {
-  // Destructors may defer more deletions; loop until none are left.
-  while (!deferred_.empty()) {
-    std::vector<std::unique_ptr<DeferredDeletable>> batch;
-    batch.swap(deferred_);
-    batch.clear();
-  }
-}
+void SimulatedDispatcher::clearDeferred() { deleteAll(deferred_); }
 
 TimerPtr SimulatedDispatcher::createTimer(std::function<void()> cb) {
   return std::make_unique<SimTimer>(*this, std::move(cb));

@@ -90,10 +90,7 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
     sendBody(data, request_complete_);
     if (conn_ == nullptr) return;
   }
-  if (upstream_above_high_) {
-    upstream_above_high_ = false;
-    callbacks_->onUpstreamBelowWriteBufferLowWatermark();
-  }
+  onUpstreamBelowWriteBufferLowWatermark();
   if (request_->expect_continue && !request_complete_) callbacks_->requestBody();
   if (downstream_above_high_) conn_->readDisable(true);
 }
@@ -142,14 +139,13 @@ void Router::finishAttempt(int code, bool reusable) {
 }
 
 void Router::releaseConnection(bool reusable) {
+  // Whatever paused the client's reads on our account is undone, with or without a connection
+  // (a body may have been held back while waiting for one).
+  onUpstreamBelowWriteBufferLowWatermark();
   upstream::UpstreamConnection* conn = conn_;
   conn_ = nullptr;
   if (conn == nullptr) return;
   if (downstream_above_high_) conn->readDisable(false);
-  if (upstream_above_high_) {
-    upstream_above_high_ = false;
-    callbacks_->onUpstreamBelowWriteBufferLowWatermark();
-  }
   pool_->release(*conn, reusable);
 }
 
@@ -162,10 +158,7 @@ void Router::onCodecError(const http::CodecError& error) {
 void Router::onUpstreamReset(event::CloseReason) {
   upstream::UpstreamConnection* conn = conn_;
   conn_ = nullptr;  // the pool has already closed it
-  if (upstream_above_high_) {
-    upstream_above_high_ = false;
-    callbacks_->onUpstreamBelowWriteBufferLowWatermark();
-  }
+  onUpstreamBelowWriteBufferLowWatermark();
   const bool reused = conn != nullptr && conn->reused();
   const std::string& m = request_->method;
   const bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
@@ -227,13 +220,9 @@ void Router::onDestroy() {
     pending_->cancel();
     pending_ = nullptr;
   }
-  if (conn_ != nullptr) {
-    // The client went away or the stream ended early: the upstream exchange is unfinished.
-    upstream::UpstreamConnection* conn = conn_;
-    conn_ = nullptr;
-    if (downstream_above_high_) conn->readDisable(false);
-    pool_->release(*conn, false);
-  }
+  // The client went away or the stream ended early: an upstream exchange still open is
+  // unfinished and its connection cannot be reused.
+  releaseConnection(false);
 }
 
 }  // namespace switchyard::router

@@ -55,9 +55,9 @@ http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {
     sendBody(data, end_stream);
   } else {
     body_.move(data);
-    if (!upstream_above_high_ && body_.length() > 64 * 1024) {
+    if (!body_held_ && body_.length() > 64 * 1024) {
       // No connection yet: stop reading the client rather than buffer its body without bound.
-      upstream_above_high_ = true;
+      body_held_ = true;
       callbacks_->onUpstreamAboveWriteBufferHighWatermark();
     }
   }
@@ -90,7 +90,7 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
     sendBody(data, request_complete_);
     if (conn_ == nullptr) return;
   }
-  onUpstreamBelowWriteBufferLowWatermark();
+  resumeHeldBody();
   if (request_->expect_continue && !request_complete_) callbacks_->requestBody();
   if (downstream_above_high_) conn_->readDisable(true);
 }
@@ -138,9 +138,17 @@ void Router::finishAttempt(int code, bool reusable) {
   releaseConnection(reusable && request_sent_);
 }
 
+void Router::resumeHeldBody() {
+  if (!body_held_) return;
+  body_held_ = false;
+  callbacks_->onUpstreamBelowWriteBufferLowWatermark();
+}
+
 void Router::releaseConnection(bool reusable) {
-  // Whatever paused the client's reads on our account is undone, with or without a connection
-  // (a body may have been held back while waiting for one).
+  // Whatever paused the client's reads on our account is undone, with or without a connection.
+  // The two reasons (a body held while waiting for a connection, a connection that is not
+  // taking the body fast enough) each paused once: client pauses nest.
+  resumeHeldBody();
   onUpstreamBelowWriteBufferLowWatermark();
   upstream::UpstreamConnection* conn = conn_;
   conn_ = nullptr;

@@ -58,6 +58,7 @@ class Router final : public http::StreamFilter,
   void onTimeout();
   void finishAttempt(int code, bool reusable);
   void releaseConnection(bool reusable);
+  void resumeHeldBody();
   void fail(int status, const char* title, std::string detail);
 
   RouterContext& ctx_;
@@ -76,7 +77,8 @@ class Router final : public http::StreamFilter,
   bool response_keep_alive_ = false;
   int response_code_ = 0;
   bool downstream_above_high_ = false;
-  bool upstream_above_high_ = false;
+  bool upstream_above_high_ = false;  // the connection's send buffer is over its high mark
+  bool body_held_ = false;            // body_ grew past its bound before a connection came
   common::MonotonicTime attempt_start_{};
 };
 

@@ -169,20 +169,24 @@ void HttpConnectionManager::onBody(http::Buffer& data, bool end_stream) {
 
 void HttpConnectionManager::onCodecError(const http::CodecError& error) {
   if (closed_) return;
-  worker_.rejectedStats(listener_.index, error.status).Increment();
   if (stream_ && stream_->filter_manager_.responseStarted()) {
+    worker_.rejectedStats(listener_.index, error.status).Increment();
     closeNow(event::Connection::CloseType::Reset);
     return;
   }
-  draining_ = true;  // the connection cannot be trusted past a framing error
-  if (timer_mode_ != TimerMode::None) {
-    timer_mode_ = TimerMode::None;
-    timer_->disable();
-  }
+  rejectRequest(error.status, error.detail);
+}
+
+void HttpConnectionManager::rejectRequest(int status, std::string_view detail) {
+  worker_.rejectedStats(listener_.index, status).Increment();
+  // Past a framing error or a timeout the connection cannot be trusted with another request.
+  draining_ = true;
+  parser_.stop();
+  timer_mode_ = TimerMode::None;
+  timer_->disable();
   ActiveStream& s = stream_ ? *stream_ : newStream();
   s.keep_alive_ = false;
-  s.filter_manager_.sendLocalReply(
-      {error.status, http::reasonPhrase(error.status), error.detail, {}});
+  s.filter_manager_.sendLocalReply({status, http::reasonPhrase(status), std::string(detail), {}});
 }
 
 void HttpConnectionManager::onStreamComplete() {
@@ -224,30 +228,16 @@ void HttpConnectionManager::onTimer() {
       closeNow(event::Connection::CloseType::NoFlush);
       return;
     case TimerMode::Headers:
-      timer_mode_ = TimerMode::None;
+      // A head that has started must finish in time (408); a connection that never sent one
+      // is just closed.
       if (!stream_ && parser_.messageInProgress()) {
-        worker_.rejectedStats(listener_.index, 408).Increment();
-        draining_ = true;
-        parser_.stop();
-        ActiveStream& s = newStream();
-        s.keep_alive_ = false;
-        s.filter_manager_.sendLocalReply(
-            {408, "Request Timeout", "the request head was not received in time", {}});
-        return;
-      }
-      closeNow(event::Connection::CloseType::NoFlush);
-      return;
-    case TimerMode::Request:
-      timer_mode_ = TimerMode::None;
-      worker_.rejectedStats(listener_.index, 408).Increment();
-      draining_ = true;
-      parser_.stop();
-      if (stream_) {
-        stream_->filter_manager_.sendLocalReply(
-            {408, "Request Timeout", "the request body was not received in time", {}});
+        rejectRequest(408, "the request head was not received in time");
       } else {
         closeNow(event::Connection::CloseType::NoFlush);
       }
+      return;
+    case TimerMode::Request:
+      rejectRequest(408, "the request body was not received in time");
       return;
   }
 }

@@ -3,6 +3,7 @@
 #include <list>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "proxy/event/connection.h"
 #include "proxy/http/codec.h"
@@ -50,6 +51,8 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   ActiveStream& newStream();
   void onStreamComplete();
   void onTimer();
+  // Counts and answers a request the proxy refuses (codec error, timeout) and closes after.
+  void rejectRequest(int status, std::string_view detail);
   void closeNow(event::Connection::CloseType type);
   void armTimer();
   void dispatchInput();

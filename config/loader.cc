@@ -273,12 +273,7 @@ class Loader {
     top.optional("workers", setUint32(config_.workers, 1, 256));
     top.optional("log_level", setChoice(config_.log_level, {"debug", "info", "warn", "error"}));
     top.optional("drain_timeout", setDuration(config_.drain_timeout, true));
-    top.required("listeners", [this](const YAML::Node& node, const std::string& path) {
-      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
-        parseListener(n, p, config_.listeners.emplace_back());
-      });
-      if (node.size() == 0) throw ConfigError(node, path, "at least one listener is required");
-    });
+    top.required("listeners", nonEmptyList(config_.listeners, "listener", &Loader::parseListener));
     top.optional("admin", [this](const YAML::Node& node, const std::string& path) {
       parseAdmin(node, path, config_.admin);
     });
@@ -292,18 +287,8 @@ class Loader {
         }
       }
     }
-    top.required("clusters", [this](const YAML::Node& node, const std::string& path) {
-      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
-        parseCluster(n, p, config_.clusters.emplace_back());
-      });
-      if (node.size() == 0) throw ConfigError(node, path, "at least one cluster is required");
-    });
-    top.required("routes", [this](const YAML::Node& node, const std::string& path) {
-      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
-        parseRoute(n, p, config_.routes.emplace_back());
-      });
-      if (node.size() == 0) throw ConfigError(node, path, "at least one route is required");
-    });
+    top.required("clusters", nonEmptyList(config_.clusters, "cluster", &Loader::parseCluster));
+    top.required("routes", nonEmptyList(config_.routes, "route", &Loader::parseRoute));
     top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
       forEachElement(node, path, errors_,
                      [this](const YAML::Node& n, const std::string& p) { parseFilter(n, p); });
@@ -312,6 +297,21 @@ class Loader {
   }
 
  private:
+  // A required list with at least one element, each parsed by `parse` into a new element of
+  // `out`; an element's errors are collected and the others still parsed.
+  template <class T>
+  MapReader::Parse nonEmptyList(std::vector<T>& out, const char* what,
+                                void (Loader::*parse)(const YAML::Node&, const std::string&, T&)) {
+    return [this, &out, what, parse](const YAML::Node& node, const std::string& path) {
+      forEachElement(node, path, errors_, [&](const YAML::Node& n, const std::string& p) {
+        (this->*parse)(n, p, out.emplace_back());
+      });
+      if (node.size() == 0) {
+        throw ConfigError(node, path, std::string("at least one ") + what + " is required");
+      }
+    };
+  }
+
   void parseListener(const YAML::Node& node, const std::string& path, ListenerConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "address", "max_connections", "request_headers_timeout", "idle_timeout",

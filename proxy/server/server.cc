@@ -47,15 +47,18 @@ int Server::run() {
 
   // Every socket is bound before anything starts, so a taken port fails the start cleanly.
   std::vector<std::vector<int>> fds(workers);
+  auto closeAll = [&fds] {
+    for (auto& v : fds) {
+      for (int fd : v) close(fd);
+    }
+  };
   try {
     for (uint32_t w = 0; w < workers; ++w) {
       for (const auto& l : cfg.listeners) fds[w].push_back(openListenSocket(l.address));
     }
   } catch (const std::exception& e) {
     SY_LOG(Error, "%s", e.what());
-    for (auto& v : fds) {
-      for (int fd : v) close(fd);
-    }
+    closeAll();
     return 1;
   }
 
@@ -116,9 +119,7 @@ int Server::run() {
     admin.start();
   } catch (const std::exception& e) {
     SY_LOG(Error, "admin listener: %s", e.what());
-    for (auto& v : fds) {
-      for (int fd : v) close(fd);
-    }
+    closeAll();
     return 1;
   }
 

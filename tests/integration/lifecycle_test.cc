@@ -152,6 +152,30 @@ TEST_F(ValidateTest, QuickstartExampleIsValid) {
   EXPECT_EQ(code, 0) << output;
 }
 
+// Command-line mistakes: a clear message and a usage exit code (2), and an unreadable file is a
+// configuration error (1); nothing starts.
+TEST_F(ValidateTest, CommandLineMistakesAreRefused) {
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string message;
+  };
+  const std::string good = writeFile("good.yaml", defaultConfig().render(18080, 19901));
+  const std::vector<Case> cases = {
+      {{"--bogus"}, 2, "unknown argument: --bogus"},
+      {{}, 2, "--config FILE is required"},
+      {{"--validate"}, 2, "--config FILE is required"},
+      {{"--config", tempDir() + "/missing.yaml"}, 1, "missing.yaml: cannot read file"},
+      {{"--config", good, "--log-level", "loud"}, 2, "unknown log level: loud"},
+  };
+  for (const Case& c : cases) {
+    Process p(SWITCHYARD_BIN, c.args);
+    const std::optional<int> code = p.waitExit(10s);
+    EXPECT_EQ(code, std::optional<int>(c.code)) << p.output();
+    EXPECT_NE(p.output().find(c.message), std::string::npos) << p.output();
+  }
+}
+
 TEST_F(ValidateTest, ProxyRefusesToStartWithBadConfig) {
   const std::string path = writeFile("bad.yaml", "workers: 2\nlisteners: []\n");
   Process p(SWITCHYARD_BIN, {"--config", path});

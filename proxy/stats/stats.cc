@@ -69,11 +69,7 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
       build_info(BuildGauge()
                      .Name("switchyard_build_info")
                      .Help("Always 1; the version label names the running build")
-                     .Register(r)),
-      config_reloads(BuildCounter()
-                         .Name("switchyard_config_reloads_total")
-                         .Help("Configuration reloads, by result")
-                         .Register(r)) {
+                     .Register(r)) {
   build_info.Add({{"version", SWITCHYARD_VERSION}}).Set(1);
 }
 

@@ -35,7 +35,6 @@ struct ProxyStats {
   prometheus::Family<prometheus::Counter>& downstream_connections;
   prometheus::Family<prometheus::Counter>& downstream_connections_rejected;
   prometheus::Family<prometheus::Gauge>& build_info;
-  prometheus::Family<prometheus::Counter>& config_reloads;
 };
 
 // Counters of one label set that also varies by status code: a lazily filled table per code.

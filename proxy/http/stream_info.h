@@ -6,6 +6,10 @@
 
 #include "proxy/common/time.h"
 
+namespace switchyard::config {
+struct DeprecationPolicy;
+}
+
 namespace switchyard::http {
 
 // What is known about one request as it moves through the proxy. Owned by the stream; filters
@@ -19,6 +23,9 @@ struct StreamInfo {
   int route_index = -1;
   std::string version;  // resolved API version, empty for unversioned routes
   std::string cluster;  // the cluster chosen for the request
+  // Set when the resolved route or version is deprecated; owned by the configuration snapshot
+  // the stream runs under, which outlives the stream.
+  const config::DeprecationPolicy* deprecation = nullptr;
   std::string downstream_address;
   int response_code = 0;
   bool local_reply = false;

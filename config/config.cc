@@ -9,4 +9,11 @@ const ClusterConfig* Config::findCluster(const std::string& name) const {
   return nullptr;
 }
 
+const VersionConfig* RouteConfig::findVersion(std::string_view version) const {
+  for (const VersionConfig& v : versions) {
+    if (v.name == version) return &v;
+  }
+  return nullptr;
+}
+
 }  // namespace switchyard::config

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "config/deprecation.h"
 #include "filters/registry.h"
 
 namespace switchyard::config {
@@ -16,6 +17,7 @@ struct SocketAddress {
   std::string host;  // numeric IPv4 or IPv6 literal (no brackets)
   uint16_t port = 0;
   std::string text;  // as written, e.g. "127.0.0.1:8080" or "[::1]:8080"
+  bool operator==(const SocketAddress&) const = default;
 };
 
 struct ListenerConfig {
@@ -45,13 +47,40 @@ struct ClusterConfig {
   uint32_t max_connections = 1024;       // per worker
   uint32_t max_pending_requests = 1024;  // per worker, waiting for a connection
   uint32_t max_requests_per_connection = 0;
+  bool operator==(const ClusterConfig&) const = default;
+};
+
+struct WeightedCluster {
+  std::string cluster;
+  uint32_t weight = 0;
+};
+
+// Where the requests of a route (or of one version of a route) go: one cluster, or a split by
+// weight that is sticky per user.
+struct TargetConfig {
+  std::vector<WeightedCluster> split;  // `cluster: x` is a split of one, weight 1
+  std::string sticky_header;           // lower-case; empty: the client address
+};
+
+struct VersionConfig {
+  std::string name;  // "v1", "v2", ...
+  TargetConfig target;
+  std::shared_ptr<const DeprecationPolicy> deprecated;  // null unless deprecated
 };
 
 struct RouteConfig {
   std::string name;
-  std::string prefix;  // match.prefix
-  std::string cluster;
-  milliseconds timeout{0};  // 0 = the cluster's response_timeout
+  std::string prefix;   // match.prefix
+  std::string cluster;  // the simple form's cluster; empty for a split or versions
+  TargetConfig target;  // unversioned routes (cluster: or split:)
+  // Versioned routes: resolved from X-API-Version, else a /vN/ path segment, else the default.
+  std::vector<VersionConfig> versions;
+  std::string default_version;
+  std::shared_ptr<const DeprecationPolicy> deprecated;    // the whole route, null unless deprecated
+  milliseconds timeout{0};                                // 0 = the cluster's response_timeout
+  std::string upstream_header = "x-switchyard-upstream";  // names the serving cluster; "" = off
+
+  const VersionConfig* findVersion(std::string_view version) const;
 };
 
 struct FilterEntry {

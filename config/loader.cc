@@ -23,6 +23,7 @@ constexpr int64_t Uint32Max = std::numeric_limits<uint32_t>::max();
 constexpr int64_t MaxConnections = 1'000'000;
 constexpr uint64_t MinHeadersBytes = 1024;
 constexpr uint64_t MaxHeadersBytes = uint64_t{1024} * 1024;
+constexpr int64_t MaxWeight = 1'000'000;
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
@@ -36,6 +37,27 @@ std::string joined(const std::vector<std::string>& items) {
 }
 
 int lineOf(const YAML::Node& node) { return node.Mark().line + 1; }
+
+// An HTTP field name (RFC 9110 token).
+bool isHeaderName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "v" and a number without leading zeros: the spelling requests are normalized to.
+bool isVersionName(std::string_view name) {
+  if (name.size() < 2 || name.size() > 10 || name[0] != 'v') return false;
+  if (name[1] == '0' && name.size() > 2) return false;
+  for (char c : name.substr(1)) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
 
 class Errors {
  public:
@@ -77,6 +99,9 @@ class MapReader {
   void optional(std::string_view key, const Parse& parse) {
     if (auto kv = find(key)) run(*kv, key, parse);
   }
+  bool has(std::string_view key) const { return find(key).has_value(); }
+  // The key node of `key` (for placing an error at it); only valid when has(key).
+  YAML::Node keyNode(std::string_view key) const { return find(key)->first; }
   void required(std::string_view key, const Parse& parse) {
     if (auto kv = find(key)) {
       run(*kv, key, parse);
@@ -380,7 +405,9 @@ class Loader {
   }
 
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
-    MapReader m(node, path, errors_, {"name", "match", "cluster", "timeout"});
+    MapReader m(node, path, errors_,
+                {"name", "match", "cluster", "split", "sticky", "versions", "deprecated", "timeout",
+                 "upstream_header"});
     m.required("name", setName(out.name, route_names_, false));
     m.required("match", [this, &out](const YAML::Node& n, const std::string& p) {
       MapReader match(n, p, errors_, {"prefix"});
@@ -398,16 +425,169 @@ class Loader {
         out.prefix = prefix;
       });
     });
-    m.required("cluster", [this, &out](const YAML::Node& n, const std::string& p) {
-      std::string cluster = getString(n, p);
-      if (!cluster_names_.contains(cluster)) {
-        throw ConfigError(n, p,
-                          "unknown cluster " + quote(cluster) +
-                              " (defined clusters: " + joined(cluster_names_.names()) + ")");
+    // Exactly one of the three forms says where the route's requests go.
+    const char* forms[] = {"cluster", "split", "versions"};
+    const char* first = nullptr;
+    for (const char* form : forms) {
+      if (!m.has(form)) continue;
+      if (first != nullptr) {
+        errors_.add(ConfigError(m.keyNode(form), child(path, form),
+                                "a route takes one of \"cluster\", \"split\" or \"versions\"; " +
+                                    quote(first) + " is already set"));
+      } else {
+        first = form;
       }
-      out.cluster = cluster;
+    }
+    if (first == nullptr && node.IsMap()) {
+      errors_.add(ConfigError(node, path,
+                              "missing required key \"cluster\" (or \"split\" or \"versions\")"));
+    }
+    if (first != nullptr && std::string_view(first) == "cluster") {
+      m.optional("cluster", [this, &out](const YAML::Node& n, const std::string& p) {
+        out.cluster = clusterRef(n, p);
+        out.target.split = {{out.cluster, 1}};
+      });
+    } else if (first != nullptr && std::string_view(first) == "split") {
+      m.optional("split", [this, &out](const YAML::Node& n, const std::string& p) {
+        out.target.split = parseSplit(n, p);
+      });
+    } else if (first != nullptr) {
+      m.optional("versions", [this, &out](const YAML::Node& n, const std::string& p) {
+        parseVersions(n, p, out);
+      });
+    }
+    m.optional("sticky", [this, &out](const YAML::Node& n, const std::string& p) {
+      if (!out.versions.empty()) {
+        throw ConfigError(n, p, "a versioned route sets \"sticky\" on each version");
+      }
+      out.target.sticky_header = parseSticky(n, p);
+    });
+    m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
+      out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
     });
     m.optional("timeout", setDuration(out.timeout, true));
+    m.optional("upstream_header", [&out](const YAML::Node& n, const std::string& p) {
+      std::string header = getString(n, p);
+      if (!header.empty() && !isHeaderName(header)) {
+        throw ConfigError(n, p, "invalid header name " + quote(header));
+      }
+      std::transform(header.begin(), header.end(), header.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      out.upstream_header = header;
+    });
+  }
+
+  std::string clusterRef(const YAML::Node& n, const std::string& p) {
+    std::string cluster = getString(n, p);
+    if (!cluster_names_.contains(cluster)) {
+      throw ConfigError(n, p,
+                        "unknown cluster " + quote(cluster) +
+                            " (defined clusters: " + joined(cluster_names_.names()) + ")");
+    }
+    return cluster;
+  }
+
+  // split: [{cluster: modern, weight: 90}, {cluster: legacy, weight: 10}]
+  std::vector<WeightedCluster> parseSplit(const YAML::Node& node, const std::string& path) {
+    std::vector<WeightedCluster> split;
+    forEachElement(node, path, errors_, [&](const YAML::Node& e, const std::string& ep) {
+      WeightedCluster wc;
+      MapReader m(e, ep, errors_, {"cluster", "weight"});
+      m.required("cluster", [&](const YAML::Node& n, const std::string& p) {
+        wc.cluster = clusterRef(n, p);
+        for (const WeightedCluster& other : split) {
+          if (other.cluster == wc.cluster) {
+            throw ConfigError(n, p, "cluster " + quote(wc.cluster) + " appears twice in the split");
+          }
+        }
+      });
+      m.required("weight", setUint32(wc.weight, 0, MaxWeight));
+      if (!wc.cluster.empty()) split.push_back(wc);
+    });
+    if (node.size() == 0) throw ConfigError(node, path, "at least one cluster is required");
+    uint64_t total = 0;
+    for (const WeightedCluster& wc : split) total += wc.weight;
+    if (!split.empty() && total == 0 && split.size() == node.size()) {
+      throw ConfigError(node, path, "the weights add up to 0; at least one must be positive");
+    }
+    return split;
+  }
+
+  // sticky: {header: X-User-Id}
+  std::string parseSticky(const YAML::Node& node, const std::string& path) {
+    std::string header;
+    MapReader m(node, path, errors_, {"header"});
+    m.required("header", [&header](const YAML::Node& n, const std::string& p) {
+      header = getString(n, p);
+      if (!isHeaderName(header)) throw ConfigError(n, p, "invalid header name " + quote(header));
+      std::transform(header.begin(), header.end(), header.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    });
+    return header;
+  }
+
+  // versions: {default: v2, v1: {cluster: legacy, deprecated: {...}}, v2: {split: [...]}}
+  void parseVersions(const YAML::Node& node, const std::string& path, RouteConfig& out) {
+    if (!node.IsMap()) throw ConfigError(node, path, "expected a map of versions");
+    YAML::Node default_node;
+    for (const auto& kv : node) {
+      const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      const std::string key_path = child(path, key);
+      if (key == "default") {
+        default_node = kv.second;
+        errors_.attempt([&] { out.default_version = getString(kv.second, key_path); });
+        continue;
+      }
+      if (!isVersionName(key)) {
+        errors_.add(ConfigError(kv.first, key_path,
+                                "invalid version name " + quote(key) +
+                                    " (expected \"default\" or v<number>, e.g. v1)"));
+        continue;
+      }
+      if (out.findVersion(key) != nullptr) {
+        errors_.add(ConfigError(kv.first, key_path, "version " + quote(key) + " is defined twice"));
+        continue;
+      }
+      VersionConfig& v = out.versions.emplace_back();
+      v.name = key;
+      errors_.attempt([&] { parseVersion(kv.second, key_path, v); });
+    }
+    if (out.versions.empty()) {
+      throw ConfigError(node, path, "at least one version (v1, v2, ...) is required");
+    }
+    if (!default_node.IsDefined()) {
+      throw ConfigError(node, path, "missing required key \"default\"");
+    }
+    if (!out.default_version.empty() && out.findVersion(out.default_version) == nullptr) {
+      std::vector<std::string> names;
+      for (const VersionConfig& v : out.versions) names.push_back(v.name);
+      throw ConfigError(default_node, child(path, "default"),
+                        "unknown version " + quote(out.default_version) +
+                            " (defined versions: " + joined(names) + ")");
+    }
+  }
+
+  void parseVersion(const YAML::Node& node, const std::string& path, VersionConfig& out) {
+    MapReader m(node, path, errors_, {"cluster", "split", "sticky", "deprecated"});
+    if (m.has("cluster") && m.has("split")) {
+      throw ConfigError(m.keyNode("split"), child(path, "split"),
+                        "a version takes one of \"cluster\" or \"split\", not both");
+    }
+    if (!m.has("cluster") && !m.has("split") && node.IsMap()) {
+      throw ConfigError(node, path, "missing required key \"cluster\" (or \"split\")");
+    }
+    m.optional("cluster", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.target.split = {{clusterRef(n, p), 1}};
+    });
+    m.optional("split", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.target.split = parseSplit(n, p);
+    });
+    m.optional("sticky", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.target.sticky_header = parseSticky(n, p);
+    });
+    m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
+      out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
+    });
   }
 
   void parseFilter(const YAML::Node& node, const std::string& path) {
@@ -549,13 +729,36 @@ nlohmann::json configToJson(const Config& config) {
   }
   out["clusters"] = std::move(clusters);
   json routes = json::array();
+  auto targetJson = [](const TargetConfig& t, json& out) {
+    if (t.split.size() == 1 && t.sticky_header.empty()) {
+      out["cluster"] = t.split.front().cluster;
+      return;
+    }
+    json split = json::array();
+    for (const WeightedCluster& wc : t.split) {
+      split.push_back({{"cluster", wc.cluster}, {"weight", wc.weight}});
+    }
+    out["split"] = std::move(split);
+    if (!t.sticky_header.empty()) out["sticky"] = {{"header", t.sticky_header}};
+  };
   for (const RouteConfig& r : config.routes) {
-    routes.push_back({
-        {"name", r.name},
-        {"match", {{"prefix", r.prefix}}},
-        {"cluster", r.cluster},
-        {"timeout", formatDuration(r.timeout)},
-    });
+    json route = {{"name", r.name}, {"match", {{"prefix", r.prefix}}}};
+    if (r.versions.empty()) {
+      targetJson(r.target, route);
+    } else {
+      json versions = {{"default", r.default_version}};
+      for (const VersionConfig& v : r.versions) {
+        json version = json::object();
+        targetJson(v.target, version);
+        if (v.deprecated) version["deprecated"] = deprecationPolicyToJson(*v.deprecated);
+        versions[v.name] = std::move(version);
+      }
+      route["versions"] = std::move(versions);
+    }
+    if (r.deprecated) route["deprecated"] = deprecationPolicyToJson(*r.deprecated);
+    route["timeout"] = formatDuration(r.timeout);
+    route["upstream_header"] = r.upstream_header;
+    routes.push_back(std::move(route));
   }
   out["routes"] = std::move(routes);
   json filters = json::array();

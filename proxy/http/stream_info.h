@@ -20,9 +20,8 @@ struct StreamInfo {
   std::string_view listener;         // name of the listener that accepted the request
   std::string_view forwarded_proto;  // X-Forwarded-Proto to send upstream
   std::string route_name;            // empty until routed
-  int route_index = -1;
-  std::string version;  // resolved API version, empty for unversioned routes
-  std::string cluster;  // the cluster chosen for the request
+  std::string version;               // resolved API version, empty for unversioned routes
+  std::string cluster;               // the cluster chosen for the request
   // Set when the resolved route or version is deprecated; owned by the configuration snapshot
   // the stream runs under, which outlives the stream.
   const config::DeprecationPolicy* deprecation = nullptr;

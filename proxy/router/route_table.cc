@@ -1,24 +1,112 @@
 #include "proxy/router/route_table.h"
 
+#include "proxy/router/sticky.h"
+#include "proxy/router/versioning.h"
+
 namespace switchyard::router {
 
-RouteTable::RouteTable(const config::Config& config) {
-  for (const auto& r : config.routes) {
-    size_t cluster = 0;
-    for (size_t i = 0; i < config.clusters.size(); ++i) {
-      if (config.clusters[i].name == r.cluster) cluster = i;
+RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
+                       const StatsLookup& stats) {
+  routes_.reserve(config.routes.size());
+  for (const config::RouteConfig& r : config.routes) {
+    RouteEntry& e = routes_.emplace_back();
+    e.name = r.name;
+    e.prefix = r.prefix;
+    e.timeout = r.timeout;
+    e.upstream_header = r.upstream_header;
+    e.versioned = !r.versions.empty();
+    auto addTarget = [&](const config::TargetConfig& t, const std::string& version,
+                         const config::DeprecationPolicy* deprecation) {
+      Target& target = e.targets.emplace_back();
+      target.config = &t;
+      target.version = version;
+      for (const auto& wc : t.split) target.pools.push_back(pools(wc.cluster));
+      target.bounds = bucketBounds(effectiveWeights(t, nullptr));
+      target.sticky_header = t.sticky_header;
+      target.deprecation = deprecation;
+      target.stats = stats(r.name, version);
+    };
+    if (!e.versioned) {
+      addTarget(r.target, "", r.deprecated.get());
+      e.unknown_stats = e.targets.front().stats;
+      continue;
     }
-    const auto timeout =
-        r.timeout.count() > 0 ? r.timeout : config.clusters[cluster].response_timeout;
-    routes_.push_back({r.name, r.prefix, cluster, timeout});
+    for (const config::VersionConfig& v : r.versions) {
+      if (v.name == r.default_version) e.default_target = e.targets.size();
+      addTarget(v.target, v.name, v.deprecated ? v.deprecated.get() : r.deprecated.get());
+      e.version_names += (e.version_names.empty() ? "" : ", ") + v.name;
+    }
+    e.unknown_stats = stats(r.name, "unknown");
   }
 }
 
-int RouteTable::match(std::string_view path) const {
-  for (size_t i = 0; i < routes_.size(); ++i) {
-    if (path.substr(0, routes_[i].prefix.size()) == routes_[i].prefix) return static_cast<int>(i);
+void RouteTable::applyWeights(const WeightOverrides& overrides) {
+  weights_generation_ = overrides.generation();
+  for (RouteEntry& e : routes_) {
+    for (Target& t : e.targets) {
+      if (t.pools.size() < 2) continue;
+      auto weights = overrides.get(e.name, t.version);
+      t.bounds = bucketBounds(effectiveWeights(*t.config, weights ? &*weights : nullptr));
+    }
   }
-  return -1;
+}
+
+const RouteEntry* RouteTable::match(std::string_view path) const {
+  for (const RouteEntry& e : routes_) {
+    if (path.substr(0, e.prefix.size()) == e.prefix) return &e;
+  }
+  return nullptr;
+}
+
+void RouteTable::resolve(const http::RequestHeaders& request, std::string_view client,
+                         RouteDecision& out) const {
+  const std::string_view path = request.pathWithoutQuery();
+  const RouteEntry* route = match(path);
+  out.route = route;
+  if (route == nullptr) {
+    out.status = 404;
+    out.detail = "no route matches the request path";
+    return;
+  }
+  const Target* target = &route->targets[route->default_target];
+  if (route->versioned) {
+    std::string version;
+    const std::string* header = request.headers.get("x-api-version");
+    if (header != nullptr) {
+      if (!normalizeVersion(*header, version)) {
+        out.status = 400;
+        out.detail = "X-API-Version \"" + header->substr(0, 32) +
+                     "\" is not a version; this route serves " + route->version_names;
+        return;
+      }
+    } else {
+      version = versionFromPath(path);
+    }
+    if (!version.empty()) {
+      target = nullptr;
+      for (const Target& t : route->targets) {
+        if (t.version == version) target = &t;
+      }
+      if (target == nullptr) {
+        out.status = 400;
+        out.detail =
+            "unknown API version \"" + version + "\"; this route serves " + route->version_names;
+        return;
+      }
+    }
+  }
+  out.target = target;
+  size_t slot = 0;
+  if (target->pools.size() > 1) {
+    std::string_view key = client;
+    if (!target->sticky_header.empty()) {
+      const std::string* value = request.headers.get(target->sticky_header);
+      if (value != nullptr && !value->empty()) key = *value;
+    }
+    slot = pickByBucket(target->bounds, stickyBucket(key));
+  }
+  out.cluster_slot = slot;
+  out.pool = target->pools[slot];
 }
 
 }  // namespace switchyard::router

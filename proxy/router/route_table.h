@@ -1,32 +1,86 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/http/headers.h"
+#include "proxy/router/weights.h"
+
+namespace switchyard::stats {
+struct RouteStats;
+}
+namespace switchyard::upstream {
+class ConnPool;
+}
 
 namespace switchyard::router {
+
+// Where one route (or one version of a route) sends its requests.
+struct Target {
+  const config::TargetConfig* config;
+  std::string version;                           // canonical ("v2"); empty for unversioned routes
+  std::vector<upstream::ConnPool*> pools;        // in the split's order
+  std::vector<uint32_t> bounds;                  // sticky bucket ranges for the weights in effect
+  std::string sticky_header;                     // lower-case; empty: the client address
+  const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
+  stats::RouteStats* stats;
+};
 
 struct RouteEntry {
   std::string name;
   std::string prefix;
-  size_t cluster_index;
-  std::chrono::milliseconds timeout;  // resolved: the route's, else the cluster's
+  std::chrono::milliseconds timeout;  // 0: the chosen cluster's response_timeout
+  std::string upstream_header;        // response header naming the cluster; empty: none
+  bool versioned = false;
+  std::vector<Target> targets;  // unversioned: one; versioned: one per version, in config order
+  size_t default_target = 0;
+  std::string version_names;         // "v1, v2", for the 400 of an unknown version
+  stats::RouteStats* unknown_stats;  // requests naming a version the route does not have
 };
 
-// Immutable after construction; built from one configuration snapshot. First match wins, in
-// configuration order.
+// The outcome of routing one request, made before the filter chain runs so that filters see
+// the route, version and cluster. status != 0 means the request cannot be routed (404 no
+// route, 400 unknown version): the router answers it after the filters have seen it.
+struct RouteDecision {
+  const RouteEntry* route = nullptr;
+  const Target* target = nullptr;
+  upstream::ConnPool* pool = nullptr;
+  size_t cluster_slot = 0;  // index of the cluster in the target's split
+  int status = 0;
+  std::string detail;
+};
+
+// One worker's routes for one configuration snapshot. First prefix match wins, in
+// configuration order. Built and used on the worker's thread only.
 class RouteTable {
  public:
-  explicit RouteTable(const config::Config& config);
-  // Returns the index of the matching route, or -1.
-  int match(std::string_view path) const;
-  const RouteEntry& route(size_t i) const { return routes_[i]; }
+  using PoolLookup = std::function<upstream::ConnPool*(const std::string& cluster)>;
+  using StatsLookup =
+      std::function<stats::RouteStats*(const std::string& route, const std::string& version)>;
+
+  RouteTable(const config::Config& config, const PoolLookup& pools, const StatsLookup& stats);
+
+  // Recomputes every split's bucket ranges from the overrides (or the configuration where there
+  // is none) and remembers the overrides' generation.
+  void applyWeights(const WeightOverrides& overrides);
+  uint64_t weightsGeneration() const { return weights_generation_; }
+
+  // Matches the path, resolves the version (X-API-Version, else a "/vN/" path segment, else the
+  // route's default) and picks the cluster (sticky by the target's header, else `client`).
+  void resolve(const http::RequestHeaders& request, std::string_view client,
+               RouteDecision& out) const;
+
+  const RouteEntry* match(std::string_view path) const;
   size_t size() const { return routes_.size(); }
+  const RouteEntry& route(size_t i) const { return routes_[i]; }
 
  private:
   std::vector<RouteEntry> routes_;
+  uint64_t weights_generation_ = 0;
 };
 
 }  // namespace switchyard::router

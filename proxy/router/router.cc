@@ -5,17 +5,15 @@ namespace switchyard::router {
 Router::~Router() { onDestroy(); }
 
 http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, bool end_stream) {
-  auto& info = callbacks_->streamInfo();
-  const int idx = ctx_.routes.match(headers.pathWithoutQuery());
-  if (idx < 0) {
-    callbacks_->sendLocalReply({404, "Not Found", "no route matches the request path", {}});
+  if (decision_.status != 0) {
+    callbacks_->sendLocalReply(
+        {decision_.status, http::reasonPhrase(decision_.status), decision_.detail, {}});
     return http::FilterHeadersStatus::StopIteration;
   }
-  route_ = &ctx_.routes.route(static_cast<size_t>(idx));
-  pool_ = ctx_.pools[route_->cluster_index].get();
-  info.route_name = route_->name;
-  info.route_index = idx;
-  info.cluster = pool_->config().name;
+  auto& info = callbacks_->streamInfo();
+  pool_ = decision_.pool;
+  const RouteEntry& route = *decision_.route;
+  timeout_ = route.timeout.count() > 0 ? route.timeout : pool_->config().response_timeout;
   request_ = &headers;
   request_complete_ = end_stream;
 
@@ -36,10 +34,11 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
     h.add("transfer-encoding", "chunked");
   }
   if (h.get("host") == nullptr) h.add("host", pool_->config().endpoints.front().text);
+  if (!decision_.target->version.empty()) h.set("x-api-version", decision_.target->version);
 
   callbacks_->setDownstreamWatermarkCallbacks(this);
   timer_ = callbacks_->dispatcher().createTimer([this] { onTimeout(); });
-  timer_->enable(route_->timeout);
+  timer_->enable(timeout_);
   startAttempt();
   return http::FilterHeadersStatus::StopIteration;
 }
@@ -118,6 +117,8 @@ void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream
   const int code = headers->status;
   const bool keep_alive = headers->keep_alive;
   http::stripHopByHop(headers->headers);
+  const std::string& upstream_header = decision_.route->upstream_header;
+  if (!upstream_header.empty()) headers->headers.set(upstream_header, pool_->config().name);
   response_code_ = code;
   response_keep_alive_ = keep_alive;
   // Hand the connection back before the response completes downstream: completing it ends the
@@ -190,12 +191,15 @@ void Router::onTimeout() {
   }
   releaseConnection(false);
   fail(504, "Gateway Timeout",
-       "the upstream did not respond within " + std::to_string(route_->timeout.count()) + "ms");
+       "the upstream did not respond within " + std::to_string(timeout_.count()) + "ms");
 }
 
 void Router::fail(int status, const char* title, std::string detail) {
   if (timer_) timer_->disable();
-  callbacks_->sendLocalReply({status, title, std::move(detail), {}});
+  http::LocalReply reply{status, title, std::move(detail), {}};
+  const std::string& upstream_header = decision_.route->upstream_header;
+  if (!upstream_header.empty()) reply.headers.add(upstream_header, pool_->config().name);
+  callbacks_->sendLocalReply(std::move(reply));
 }
 
 void Router::onUpstreamAboveWriteBufferHighWatermark() {

@@ -10,16 +10,15 @@
 
 namespace switchyard::router {
 
-// What the router needs from its worker: the routes and one pool per cluster (same index as
-// the configuration's clusters).
+// What the router needs from its worker.
 struct RouterContext {
-  const RouteTable& routes;
-  std::vector<std::unique_ptr<upstream::ConnPool>>& pools;
   const common::TimeSource& time;
 };
 
-// The terminal filter: picks the route and cluster, sends the request upstream through the
-// cluster's pool, and streams the response back through the encode side of the chain. Timeouts:
+// The terminal filter: sends the request upstream through the pool of the cluster the route
+// decision picked (made before the filter chain ran; a request without a route or with an
+// unknown version gets its 404/400 here), and streams the response back through the encode side
+// of the chain, naming the cluster in the route's upstream header. Timeouts:
 // the route's timeout runs from the start of the upstream attempt to the response head (504).
 // A request that fails on a reused keep-alive connection before any response byte (the server
 // closed it while idle) is sent once more on a fresh connection if it has no body.
@@ -28,7 +27,8 @@ class Router final : public http::StreamFilter,
                      public upstream::UpstreamStreamCallbacks,
                      public http::DownstreamWatermarkCallbacks {
  public:
-  explicit Router(RouterContext& ctx) : ctx_(ctx) {}
+  // `decision` belongs to the stream and outlives the router.
+  Router(RouterContext& ctx, const RouteDecision& decision) : ctx_(ctx), decision_(decision) {}
   ~Router() override;
 
   // http::StreamFilter
@@ -62,7 +62,8 @@ class Router final : public http::StreamFilter,
   void fail(int status, const char* title, std::string detail);
 
   RouterContext& ctx_;
-  const RouteEntry* route_ = nullptr;
+  const RouteDecision& decision_;
+  std::chrono::milliseconds timeout_{0};
   upstream::ConnPool* pool_ = nullptr;
   http::RequestHeaders* request_ = nullptr;
   upstream::PoolHandle* pending_ = nullptr;

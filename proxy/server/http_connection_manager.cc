@@ -15,11 +15,30 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     info_.listener = parent.listener_.config.name;
     info_.forwarded_proto = parent.listener_.config.forwarded_proto;
     Worker& w = parent.worker_;
-    filter_manager_.reserve(w.config().filters.size() + 1);
-    for (const auto& f : w.config().filters) {
+    snapshot_ = w.snapshot();
+    const auto& filters = snapshot_->config->filters;
+    filter_manager_.reserve(filters.size() + 1);
+    for (const auto& f : filters) {
       filter_manager_.addFilter(f.factory->create(w.filterContext()));
     }
-    filter_manager_.setTerminalFilter(std::make_unique<router::Router>(w.routerContext()));
+    filter_manager_.setTerminalFilter(
+        std::make_unique<router::Router>(w.routerContext(), decision_));
+  }
+
+  // Routes the request before the filters see it: they read the route, version, cluster and
+  // deprecation policy from StreamInfo.
+  void route(const http::RequestHeaders& request) {
+    snapshot_->routes->resolve(request, info_.downstream_address, decision_);
+    if (decision_.route == nullptr) return;
+    info_.route_name = decision_.route->name;
+    if (decision_.target == nullptr) {
+      route_stats_ = decision_.route->unknown_stats;
+      return;
+    }
+    route_stats_ = decision_.target->stats;
+    info_.version = decision_.target->version;
+    info_.deprecation = decision_.target->deprecation;
+    info_.cluster = decision_.pool->config().name;
   }
 
   void encodeHeadersToWire(http::ResponseHeaders& response, bool end_stream) override {
@@ -73,6 +92,9 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
   common::Random& random() override { return parent_.worker_.random(); }
 
   HttpConnectionManager& parent_;
+  WorkerSnapshotPtr snapshot_;  // first: the filters and the router use what it owns
+  router::RouteDecision decision_;
+  stats::RouteStats* route_stats_ = nullptr;  // null: the request never matched a route
   http::StreamInfo info_;
   http::FilterManager filter_manager_;
   bool head_request_ = false;
@@ -152,6 +174,7 @@ void HttpConnectionManager::onRequestHeaders(http::RequestHeadersPtr headers, bo
     timer_->disable();
   }
   http::stripHopByHop(headers->headers);
+  s.route(*headers);
   s.filter_manager_.decodeHeaders(std::move(headers), end_stream);
 }
 
@@ -192,7 +215,7 @@ void HttpConnectionManager::rejectRequest(int status, std::string_view detail) {
 void HttpConnectionManager::onStreamComplete() {
   std::unique_ptr<ActiveStream> stream = std::move(stream_);
   const http::StreamInfo& info = stream->info_;
-  auto& rs = worker_.routeStats(info.route_index);
+  auto& rs = stream->route_stats_ != nullptr ? *stream->route_stats_ : worker_.unmatchedStats();
   rs.requests.get(info.response_code).Increment();
   rs.duration.Observe(
       common::toSeconds(worker_.dispatcher().timeSource().monotonicNow() - info.start));

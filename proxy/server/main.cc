@@ -84,6 +84,6 @@ int main(int argc, char** argv) {
   }
   common::setLogLevel(level);
 
-  server::Server server(cfg, registry, time);
+  server::Server server(cfg, registry, time, filters);
   return server.run();
 }

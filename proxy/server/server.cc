@@ -14,9 +14,11 @@
 
 namespace switchyard::server {
 
+using nlohmann::json;
+
 Server::Server(config::ConfigConstSharedPtr config, std::shared_ptr<prometheus::Registry> registry,
-               const common::TimeSource& time)
-    : config_(std::move(config)), registry_(std::move(registry)), time_(time) {}
+               const common::TimeSource& time, const filters::FilterRegistry& filters)
+    : config_(std::move(config)), registry_(std::move(registry)), time_(time), filters_(filters) {}
 
 Server::~Server() = default;
 
@@ -27,12 +29,199 @@ struct SignalEvent {
   ~SignalEvent() { event_free(ev); }
 };
 
+// What a reload cannot change without a restart: the sockets, the admin listener and the
+// worker threads. Returns one message per part that changed.
+std::vector<std::string> restartOnlyChanges(const config::Config& from, const config::Config& to) {
+  std::vector<std::string> out;
+  const json a = config::configToJson(from);
+  const json b = config::configToJson(to);
+  const std::string file = to.source_file + ": ";
+  if (from.workers != to.workers) out.push_back(file + "workers: changing it needs a restart");
+  if (a["listeners"] != b["listeners"]) {
+    out.push_back(file + "listeners: changing them needs a restart");
+  }
+  if (a["admin"] != b["admin"] || from.admin.token != to.admin.token) {
+    out.push_back(file + "admin: changing it needs a restart");
+  }
+  return out;
+}
+
+admin::AdminResponse jsonResponse(int status, const json& body) {
+  admin::AdminResponse r;
+  r.status = status;
+  r.body = body.dump(2) + "\n";
+  return r;
+}
+
 }  // namespace
+
+config::ConfigConstSharedPtr Server::currentConfig() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return config_;
+}
+
+Server::ReloadResult Server::reload(const char* trigger) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ReloadResult result;
+  config::ConfigConstSharedPtr next;
+  try {
+    next = config::loadConfigFile(config_->source_file, {filters_, *registry_, time_});
+    result.errors = restartOnlyChanges(*config_, *next);
+  } catch (const config::ConfigErrors& e) {
+    for (const auto& error : e.errors()) result.errors.push_back(error.format(e.file()));
+  }
+  if (!result.errors.empty()) {
+    stats_->config_reloads.Add({{"result", "failure"}}).Increment();
+    SY_LOG(Error, "%s: reload refused, the configuration in effect is unchanged:", trigger);
+    for (const auto& error : result.errors) SY_LOG(Error, "  %s", error.c_str());
+    return result;
+  }
+  result.dropped = overrides_.retainValid(*next);
+  for (const auto& dropped : result.dropped) {
+    SY_LOG(Warn, "%s: weight override dropped: %s", trigger, dropped.c_str());
+  }
+  config_ = next;
+  for (auto& w : workers_) w->installConfig(next);
+  publishWeights();
+  stats_->config_reloads.Add({{"result", "success"}}).Increment();
+  SY_LOG(Info, "%s: configuration reloaded from %s", trigger, next->source_file.c_str());
+  result.ok = true;
+  return result;
+}
+
+void Server::publishWeights() {
+  for (prometheus::Gauge* g : weight_gauges_) stats_->route_weight.Remove(g);
+  weight_gauges_.clear();
+  auto publish = [&](const std::string& route, const std::string& version,
+                     const config::TargetConfig& target) {
+    auto override_weights = overrides_.get(route, version);
+    const auto weights =
+        router::effectiveWeights(target, override_weights ? &*override_weights : nullptr);
+    double total = 0;
+    for (uint32_t w : weights) total += w;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      auto& g = stats_->route_weight.Add(
+          {{"route", route}, {"version", version}, {"cluster", target.split[i].cluster}});
+      g.Set(total > 0 ? 100.0 * weights[i] / total : 0);
+      weight_gauges_.push_back(&g);
+    }
+  };
+  for (const auto& r : config_->routes) {
+    if (r.versions.empty()) publish(r.name, "", r.target);
+    for (const auto& v : r.versions) publish(r.name, v.name, v.target);
+  }
+}
+
+json Server::routesJson() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto targetJson = [&](const std::string& route, const std::string& version,
+                        const config::TargetConfig& target) {
+    auto override_weights = overrides_.get(route, version);
+    const auto weights =
+        router::effectiveWeights(target, override_weights ? &*override_weights : nullptr);
+    json split = json::array();
+    for (size_t i = 0; i < target.split.size(); ++i) {
+      split.push_back({{"cluster", target.split[i].cluster},
+                       {"configured_weight", target.split[i].weight},
+                       {"weight", weights[i]}});
+    }
+    json out = {{"split", std::move(split)}, {"overridden", override_weights.has_value()}};
+    out["sticky"] = target.sticky_header.empty() ? "client address" : target.sticky_header;
+    return out;
+  };
+  json routes = json::array();
+  for (const auto& r : config_->routes) {
+    json route = {{"name", r.name}, {"prefix", r.prefix}};
+    if (r.versions.empty()) {
+      route.update(targetJson(r.name, "", r.target));
+    } else {
+      route["default_version"] = r.default_version;
+      json versions = json::object();
+      for (const auto& v : r.versions) {
+        json version = targetJson(r.name, v.name, v.target);
+        version["deprecated"] = v.deprecated != nullptr || r.deprecated != nullptr;
+        versions[v.name] = std::move(version);
+      }
+      route["versions"] = std::move(versions);
+    }
+    route["deprecated"] = r.deprecated != nullptr;
+    routes.push_back(std::move(route));
+  }
+  return {{"routes", std::move(routes)}};
+}
+
+// {"route": "api", "version": "v2", "weights": {"modern": 20, "legacy": 80}} sets an override;
+// "weights": null clears it (back to the configured split).
+json Server::setWeights(const json& body, int& status) {
+  status = 400;
+  if (!body.is_object()) return {{"error", "expected a JSON object"}};
+  for (const auto& [key, value] : body.items()) {
+    if (key != "route" && key != "version" && key != "weights") {
+      return {{"error", "unknown key \"" + key + "\" (expected route, version, weights)"}};
+    }
+  }
+  if (!body.contains("route") || !body["route"].is_string()) {
+    return {{"error", "\"route\" (a string) is required"}};
+  }
+  const std::string route = body["route"];
+  std::string version;
+  if (body.contains("version")) {
+    if (!body["version"].is_string()) return {{"error", "\"version\" must be a string"}};
+    version = body["version"];
+  }
+  if (!body.contains("weights")) {
+    return {{"error", "\"weights\" is required: an object of cluster: weight, or null"}};
+  }
+  const json& weights = body["weights"];
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (weights.is_null()) {
+    std::string error = router::validateOverride(*config_, route, version, {});
+    if (!error.empty() && error.find("add up to 0") == std::string::npos) {
+      status = 404;
+      return {{"error", error}};
+    }
+    const bool cleared = overrides_.clear(route, version);
+    publishWeights();
+    SY_LOG(Info, "admin: weights of route %s%s%s reset to the configuration", route.c_str(),
+           version.empty() ? "" : " version ", version.c_str());
+    status = 200;
+    return {{"route", route}, {"version", version}, {"cleared", cleared}};
+  }
+  if (!weights.is_object() || weights.empty()) {
+    return {{"error", "\"weights\" must be an object of cluster: weight, or null"}};
+  }
+  router::WeightOverrides::Weights parsed;
+  for (const auto& [cluster, w] : weights.items()) {
+    if (!w.is_number_unsigned() || w.get<uint64_t>() > 1'000'000) {
+      return {{"error", "weight of \"" + cluster + "\" must be an integer from 0 to 1000000"}};
+    }
+    parsed[cluster] = w.get<uint32_t>();
+  }
+  std::string error = router::validateOverride(*config_, route, version, parsed);
+  if (!error.empty()) {
+    status = error.find("does not exist") != std::string::npos ? 404 : 400;
+    return {{"error", error}};
+  }
+  overrides_.set(route, version, parsed);
+  publishWeights();
+  std::string text;
+  for (const auto& [cluster, w] : parsed) {
+    text += (text.empty() ? "" : ", ") + cluster + "=" + std::to_string(w);
+  }
+  SY_LOG(Info, "admin: weights of route %s%s%s set to %s", route.c_str(),
+         version.empty() ? "" : " version ", version.c_str(), text.c_str());
+  status = 200;
+  return {{"route", route}, {"version", version}, {"weights", weights}};
+}
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
   stats::ProxyStats stats(*registry_);
-  const config::Config& cfg = *config_;
+  stats_ = &stats;
+  // The listeners keep pointing into the configuration they started with (a reload cannot
+  // change them), so it stays alive until the end.
+  const config::ConfigConstSharedPtr initial = config_;
+  const config::Config& cfg = *initial;
   uint32_t workers = cfg.workers;
   if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
 
@@ -63,14 +252,13 @@ int Server::run() {
   }
 
   // Signals are handled before anything listens, so a SIGTERM right after start drains too.
-  std::vector<std::unique_ptr<Worker>> pool;
   event::LibeventDispatcher main(time_);
   bool draining = false;
   common::MonotonicTime drain_deadline{};
   event::TimerPtr drain_timer;
   drain_timer = main.createTimer([&] {
     uint32_t open = 0;
-    for (auto& w : pool) open += w->activeConnections();
+    for (auto& w : workers_) open += w->activeConnections();
     if (open == 0 || time_.monotonicNow() >= drain_deadline) {
       if (open > 0) SY_LOG(Warn, "drain timeout: closing %u connections", open);
       main.exit();
@@ -85,7 +273,7 @@ int Server::run() {
     SY_LOG(Info, "%s: draining (up to %lldms)", why,
            static_cast<long long>(cfg.drain_timeout.count()));
     drain_deadline = time_.monotonicNow() + cfg.drain_timeout;
-    for (auto& w : pool) w->drain();
+    for (auto& w : workers_) w->drain();
     drain_timer->enable(std::chrono::milliseconds(20));
   };
 
@@ -93,7 +281,7 @@ int Server::run() {
     std::function<void(int)> fn;
   } ctx{[&](int sig) {
     if (sig == SIGHUP) {
-      SY_LOG(Warn, "SIGHUP: configuration reload is not supported by this build");
+      if (!draining) reload("SIGHUP");
       return;
     }
     startDrain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -108,13 +296,48 @@ int Server::run() {
   event_add(intr.ev, nullptr);
   event_add(hup.ev, nullptr);
 
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (uint32_t w = 0; w < workers; ++w) {
+      workers_.push_back(
+          std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_, overrides_));
+    }
+    publishWeights();
+  }
+
   admin::AdminServer admin(cfg.admin, time_);
   admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_));
   admin.addHandler("GET", "/healthz", admin::healthzHandler());
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
-  config::ConfigConstSharedPtr snapshot = config_;
   admin.addHandler("GET", "/config",
-                   admin::jsonHandler([snapshot] { return config::configToJson(*snapshot); }));
+                   admin::jsonHandler([this] { return config::configToJson(*currentConfig()); }));
+  admin.addHandler("GET", "/routes", admin::jsonHandler([this] { return routesJson(); }));
+  admin.addHandler(
+      "POST", "/routes/weights",
+      [this](const admin::AdminRequest& req) {
+        json body = json::parse(req.body, nullptr, false);
+        if (body.is_discarded()) {
+          return admin::problemResponse(400, "Bad Request", "the body is not valid JSON");
+        }
+        int status = 200;
+        json out = setWeights(body, status);
+        if (status != 200) {
+          return admin::problemResponse(status, http::reasonPhrase(status),
+                                        out.value("error", std::string()));
+        }
+        return jsonResponse(200, out);
+      },
+      true);
+  admin.addHandler(
+      "POST", "/reload",
+      [this](const admin::AdminRequest&) {
+        ReloadResult r = reload("POST /reload");
+        json out = {{"result", r.ok ? "success" : "failure"}};
+        if (!r.ok) out["errors"] = r.errors;
+        if (!r.dropped.empty()) out["dropped_weight_overrides"] = r.dropped;
+        return jsonResponse(r.ok ? 200 : 400, out);
+      },
+      true);
   try {
     admin.start();
   } catch (const std::exception& e) {
@@ -123,10 +346,7 @@ int Server::run() {
     return 1;
   }
 
-  for (uint32_t w = 0; w < workers; ++w) {
-    pool.push_back(std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_));
-  }
-  for (auto& w : pool) w->start();
+  for (auto& w : workers_) w->start();
   ready_ = true;
   for (const auto& l : cfg.listeners) {
     SY_LOG(Info, "listening on %s (%s) with %u workers; admin on %s", l.address.text.c_str(),
@@ -135,9 +355,13 @@ int Server::run() {
 
   main.run();
 
-  for (auto& w : pool) w->stop();
-  pool.clear();
   admin.stop();
+  for (auto& w : workers_) w->stop();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    workers_.clear();
+  }
+  stats_ = nullptr;
   SY_LOG(Info, "stopped");
   return 0;
 }

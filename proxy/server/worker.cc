@@ -43,21 +43,16 @@ int openListenSocket(const config::SocketAddress& address) {
 
 Worker::Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
                std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
-               const common::TimeSource& time)
+               const common::TimeSource& time, const router::WeightOverrides& overrides)
     : index_(index),
-      config_(std::move(config)),
       stats_(stats),
       time_(time),
+      overrides_(overrides),
       dispatcher_(time),
-      routes_(*config_),
-      router_ctx_{routes_, pools_, time},
+      router_ctx_{time},
       filter_ctx_{dispatcher_, random_, time, index} {
-  for (const auto& c : config_->clusters) {
-    cluster_stats_.push_back(std::make_unique<stats::ClusterStats>(stats_, c.name));
-    pools_.push_back(std::make_unique<upstream::ConnPool>(dispatcher_.base(), dispatcher_, c,
-                                                          *cluster_stats_.back()));
-  }
-  route_stats_.resize(routes_.size() + 1);
+  unmatched_stats_ = routeStats("unmatched", "");
+  snapshot_ = buildSnapshot(std::move(config));
   for (size_t i = 0; i < listeners.size(); ++i) {
     auto l = std::make_unique<Listener>();
     l->worker = this;
@@ -78,16 +73,60 @@ Worker::~Worker() {
     if (l->fd >= 0) ::close(l->fd);
   }
   connections_.clear();
-  pools_.clear();
+  snapshot_.reset();
 }
 
-stats::RouteStats& Worker::routeStats(int route_index) {
-  const size_t i = route_index < 0 ? routes_.size() : static_cast<size_t>(route_index);
-  if (!route_stats_[i]) {
-    const std::string name = route_index < 0 ? "unmatched" : routes_.route(i).name;
-    route_stats_[i] = std::make_unique<stats::RouteStats>(stats_, name, "");
+stats::RouteStats* Worker::routeStats(const std::string& route, const std::string& version) {
+  auto& slot = route_stats_[route + "\n" + version];
+  if (!slot) slot = std::make_unique<stats::RouteStats>(stats_, route, version);
+  return slot.get();
+}
+
+WorkerSnapshotPtr Worker::buildSnapshot(config::ConfigConstSharedPtr config) {
+  auto snap = std::make_shared<WorkerSnapshot>();
+  snap->config = std::move(config);
+  for (const auto& c : snap->config->clusters) {
+    std::shared_ptr<upstream::ConnPool> pool;
+    if (snapshot_) {
+      for (const auto& old : snapshot_->pools) {
+        if (old->config() == c) pool = old;
+      }
+    }
+    if (!pool) {
+      auto& stats = cluster_stats_[c.name];
+      if (!stats) stats = std::make_unique<stats::ClusterStats>(stats_, c.name);
+      pool = std::make_shared<upstream::ConnPool>(dispatcher_.base(), dispatcher_, c, *stats);
+    }
+    snap->pools.push_back(std::move(pool));
   }
-  return *route_stats_[i];
+  const config::Config& cfg = *snap->config;
+  auto findPool = [&](const std::string& name) -> upstream::ConnPool* {
+    for (size_t i = 0; i < cfg.clusters.size(); ++i) {
+      if (cfg.clusters[i].name == name) return snap->pools[i].get();
+    }
+    return nullptr;
+  };
+  snap->routes = std::make_unique<router::RouteTable>(
+      cfg, findPool, [this](const std::string& route, const std::string& version) {
+        return routeStats(route, version);
+      });
+  snap->routes->applyWeights(overrides_);
+  return snap;
+}
+
+void Worker::installConfig(config::ConfigConstSharedPtr config) {
+  dispatcher_.post([this, config = std::move(config)]() mutable {
+    WorkerSnapshotPtr next = buildSnapshot(std::move(config));
+    WorkerSnapshotPtr previous = std::move(snapshot_);
+    snapshot_ = std::move(next);
+    // Idle connections of pools the new snapshot does not use are of no further use; busy ones
+    // finish their request under the old snapshot.
+    for (const auto& pool : previous->pools) {
+      bool kept = false;
+      for (const auto& p : snapshot_->pools) kept = kept || p == pool;
+      if (!kept) pool->closeIdle();
+    }
+  });
 }
 
 void Worker::start() {
@@ -114,7 +153,7 @@ void Worker::doDrain() {
   std::vector<HttpConnectionManager*> conns;
   for (auto& c : connections_) conns.push_back(c.get());
   for (auto* c : conns) c->startDrain();
-  for (auto& p : pools_) p->closeIdle();
+  for (auto& p : snapshot_->pools) p->closeIdle();
 }
 
 void Worker::stop() {

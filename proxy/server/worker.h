@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,6 +14,7 @@
 #include "proxy/event/dispatcher.h"
 #include "proxy/router/route_table.h"
 #include "proxy/router/router.h"
+#include "proxy/router/weights.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
 
@@ -30,14 +32,26 @@ struct ListenerShared {
   std::atomic<uint32_t> connections{0};
 };
 
+// What a stream runs under: one configuration and this worker's routes and pools for it. A
+// stream holds its snapshot until it ends, so a reload changes nothing under a request in
+// flight; a pool whose cluster did not change is shared with the next snapshot (its idle
+// connections survive the reload), others close when the last stream using them ends.
+struct WorkerSnapshot {
+  config::ConfigConstSharedPtr config;
+  std::vector<std::shared_ptr<upstream::ConnPool>> pools;  // same order as config->clusters
+  std::unique_ptr<router::RouteTable> routes;
+};
+using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;
+
 // One thread, one event loop: accepts on its own SO_REUSEPORT sockets, owns its client
 // connections, its upstream pools and its caches of metric pointers. Nothing on the request
-// path is shared with other workers except metric families and the immutable configuration.
+// path is shared with other workers except metric families, the immutable configuration and
+// the weight overrides' generation counter.
 class Worker {
  public:
   Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
          std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
-         const common::TimeSource& time);
+         const common::TimeSource& time, const router::WeightOverrides& overrides);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -47,16 +61,26 @@ class Worker {
   void drain();
   // Ends the loop and joins the thread (thread-safe; call after drain() has had its time).
   void stop();
+  // New requests run under `config` from the next turn of the loop on (thread-safe). The
+  // listeners and the worker count are not taken from it: those need a restart.
+  void installConfig(config::ConfigConstSharedPtr config);
   // Open client connections on this worker (thread-safe read).
   uint32_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
 
   // For the connections of this worker, on its thread.
   event::LibeventDispatcher& dispatcher() { return dispatcher_; }
   common::Random& random() { return random_; }
-  const config::Config& config() const { return *config_; }
+  // The snapshot new streams run under, with the split weights brought up to date.
+  const WorkerSnapshotPtr& snapshot() {
+    if (overrides_.generation() != snapshot_->routes->weightsGeneration()) {
+      snapshot_->routes->applyWeights(overrides_);
+    }
+    return snapshot_;
+  }
   router::RouterContext& routerContext() { return router_ctx_; }
   filters::WorkerContext& filterContext() { return filter_ctx_; }
-  stats::RouteStats& routeStats(int route_index);
+  // For requests that never matched a route.
+  stats::RouteStats& unmatchedStats() { return *unmatched_stats_; }
   prometheus::Counter& rejectedStats(size_t listener, int status) {
     return rejected_[listener]->get(status);
   }
@@ -68,17 +92,20 @@ class Worker {
   static void onAccept(int fd, short what, void* arg) noexcept;
   void acceptOn(Listener& l);
   void doDrain();
+  WorkerSnapshotPtr buildSnapshot(config::ConfigConstSharedPtr config);
+  stats::RouteStats* routeStats(const std::string& route, const std::string& version);
 
   const uint32_t index_;
-  config::ConfigConstSharedPtr config_;
   stats::ProxyStats& stats_;
   const common::TimeSource& time_;
+  const router::WeightOverrides& overrides_;
   event::LibeventDispatcher dispatcher_;
   common::RealRandom random_;
-  router::RouteTable routes_;
-  std::vector<std::unique_ptr<stats::ClusterStats>> cluster_stats_;
-  std::vector<std::unique_ptr<upstream::ConnPool>> pools_;
-  std::vector<std::unique_ptr<stats::RouteStats>> route_stats_;  // last: unmatched requests
+  // Metric pointers by cluster / "route\nversion", kept across reloads.
+  std::map<std::string, std::unique_ptr<stats::ClusterStats>> cluster_stats_;
+  std::map<std::string, std::unique_ptr<stats::RouteStats>> route_stats_;
+  stats::RouteStats* unmatched_stats_;
+  WorkerSnapshotPtr snapshot_;
   router::RouterContext router_ctx_;
   filters::WorkerContext filter_ctx_;
   std::vector<std::unique_ptr<Listener>> listeners_;

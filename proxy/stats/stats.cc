@@ -66,6 +66,15 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
               .Name("switchyard_downstream_connections_rejected_total")
               .Help("Client connections closed at accept because the listener was at its limit")
               .Register(r)),
+      config_reloads(BuildCounter()
+                         .Name("switchyard_config_reloads_total")
+                         .Help("Configuration reloads (SIGHUP, POST /reload), by result")
+                         .Register(r)),
+      route_weight(BuildGauge()
+                       .Name("switchyard_route_weight")
+                       .Help("Share of a route's (or route version's) traffic sent to a cluster, "
+                             "in percent, as currently in effect")
+                       .Register(r)),
       build_info(BuildGauge()
                      .Name("switchyard_build_info")
                      .Help("Always 1; the version label names the running build")

@@ -518,7 +518,8 @@ TEST_F(LoaderTest, MissingAndEmptySections) {
                 "test.yaml:1:12: listeners: at least one listener is required",
                 "test.yaml:2:1: clusters: at least one cluster is required",
                 "test.yaml:4:5: routes[0]: missing required key \"match\"",
-                "test.yaml:4:5: routes[0]: missing required key \"cluster\"",
+                "test.yaml:4:5: routes[0]: missing required key \"cluster\" (or \"split\" or "
+                "\"versions\")",
             }));
   EXPECT_EQ(errorOf(R"(listeners:
   - name: public

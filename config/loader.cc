@@ -530,11 +530,13 @@ class Loader {
   void parseVersions(const YAML::Node& node, const std::string& path, RouteConfig& out) {
     if (!node.IsMap()) throw ConfigError(node, path, "expected a map of versions");
     YAML::Node default_node;
+    bool has_default = false;
     for (const auto& kv : node) {
       const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "";
       const std::string key_path = child(path, key);
       if (key == "default") {
         default_node = kv.second;
+        has_default = true;
         errors_.attempt([&] { out.default_version = getString(kv.second, key_path); });
         continue;
       }
@@ -555,7 +557,7 @@ class Loader {
     if (out.versions.empty()) {
       throw ConfigError(node, path, "at least one version (v1, v2, ...) is required");
     }
-    if (!default_node.IsDefined()) {
+    if (!has_default) {
       throw ConfigError(node, path, "missing required key \"default\"");
     }
     if (!out.default_version.empty() && out.findVersion(out.default_version) == nullptr) {

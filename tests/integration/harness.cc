@@ -39,7 +39,7 @@ std::string ProxyConfig::render(uint16_t listen_port, uint16_t admin_port) const
   for (const auto& r : routes) {
     out << "  - name: " << r.name << "\n";
     out << "    match: {prefix: " << r.prefix << "}\n";
-    out << "    cluster: " << r.cluster << "\n";
+    if (!r.cluster.empty()) out << "    cluster: " << r.cluster << "\n";
     out << r.extra;
   }
   if (!filters.empty()) out << "filters:\n" << filters;

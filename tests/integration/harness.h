@@ -32,8 +32,8 @@ struct ProxyConfig {
   struct Route {
     std::string name;
     std::string prefix;
-    std::string cluster;
-    std::string extra;  // lines indented by 4 spaces, e.g. "    timeout: 300ms\n"
+    std::string cluster;  // empty: the route's form (split, versions) is in `extra`
+    std::string extra;    // lines indented by 4 spaces, e.g. "    timeout: 300ms\n"
   };
 
   int workers = 2;

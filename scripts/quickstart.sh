@@ -22,8 +22,9 @@ done
 
 cat <<'TXT'
 Switchyard quickstart: try, from another terminal,
-  curl -i http://127.0.0.1:8080/v1/hello      # served by the v1 backend
-  curl -i http://127.0.0.1:8080/v2/hello      # served by the v2 backend
+  curl -i http://127.0.0.1:8080/v1/hello                       # the v1 backend
+  curl -i http://127.0.0.1:8080/hello -H 'X-User-Id: alice'     # v2's 90/10 canary, sticky
+  curl -s http://127.0.0.1:9901/routes                          # splits in effect
   curl -s http://127.0.0.1:9901/metrics | grep switchyard_downstream_requests_total
 TXT
 "$root/build/switchyard" --config "$root/config/examples/quickstart.yaml" &

@@ -1,6 +1,7 @@
 // The process around the data path: admin endpoints, --validate, graceful drain on SIGTERM and
 // upstream connection reuse.
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -145,11 +146,17 @@ TEST_F(ValidateTest, GoodFileExitsZero) {
   EXPECT_EQ(code, 0) << output;
 }
 
-TEST_F(ValidateTest, QuickstartExampleIsValid) {
-  int code = -1;
-  const std::string output =
-      runValidate(std::string(SOURCE_DIR) + "/config/examples/quickstart.yaml", code);
-  EXPECT_EQ(code, 0) << output;
+TEST_F(ValidateTest, EveryShippedExampleIsValid) {
+  const std::string dir = std::string(SOURCE_DIR) + "/config/examples";
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    int code = -1;
+    const std::string output = runValidate(entry.path().string(), code);
+    EXPECT_EQ(code, 0) << entry.path() << ": " << output;
+    ++checked;
+  }
+  EXPECT_GE(checked, 2);
 }
 
 // Command-line mistakes: a clear message and a usage exit code (2), and an unreadable file is a

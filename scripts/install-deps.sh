@@ -10,7 +10,7 @@ packages=(
   clang-format curl procps iproute2
 )
 if [[ "${1:-}" == "--e2e" || "${SWITCHYARD_E2E:-}" == "1" ]]; then
-  packages+=(redis-server prometheus prometheus-alertmanager)
+  packages+=(redis-server prometheus prometheus-alertmanager python3 python3-yaml)
 fi
 
 missing=()

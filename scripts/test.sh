@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is needed (Debian 12, as root), builds,
-# runs the unit and integration tests, then all of them again under ASan+UBSan and under TSan.
+# runs the unit, integration and end-to-end tests, then all of them again under ASan+UBSan and under TSan.
 # Exits non-zero on the first failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export JOBS=${JOBS:-2}
 
-"$root/scripts/install-deps.sh"
+# --e2e: the suite also starts real Redis, Prometheus and Alertmanager servers (on free loopback
+# ports) and checks the alert rules with promtool.
+"$root/scripts/install-deps.sh" --e2e
 
 echo "== release build: unit and integration tests"
 "$root/scripts/build.sh" release

@@ -43,6 +43,14 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
 void RouteTable::applyWeights(const WeightOverrides& overrides) {
   weights_generation_ = overrides.generation();
   for (RouteEntry& e : routes_) {
+    e.pinned_target = -1;
+    if (e.versioned) {
+      if (auto pin = overrides.pinned(e.name)) {
+        for (size_t i = 0; i < e.targets.size(); ++i) {
+          if (e.targets[i].version == *pin) e.pinned_target = static_cast<int>(i);
+        }
+      }
+    }
     for (Target& t : e.targets) {
       if (t.pools.size() < 2) continue;
       auto weights = overrides.get(e.name, t.version);
@@ -69,7 +77,9 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
     return;
   }
   const Target* target = &route->targets[route->default_target];
-  if (route->versioned) {
+  if (route->pinned_target >= 0) {
+    target = &route->targets[static_cast<size_t>(route->pinned_target)];
+  } else if (route->versioned) {
     std::string version;
     const std::string* header = request.headers.get("x-api-version");
     if (header != nullptr) {

@@ -38,7 +38,8 @@ struct RouteEntry {
   bool versioned = false;
   std::vector<Target> targets;  // unversioned: one; versioned: one per version, in config order
   size_t default_target = 0;
-  std::string version_names;         // "v1, v2", for the 400 of an unknown version
+  int pinned_target = -1;     // >= 0: every request takes this version (a rollback pinned it)
+  std::string version_names;  // "v1, v2", for the 400 of an unknown version
   stats::RouteStats* unknown_stats;  // requests naming a version the route does not have
 };
 
@@ -65,12 +66,13 @@ class RouteTable {
   RouteTable(const config::Config& config, const PoolLookup& pools, const StatsLookup& stats);
 
   // Recomputes every split's bucket ranges from the overrides (or the configuration where there
-  // is none) and remembers the overrides' generation.
+  // is none) and the pinned versions, and remembers the overrides' generation.
   void applyWeights(const WeightOverrides& overrides);
   uint64_t weightsGeneration() const { return weights_generation_; }
 
-  // Matches the path, resolves the version (X-API-Version, else a "/vN/" path segment, else the
-  // route's default) and picks the cluster (sticky by the target's header, else `client`).
+  // Matches the path, resolves the version (the pinned one; else X-API-Version, else a "/vN/"
+  // path segment, else the route's default) and picks the cluster (sticky by the target's header,
+  // else `client`).
   void resolve(const http::RequestHeaders& request, std::string_view client,
                RouteDecision& out) const;
 

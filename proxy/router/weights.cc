@@ -8,6 +8,31 @@ void WeightOverrides::set(const std::string& route, const std::string& version, 
   generation_.fetch_add(1, std::memory_order_acq_rel);
 }
 
+void WeightOverrides::pin(const std::string& route, const std::string& version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pins_[route] = version;
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+bool WeightOverrides::unpin(const std::string& route) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (pins_.erase(route) == 0) return false;
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
+std::optional<std::string> WeightOverrides::pinned(const std::string& route) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = pins_.find(route);
+  if (it == pins_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::map<std::string, std::string> WeightOverrides::pins() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return pins_;
+}
+
 bool WeightOverrides::clear(const std::string& route, const std::string& version) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (overrides_.erase({route, version}) == 0) return false;
@@ -41,6 +66,19 @@ std::vector<std::string> WeightOverrides::retainValid(const config::Config& conf
     }
     dropped.push_back(error);
     it = overrides_.erase(it);
+  }
+  for (auto it = pins_.begin(); it != pins_.end();) {
+    const config::RouteConfig* route = nullptr;
+    for (const auto& r : config.routes) {
+      if (r.name == it->first) route = &r;
+    }
+    if (route != nullptr && route->findVersion(it->second) != nullptr) {
+      ++it;
+      continue;
+    }
+    dropped.push_back("pin of route \"" + it->first + "\" to version \"" + it->second +
+                      "\": the route or version no longer exists");
+    it = pins_.erase(it);
   }
   if (!dropped.empty()) generation_.fetch_add(1, std::memory_order_acq_rel);
   return dropped;

@@ -26,17 +26,24 @@ class WeightOverrides {
   uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   void set(const std::string& route, const std::string& version, Weights weights);
+  // Pins a versioned route to one version: every request of the route resolves to it, whatever
+  // its X-API-Version or path says (a rollback step). One pin per route.
+  void pin(const std::string& route, const std::string& version);
+  bool unpin(const std::string& route);
+  std::optional<std::string> pinned(const std::string& route) const;
+  std::map<std::string, std::string> pins() const;
   // Returns false when there was nothing to clear.
   bool clear(const std::string& route, const std::string& version);
   std::optional<Weights> get(const std::string& route, const std::string& version) const;
   std::map<std::pair<std::string, std::string>, Weights> all() const;
-  // Drops the overrides that no longer fit `config` (route, version or cluster gone); returns
-  // a description of each dropped one.
+  // Drops the overrides and pins that no longer fit `config` (route, version or cluster gone);
+  // returns a description of each dropped one.
   std::vector<std::string> retainValid(const config::Config& config);
 
  private:
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Weights> overrides_;
+  std::map<std::string, std::string> pins_;  // route -> version
   std::atomic<uint64_t> generation_{1};
 };
 

@@ -136,6 +136,8 @@ json Server::routesJson() {
       route.update(targetJson(r.name, "", r.target));
     } else {
       route["default_version"] = r.default_version;
+      auto pin = overrides_.pinned(r.name);
+      route["pinned_version"] = pin ? json(*pin) : json(nullptr);
       json versions = json::object();
       for (const auto& v : r.versions) {
         json version = targetJson(r.name, v.name, v.target);

@@ -122,17 +122,19 @@ size_t ConnPool::nextEndpoint() {
   return e;
 }
 
-PoolHandle* ConnPool::newStream(PoolCallbacks& cb) {
-  const size_t e = nextEndpoint();
+PoolHandle* ConnPool::newStream(PoolCallbacks& cb, size_t avoid) {
+  size_t e = nextEndpoint();
+  if (e == avoid && config_.endpoints.size() > 1) e = nextEndpoint();
   UpstreamConnection* conn = nullptr;
   if (!idle_[e].empty()) {
     conn = idle_[e].back();
   } else if (conns_.size() >= config_.max_connections) {
-    for (auto& list : idle_) {
-      if (!list.empty()) {
-        conn = list.back();
-        break;
-      }
+    // At the limit: any idle connection will do, one to the avoided endpoint last.
+    for (size_t i = 0; i < idle_.size() && conn == nullptr; ++i) {
+      if (i != avoid && !idle_[i].empty()) conn = idle_[i].back();
+    }
+    if (conn == nullptr && avoid < idle_.size() && !idle_[avoid].empty()) {
+      conn = idle_[avoid].back();
     }
   }
   if (conn != nullptr) {

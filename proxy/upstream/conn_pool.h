@@ -105,8 +105,11 @@ class ConnPool {
   ConnPool& operator=(const ConnPool&) = delete;
 
   // Either calls onPoolReady/onPoolFailure before returning (and returns nullptr), or queues the
-  // request and returns a handle to cancel it.
-  PoolHandle* newStream(PoolCallbacks& cb);
+  // request and returns a handle to cancel it. A retry passes the endpoint of the attempt that
+  // failed as `avoid`: another endpoint is used when the cluster has one and the pool is not
+  // saturated (a queued request takes whichever connection frees up first).
+  static constexpr size_t NoEndpoint = static_cast<size_t>(-1);
+  PoolHandle* newStream(PoolCallbacks& cb, size_t avoid = NoEndpoint);
   // The request is done with `conn`: keep it for the next one if `reusable`, else close it.
   void release(UpstreamConnection& conn, bool reusable);
   // Closes idle connections (drain, shutdown).

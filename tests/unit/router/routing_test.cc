@@ -245,6 +245,35 @@ TEST_F(RoutingConfigTest, OverridesChangeTheSplitWhenApplied) {
   EXPECT_EQ(resolve(t, "/api/x", {{"x-user-id", "alice"}}).pool, pool("modern"));
 }
 
+TEST_F(RoutingConfigTest, APinnedRouteIgnoresTheRequestedVersion) {
+  auto config = load(Versioned);
+  RouteTable t = table(*config);
+  WeightOverrides overrides;
+  overrides.pin("api", "v1");
+  t.applyWeights(overrides);
+  for (auto headers : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {}, {{"x-api-version", "2"}}, {{"x-api-version", "9"}}, {{"x-user-id", "alice"}}}) {
+    RouteDecision d = resolve(t, "/api/v2/items", headers);
+    ASSERT_EQ(d.status, 0);
+    EXPECT_EQ(d.target->version, "v1");
+    EXPECT_EQ(d.pool, pool("legacy"));
+  }
+  EXPECT_EQ(overrides.pinned("api"), std::optional<std::string>("v1"));
+  EXPECT_TRUE(overrides.unpin("api"));
+  EXPECT_FALSE(overrides.unpin("api"));
+  t.applyWeights(overrides);
+  EXPECT_EQ(resolve(t, "/api/v2/items").target->version, "v2");
+  // A pin to a version the route no longer has is dropped on reload.
+  overrides.pin("api", "v1");
+  auto next = load(
+      "  - {name: api, match: {prefix: /api/}, versions: {default: v2, v2: {cluster: modern}}}\n");
+  auto dropped = overrides.retainValid(*next);
+  ASSERT_EQ(dropped.size(), 1u);
+  EXPECT_EQ(dropped[0],
+            "pin of route \"api\" to version \"v1\": the route or version no longer exists");
+  EXPECT_FALSE(overrides.pinned("api").has_value());
+}
+
 TEST_F(RoutingConfigTest, ValidatesOverridesAgainstTheConfiguration) {
   auto config = load(Versioned);
   EXPECT_EQ(validateOverride(*config, "api", "v2", {{"legacy", 1}, {"modern", 0}}), "");

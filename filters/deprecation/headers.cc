@@ -1,0 +1,82 @@
+#include "filters/deprecation/headers.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace switchyard::filters::deprecation {
+namespace {
+
+constexpr int64_t SecondsPerDay = 86'400;
+
+int64_t unixSeconds(common::SystemTime t) {
+  return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+// Floor division, so times before 1970 still land on the right day.
+int64_t dayOf(int64_t secs) {
+  return secs >= 0 ? secs / SecondsPerDay : -((-secs - 1) / SecondsPerDay) - 1;
+}
+
+}  // namespace
+
+std::string formatSfDate(common::SystemTime t) { return "@" + std::to_string(unixSeconds(t)); }
+
+std::string formatImfFixdate(common::SystemTime t) {
+  static constexpr const char* Weekdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* Months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  const int64_t secs = unixSeconds(t);
+  const int64_t days = dayOf(secs);
+  const int64_t of_day = secs - days * SecondsPerDay;
+  const config::CivilDate date = config::civilFromDays(days);
+  char buf[40];
+  const int n =
+      std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02lld:%02lld:%02lld GMT",
+                    Weekdays[config::weekdayFromDays(days)], date.day, Months[date.month - 1],
+                    static_cast<long long>(date.year), static_cast<long long>(of_day / 3600),
+                    static_cast<long long>(of_day / 60 % 60), static_cast<long long>(of_day % 60));
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string formatDate(common::SystemTime t) {
+  const config::CivilDate date = config::civilFromDays(dayOf(unixSeconds(t)));
+  char buf[24];
+  const int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u",
+                              static_cast<long long>(date.year), date.month, date.day);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+std::string formatLink(std::string_view url, std::string_view rel) {
+  std::string out;
+  out.reserve(url.size() + rel.size() + 12);
+  out += '<';
+  out += url;
+  out += ">; rel=\"";
+  out += rel;
+  out += '"';
+  return out;
+}
+
+PolicyHeaders formatPolicyHeaders(const config::DeprecationPolicy& policy) {
+  PolicyHeaders out;
+  out.deprecation = formatSfDate(policy.since);
+  if (policy.sunset) {
+    out.sunset = formatImfFixdate(*policy.sunset);
+    out.legacy_sunset = formatDate(*policy.sunset);
+  }
+  if (!policy.link.empty()) out.links.push_back(formatLink(policy.link, "deprecation"));
+  if (!policy.sunset_link.empty()) out.links.push_back(formatLink(policy.sunset_link, "sunset"));
+  return out;
+}
+
+void applyPolicyHeaders(const PolicyHeaders& policy, bool legacy, http::HeaderMap& headers) {
+  headers.set("deprecation", policy.deprecation);
+  if (!policy.sunset.empty()) headers.set("sunset", policy.sunset);
+  for (const std::string& link : policy.links) headers.add("link", link);
+  if (legacy) {
+    headers.set("x-api-deprecation", "true");
+    if (!policy.legacy_sunset.empty()) headers.set("x-api-sunset", policy.legacy_sunset);
+  }
+}
+
+}  // namespace switchyard::filters::deprecation

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <thread>
 
@@ -361,6 +362,103 @@ TEST_F(MigrationTest, TwentyReloadsUnderLoadFailNoRequest) {
   EXPECT_NE(metrics().find("switchyard_config_reloads_total{result=\"success\"} 20"),
             std::string::npos);
   EXPECT_TRUE(proxy().running());
+}
+
+// v1 deprecated (sunset in the future), v2 not; a second route `old` is past its sunset with
+// enforcement, a third `brown` in a brownout window that spans the test.
+ProxyConfig deprecationConfig(std::vector<std::unique_ptr<TestUpstream>>& upstreams,
+                              const std::function<TestUpstream&(const std::string&)>& add) {
+  if (upstreams.empty()) {
+    add("v1");
+    add("v2");
+  }
+  ProxyConfig config;
+  config.clusters.push_back({"legacy", {upstreams[0]->address()}, ""});
+  config.clusters.push_back({"modern", {upstreams[1]->address()}, ""});
+  config.routes.push_back({"api", "/api/", "",
+                           "    versions:\n"
+                           "      default: v2\n"
+                           "      v1:\n"
+                           "        cluster: legacy\n"
+                           "        deprecated:\n"
+                           "          since: 2025-01-01T00:00:00Z\n"
+                           "          sunset: 2099-06-30T23:59:59Z\n"
+                           "          link: https://example.com/migrate-to-v2\n"
+                           "          sunset_link: https://example.com/v1-retirement\n"
+                           "      v2: {cluster: modern}\n"});
+  config.routes.push_back(
+      {"old", "/old/", "legacy",
+       "    deprecated: {since: 2020-01-01, sunset: 2021-01-01,\n"
+       "                 link: https://example.com/old, enforce_sunset: true}\n"});
+  config.routes.push_back({"brown", "/brown/", "legacy",
+                           "    deprecated:\n"
+                           "      since: 2024-01-01\n"
+                           "      brownouts: [{start: 2024-06-01T00:00:00Z, end: "
+                           "2199-01-01T00:00:00Z, status: 503}]\n"});
+  config.filters =
+      "  - correlation_id: {}\n"
+      "  - deprecation: {client_header: X-Client-Id, clients: [mobile, web]}\n";
+  return config;
+}
+
+TEST_F(MigrationTest, DeprecatedV1CarriesEveryHeaderAndV2None) {
+  startProxy(deprecationConfig(
+      upstreams_, [this](const std::string& n) -> TestUpstream& { return addUpstream(n); }));
+  Response v1 = httpGet(port(), "/api/v1/orders", {{"X-Client-Id", "mobile"}});
+  ASSERT_EQ(v1.status, 200) << v1.body;
+  EXPECT_EQ(v1.header("x-upstream-name"), "v1");
+  EXPECT_EQ(v1.header("deprecation"), "@1735689600");
+  EXPECT_EQ(v1.header("sunset"), "Tue, 30 Jun 2099 23:59:59 GMT");
+  EXPECT_EQ(v1.headerValues("link"),
+            (std::vector<std::string>{"<https://example.com/migrate-to-v2>; rel=\"deprecation\"",
+                                      "<https://example.com/v1-retirement>; rel=\"sunset\""}));
+  EXPECT_EQ(v1.header("x-api-deprecation"), "true");
+  EXPECT_EQ(v1.header("x-api-sunset"), "2099-06-30");
+
+  Response v2 = httpGet(port(), "/api/v2/orders", {{"X-Client-Id", "mobile"}});
+  ASSERT_EQ(v2.status, 200);
+  EXPECT_EQ(v2.header("x-upstream-name"), "v2");
+  for (const char* h : {"deprecation", "sunset", "link", "x-api-deprecation", "x-api-sunset"}) {
+    EXPECT_FALSE(v2.header(h).has_value()) << h;
+  }
+
+  // Counted per client: allow-listed names, `other`, `unknown`.
+  httpGet(port(), "/api/orders", {{"X-API-Version", "1"}, {"X-Client-Id", "web"}});
+  httpGet(port(), "/api/orders", {{"X-API-Version", "1"}, {"X-Client-Id", "curl-script"}});
+  httpGet(port(), "/api/orders", {{"X-API-Version", "1"}});
+  const std::string m = metrics();
+  for (const char* series :
+       {"switchyard_deprecated_requests_total{client=\"mobile\",route=\"api\",version=\"v1\"} 1",
+        "switchyard_deprecated_requests_total{client=\"web\",route=\"api\",version=\"v1\"} 1",
+        "switchyard_deprecated_requests_total{client=\"other\",route=\"api\",version=\"v1\"} 1",
+        "switchyard_deprecated_requests_total{client=\"unknown\",route=\"api\",version=\"v1\"} "
+        "1"}) {
+    EXPECT_NE(m.find(series), std::string::npos) << series << "\n" << m;
+  }
+  EXPECT_EQ(m.find("switchyard_deprecated_requests_total{client=\"mobile\",route=\"api\","
+                   "version=\"v2\"}"),
+            std::string::npos);
+}
+
+TEST_F(MigrationTest, SunsetAndBrownoutAreEnforcedWithoutReachingTheUpstream) {
+  startProxy(deprecationConfig(
+      upstreams_, [this](const std::string& n) -> TestUpstream& { return addUpstream(n); }));
+  Response gone = httpGet(port(), "/old/thing");
+  ASSERT_TRUE(isProblem(gone, 410)) << gone.body;
+  EXPECT_EQ(gone.header("deprecation"), "@1577836800");
+  EXPECT_EQ(gone.header("sunset"), "Fri, 01 Jan 2021 00:00:00 GMT");
+  EXPECT_EQ(gone.header("link"), "<https://example.com/old>; rel=\"deprecation\"");
+  EXPECT_TRUE(gone.header("x-correlation-id").has_value());
+
+  Response brown = httpGet(port(), "/brown/thing");
+  ASSERT_TRUE(isProblem(brown, 503)) << brown.body;
+  EXPECT_EQ(brown.header("deprecation"), "@1704067200");
+  ASSERT_TRUE(brown.header("retry-after").has_value());
+  EXPECT_GT(std::stoll(*brown.header("retry-after")), 0);
+  EXPECT_NE(brown.body.find("brownout"), std::string::npos) << brown.body;
+
+  EXPECT_EQ(upstreams_[0]->stats().requests, 0);
+  expectProxyServes("/api/v2/still-alive");
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 
 #include "config/deprecation.h"
 #include "filters/registry.h"
+#include "proxy/accesslog/config.h"
+#include "proxy/tracing/config.h"
 
 namespace switchyard::config {
 
@@ -98,6 +100,8 @@ struct Config {
   std::vector<ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
   std::vector<FilterEntry> filters;
+  tracing::TracingConfig tracing;         // disabled unless a `tracing:` block is present
+  accesslog::AccessLogConfig access_log;  // disabled unless an `access_log:` block is present
 
   const ClusterConfig* findCluster(const std::string& name) const;
 };

@@ -293,7 +293,7 @@ class Loader {
   std::vector<ConfigError> load(const YAML::Node& root) {
     MapReader top(root, "", errors_,
                   {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
-                   "routes", "filters"});
+                   "routes", "filters", "tracing", "access_log"});
     if (!root.IsMap()) return errors_.take();
     top.optional("workers", setUint32(config_.workers, 1, 256));
     top.optional("log_level", setChoice(config_.log_level, {"debug", "info", "warn", "error"}));
@@ -317,6 +317,12 @@ class Loader {
     top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
       forEachElement(node, path, errors_,
                      [this](const YAML::Node& n, const std::string& p) { parseFilter(n, p); });
+    });
+    top.optional("tracing", [this](const YAML::Node& node, const std::string& path) {
+      config_.tracing = tracing::parseTracingConfig(node, path);
+    });
+    top.optional("access_log", [this](const YAML::Node& node, const std::string& path) {
+      config_.access_log = accesslog::parseAccessLogConfig(node, path);
     });
     return errors_.take();
   }
@@ -768,6 +774,8 @@ nlohmann::json configToJson(const Config& config) {
     filters.push_back({{f.name, f.factory ? f.factory->toJson() : json::object()}});
   }
   out["filters"] = std::move(filters);
+  if (config.tracing.enabled) out["tracing"] = config.tracing.toJson();
+  if (config.access_log.enabled) out["access_log"] = config.access_log.toJson();
   return out;
 }
 

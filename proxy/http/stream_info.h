@@ -12,6 +12,22 @@ struct DeprecationPolicy;
 
 namespace switchyard::http {
 
+struct RequestHeaders;
+
+// Told about each upstream attempt of a request (the connection manager traces them). Called by
+// the router on the worker's thread; the stream owns the observer.
+class AttemptObserver {
+ public:
+  virtual ~AttemptObserver() = default;
+  // Before the attempt's request head goes out (or fails to): may rewrite headers, e.g. the
+  // traceparent of the attempt's span. `endpoint` is empty when no connection was obtained.
+  virtual void onAttemptStart(RequestHeaders& request, std::string_view cluster,
+                              std::string_view endpoint) = 0;
+  // The attempt is over: `status` is the upstream's response status, 0 without one; `error`
+  // says what went wrong when it failed ("" on a response).
+  virtual void onAttemptEnd(int status, std::string_view error) = 0;
+};
+
 // What is known about one request as it moves through the proxy. Owned by the stream; filters
 // read and add to it; metrics, access logs and spans are made from it when the stream ends.
 struct StreamInfo {
@@ -31,6 +47,9 @@ struct StreamInfo {
   uint64_t request_body_bytes = 0;
   uint64_t response_body_bytes = 0;
   uint32_t upstream_attempts = 0;
+  common::Duration upstream_duration{0};  // summed over the attempts
+  std::string trace_id;                   // hex; empty when tracing is off
+  AttemptObserver* attempt_observer = nullptr;
 };
 
 }  // namespace switchyard::http

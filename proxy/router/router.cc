@@ -45,7 +45,16 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
 
 void Router::startAttempt() {
   attempt_start_ = ctx_.time.monotonicNow();
+  attempt_active_ = true;
   pending_ = pool_->newStream(*this);
+}
+
+void Router::endAttempt(int status, std::string_view error) {
+  if (!attempt_active_) return;
+  attempt_active_ = false;
+  auto& info = callbacks_->streamInfo();
+  info.upstream_duration += ctx_.time.monotonicNow() - attempt_start_;
+  if (info.attempt_observer != nullptr) info.attempt_observer->onAttemptEnd(status, error);
 }
 
 http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {
@@ -80,7 +89,11 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
   conn_ = &conn;
   conn.attach(*this);
   conn.setExpectNoBody(request_->isHead());
-  ++callbacks_->streamInfo().upstream_attempts;
+  auto& info = callbacks_->streamInfo();
+  ++info.upstream_attempts;
+  if (info.attempt_observer != nullptr) {
+    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, conn.endpoint().text);
+  }
   conn.sendHead(*request_);
   if (conn_ == nullptr) return;
   if (!body_.empty() || request_complete_) {
@@ -96,6 +109,11 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
 
 void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& detail) {
   pending_ = nullptr;
+  auto& info = callbacks_->streamInfo();
+  if (info.attempt_observer != nullptr) {
+    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, "");
+  }
+  endAttempt(0, detail);
   auto& stats = pool_->stats();
   stats.requests.get(0).Increment();
   switch (reason) {
@@ -133,6 +151,7 @@ void Router::onBody(http::Buffer& data, bool end_stream) {
 }
 
 void Router::finishAttempt(int code, bool reusable) {
+  endAttempt(code, "");
   auto& stats = pool_->stats();
   stats.requests.get(code).Increment();
   stats.duration.Observe(common::toSeconds(ctx_.time.monotonicNow() - attempt_start_));
@@ -159,12 +178,14 @@ void Router::releaseConnection(bool reusable) {
 }
 
 void Router::onCodecError(const http::CodecError& error) {
+  endAttempt(0, error.detail);
   pool_->stats().requests.get(0).Increment();
   releaseConnection(false);
   fail(502, "Bad Gateway", error.detail);
 }
 
 void Router::onUpstreamReset(event::CloseReason) {
+  endAttempt(0, "the upstream connection closed before a complete response");
   upstream::UpstreamConnection* conn = conn_;
   conn_ = nullptr;  // the pool has already closed it
   onUpstreamBelowWriteBufferLowWatermark();
@@ -183,6 +204,7 @@ void Router::onUpstreamReset(event::CloseReason) {
 }
 
 void Router::onTimeout() {
+  endAttempt(0, "timed out waiting for the response");
   pool_->stats().timeouts.Increment();
   pool_->stats().requests.get(0).Increment();
   if (pending_ != nullptr) {
@@ -228,6 +250,7 @@ void Router::onBelowWriteBufferLowWatermark() {
 
 void Router::onDestroy() {
   timer_.reset();
+  endAttempt(0, "the request ended before the response (client gone)");
   if (pending_ != nullptr) {
     pending_->cancel();
     pending_ = nullptr;

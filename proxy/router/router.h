@@ -54,6 +54,8 @@ class Router final : public http::StreamFilter,
 
  private:
   void startAttempt();
+  // Closes the current attempt's books (duration, observer); a no-op when none is open.
+  void endAttempt(int status, std::string_view error);
   void sendBody(http::Buffer& data, bool end_stream);
   void onTimeout();
   void finishAttempt(int code, bool reusable);
@@ -75,6 +77,7 @@ class Router final : public http::StreamFilter,
   bool response_started_ = false;
   bool chunked_request_ = false;
   bool retried_ = false;
+  bool attempt_active_ = false;
   bool response_keep_alive_ = false;
   int response_code_ = 0;
   bool downstream_above_high_ = false;

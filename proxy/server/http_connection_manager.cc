@@ -1,16 +1,23 @@
 #include "proxy/server/http_connection_manager.h"
 
+#include "proxy/accesslog/format.h"
+#include "proxy/accesslog/writer.h"
 #include "proxy/server/worker.h"
+#include "proxy/tracing/exporter.h"
+#include "proxy/tracing/propagation.h"
 
 namespace switchyard::server {
 
 class HttpConnectionManager::ActiveStream final : public http::FilterManagerCallbacks,
+                                                  public http::AttemptObserver,
                                                   public event::DeferredDeletable {
  public:
   ActiveStream(HttpConnectionManager& parent)
       : parent_(parent),
         filter_manager_(*this, info_, parent.listener_.config.max_request_body_bytes) {
-    info_.start = parent.worker_.dispatcher().timeSource().monotonicNow();
+    const common::TimeSource& time = parent.worker_.dispatcher().timeSource();
+    info_.start = time.monotonicNow();
+    start_time_ = time.systemNow();
     info_.downstream_address = parent.peer_;
     info_.listener = parent.listener_.config.name;
     info_.forwarded_proto = parent.listener_.config.forwarded_proto;
@@ -39,6 +46,128 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     info_.version = decision_.target->version;
     info_.deprecation = decision_.target->deprecation;
     info_.cluster = decision_.pool->config().name;
+  }
+
+  // Continues the caller's trace (or starts one) when tracing is on; every upstream attempt then
+  // gets its own span id in traceparent.
+  void startTrace(const http::RequestHeaders& request) {
+    const Observability& obs = parent_.worker_.observability();
+    if (obs.sampler == nullptr) return;
+    trace_ = tracing::extractServerContext(request.headers, *obs.sampler, random());
+    tracing_ = true;
+    info_.trace_id = tracing::toHex(trace_.trace_id);
+    info_.attempt_observer = this;
+  }
+
+  // http::AttemptObserver
+  void onAttemptStart(http::RequestHeaders& request, std::string_view cluster,
+                      std::string_view endpoint) override {
+    attempt_ = tracing::childContext(trace_, random());
+    tracing::injectContext(attempt_, request.headers);
+    attempt_start_ = parent_.worker_.dispatcher().timeSource().systemNow();
+    attempt_cluster_ = cluster;
+    attempt_endpoint_ = endpoint;
+  }
+  void onAttemptEnd(int status, std::string_view error) override {
+    tracing::BatchSpanExporter* exporter = parent_.worker_.observability().exporter;
+    if (!attempt_.sampled || exporter == nullptr) return;
+    const http::RequestHeaders* request = filter_manager_.requestHeaders();
+    const std::string method = request != nullptr ? request->method : "";
+    tracing::Span span =
+        tracing::makeSpan(attempt_, method, tracing::SpanKind::Client, attempt_start_);
+    span.end = parent_.worker_.dispatcher().timeSource().systemNow();
+    span.setAttribute("http.request.method", method);
+    if (!attempt_endpoint_.empty()) {
+      const size_t colon = attempt_endpoint_.rfind(':');
+      span.setAttribute("server.address", attempt_endpoint_.substr(0, colon));
+      if (colon != std::string::npos) {
+        span.setAttribute("server.port",
+                          static_cast<int64_t>(std::atoi(attempt_endpoint_.c_str() + colon + 1)));
+      }
+    }
+    if (request != nullptr) span.setAttribute("url.path", request->pathWithoutQuery());
+    if (status > 0) span.setAttribute("http.response.status_code", static_cast<int64_t>(status));
+    span.setAttribute("switchyard.cluster", attempt_cluster_);
+    span.setAttribute("switchyard.attempt", static_cast<int64_t>(++attempt_count_));
+    if (!error.empty()) {
+      span.setAttribute("error.type", status > 0 ? std::to_string(status) : "upstream_error");
+      span.setError(std::string(error));
+    } else if (status >= 500) {
+      span.setAttribute("error.type", std::to_string(status));
+      span.setError("upstream answered " + std::to_string(status));
+    }
+    exporter->submit(std::move(span));
+  }
+
+  // The request is over (answered, or abandoned by the client): its span and access-log line.
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    const Observability& obs = parent_.worker_.observability();
+    if (obs.access_log == nullptr && !(tracing_ && trace_.sampled && obs.exporter != nullptr)) {
+      return;
+    }
+    const common::TimeSource& time = parent_.worker_.dispatcher().timeSource();
+    const http::RequestHeaders* request = filter_manager_.requestHeaders();
+    static const std::string none;
+    const std::string& method = request != nullptr ? request->method : none;
+    if (tracing_ && trace_.sampled && obs.exporter != nullptr) {
+      const std::string route_prefix = decision_.route != nullptr ? decision_.route->prefix : "";
+      tracing::Span span =
+          tracing::makeSpan(trace_, route_prefix.empty() ? method : method + " " + route_prefix,
+                            tracing::SpanKind::Server, start_time_);
+      span.end = time.systemNow();
+      span.setAttribute("http.request.method", method);
+      if (request != nullptr) {
+        span.setAttribute("url.path", request->pathWithoutQuery());
+        span.setAttribute("network.protocol.version", request->http_minor == 0 ? "1.0" : "1.1");
+        if (const std::string* ua = request->headers.get("user-agent")) {
+          span.setAttribute("user_agent.original", *ua);
+        }
+      }
+      if (!route_prefix.empty()) span.setAttribute("http.route", route_prefix);
+      if (info_.response_code > 0) {
+        span.setAttribute("http.response.status_code", static_cast<int64_t>(info_.response_code));
+      }
+      span.setAttribute("client.address", info_.downstream_address);
+      span.setAttribute("switchyard.correlation_id", info_.correlation_id);
+      span.setAttribute("switchyard.route", info_.route_name);
+      span.setAttribute("switchyard.version", info_.version);
+      span.setAttribute("switchyard.cluster", info_.cluster);
+      span.setAttribute("switchyard.upstream_attempts",
+                        static_cast<int64_t>(info_.upstream_attempts));
+      span.setAttribute("switchyard.local_reply", info_.local_reply);
+      if (info_.response_code >= 500) {
+        span.setAttribute("error.type", std::to_string(info_.response_code));
+        span.setError("answered " + std::to_string(info_.response_code));
+      } else if (info_.response_code == 0) {
+        span.setAttribute("error.type", "aborted");
+        span.setError("the client went away before the response was complete");
+      }
+      obs.exporter->submit(std::move(span));
+    }
+    if (obs.access_log != nullptr) {
+      accesslog::AccessLogEntry e;
+      e.time = start_time_;
+      e.correlation_id = info_.correlation_id;
+      e.trace_id = info_.trace_id;
+      e.method = method;
+      if (request != nullptr) {
+        e.path = request->path;
+        if (const std::string* ua = request->headers.get("user-agent")) e.user_agent = *ua;
+      }
+      e.route = info_.route_name;
+      e.version = info_.version;
+      e.cluster = info_.cluster;
+      e.status = info_.response_code;
+      e.request_bytes = info_.request_body_bytes;
+      e.response_bytes = info_.response_body_bytes;
+      e.duration = time.monotonicNow() - info_.start;
+      if (info_.upstream_attempts > 0) e.upstream_duration = info_.upstream_duration;
+      e.attempts = info_.upstream_attempts;
+      e.client = info_.downstream_address;
+      obs.access_log->write(accesslog::formatAccessLogLine(e));
+    }
   }
 
   void encodeHeadersToWire(http::ResponseHeaders& response, bool end_stream) override {
@@ -95,6 +224,15 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
   WorkerSnapshotPtr snapshot_;  // first: the filters and the router use what it owns
   router::RouteDecision decision_;
   stats::RouteStats* route_stats_ = nullptr;  // null: the request never matched a route
+  common::SystemTime start_time_;
+  tracing::SpanContext trace_;    // the server span's (valid when tracing_)
+  tracing::SpanContext attempt_;  // the current upstream attempt's client span
+  common::SystemTime attempt_start_;
+  std::string attempt_cluster_;
+  std::string attempt_endpoint_;
+  uint32_t attempt_count_ = 0;
+  bool tracing_ = false;
+  bool finished_ = false;
   http::StreamInfo info_;
   http::FilterManager filter_manager_;
   bool head_request_ = false;
@@ -123,7 +261,10 @@ HttpConnectionManager::HttpConnectionManager(Worker& worker, ListenerShared& lis
 }
 
 HttpConnectionManager::~HttpConnectionManager() {
-  if (stream_) stream_->filter_manager_.destroy();
+  if (stream_) {
+    stream_->filter_manager_.destroy();
+    stream_->finish();
+  }
   listener_.active_connections.Decrement();
   listener_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -175,6 +316,7 @@ void HttpConnectionManager::onRequestHeaders(http::RequestHeadersPtr headers, bo
   }
   http::stripHopByHop(headers->headers);
   s.route(*headers);
+  s.startTrace(*headers);
   s.filter_manager_.decodeHeaders(std::move(headers), end_stream);
 }
 
@@ -221,6 +363,7 @@ void HttpConnectionManager::onStreamComplete() {
       common::toSeconds(worker_.dispatcher().timeSource().monotonicNow() - info.start));
   const bool close = stream->close_after_;
   stream->filter_manager_.destroy();
+  stream->finish();
   worker_.dispatcher().deferredDelete(std::move(stream));
   if (close || closed_) {
     closeNow(event::Connection::CloseType::FlushWrite);
@@ -283,7 +426,10 @@ void HttpConnectionManager::closeNow(event::Connection::CloseType type) {
   closed_ = true;
   timer_->disable();
   if (resume_timer_) resume_timer_->disable();
-  if (stream_) stream_->filter_manager_.destroy();
+  if (stream_) {
+    stream_->filter_manager_.destroy();
+    stream_->finish();
+  }
   worker_.removeConnection(*this);
 }
 
@@ -294,7 +440,10 @@ void HttpConnectionManager::onClosed(event::CloseReason) {
   timer_->disable();
   if (resume_timer_) resume_timer_->disable();
   // The client went away: the stream's filters (and the router's upstream request) end here.
-  if (stream_) stream_->filter_manager_.destroy();
+  if (stream_) {
+    stream_->filter_manager_.destroy();
+    stream_->finish();
+  }
   worker_.removeConnection(*this);
 }
 

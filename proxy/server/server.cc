@@ -7,10 +7,14 @@
 #include <thread>
 
 #include "config/loader.h"
+#include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
+#include "proxy/common/uuid.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
+#include "proxy/tracing/exporter.h"
+#include "proxy/tracing/sampler.h"
 
 namespace switchyard::server {
 
@@ -42,6 +46,12 @@ std::vector<std::string> restartOnlyChanges(const config::Config& from, const co
   }
   if (a["admin"] != b["admin"] || from.admin.token != to.admin.token) {
     out.push_back(file + "admin: changing it needs a restart");
+  }
+  if (a.value("tracing", json()) != b.value("tracing", json())) {
+    out.push_back(file + "tracing: changing it needs a restart");
+  }
+  if (a.value("access_log", json()) != b.value("access_log", json())) {
+    out.push_back(file + "access_log: changing it needs a restart");
   }
   return out;
 }
@@ -253,6 +263,32 @@ int Server::run() {
     return 1;
   }
 
+  // Tracing and the access log live as long as the workers that feed them.
+  Observability observability;
+  std::unique_ptr<tracing::Sampler> sampler;
+  std::unique_ptr<tracing::BatchSpanExporter> exporter;
+  std::unique_ptr<accesslog::AccessLogWriter> access_log;
+  if (cfg.tracing.enabled) {
+    sampler = std::make_unique<tracing::Sampler>(cfg.tracing.sampling_ratio);
+    common::RealRandom random;
+    tracing::ResourceInfo resource{cfg.tracing.service_name, common::uuidV4(random),
+                                   SWITCHYARD_VERSION};
+    exporter = std::make_unique<tracing::BatchSpanExporter>(cfg.tracing, std::move(resource),
+                                                            *registry_, time_);
+    observability.sampler = sampler.get();
+    observability.exporter = exporter.get();
+  }
+  if (cfg.access_log.enabled) {
+    std::string error;
+    access_log = accesslog::AccessLogWriter::open(cfg.access_log, *registry_, error);
+    if (!access_log) {
+      SY_LOG(Error, "access_log: %s", error.c_str());
+      closeAll();
+      return 1;
+    }
+    observability.access_log = access_log.get();
+  }
+
   // Signals are handled before anything listens, so a SIGTERM right after start drains too.
   event::LibeventDispatcher main(time_);
   bool draining = false;
@@ -286,6 +322,14 @@ int Server::run() {
       if (!draining) reload("SIGHUP");
       return;
     }
+    if (sig == SIGUSR1) {
+      // Log rotation: the writer reopens the file at the same path before its next line.
+      if (access_log) {
+        SY_LOG(Info, "SIGUSR1: reopening the access log %s", cfg.access_log.path.c_str());
+        access_log->reopen();
+      }
+      return;
+    }
     startDrain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
   }};
   auto onSignal = [](evutil_socket_t sig, short, void* arg) noexcept {
@@ -294,15 +338,17 @@ int Server::run() {
   SignalEvent term{evsignal_new(main.base(), SIGTERM, onSignal, &ctx)};
   SignalEvent intr{evsignal_new(main.base(), SIGINT, onSignal, &ctx)};
   SignalEvent hup{evsignal_new(main.base(), SIGHUP, onSignal, &ctx)};
+  SignalEvent usr1{evsignal_new(main.base(), SIGUSR1, onSignal, &ctx)};
   event_add(term.ev, nullptr);
   event_add(intr.ev, nullptr);
   event_add(hup.ev, nullptr);
+  event_add(usr1.ev, nullptr);
 
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (uint32_t w = 0; w < workers; ++w) {
-      workers_.push_back(
-          std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_, overrides_));
+      workers_.push_back(std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_,
+                                                  overrides_, observability));
     }
     publishWeights();
   }
@@ -363,6 +409,9 @@ int Server::run() {
     std::lock_guard<std::mutex> lock(mutex_);
     workers_.clear();
   }
+  // What the workers handed over is still worth sending.
+  if (exporter) exporter->shutdown(cfg.tracing.export_timeout);
+  if (access_log) access_log->shutdown();
   stats_ = nullptr;
   SY_LOG(Info, "stopped");
   return 0;

@@ -43,11 +43,13 @@ int openListenSocket(const config::SocketAddress& address) {
 
 Worker::Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
                std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
-               const common::TimeSource& time, const router::WeightOverrides& overrides)
+               const common::TimeSource& time, const router::WeightOverrides& overrides,
+               const Observability& observability)
     : index_(index),
       stats_(stats),
       time_(time),
       overrides_(overrides),
+      observability_(observability),
       dispatcher_(time),
       router_ctx_{time},
       filter_ctx_{dispatcher_, random_, time, index} {

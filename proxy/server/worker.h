@@ -18,9 +18,25 @@
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
 
+namespace switchyard::tracing {
+class Sampler;
+class BatchSpanExporter;
+}  // namespace switchyard::tracing
+namespace switchyard::accesslog {
+class AccessLogWriter;
+}
+
 namespace switchyard::server {
 
 class HttpConnectionManager;
+
+// Where finished requests are reported besides metrics; shared by the workers, each part
+// thread-safe. A null part is switched off.
+struct Observability {
+  const tracing::Sampler* sampler = nullptr;       // tracing on: make and propagate trace context
+  tracing::BatchSpanExporter* exporter = nullptr;  // sampled spans go here
+  accesslog::AccessLogWriter* access_log = nullptr;
+};
 
 // Shared by the workers: one per configured listener.
 struct ListenerShared {
@@ -51,7 +67,8 @@ class Worker {
  public:
   Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
          std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
-         const common::TimeSource& time, const router::WeightOverrides& overrides);
+         const common::TimeSource& time, const router::WeightOverrides& overrides,
+         const Observability& observability);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -79,6 +96,7 @@ class Worker {
   }
   router::RouterContext& routerContext() { return router_ctx_; }
   filters::WorkerContext& filterContext() { return filter_ctx_; }
+  const Observability& observability() const { return observability_; }
   // For requests that never matched a route.
   stats::RouteStats& unmatchedStats() { return *unmatched_stats_; }
   prometheus::Counter& rejectedStats(size_t listener, int status) {
@@ -99,6 +117,7 @@ class Worker {
   stats::ProxyStats& stats_;
   const common::TimeSource& time_;
   const router::WeightOverrides& overrides_;
+  const Observability& observability_;
   event::LibeventDispatcher dispatcher_;
   common::RealRandom random_;
   // Metric pointers by cluster / "route\nversion", kept across reloads.

@@ -43,6 +43,7 @@ std::string ProxyConfig::render(uint16_t listen_port, uint16_t admin_port) const
     out << r.extra;
   }
   if (!filters.empty()) out << "filters:\n" << filters;
+  out << top_extra;
   return out.str();
 }
 

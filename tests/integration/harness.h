@@ -44,6 +44,8 @@ struct ProxyConfig {
   std::vector<Route> routes;
   // The `filters:` list items, each line indented by 2 spaces.
   std::string filters = "  - correlation_id: {}\n";
+  // Top-level blocks (tracing:, access_log:, ...), written as they are at the end.
+  std::string top_extra;
 
   // Renders the file for the given listener and admin ports.
   std::string render(uint16_t listen_port, uint16_t admin_port) const;

@@ -1,10 +1,12 @@
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/registry.h"
+#include "filters/retry/retry_filter.h"
 
 namespace switchyard::filters {
 
 void registerBuiltinFilters(FilterRegistry& registry) {
   correlation_id::registerCorrelationIdFilter(registry);
+  retry::registerRetryFilter(registry);
 }
 
 }  // namespace switchyard::filters

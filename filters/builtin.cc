@@ -1,3 +1,4 @@
+#include "filters/circuit_breaker/circuit_breaker_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/registry.h"
 #include "filters/retry/retry_filter.h"
@@ -7,6 +8,7 @@ namespace switchyard::filters {
 void registerBuiltinFilters(FilterRegistry& registry) {
   correlation_id::registerCorrelationIdFilter(registry);
   retry::registerRetryFilter(registry);
+  circuit_breaker::registerCircuitBreakerFilter(registry);
 }
 
 }  // namespace switchyard::filters

@@ -1,12 +1,16 @@
+#include "filters/circuit_breaker/circuit_breaker_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/deprecation/deprecation_filter.h"
 #include "filters/registry.h"
+#include "filters/retry/retry_filter.h"
 
 namespace switchyard::filters {
 
 void registerBuiltinFilters(FilterRegistry& registry) {
   correlation_id::registerCorrelationIdFilter(registry);
   deprecation::registerDeprecationFilter(registry);
+  retry::registerRetryFilter(registry);
+  circuit_breaker::registerCircuitBreakerFilter(registry);
 }
 
 }  // namespace switchyard::filters

@@ -47,6 +47,20 @@ bool isToken(std::string_view name) {
   return true;
 }
 
+// A map whose keys are the user's (labels, headers, weights): any plain key, once each.
+void expectOpenMap(const YAML::Node& node, const std::string& path) {
+  if (node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(node, path, "expected a map");
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) throw ConfigError(kv.first, path, "expected a plain string as a key");
+    if (!seen.insert(kv.first.Scalar()).second) {
+      throw ConfigError(kv.first, child(path, kv.first.Scalar()),
+                        "duplicate key " + quote(kv.first.Scalar()));
+    }
+  }
+}
+
 std::string nonEmptyString(const YAML::Node& node, const std::string& path) {
   std::string value = config::getString(node, path);
   if (value.empty()) throw ConfigError(node, path, "must not be empty");
@@ -110,7 +124,7 @@ RetryPolicy parseRetry(const YAML::Node& node, const std::string& path) {
 
 std::vector<std::pair<std::string, std::string>> parseHeaders(const YAML::Node& node,
                                                               const std::string& path) {
-  config::expectMap(node, path, {});
+  expectOpenMap(node, path);
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& kv : node) {
     const std::string name = kv.first.Scalar();
@@ -201,7 +215,7 @@ StepConfig parseStep(const YAML::Node& node, const std::string& path) {
       const YAML::Node weights = body["weights"];
       const std::string wp = child(p, "weights");
       if (!weights) throw ConfigError(body, p, "\"weights\" is required");
-      config::expectMap(weights, wp, {});
+      expectOpenMap(weights, wp);
       step.weights_origin = originOf(weights, wp);
       if (weights.IsNull() || weights.size() == 0) {
         throw ConfigError(weights, wp, "name at least one cluster and its weight");
@@ -278,7 +292,7 @@ PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
     config::expectMap(alerts, ap, {"labels"});
     if (const YAML::Node labels = alerts["labels"]) {
       const std::string lp = child(ap, "labels");
-      config::expectMap(labels, lp, {});
+      expectOpenMap(labels, lp);
       plan.alert_labels.clear();
       for (const auto& kv : labels) {
         const std::string name = kv.first.Scalar();

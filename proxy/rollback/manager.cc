@@ -521,7 +521,7 @@ common::MonotonicTime RollbackManager::runOnce() {
     persistLocked();
   }
 
-  common::MonotonicTime next = next_guard_check_;
+  common::MonotonicTime next = guards_.empty() ? common::MonotonicTime::max() : next_guard_check_;
   for (const Run& r : runs_) next = std::min(next, r.next_at);
   return next;
 }

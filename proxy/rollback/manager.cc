@@ -291,6 +291,7 @@ void RollbackManager::setRoutes(config::ConfigConstSharedPtr routes) {
 
 void RollbackManager::start() {
   if (thread_.joinable()) throw std::logic_error("rollback manager already started");
+  load();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = false;
@@ -897,7 +898,7 @@ json RollbackManager::stateJsonLocked(bool for_file) const {
 }
 
 void RollbackManager::persistLocked() {
-  if (config_.state_file.empty()) return;
+  if (config_.state_file.empty() || !loaded_) return;
   std::string error =
       writeFileAtomically(config_.state_file, dumpJson(stateJsonLocked(true), 1) + "\n");
   if (!error.empty()) {
@@ -964,6 +965,8 @@ bool RollbackManager::loadFromJsonLocked(const json& state, std::string& error) 
 
 void RollbackManager::load() {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (loaded_) return;
+  loaded_ = true;
   if (config_.state_file.empty()) return;
   const std::string& path = config_.state_file;
   std::string text;

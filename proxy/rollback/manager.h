@@ -137,7 +137,8 @@ class RollbackManager {
   // through ProxyControl (set_weights and pin_version only; webhook and notify are not re-run)
   // and an execution cut short by a crash is marked failed. A file that cannot be read or
   // understood is renamed aside (".corrupt-<time>"), logged, and the manager starts empty.
-  // Call once, before start() and before any trigger.
+  // Call once, before any trigger (start() calls it if it was not). Until it has run nothing is
+  // written to the state file, so an early trigger cannot overwrite the state of the last run.
   void load();
   void start();
   // Stops the thread; waits for a step in progress (at most its timeout). Idempotent.
@@ -250,6 +251,7 @@ class RollbackManager {
   std::deque<AlertRecord> alerts_;  // oldest first
   uint64_t next_id_ = 1;
   common::MonotonicTime next_guard_check_{};
+  bool loaded_ = false;
   bool stopping_ = false;
   bool wakeup_ = false;
   std::thread thread_;

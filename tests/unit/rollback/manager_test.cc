@@ -1,10 +1,12 @@
 #include "proxy/rollback/manager.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
+#include <sys/stat.h>
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "proxy/rollback/state_file.h"
@@ -726,6 +728,14 @@ TEST_F(ManagerTest, AnUnreadableStateFileIsHandledLikeACorruptOne) {
   m.load();
   EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
   EXPECT_TRUE(dir_.entries().count("rollback.json.corrupt-20260101T000000Z"));
+}
+
+TEST_F(ManagerTest, NothingIsWrittenBeforeTheStateIsLoaded) {
+  ASSERT_EQ(writeFileAtomically(statePath(), "previous"), "");
+  RollbackManager& m = make(standardPlan());
+  m.handleAlertmanagerWebhook(
+      webhookRequest(payload([](json& d) { d["alerts"][0]["status"] = "resolved"; })));
+  EXPECT_EQ(readState(), "previous");
 }
 
 TEST_F(ManagerTest, ExecutionsAndAlertKeysAreBounded) {

@@ -1,12 +1,8 @@
 #include "proxy/rollback/state_file.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <set>
 
 #include "tests/unit/rollback/temp_dir.h"

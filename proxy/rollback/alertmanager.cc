@@ -1,0 +1,227 @@
+#include "proxy/rollback/alertmanager.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+namespace switchyard::rollback {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t MaxFingerprint = 128;
+
+bool isDigit(char c) { return c >= '0' && c <= '9'; }
+
+bool digitsAt(std::string_view s, size_t pos, size_t count) {
+  if (pos + count > s.size()) return false;
+  for (size_t i = pos; i < pos + count; ++i) {
+    if (!isDigit(s[i])) return false;
+  }
+  return true;
+}
+
+// A string map (labels, annotations); false with `error` naming `field` otherwise.
+bool readLabels(const json& value, const std::string& field, Labels& out, std::string& error) {
+  if (!value.is_object()) {
+    error = "\"" + field + "\" must be an object of strings";
+    return false;
+  }
+  for (const auto& [key, v] : value.items()) {
+    if (!v.is_string()) {
+      error = "\"" + field + "\".\"" + key + "\" must be a string";
+      return false;
+    }
+    out[key] = v.get<std::string>();
+  }
+  return true;
+}
+
+bool readOptionalLabels(const json& object, const char* field, const std::string& where,
+                        Labels& out, std::string& error) {
+  auto it = object.find(field);
+  if (it == object.end() || it->is_null()) return true;
+  return readLabels(*it, where + field, out, error);
+}
+
+bool readOptionalString(const json& object, const char* field, const std::string& where,
+                        std::string& out, std::string& error) {
+  auto it = object.find(field);
+  if (it == object.end() || it->is_null()) return true;
+  if (!it->is_string()) {
+    error = "\"" + where + field + "\" must be a string";
+    return false;
+  }
+  out = it->get<std::string>();
+  return true;
+}
+
+bool readStatus(const json& object, const std::string& where, std::string& out,
+                std::string& error) {
+  auto it = object.find("status");
+  if (it == object.end()) {
+    error = "\"" + where + "status\" is required";
+    return false;
+  }
+  if (!it->is_string() || (*it != "firing" && *it != "resolved")) {
+    error = "\"" + where + "status\" must be \"firing\" or \"resolved\"";
+    return false;
+  }
+  out = it->get<std::string>();
+  return true;
+}
+
+bool readAlert(const json& value, size_t index, Alert& out, std::string& error) {
+  const std::string where = "alerts[" + std::to_string(index) + "].";
+  if (!value.is_object()) {
+    error = "\"alerts[" + std::to_string(index) + "]\" must be an object";
+    return false;
+  }
+  if (!readStatus(value, where, out.status, error)) return false;
+  auto labels = value.find("labels");
+  if (labels == value.end()) {
+    error = "\"" + where + "labels\" is required";
+    return false;
+  }
+  if (!readLabels(*labels, where + "labels", out.labels, error)) return false;
+  if (!readOptionalLabels(value, "annotations", where, out.annotations, error)) return false;
+  auto starts = value.find("startsAt");
+  if (starts == value.end() || !starts->is_string() || !isRfc3339(starts->get<std::string>())) {
+    error = "\"" + where + "startsAt\" is required: an RFC 3339 time";
+    return false;
+  }
+  out.starts_at = starts->get<std::string>();
+  if (!readOptionalString(value, "endsAt", where, out.ends_at, error)) return false;
+  if (!out.ends_at.empty() && !isRfc3339(out.ends_at)) {
+    error = "\"" + where + "endsAt\" must be an RFC 3339 time";
+    return false;
+  }
+  if (!readOptionalString(value, "generatorURL", where, out.generator_url, error)) return false;
+  auto fingerprint = value.find("fingerprint");
+  if (fingerprint == value.end() || !fingerprint->is_string() ||
+      fingerprint->get<std::string>().empty() ||
+      fingerprint->get<std::string>().size() > MaxFingerprint) {
+    error = "\"" + where + "fingerprint\" is required: a non-empty string of at most " +
+            std::to_string(MaxFingerprint) + " characters";
+    return false;
+  }
+  out.fingerprint = fingerprint->get<std::string>();
+  return true;
+}
+
+}  // namespace
+
+bool isRfc3339(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  if (!digitsAt(s, 0, 4) || s.size() < 20 || s[4] != '-' || !digitsAt(s, 5, 2) || s[7] != '-' ||
+      !digitsAt(s, 8, 2) || (s[10] != 'T' && s[10] != 't') || !digitsAt(s, 11, 2) || s[13] != ':' ||
+      !digitsAt(s, 14, 2) || s[16] != ':' || !digitsAt(s, 17, 2)) {
+    return false;
+  }
+  auto num = [&](size_t pos) { return (s[pos] - '0') * 10 + (s[pos + 1] - '0'); };
+  if (num(5) < 1 || num(5) > 12 || num(8) < 1 || num(8) > 31 || num(11) > 23 || num(14) > 59 ||
+      num(17) > 60) {
+    return false;
+  }
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t start = ++pos;
+    while (pos < s.size() && isDigit(s[pos])) ++pos;
+    if (pos == start) return false;
+  }
+  if (pos == s.size()) return false;
+  if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size();
+  if (s[pos] != '+' && s[pos] != '-') return false;
+  return pos + 6 == s.size() && digitsAt(s, pos + 1, 2) && s[pos + 3] == ':' &&
+         digitsAt(s, pos + 4, 2) && num(pos + 1) <= 23 && num(pos + 4) <= 59;
+}
+
+bool parseAlertmanagerPayload(std::string_view body, AlertmanagerPayload& out, std::string& error) {
+  json doc = json::parse(body, nullptr, false);
+  if (doc.is_discarded()) {
+    error = "the body is not valid JSON";
+    return false;
+  }
+  if (!doc.is_object()) {
+    error = "expected a JSON object (an Alertmanager webhook payload)";
+    return false;
+  }
+  auto version = doc.find("version");
+  if (version == doc.end() || !version->is_string() || *version != "4") {
+    error = "\"version\" must be \"4\" (Alertmanager webhook payload version 4)";
+    return false;
+  }
+  out.version = "4";
+  auto group_key = doc.find("groupKey");
+  if (group_key == doc.end() || !group_key->is_string()) {
+    error = "\"groupKey\" is required: a string";
+    return false;
+  }
+  out.group_key = group_key->get<std::string>();
+  if (!readStatus(doc, "", out.status, error)) return false;
+  if (!readOptionalString(doc, "receiver", "", out.receiver, error) ||
+      !readOptionalString(doc, "externalURL", "", out.external_url, error) ||
+      !readOptionalLabels(doc, "groupLabels", "", out.group_labels, error) ||
+      !readOptionalLabels(doc, "commonLabels", "", out.common_labels, error) ||
+      !readOptionalLabels(doc, "commonAnnotations", "", out.common_annotations, error)) {
+    return false;
+  }
+  if (auto it = doc.find("truncatedAlerts"); it != doc.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+      error = "\"truncatedAlerts\" must be a non-negative integer";
+      return false;
+    }
+    out.truncated_alerts = it->get<int64_t>();
+  }
+  auto alerts = doc.find("alerts");
+  if (alerts == doc.end() || !alerts->is_array()) {
+    error = "\"alerts\" is required: an array of alerts";
+    return false;
+  }
+  out.alerts.clear();
+  out.alerts.reserve(alerts->size());
+  for (size_t i = 0; i < alerts->size(); ++i) {
+    Alert alert;
+    if (!readAlert((*alerts)[i], i, alert, error)) return false;
+    out.alerts.push_back(std::move(alert));
+  }
+  return true;
+}
+
+std::string idempotencyKey(const AlertmanagerPayload& payload, const Alert& alert) {
+  // FNV-1a 64: stable across builds and processes (std::hash is not), short enough to store
+  // by the thousand.
+  uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : payload.group_key) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(hash));
+  return std::string(hex) + "/" + alert.fingerprint + "/" + alert.status + "/" + alert.starts_at;
+}
+
+bool alertMatchesPlan(const Alert& alert, const PlanConfig& plan,
+                      const config::RouteConfig* route) {
+  bool names_route = false;
+  if (auto it = alert.labels.find("route"); it != alert.labels.end()) {
+    names_route = it->second == plan.route;
+  } else if (auto cluster = alert.labels.find("cluster");
+             cluster != alert.labels.end() && route != nullptr) {
+    auto inTarget = [&](const config::TargetConfig& target) {
+      for (const auto& wc : target.split) {
+        if (wc.cluster == cluster->second) return true;
+      }
+      return false;
+    };
+    names_route = inTarget(route->target);
+    for (const auto& v : route->versions) names_route = names_route || inTarget(v.target);
+  }
+  if (!names_route) return false;
+  for (const auto& [name, value] : plan.alert_labels) {
+    auto it = alert.labels.find(name);
+    if (it == alert.labels.end() || it->second != value) return false;
+  }
+  return true;
+}
+
+}  // namespace switchyard::rollback

@@ -1,0 +1,468 @@
+#include "proxy/rollback/config.h"
+
+#include <charconv>
+#include <cmath>
+#include <set>
+
+#include "config/yaml_util.h"
+#include "proxy/router/weights.h"
+
+namespace switchyard::rollback {
+namespace {
+
+using config::child;
+using config::ConfigError;
+
+constexpr int64_t MaxWeight = 1'000'000;  // as the admin weights endpoint
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+Origin originOf(const YAML::Node& node, const std::string& path) {
+  return Origin{path, node.Mark().line + 1, node.Mark().column + 1};
+}
+
+ConfigError errorAt(const Origin& origin, std::string message) {
+  return ConfigError(origin.path, std::move(message), origin.line, origin.column);
+}
+
+// Prometheus label names: what an Alertmanager label can be called.
+bool isLabelName(std::string_view name) {
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
+  }
+  return true;
+}
+
+// RFC 9110 token characters, for extra header names.
+bool isToken(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// A map whose keys are the user's (labels, headers, weights): any plain key, once each.
+void expectOpenMap(const YAML::Node& node, const std::string& path) {
+  if (node.IsNull()) return;
+  if (!node.IsMap()) throw ConfigError(node, path, "expected a map");
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    if (!kv.first.IsScalar()) throw ConfigError(kv.first, path, "expected a plain string as a key");
+    if (!seen.insert(kv.first.Scalar()).second) {
+      throw ConfigError(kv.first, child(path, kv.first.Scalar()),
+                        "duplicate key " + quote(kv.first.Scalar()));
+    }
+  }
+}
+
+std::string nonEmptyString(const YAML::Node& node, const std::string& path) {
+  std::string value = config::getString(node, path);
+  if (value.empty()) throw ConfigError(node, path, "must not be empty");
+  return value;
+}
+
+milliseconds durationIn(const YAML::Node& node, const std::string& path, milliseconds min,
+                        milliseconds max, const std::string& range) {
+  milliseconds value = config::getDuration(node, path);
+  if (value < min || value > max) throw ConfigError(node, path, "must be " + range);
+  return value;
+}
+
+// A YAML value as JSON. Quoted scalars stay strings; plain ones become null, booleans or
+// numbers when they read as such (YAML's core schema), so `{replicas: 2}` sends a number.
+nlohmann::json yamlToJson(const YAML::Node& node, const std::string& path) {
+  if (node.IsNull()) return nullptr;
+  if (node.IsSequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < node.size(); ++i) out.push_back(yamlToJson(node[i], child(path, i)));
+    return out;
+  }
+  if (node.IsMap()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& kv : node) {
+      if (!kv.first.IsScalar()) throw ConfigError(kv.first, path, "expected a string as a key");
+      const std::string& key = kv.first.Scalar();
+      out[key] = yamlToJson(kv.second, child(path, key));
+    }
+    return out;
+  }
+  std::string text = config::getString(node, path);
+  if (node.Tag() == "!") return text;  // quoted
+  if (text == "null" || text == "~") return nullptr;
+  if (text == "true") return true;
+  if (text == "false") return false;
+  int64_t i = 0;
+  auto [iend, iec] = std::from_chars(text.data(), text.data() + text.size(), i);
+  if (!text.empty() && iec == std::errc() && iend == text.data() + text.size()) return i;
+  double d = 0;
+  auto [dend, dec] = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (!text.empty() && dec == std::errc() && dend == text.data() + text.size() &&
+      std::isfinite(d)) {
+    return d;
+  }
+  return text;
+}
+
+RetryPolicy parseRetry(const YAML::Node& node, const std::string& path) {
+  config::expectMap(node, path, {"attempts", "backoff"});
+  RetryPolicy out;
+  if (const YAML::Node n = node["attempts"]) {
+    out.attempts = static_cast<uint32_t>(config::getInt(n, child(path, "attempts"), 1, 20));
+  }
+  if (const YAML::Node n = node["backoff"]) {
+    out.backoff =
+        durationIn(n, child(path, "backoff"), milliseconds(0), milliseconds(600000), "at most 10m");
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> parseHeaders(const YAML::Node& node,
+                                                              const std::string& path) {
+  expectOpenMap(node, path);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string p = child(path, name);
+    if (!isToken(name)) throw ConfigError(kv.first, p, quote(name) + " is not a header name");
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "content-type" || lower == "content-length" || lower == "host" ||
+        lower == "connection" || lower == "transfer-encoding") {
+      throw ConfigError(kv.first, p, quote(name) + " is set by the sidecar");
+    }
+    std::string value = config::getString(kv.second, p);
+    if (value.find_first_of("\r\n") != std::string::npos) {
+      throw ConfigError(kv.second, p, "a header value cannot contain a line break");
+    }
+    out.emplace_back(name, std::move(value));
+  }
+  return out;
+}
+
+void parseVersion(const YAML::Node& parent, const std::string& path, StepConfig& step,
+                  bool required) {
+  const YAML::Node n = parent["version"];
+  const std::string p = child(path, "version");
+  if (!n) {
+    if (required) throw ConfigError(parent, path, "\"version\" is required");
+    step.version_origin = originOf(parent, path);
+    return;
+  }
+  step.version = nonEmptyString(n, p);
+  step.version_origin = originOf(n, p);
+}
+
+void parseCall(const YAML::Node& node, const std::string& path, StepConfig& step) {
+  const bool webhook = step.type == StepType::Webhook;
+  if (webhook) {
+    config::expectMap(node, path, {"url", "body", "headers"});
+  } else {
+    config::expectMap(node, path, {"url", "message", "headers"});
+  }
+  const YAML::Node url = node["url"];
+  if (!url) throw ConfigError(node, path, "\"url\" is required");
+  std::string error;
+  if (!parseHttpUrl(config::getString(url, child(path, "url")), step.url, error)) {
+    throw ConfigError(url, child(path, "url"), error);
+  }
+  if (const YAML::Node n = node["headers"]) step.headers = parseHeaders(n, child(path, "headers"));
+  if (webhook) {
+    if (const YAML::Node n = node["body"]) {
+      step.body = yamlToJson(n, child(path, "body"));
+      if (!step.body.is_object()) {
+        throw ConfigError(n, child(path, "body"), "expected a map (the JSON object sent)");
+      }
+    }
+  } else {
+    const YAML::Node n = node["message"];
+    if (!n) throw ConfigError(node, path, "\"message\" is required");
+    step.message = nonEmptyString(n, child(path, "message"));
+  }
+}
+
+StepConfig parseStep(const YAML::Node& node, const std::string& path) {
+  config::expectMap(node, path,
+                    {"set_weights", "pin_version", "webhook", "notify", "timeout", "retry"});
+  StepConfig step;
+  step.origin = originOf(node, path);
+  int kinds = 0;
+  for (const auto& [name, type] :
+       {std::pair{"set_weights", StepType::SetWeights},
+        std::pair{"pin_version", StepType::PinVersion}, std::pair{"webhook", StepType::Webhook},
+        std::pair{"notify", StepType::Notify}}) {
+    if (node[name]) {
+      step.type = type;
+      ++kinds;
+    }
+  }
+  if (kinds != 1) {
+    throw ConfigError(node, path,
+                      "a step is exactly one of set_weights, pin_version, webhook, notify");
+  }
+  const std::string name(stepTypeName(step.type));
+  const YAML::Node body = node[name];
+  const std::string p = child(path, name);
+  switch (step.type) {
+    case StepType::SetWeights: {
+      config::expectMap(body, p, {"version", "weights"});
+      parseVersion(body, p, step, false);
+      const YAML::Node weights = body["weights"];
+      const std::string wp = child(p, "weights");
+      if (!weights) throw ConfigError(body, p, "\"weights\" is required");
+      expectOpenMap(weights, wp);
+      step.weights_origin = originOf(weights, wp);
+      if (weights.IsNull() || weights.size() == 0) {
+        throw ConfigError(weights, wp, "name at least one cluster and its weight");
+      }
+      for (const auto& kv : weights) {
+        const std::string cluster = kv.first.Scalar();
+        const std::string cp = child(wp, cluster);
+        step.weights[cluster] = static_cast<uint32_t>(config::getInt(kv.second, cp, 0, MaxWeight));
+        step.weight_origins[cluster] = originOf(kv.first, cp);
+      }
+      break;
+    }
+    case StepType::PinVersion:
+      config::expectMap(body, p, {"version"});
+      parseVersion(body, p, step, true);
+      break;
+    case StepType::Webhook:
+    case StepType::Notify:
+      parseCall(body, p, step);
+      break;
+  }
+  if (const YAML::Node n = node["timeout"]) {
+    step.timeout = durationIn(n, child(path, "timeout"), milliseconds(1), milliseconds(300000),
+                              "between 1ms and 5m");
+  }
+  if (const YAML::Node n = node["retry"]) step.retry = parseRetry(n, child(path, "retry"));
+  return step;
+}
+
+GuardConfig parseGuard(const YAML::Node& node, const std::string& path) {
+  config::expectMap(node, path,
+                    {"version", "window", "min_requests", "max_error_ratio", "max_latency"});
+  if (node.IsNull()) throw ConfigError(node, path, "expected a map");
+  GuardConfig out;
+  out.origin = originOf(node, path);
+  out.version_origin = out.origin;
+  if (const YAML::Node n = node["version"]) {
+    out.version = nonEmptyString(n, child(path, "version"));
+    out.version_origin = originOf(n, child(path, "version"));
+  }
+  if (const YAML::Node n = node["window"]) {
+    const std::string p = child(path, "window");
+    out.window = durationIn(n, p, milliseconds(1000), milliseconds(600000), "between 1s and 10m");
+    if (out.window.count() % 1000 != 0) {
+      throw ConfigError(n, p, "must be a whole number of seconds (the guard counts per second)");
+    }
+  }
+  if (const YAML::Node n = node["min_requests"]) {
+    out.min_requests =
+        static_cast<uint64_t>(config::getInt(n, child(path, "min_requests"), 1, 1'000'000'000));
+  }
+  if (const YAML::Node n = node["max_error_ratio"]) {
+    out.max_error_ratio = config::getDouble(n, child(path, "max_error_ratio"), 0, 1);
+  }
+  if (const YAML::Node n = node["max_latency"]) {
+    out.max_latency = durationIn(n, child(path, "max_latency"), milliseconds(1),
+                                 milliseconds(600000), "between 1ms and 10m");
+  }
+  return out;
+}
+
+PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
+  config::expectMap(node, path, {"route", "alerts", "steps", "guard"});
+  if (node.IsNull()) throw ConfigError(node, path, "expected a map");
+  PlanConfig plan;
+  plan.origin = originOf(node, path);
+  const YAML::Node route = node["route"];
+  if (!route) throw ConfigError(node, path, "\"route\" is required");
+  plan.route = nonEmptyString(route, child(path, "route"));
+  plan.route_origin = originOf(route, child(path, "route"));
+
+  if (const YAML::Node alerts = node["alerts"]) {
+    const std::string ap = child(path, "alerts");
+    config::expectMap(alerts, ap, {"labels"});
+    if (const YAML::Node labels = alerts["labels"]) {
+      const std::string lp = child(ap, "labels");
+      expectOpenMap(labels, lp);
+      plan.alert_labels.clear();
+      for (const auto& kv : labels) {
+        const std::string name = kv.first.Scalar();
+        if (!isLabelName(name)) {
+          throw ConfigError(kv.first, child(lp, name),
+                            quote(name) + " is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+        }
+        plan.alert_labels[name] = config::getString(kv.second, child(lp, name));
+      }
+    }
+  }
+
+  const YAML::Node steps = node["steps"];
+  const std::string sp = child(path, "steps");
+  if (!steps) throw ConfigError(node, path, "\"steps\" is required");
+  config::expectSequence(steps, sp);
+  if (steps.size() == 0) throw ConfigError(steps, sp, "a plan needs at least one step");
+  for (size_t i = 0; i < steps.size(); ++i) plan.steps.push_back(parseStep(steps[i], child(sp, i)));
+
+  if (const YAML::Node guard = node["guard"]) plan.guard = parseGuard(guard, child(path, "guard"));
+  return plan;
+}
+
+}  // namespace
+
+std::string_view stepTypeName(StepType type) {
+  switch (type) {
+    case StepType::SetWeights:
+      return "set_weights";
+    case StepType::PinVersion:
+      return "pin_version";
+    case StepType::Webhook:
+      return "webhook";
+    case StepType::Notify:
+      return "notify";
+  }
+  return "unknown";
+}
+
+const PlanConfig* RollbackConfig::findPlan(std::string_view route) const {
+  for (const PlanConfig& plan : plans) {
+    if (plan.route == route) return &plan;
+  }
+  return nullptr;
+}
+
+RollbackConfig parseRollbackConfig(const YAML::Node& node, const std::string& path) {
+  RollbackConfig out;
+  if (!node.IsDefined() || node.IsNull()) return out;
+  config::expectMap(node, path,
+                    {"state_file", "webhook", "max_executions", "max_alert_keys", "plans"});
+  if (const YAML::Node n = node["state_file"]) {
+    out.state_file = nonEmptyString(n, child(path, "state_file"));
+    if (out.state_file.back() == '/') {
+      throw ConfigError(n, child(path, "state_file"), "names a directory; name a file");
+    }
+  }
+  if (const YAML::Node webhook = node["webhook"]) {
+    const std::string wp = child(path, "webhook");
+    config::expectMap(webhook, wp, {"max_body_bytes"});
+    if (const YAML::Node n = webhook["max_body_bytes"]) {
+      const std::string p = child(wp, "max_body_bytes");
+      out.webhook_max_body_bytes = config::getBytes(n, p);
+      if (out.webhook_max_body_bytes < 1024 || out.webhook_max_body_bytes > (64u << 20)) {
+        throw ConfigError(n, p, "must be between 1KiB and 64MiB");
+      }
+    }
+  }
+  if (const YAML::Node n = node["max_executions"]) {
+    out.max_executions =
+        static_cast<size_t>(config::getInt(n, child(path, "max_executions"), 1, 10000));
+  }
+  if (const YAML::Node n = node["max_alert_keys"]) {
+    out.max_alert_keys =
+        static_cast<size_t>(config::getInt(n, child(path, "max_alert_keys"), 10, 100000));
+  }
+  if (const YAML::Node plans = node["plans"]) {
+    const std::string pp = child(path, "plans");
+    config::expectSequence(plans, pp);
+    for (size_t i = 0; i < plans.size(); ++i) {
+      PlanConfig plan = parsePlan(plans[i], child(pp, i));
+      if (const PlanConfig* prev = out.findPlan(plan.route)) {
+        throw errorAt(plan.route_origin, "route " + quote(plan.route) +
+                                             " already has a plan (line " +
+                                             std::to_string(prev->route_origin.line) + ")");
+      }
+      out.plans.push_back(std::move(plan));
+    }
+  }
+  return out;
+}
+
+std::vector<ConfigError> validateRollbackConfig(const RollbackConfig& rollback,
+                                                const config::Config& config) {
+  std::vector<ConfigError> errors;
+  auto versionsOf = [](const config::RouteConfig& route) {
+    std::string names;
+    for (const auto& v : route.versions) names += (names.empty() ? "" : ", ") + v.name;
+    return names;
+  };
+  for (const PlanConfig& plan : rollback.plans) {
+    const config::RouteConfig* route = nullptr;
+    for (const auto& r : config.routes) {
+      if (r.name == plan.route) route = &r;
+    }
+    if (route == nullptr) {
+      errors.push_back(
+          errorAt(plan.route_origin, "route " + quote(plan.route) + " does not exist"));
+      continue;
+    }
+    const bool versioned = !route->versions.empty();
+    // The version a step or the guard names, checked against the route; false when it does not
+    // fit (the error is recorded).
+    auto checkVersion = [&](const std::string& version, const Origin& origin) {
+      if (!versioned) {
+        if (version.empty()) return true;
+        errors.push_back(errorAt(
+            origin, "route " + quote(plan.route) + " has no versions; leave \"version\" out"));
+        return false;
+      }
+      if (version.empty()) {
+        errors.push_back(errorAt(origin, "route " + quote(plan.route) +
+                                             " is versioned: name one of its versions (" +
+                                             versionsOf(*route) + ")"));
+        return false;
+      }
+      if (route->findVersion(version) == nullptr) {
+        errors.push_back(errorAt(origin, "route " + quote(plan.route) + " has no version " +
+                                             quote(version) + " (" + versionsOf(*route) + ")"));
+        return false;
+      }
+      return true;
+    };
+    for (const StepConfig& step : plan.steps) {
+      if (step.type == StepType::PinVersion) {
+        if (!versioned) {
+          errors.push_back(errorAt(
+              step.version_origin,
+              "pin_version needs a versioned route; " + quote(plan.route) + " has no versions"));
+        } else {
+          checkVersion(step.version, step.version_origin);
+        }
+      }
+      if (step.type != StepType::SetWeights || !checkVersion(step.version, step.version_origin)) {
+        continue;
+      }
+      const config::TargetConfig* target = router::findTarget(*route, step.version);
+      if (target == nullptr) continue;
+      std::string clusters;
+      for (const auto& wc : target->split) clusters += (clusters.empty() ? "" : ", ") + wc.cluster;
+      uint64_t total = 0;
+      for (const auto& [cluster, weight] : step.weights) {
+        total += weight;
+        bool found = false;
+        for (const auto& wc : target->split) found = found || wc.cluster == cluster;
+        if (!found) {
+          errors.push_back(errorAt(
+              step.weight_origins.at(cluster),
+              "cluster " + quote(cluster) + " is not part of the split of " + quote(plan.route) +
+                  (step.version.empty() ? "" : " " + step.version) + " (" + clusters + ")"));
+        }
+      }
+      if (total == 0) {
+        errors.push_back(
+            errorAt(step.weights_origin, "the weights add up to 0; at least one must be positive"));
+      }
+    }
+    if (plan.guard) checkVersion(plan.guard->version, plan.guard->version_origin);
+  }
+  return errors;
+}
+
+}  // namespace switchyard::rollback

@@ -1,0 +1,46 @@
+#pragma once
+
+// A minimal blocking HTTP/1.1 client for the rollback steps that call out (webhook, notify). It
+// runs on the rollback manager's thread only, never on a worker or the admin thread: every call
+// blocks that thread for at most `timeout` (connect, send and the response head together).
+// Plain http:// to a numeric address or localhost: no DNS lookup can stall it, and no TLS.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "proxy/common/time.h"
+
+namespace switchyard::rollback {
+
+struct HttpUrl {
+  std::string host;  // numeric IPv4 or IPv6 (no brackets); "localhost" becomes 127.0.0.1
+  uint16_t port = 80;
+  std::string path = "/";  // with the query, if any
+  std::string text;        // as written
+};
+
+// "http://127.0.0.1:8000/deploy/rollback", "http://[::1]:9000/x?y=1", "http://localhost/hook".
+// Returns false with `error` set for anything else (https, names to resolve, user info,
+// fragments, bad ports).
+bool parseHttpUrl(std::string_view text, HttpUrl& out, std::string& error);
+
+struct HttpPostResult {
+  int status = 0;     // the response status; 0 when no response head arrived
+  std::string error;  // why there is no status (connect refused, timeout, malformed response)
+  std::string body;   // the start of the response body (at most 4 KiB), for the step's log
+  bool ok() const { return status >= 200 && status < 300; }
+};
+
+// POSTs `body` as application/json with `headers` added and "Connection: close". Waits for the
+// response head (and up to 4 KiB of body while the deadline allows); `time` provides the
+// deadline's clock. Never throws.
+HttpPostResult httpPostJson(const HttpUrl& url,
+                            const std::vector<std::pair<std::string, std::string>>& headers,
+                            const std::string& body, std::chrono::milliseconds timeout,
+                            const common::TimeSource& time);
+
+}  // namespace switchyard::rollback

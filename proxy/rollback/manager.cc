@@ -1,0 +1,1068 @@
+#include "proxy/rollback/manager.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "proxy/common/logging.h"
+#include "proxy/rollback/state_file.h"
+
+namespace switchyard::rollback {
+namespace {
+
+using nlohmann::json;
+
+constexpr int StateFormat = 1;
+constexpr const char* WebhookResults[] = {"accepted", "duplicate", "resolved", "unmatched",
+                                          "invalid"};
+
+std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+std::string dumpJson(const json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
+admin::AdminResponse jsonResponse(int status, const json& body) {
+  admin::AdminResponse response;
+  response.status = status;
+  response.body = dumpJson(body, 2);
+  return response;
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 502:
+      return "Bad Gateway";
+    default:
+      return "Error";
+  }
+}
+
+admin::AdminResponse problem(int status, std::string detail) {
+  return admin::problemResponse(status, std::string(reasonPhrase(status)), std::move(detail));
+}
+
+// Replaces {route}, {version}, {reason}, {trigger} and {execution_id}; other braces stay.
+std::string substitute(const std::string& text, const std::map<std::string, std::string>& values) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == '{') {
+      size_t close = text.find('}', i + 1);
+      if (close != std::string::npos) {
+        auto it = values.find(text.substr(i + 1, close - i - 1));
+        if (it != values.end()) {
+          out += it->second;
+          i = close + 1;
+          continue;
+        }
+      }
+    }
+    out += text[i++];
+  }
+  return out;
+}
+
+json substituteJson(const json& value, const std::map<std::string, std::string>& values) {
+  if (value.is_string()) return substitute(value.get<std::string>(), values);
+  if (value.is_array()) {
+    json out = json::array();
+    for (const auto& v : value) out.push_back(substituteJson(v, values));
+    return out;
+  }
+  if (value.is_object()) {
+    json out = json::object();
+    for (const auto& [k, v] : value.items()) out[k] = substituteJson(v, values);
+    return out;
+  }
+  return value;
+}
+
+std::string weightsText(const std::map<std::string, uint32_t>& weights) {
+  std::string out;
+  for (const auto& [cluster, weight] : weights) {
+    out += (out.empty() ? "" : ", ") + cluster + "=" + std::to_string(weight);
+  }
+  return out;
+}
+
+std::string describeStep(const StepConfig& step, const std::string& route) {
+  switch (step.type) {
+    case StepType::SetWeights:
+      return "set weights of " + route + (step.version.empty() ? "" : " " + step.version) + " to " +
+             weightsText(step.weights);
+    case StepType::PinVersion:
+      return "pin " + route + " to " + step.version;
+    case StepType::Webhook:
+    case StepType::Notify:
+      return "POST " + step.url.text;
+  }
+  return "";
+}
+
+std::string triggerText(const Trigger& trigger) {
+  std::string out(triggerKindName(trigger.kind));
+  if (!trigger.reason.empty()) out += ": " + trigger.reason;
+  return out;
+}
+
+json triggerToJson(const Trigger& trigger) {
+  json out = {{"kind", triggerKindName(trigger.kind)}, {"reason", trigger.reason}};
+  if (trigger.kind == TriggerKind::Alertmanager) {
+    out["alert"] = {{"labels", trigger.alert_labels},
+                    {"fingerprint", trigger.fingerprint},
+                    {"group_key", trigger.group_key},
+                    {"starts_at", trigger.starts_at}};
+  }
+  return out;
+}
+
+TriggerKind triggerKindFrom(const std::string& name) {
+  for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
+    if (triggerKindName(kind) == name) return kind;
+  }
+  throw std::invalid_argument("unknown trigger kind " + quote(name));
+}
+
+RouteStatus routeStatusFrom(const std::string& name) {
+  for (RouteStatus status : {RouteStatus::Active, RouteStatus::RollingBack, RouteStatus::RolledBack,
+                             RouteStatus::RollbackFailed}) {
+    if (routeStatusName(status) == name) return status;
+  }
+  throw std::invalid_argument("unknown route state " + quote(name));
+}
+
+std::string oneOf(const json& value, std::initializer_list<std::string_view> allowed,
+                  const char* what) {
+  std::string text = value.get<std::string>();
+  for (std::string_view a : allowed) {
+    if (a == text) return text;
+  }
+  throw std::invalid_argument("unknown " + std::string(what) + " " + quote(text));
+}
+
+std::string optionalString(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return "";
+  return it->get<std::string>();
+}
+
+std::vector<std::string> stringList(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return {};
+  return it->get<std::vector<std::string>>();
+}
+
+std::string_view outcomeName(RollbackManager::Outcome outcome) {
+  switch (outcome) {
+    case RollbackManager::Outcome::Started:
+      return "started";
+    case RollbackManager::Outcome::AlreadyRolledBack:
+      return "already_rolled_back";
+    case RollbackManager::Outcome::InProgress:
+      return "in_progress";
+    case RollbackManager::Outcome::NoPlan:
+      return "no_plan";
+  }
+  return "unknown";
+}
+
+// The body of a POST /rollback/* request: a JSON object with the keys named; "" or a problem.
+std::optional<admin::AdminResponse> readAdminBody(const admin::AdminRequest& request,
+                                                  size_t max_bytes,
+                                                  std::initializer_list<std::string_view> keys,
+                                                  json& out) {
+  if (request.body.size() > max_bytes) {
+    return problem(413, "the body is larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  out = json::parse(request.body, nullptr, false);
+  if (out.is_discarded() || !out.is_object()) return problem(400, "expected a JSON object");
+  for (const auto& [key, value] : out.items()) {
+    bool known = false;
+    for (std::string_view k : keys) known = known || k == key;
+    if (!known) return problem(400, "unknown key " + quote(key));
+    if (!value.is_string()) return problem(400, quote(key) + " must be a string");
+  }
+  if (!out.contains("route") || out["route"].get<std::string>().empty()) {
+    return problem(400, "\"route\" is required");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view triggerKindName(TriggerKind kind) {
+  switch (kind) {
+    case TriggerKind::Alertmanager:
+      return "alertmanager";
+    case TriggerKind::Manual:
+      return "manual";
+    case TriggerKind::Guard:
+      return "guard";
+  }
+  return "unknown";
+}
+
+std::string_view routeStatusName(RouteStatus status) {
+  switch (status) {
+    case RouteStatus::Active:
+      return "active";
+    case RouteStatus::RollingBack:
+      return "rolling_back";
+    case RouteStatus::RolledBack:
+      return "rolled_back";
+    case RouteStatus::RollbackFailed:
+      return "rollback_failed";
+  }
+  return "unknown";
+}
+
+RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstSharedPtr routes,
+                                 ProxyControl& control, const common::TimeSource& time,
+                                 prometheus::Registry& registry, ManagerOptions options)
+    : config_(std::move(config)),
+      control_(control),
+      time_(time),
+      options_(std::move(options)),
+      metrics_{prometheus::BuildCounter()
+                   .Name("switchyard_rollbacks_total")
+                   .Help("Rollback executions started, by route and trigger "
+                         "(alertmanager, manual, guard)")
+                   .Register(registry),
+               prometheus::BuildGauge()
+                   .Name("switchyard_rollback_active")
+                   .Help("1 while a route is rolling back, rolled back or failed to roll back "
+                         "(until an operator resumes it), else 0")
+                   .Register(registry),
+               prometheus::BuildCounter()
+                   .Name("switchyard_rollback_step_failures_total")
+                   .Help("Rollback steps that failed after all their attempts, by route and step")
+                   .Register(registry),
+               prometheus::BuildCounter()
+                   .Name("switchyard_rollback_webhooks_total")
+                   .Help("Alertmanager webhook alerts by result (accepted, duplicate, resolved, "
+                         "unmatched) and rejected requests (invalid)")
+                   .Register(registry)},
+      routes_(std::move(routes)) {
+  if (!options_.http) {
+    options_.http = [](const HttpUrl& url,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& body, std::chrono::milliseconds timeout) {
+      // Socket deadlines are real time whatever clock the manager is given.
+      static const common::RealTimeSource real_time;
+      return httpPostJson(url, headers, body, timeout, real_time);
+    };
+  }
+  for (const PlanConfig& plan : config_.plans) {
+    states_[plan.route] = RouteState{RouteStatus::Active, now(), ""};
+    metrics_.active.Add({{"route", plan.route}}).Set(0);
+    if (plan.guard) guards_[plan.route] = std::make_unique<Guard>(*plan.guard);
+  }
+  for (const char* result : WebhookResults) metrics_.webhooks.Add({{"result", result}});
+}
+
+RollbackManager::~RollbackManager() { stop(); }
+
+std::string RollbackManager::now() const { return formatUtc(time_.systemNow()); }
+
+Guard* RollbackManager::guard(const std::string& route) {
+  auto it = guards_.find(route);
+  return it == guards_.end() ? nullptr : it->second.get();
+}
+
+void RollbackManager::setRoutes(config::ConfigConstSharedPtr routes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  routes_ = std::move(routes);
+}
+
+void RollbackManager::start() {
+  if (thread_.joinable()) throw std::logic_error("rollback manager already started");
+  load();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = false;
+  }
+  thread_ = std::thread([this] { threadLoop(); });
+}
+
+void RollbackManager::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void RollbackManager::threadLoop() {
+  for (;;) {
+    const common::MonotonicTime next = runOnce();
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (stopping_) return;
+    if (!wakeup_) {
+      auto wait = next - time_.monotonicNow();
+      if (wait > options_.guard_interval) wait = options_.guard_interval;
+      if (wait > common::Duration::zero()) {
+        wake_.wait_for(lock, wait, [this] { return stopping_ || wakeup_; });
+      }
+    }
+    wakeup_ = false;
+    if (stopping_) return;
+  }
+}
+
+bool RollbackManager::idle() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return runs_.empty();
+}
+
+std::optional<RouteStatus> RollbackManager::routeStatus(const std::string& route) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = states_.find(route);
+  if (it == states_.end()) return std::nullopt;
+  return it->second.status;
+}
+
+std::optional<Execution> RollbackManager::execution(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const Execution* e = findLocked(id);
+  if (e == nullptr) return std::nullopt;
+  return *e;
+}
+
+std::vector<Execution> RollbackManager::executions() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {executions_.begin(), executions_.end()};
+}
+
+Execution* RollbackManager::findLocked(const std::string& id) {
+  for (Execution& e : executions_) {
+    if (e.id == id) return &e;
+  }
+  return nullptr;
+}
+
+const Execution* RollbackManager::findLocked(const std::string& id) const {
+  for (const Execution& e : executions_) {
+    if (e.id == id) return &e;
+  }
+  return nullptr;
+}
+
+void RollbackManager::setRouteLocked(const std::string& route, RouteStatus status,
+                                     const std::string& id) {
+  RouteState& state = states_[route];
+  state.status = status;
+  state.since = now();
+  state.execution_id = id;
+  metrics_.active.Add({{"route", route}}).Set(status == RouteStatus::Active ? 0 : 1);
+}
+
+RollbackManager::TriggerResult RollbackManager::trigger(const std::string& route, Trigger trigger) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  TriggerResult result = triggerLocked(route, std::move(trigger));
+  if (result.outcome == Outcome::Started) persistLocked();
+  return result;
+}
+
+RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string& route,
+                                                              Trigger trigger) {
+  const PlanConfig* plan = config_.findPlan(route);
+  if (plan == nullptr) return {Outcome::NoPlan, ""};
+  RouteState& state = states_[route];
+  if (state.status == RouteStatus::RollingBack) return {Outcome::InProgress, state.execution_id};
+  if (state.status == RouteStatus::RolledBack ||
+      (state.status == RouteStatus::RollbackFailed && trigger.kind == TriggerKind::Guard)) {
+    return {Outcome::AlreadyRolledBack, state.execution_id};
+  }
+
+  Execution execution;
+  execution.id = "rb-" + std::to_string(next_id_++) + "-" + compactUtc(time_.systemNow());
+  execution.route = route;
+  execution.started_at = now();
+  for (const StepConfig& step : plan->steps) {
+    StepRecord record;
+    record.type = std::string(stepTypeName(step.type));
+    execution.steps.push_back(std::move(record));
+  }
+  execution.trigger = std::move(trigger);
+  executions_.push_back(execution);
+
+  Run run;
+  run.execution_id = execution.id;
+  run.plan = plan;
+  run.next_at = time_.monotonicNow();
+  runs_.push_back(run);
+  setRouteLocked(route, RouteStatus::RollingBack, execution.id);
+  metrics_.rollbacks
+      .Add({{"route", route}, {"trigger", std::string(triggerKindName(execution.trigger.kind))}})
+      .Increment();
+  SY_LOG(Warn, "rollback %s of route %s started (%s)", execution.id.c_str(), route.c_str(),
+         triggerText(execution.trigger).c_str());
+  pruneLocked();
+  wakeup_ = true;
+  wake_.notify_all();
+  return {Outcome::Started, execution.id};
+}
+
+void RollbackManager::pruneLocked() {
+  while (executions_.size() > config_.max_executions) {
+    auto victim = std::find_if(executions_.begin(), executions_.end(),
+                               [](const Execution& e) { return e.status != "running"; });
+    if (victim == executions_.end()) return;
+    executions_.erase(victim);
+  }
+}
+
+common::MonotonicTime RollbackManager::runOnce() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  common::MonotonicTime now_mono = time_.monotonicNow();
+  if (now_mono >= next_guard_check_) {
+    next_guard_check_ = now_mono + options_.guard_interval;
+    bool started = false;
+    for (auto& [route, guard] : guards_) {
+      if (states_[route].status != RouteStatus::Active) continue;
+      GuardStatus status = guard->evaluate(now_mono);
+      if (!status.breached) continue;
+      SY_LOG(Warn, "rollback guard of route %s tripped: %s", route.c_str(), status.reason.c_str());
+      started = triggerLocked(route, Trigger{TriggerKind::Guard, status.reason, {}, "", "", ""})
+                        .outcome == Outcome::Started ||
+                started;
+    }
+    if (started) persistLocked();
+  }
+
+  for (;;) {
+    now_mono = time_.monotonicNow();
+    auto due = std::find_if(runs_.begin(), runs_.end(),
+                            [&](const Run& r) { return r.next_at <= now_mono; });
+    if (due == runs_.end()) break;
+    const Run run = *due;
+    Execution* execution = findLocked(run.execution_id);
+    if (execution == nullptr) {  // cannot happen: running executions are never pruned
+      runs_.erase(due);
+      continue;
+    }
+    const StepConfig& step = run.plan->steps[run.step];
+    StepRecord& record = execution->steps[run.step];
+    record.status = "running";
+    ++record.attempts;
+    if (record.started_at.empty()) record.started_at = now();
+    const std::map<std::string, std::string> values = {
+        {"route", execution->route},
+        {"version",
+         [&] {
+           auto it = execution->trigger.alert_labels.find("version");
+           if (it != execution->trigger.alert_labels.end()) return it->second;
+           if (run.plan->guard) return run.plan->guard->version;
+           for (const StepConfig& s : run.plan->steps) {
+             if (s.changesTraffic()) return s.version;
+           }
+           return std::string();
+         }()},
+        {"reason", execution->trigger.reason},
+        {"trigger", std::string(triggerKindName(execution->trigger.kind))},
+        {"execution_id", execution->id}};
+    const uint32_t attempt = record.attempts;
+    persistLocked();  // a crash during the attempt leaves the step "running" on disk
+
+    lock.unlock();
+    std::vector<std::string> lines;
+    const std::string error = runStep(step, values, lines);
+    lock.lock();
+
+    execution = findLocked(run.execution_id);
+    auto current = std::find_if(runs_.begin(), runs_.end(),
+                                [&](const Run& r) { return r.execution_id == run.execution_id; });
+    if (execution == nullptr || current == runs_.end()) continue;
+    StepRecord& rec = execution->steps[run.step];
+    const std::string stamp = now();
+    for (std::string& line : lines) {
+      rec.log.push_back(stamp + " attempt " + std::to_string(attempt) + ": " + line);
+    }
+    if (error.empty()) {
+      rec.status = "succeeded";
+      rec.finished_at = stamp;
+      if (run.step + 1 < run.plan->steps.size()) {
+        current->step = run.step + 1;
+        current->next_at = time_.monotonicNow();
+      } else {
+        finishLocked(*current, *execution, true);
+        runs_.erase(current);
+      }
+    } else if (attempt < step.retry.attempts) {
+      rec.log.push_back(stamp + " retrying in " +
+                        formatSeconds(static_cast<double>(step.retry.backoff.count()) / 1000) +
+                        " (" + std::to_string(step.retry.attempts - attempt) + " attempts left)");
+      current->next_at = time_.monotonicNow() + step.retry.backoff;
+    } else {
+      rec.status = "failed";
+      rec.finished_at = stamp;
+      metrics_.step_failures.Add({{"route", execution->route}, {"step", rec.type}}).Increment();
+      SY_LOG(Error, "rollback %s of route %s: step %zu (%s) failed after %u attempt%s: %s",
+             execution->id.c_str(), execution->route.c_str(), run.step + 1, rec.type.c_str(),
+             attempt, attempt == 1 ? "" : "s", error.c_str());
+      finishLocked(*current, *execution, false);
+      runs_.erase(current);
+    }
+    persistLocked();
+  }
+
+  common::MonotonicTime next = guards_.empty() ? common::MonotonicTime::max() : next_guard_check_;
+  for (const Run& r : runs_) next = std::min(next, r.next_at);
+  return next;
+}
+
+void RollbackManager::finishLocked(Run& run, Execution& execution, bool succeeded) {
+  execution.finished_at = now();
+  execution.status = succeeded ? "succeeded" : "failed";
+  if (!succeeded) {
+    for (size_t i = run.step + 1; i < execution.steps.size(); ++i) {
+      execution.steps[i].status = "skipped";
+    }
+    execution.log.push_back(execution.finished_at + " step " + std::to_string(run.step + 1) + " (" +
+                            execution.steps[run.step].type +
+                            ") failed; the plan stopped there and the route needs an operator");
+  }
+  setRouteLocked(execution.route, succeeded ? RouteStatus::RolledBack : RouteStatus::RollbackFailed,
+                 execution.id);
+  if (succeeded) {
+    SY_LOG(Warn, "rollback %s of route %s succeeded; the route stays rolled back until resumed",
+           execution.id.c_str(), execution.route.c_str());
+  }
+}
+
+std::string RollbackManager::runStep(const StepConfig& step,
+                                     const std::map<std::string, std::string>& values,
+                                     std::vector<std::string>& log) {
+  const std::string& route = values.at("route");
+  std::string error;
+  switch (step.type) {
+    case StepType::SetWeights:
+      error = control_.setWeights(route, step.version, step.weights);
+      log.push_back(describeStep(step, route) + (error.empty() ? "" : ": " + error));
+      return error;
+    case StepType::PinVersion:
+      error = control_.pinVersion(route, step.version);
+      log.push_back(describeStep(step, route) + (error.empty() ? "" : ": " + error));
+      return error;
+    case StepType::Webhook:
+    case StepType::Notify:
+      break;
+  }
+  json body;
+  if (step.type == StepType::Notify) {
+    body = {{"text", substitute(step.message, values)}};
+    for (const auto& [key, value] : values) body[key] = value;
+  } else if (step.body.is_null()) {
+    for (const auto& [key, value] : values) body[key] = value;
+  } else {
+    body = substituteJson(step.body, values);
+  }
+  HttpPostResult result = options_.http(step.url, step.headers, dumpJson(body), step.timeout);
+  std::string line = "POST " + step.url.text;
+  if (result.status == 0) {
+    error = result.error.empty() ? "no response" : result.error;
+    log.push_back(line + " failed: " + error);
+    return error;
+  }
+  line += " -> " + std::to_string(result.status);
+  if (!result.ok()) {
+    std::string snippet = result.body.substr(0, 200);
+    log.push_back(line + (snippet.empty() ? "" : ": " + snippet));
+    return "HTTP " + std::to_string(result.status);
+  }
+  log.push_back(line);
+  return "";
+}
+
+std::string RollbackManager::resume(const std::string& route, int& status) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = states_.find(route);
+  if (it == states_.end()) {
+    status = 404;
+    return "route " + quote(route) + " has no rollback plan";
+  }
+  RouteState& state = it->second;
+  if (state.status == RouteStatus::Active) {
+    status = 409;
+    return "route " + quote(route) + " is active: nothing to resume";
+  }
+  if (state.status == RouteStatus::RollingBack) {
+    status = 409;
+    return "a rollback of route " + quote(route) + " is running (" + state.execution_id +
+           "); resume it once it has finished";
+  }
+  std::string error = control_.resume(route);
+  if (!error.empty()) {
+    status = 502;
+    return "could not undo the rollback of route " + quote(route) + ": " + error;
+  }
+  const std::string previous = state.execution_id;
+  if (Execution* e = findLocked(previous)) {
+    e->log.push_back(now() + " resumed by an operator: the route follows its configuration again");
+  }
+  setRouteLocked(route, RouteStatus::Active, "");
+  if (auto g = guards_.find(route); g != guards_.end()) g->second->reset(time_.monotonicNow());
+  SY_LOG(Info, "rollback: route %s resumed (was %s)", route.c_str(),
+         previous.empty() ? "rolled back" : previous.c_str());
+  persistLocked();
+  status = 200;
+  return "";
+}
+
+bool RollbackManager::rememberKeyLocked(const std::string& key) {
+  if (!alert_key_set_.insert(key).second) return false;
+  alert_keys_.push_back(key);
+  while (alert_keys_.size() > config_.max_alert_keys) {
+    alert_key_set_.erase(alert_keys_.front());
+    alert_keys_.pop_front();
+  }
+  return true;
+}
+
+void RollbackManager::recordAlertLocked(AlertRecord record) {
+  alerts_.push_back(std::move(record));
+  while (alerts_.size() > options_.max_alert_records) alerts_.pop_front();
+}
+
+admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
+    const admin::AdminRequest& request) {
+  auto invalid = [&](int status, std::string detail) {
+    metrics_.webhooks.Add({{"result", "invalid"}}).Increment();
+    SY_LOG(Warn, "rollback: alertmanager webhook refused (%d): %s", status, detail.c_str());
+    return problem(status, std::move(detail));
+  };
+  if (request.body.size() > config_.webhook_max_body_bytes) {
+    return invalid(413, "the body is larger than " +
+                            std::to_string(config_.webhook_max_body_bytes) + " bytes");
+  }
+  auto type = request.headers.find("content-type");
+  std::string media =
+      type == request.headers.end() ? "" : type->second.substr(0, type->second.find(';'));
+  while (!media.empty() && media.back() == ' ') media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media != "application/json") {
+    return invalid(415, "expected Content-Type: application/json");
+  }
+  AlertmanagerPayload payload;
+  std::string error;
+  if (!parseAlertmanagerPayload(request.body, payload, error)) return invalid(400, error);
+  if (payload.truncated_alerts > 0) {
+    SY_LOG(Warn, "rollback: alertmanager group %s dropped %lld alerts (max_alerts)",
+           payload.group_key.c_str(), static_cast<long long>(payload.truncated_alerts));
+  }
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  json results = json::array();
+  for (const Alert& alert : payload.alerts) {
+    AlertRecord record;
+    record.received_at = now();
+    record.fingerprint = alert.fingerprint;
+    record.status = alert.status;
+    if (auto it = alert.labels.find("alertname"); it != alert.labels.end()) {
+      record.alertname = it->second;
+    }
+    if (!rememberKeyLocked(idempotencyKey(payload, alert))) {
+      record.result = "duplicate";
+    } else if (alert.status == "resolved") {
+      // Never rolls forward: a resolved alert says the symptom is gone, most likely because the
+      // rollback worked. Resuming stays an operator's decision.
+      record.result = "resolved";
+    } else {
+      const config::Config* routes = routes_.get();
+      for (const PlanConfig& plan : config_.plans) {
+        const config::RouteConfig* route = nullptr;
+        if (routes != nullptr) {
+          for (const auto& r : routes->routes) {
+            if (r.name == plan.route) route = &r;
+          }
+        }
+        if (!alertMatchesPlan(alert, plan, route)) continue;
+        std::string reason =
+            "alert " + (record.alertname.empty() ? alert.fingerprint : record.alertname);
+        if (auto s = alert.annotations.find("summary"); s != alert.annotations.end()) {
+          reason += ": " + s->second;
+        }
+        TriggerResult r = triggerLocked(
+            plan.route, Trigger{TriggerKind::Alertmanager, reason, alert.labels, alert.fingerprint,
+                                payload.group_key, alert.starts_at});
+        if (r.outcome != Outcome::Started) {
+          if (Execution* e = findLocked(r.execution_id)) {
+            e->log.push_back(record.received_at + " " + reason + " (fingerprint " +
+                             alert.fingerprint + ") received; " +
+                             std::string(outcomeName(r.outcome)) + ", not run again");
+          }
+        }
+        record.routes.push_back({{"route", plan.route},
+                                 {"outcome", outcomeName(r.outcome)},
+                                 {"execution_id", r.execution_id}});
+      }
+      record.result = record.routes.empty() ? "unmatched" : "accepted";
+    }
+    metrics_.webhooks.Add({{"result", record.result}}).Increment();
+    SY_LOG(Info, "rollback: alert %s (fingerprint %s, group %s) %s: %s", record.alertname.c_str(),
+           alert.fingerprint.c_str(), payload.group_key.c_str(), alert.status.c_str(),
+           record.result.c_str());
+    json item = {{"fingerprint", alert.fingerprint},
+                 {"alertname", record.alertname},
+                 {"status", alert.status},
+                 {"result", record.result},
+                 {"routes", record.routes}};
+    results.push_back(std::move(item));
+    if (record.result != "duplicate") recordAlertLocked(std::move(record));
+  }
+  persistLocked();
+  return jsonResponse(200, {{"alerts", payload.alerts.size()}, {"results", std::move(results)}});
+}
+
+admin::AdminResponse RollbackManager::handleState(const admin::AdminRequest&) const {
+  return jsonResponse(200, stateJson());
+}
+
+admin::AdminResponse RollbackManager::handleExecutions(const admin::AdminRequest& request) const {
+  auto id = request.query_params.find("id");
+  if (id == request.query_params.end()) return jsonResponse(200, executionsJson());
+  std::optional<Execution> e = execution(id->second);
+  if (!e) return problem(404, "no execution " + quote(id->second));
+  return jsonResponse(200, toJson(*e));
+}
+
+admin::AdminResponse RollbackManager::handleTrigger(const admin::AdminRequest& request) {
+  json body;
+  if (auto refused =
+          readAdminBody(request, options_.max_admin_body_bytes, {"route", "reason"}, body)) {
+    return *refused;
+  }
+  const std::string route = body["route"];
+  std::string reason = body.value("reason", std::string("manual rollback"));
+  TriggerResult r = trigger(route, Trigger{TriggerKind::Manual, reason, {}, "", "", ""});
+  switch (r.outcome) {
+    case Outcome::NoPlan:
+      return problem(404, "route " + quote(route) + " has no rollback plan");
+    case Outcome::AlreadyRolledBack:
+      return problem(409, "route " + quote(route) + " is already rolled back (" + r.execution_id +
+                              "); resume it first");
+    case Outcome::InProgress:
+      return problem(
+          409, "a rollback of route " + quote(route) + " is running (" + r.execution_id + ")");
+    case Outcome::Started:
+      break;
+  }
+  return jsonResponse(202,
+                      {{"route", route}, {"execution_id", r.execution_id}, {"status", "running"}});
+}
+
+admin::AdminResponse RollbackManager::handleResume(const admin::AdminRequest& request) {
+  json body;
+  if (auto refused = readAdminBody(request, options_.max_admin_body_bytes, {"route"}, body)) {
+    return *refused;
+  }
+  const std::string route = body["route"];
+  int status = 200;
+  std::string error = resume(route, status);
+  if (!error.empty()) return problem(status, error);
+  return jsonResponse(200, {{"route", route}, {"state", "active"}});
+}
+
+json RollbackManager::toJson(const Execution& e) {
+  json steps = json::array();
+  for (const StepRecord& s : e.steps) {
+    steps.push_back({{"type", s.type},
+                     {"status", s.status},
+                     {"attempts", s.attempts},
+                     {"started_at", s.started_at.empty() ? json(nullptr) : json(s.started_at)},
+                     {"finished_at", s.finished_at.empty() ? json(nullptr) : json(s.finished_at)},
+                     {"log", s.log}});
+  }
+  return {{"id", e.id},
+          {"route", e.route},
+          {"trigger", triggerToJson(e.trigger)},
+          {"started_at", e.started_at},
+          {"finished_at", e.finished_at.empty() ? json(nullptr) : json(e.finished_at)},
+          {"status", e.status},
+          {"steps", std::move(steps)},
+          {"log", e.log}};
+}
+
+Execution RollbackManager::executionFromJson(const json& j) {
+  Execution e;
+  e.id = j.at("id").get<std::string>();
+  e.route = j.at("route").get<std::string>();
+  if (e.id.empty() || e.route.empty()) throw std::invalid_argument("empty execution id or route");
+  const json& t = j.at("trigger");
+  e.trigger.kind = triggerKindFrom(t.at("kind").get<std::string>());
+  e.trigger.reason = optionalString(t, "reason");
+  if (auto alert = t.find("alert"); alert != t.end() && !alert->is_null()) {
+    e.trigger.alert_labels = alert->at("labels").get<Labels>();
+    e.trigger.fingerprint = optionalString(*alert, "fingerprint");
+    e.trigger.group_key = optionalString(*alert, "group_key");
+    e.trigger.starts_at = optionalString(*alert, "starts_at");
+  }
+  e.started_at = j.at("started_at").get<std::string>();
+  e.finished_at = optionalString(j, "finished_at");
+  e.status = oneOf(j.at("status"), {"running", "succeeded", "failed"}, "execution status");
+  for (const json& s : j.at("steps")) {
+    StepRecord step;
+    step.type =
+        oneOf(s.at("type"), {"set_weights", "pin_version", "webhook", "notify"}, "step type");
+    step.status = oneOf(s.at("status"), {"pending", "running", "succeeded", "failed", "skipped"},
+                        "step status");
+    step.attempts = s.at("attempts").get<uint32_t>();
+    step.started_at = optionalString(s, "started_at");
+    step.finished_at = optionalString(s, "finished_at");
+    step.log = stringList(s, "log");
+    e.steps.push_back(std::move(step));
+  }
+  e.log = stringList(j, "log");
+  return e;
+}
+
+json RollbackManager::stateJson() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stateJsonLocked(false);
+}
+
+json RollbackManager::executionsJson() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  json out = json::array();
+  for (auto it = executions_.rbegin(); it != executions_.rend(); ++it) out.push_back(toJson(*it));
+  return out;
+}
+
+json RollbackManager::stateJsonLocked(bool for_file) const {
+  json routes = json::object();
+  for (const auto& [route, state] : states_) {
+    json r = {
+        {"state", routeStatusName(state.status)},
+        {"since", state.since},
+        {"execution_id", state.execution_id.empty() ? json(nullptr) : json(state.execution_id)}};
+    if (!for_file) {
+      auto g = guards_.find(route);
+      if (g != guards_.end()) {
+        GuardStatus s = g->second->evaluate(time_.monotonicNow());
+        r["guard"] = {{"version", g->second->config().version},
+                      {"requests", s.requests},
+                      {"errors", s.errors},
+                      {"error_ratio", s.error_ratio},
+                      {"p95_seconds", s.p95_seconds},
+                      {"breached", s.breached}};
+      } else {
+        r["guard"] = nullptr;
+      }
+    }
+    routes[route] = std::move(r);
+  }
+  json executions = json::array();
+  json alerts = json::array();
+  if (for_file) {
+    for (const Execution& e : executions_) executions.push_back(toJson(e));
+  } else {
+    for (auto it = executions_.rbegin(); it != executions_.rend(); ++it) {
+      executions.push_back(toJson(*it));
+    }
+  }
+  auto alertJson = [](const AlertRecord& a) {
+    return json{{"received_at", a.received_at}, {"fingerprint", a.fingerprint},
+                {"alertname", a.alertname},     {"status", a.status},
+                {"result", a.result},           {"routes", a.routes}};
+  };
+  if (for_file) {
+    for (const AlertRecord& a : alerts_) alerts.push_back(alertJson(a));
+  } else {
+    for (auto it = alerts_.rbegin(); it != alerts_.rend(); ++it) alerts.push_back(alertJson(*it));
+  }
+  json out = {{"routes", std::move(routes)},
+              {"executions", std::move(executions)},
+              {"alerts", std::move(alerts)}};
+  if (for_file) {
+    out["format"] = StateFormat;
+    out["next_id"] = next_id_;
+    out["alert_keys"] = alert_keys_;
+  }
+  return out;
+}
+
+void RollbackManager::persistLocked() {
+  if (config_.state_file.empty() || !loaded_) return;
+  std::string error =
+      writeFileAtomically(config_.state_file, dumpJson(stateJsonLocked(true), 1) + "\n");
+  if (!error.empty()) {
+    SY_LOG(Error, "rollback: cannot write the state file %s: %s", config_.state_file.c_str(),
+           error.c_str());
+  }
+}
+
+bool RollbackManager::loadFromJsonLocked(const json& state, std::string& error) {
+  try {
+    if (!state.is_object()) throw std::invalid_argument("not a JSON object");
+    if (state.at("format").get<int>() != StateFormat) {
+      throw std::invalid_argument("unknown format " + state.at("format").dump());
+    }
+    std::deque<Execution> executions;
+    for (const json& e : state.at("executions")) executions.push_back(executionFromJson(e));
+    std::map<std::string, RouteState> states;
+    for (const auto& [route, value] : state.at("routes").items()) {
+      RouteState s;
+      s.status = routeStatusFrom(value.at("state").get<std::string>());
+      s.since = value.at("since").get<std::string>();
+      s.execution_id = optionalString(value, "execution_id");
+      states[route] = std::move(s);
+    }
+    std::vector<std::string> keys = stringList(state, "alert_keys");
+    std::deque<AlertRecord> alerts;
+    if (auto it = state.find("alerts"); it != state.end()) {
+      for (const json& a : *it) {
+        AlertRecord r;
+        r.received_at = a.at("received_at").get<std::string>();
+        r.fingerprint = a.at("fingerprint").get<std::string>();
+        r.alertname = a.at("alertname").get<std::string>();
+        r.status = a.at("status").get<std::string>();
+        r.result = a.at("result").get<std::string>();
+        r.routes = a.at("routes");
+        alerts.push_back(std::move(r));
+      }
+    }
+    const uint64_t next_id = state.at("next_id").get<uint64_t>();
+
+    // Everything parsed: take it.
+    executions_ = std::move(executions);
+    pruneLocked();
+    for (auto& [route, s] : states) {
+      if (states_.count(route) == 0) {
+        SY_LOG(Warn, "rollback: route %s was %s but has no rollback plan any more; forgotten",
+               route.c_str(), std::string(routeStatusName(s.status)).c_str());
+        continue;
+      }
+      states_[route] = std::move(s);
+      metrics_.active.Add({{"route", route}})
+          .Set(states_[route].status == RouteStatus::Active ? 0 : 1);
+    }
+    for (const std::string& key : keys) rememberKeyLocked(key);
+    alerts_ = std::move(alerts);
+    while (alerts_.size() > options_.max_alert_records) alerts_.pop_front();
+    next_id_ = std::max(next_id_, next_id);
+    return true;
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+}
+
+void RollbackManager::load() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (loaded_) return;
+  loaded_ = true;
+  if (config_.state_file.empty()) return;
+  const std::string& path = config_.state_file;
+  std::string text;
+  std::string error;
+  ReadResult read = readWholeFile(path, text, error);
+  if (read == ReadResult::Missing) {
+    SY_LOG(Info, "rollback: no state file at %s yet; every route starts active", path.c_str());
+    return;
+  }
+  bool ok = read == ReadResult::Ok;
+  if (ok) {
+    json state = json::parse(text, nullptr, false);
+    if (state.is_discarded()) {
+      error = "not valid JSON";
+      ok = false;
+    } else {
+      ok = loadFromJsonLocked(state, error);
+    }
+  }
+  if (!ok) {
+    std::string move_error;
+    std::string moved = moveAside(path, time_.systemNow(), move_error);
+    SY_LOG(Error, "rollback: the state file %s cannot be used (%s); starting with empty state%s%s",
+           path.c_str(), error.c_str(),
+           moved.empty() ? "; could not move it aside: " : "; kept as ",
+           moved.empty() ? move_error.c_str() : moved.c_str());
+    return;
+  }
+  reapplyLocked();
+  persistLocked();
+}
+
+void RollbackManager::reapplyLocked() {
+  const std::string stamp = now();
+  // An execution still "running" on disk was cut short by a crash or a kill.
+  for (Execution& e : executions_) {
+    if (e.status != "running") continue;
+    e.status = "failed";
+    e.finished_at = stamp;
+    bool moved_traffic = false;
+    for (StepRecord& s : e.steps) {
+      if (s.status == "running") {
+        s.status = "failed";
+        s.finished_at = stamp;
+        s.log.push_back(stamp + " interrupted: the sidecar stopped during this step");
+      } else if (s.status == "pending") {
+        s.status = "skipped";
+      } else if (s.status == "succeeded" && (s.type == "set_weights" || s.type == "pin_version")) {
+        moved_traffic = true;
+      }
+    }
+    e.log.push_back(stamp + " interrupted: the sidecar stopped while this execution ran");
+    auto state = states_.find(e.route);
+    if (state == states_.end() || state->second.execution_id != e.id) continue;
+    // Traffic that was already moved stays moved: the route counts as rolled back (the steps
+    // that did not run are not run now; the execution shows which).
+    state->second.status = moved_traffic ? RouteStatus::RolledBack : RouteStatus::RollbackFailed;
+    e.log.push_back(stamp + " route " + e.route + " is " +
+                    std::string(routeStatusName(state->second.status)) + " after the restart");
+  }
+
+  for (auto& [route, state] : states_) {
+    if (state.status == RouteStatus::Active) continue;
+    if (state.status == RouteStatus::RollingBack) state.status = RouteStatus::RollbackFailed;
+    const PlanConfig* plan = config_.findPlan(route);
+    Execution* e = findLocked(state.execution_id);
+    std::vector<const StepConfig*> apply;
+    if (state.status == RouteStatus::RolledBack && (e == nullptr || e->status == "succeeded")) {
+      for (const StepConfig& step : plan->steps) {
+        if (step.changesTraffic()) apply.push_back(&step);
+      }
+    } else if (e != nullptr) {
+      for (size_t i = 0; i < plan->steps.size() && i < e->steps.size(); ++i) {
+        const StepConfig& step = plan->steps[i];
+        if (step.changesTraffic() && e->steps[i].status == "succeeded" &&
+            e->steps[i].type == stepTypeName(step.type)) {
+          apply.push_back(&step);
+        }
+      }
+    }
+    for (const StepConfig* step : apply) {
+      std::string error = step->type == StepType::SetWeights
+                              ? control_.setWeights(route, step->version, step->weights)
+                              : control_.pinVersion(route, step->version);
+      std::string line = now() + " restart: " + describeStep(*step, route) +
+                         (error.empty() ? " re-applied" : " could not be re-applied: " + error);
+      if (e != nullptr) e->log.push_back(line);
+      if (error.empty()) {
+        SY_LOG(Info, "rollback: route %s: %s", route.c_str(), line.c_str());
+      } else {
+        SY_LOG(Error, "rollback: route %s: %s", route.c_str(), line.c_str());
+        state.status = RouteStatus::RollbackFailed;
+      }
+    }
+    metrics_.active.Add({{"route", route}}).Set(1);
+  }
+}
+
+}  // namespace switchyard::rollback

@@ -1,0 +1,260 @@
+#pragma once
+
+// The rollback manager: runs a route's rollback plan when an Alertmanager webhook, an operator or
+// the route's guard asks for it, records every execution step by step, keeps each route's
+// rollback state, and persists all of it so a rolled-back route stays rolled back across
+// restarts until an operator resumes it.
+//
+// Threads:
+// - The manager's own thread (start()/stop()) runs the plans' steps, waits out retry backoffs
+//   and polls the guards every `guard_interval`. Webhook and notify steps block this thread for
+//   at most their timeout; nothing here ever runs on a worker.
+// - trigger(), resume(), the JSON views and the admin handlers are called from any thread
+//   (normally the admin thread); they take the manager's mutex briefly, except that persisting
+//   the state (a small fsync'd file) happens under it too.
+// - guard(route)->record() is called by the workers: atomics only, no lock (see guard.h).
+// - ProxyControl is called from the manager's thread (steps, and from load()) and from the
+//   thread calling resume(); its implementation must be thread-safe and must not call back into
+//   the manager.
+//
+// Tests drive it without the thread: load(), then trigger()/handlers and runOnce() with a
+// SimulatedTimeSource; a retry's backoff is a deadline runOnce() honours, never a sleep.
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/admin/admin_server.h"
+#include "proxy/common/time.h"
+#include "proxy/rollback/alertmanager.h"
+#include "proxy/rollback/config.h"
+#include "proxy/rollback/guard.h"
+#include "proxy/rollback/http_post.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace switchyard::rollback {
+
+// How the rollback steps act on the proxy; the server implements it on top of its runtime weight
+// overrides (and their metrics). Each call returns "" when done, else why it could not be done.
+class ProxyControl {
+ public:
+  virtual ~ProxyControl() = default;
+  // Sets the runtime weights of `route`'s `version` ("" for a route without versions).
+  virtual std::string setWeights(const std::string& route, const std::string& version,
+                                 const std::map<std::string, uint32_t>& weights) = 0;
+  // Sends every request of `route` to `version`, whatever the request asks for.
+  virtual std::string pinVersion(const std::string& route, const std::string& version) = 0;
+  // Undoes the runtime changes on `route` (weight overrides of any of its versions, and the
+  // pin): its traffic follows the configuration again.
+  virtual std::string resume(const std::string& route) = 0;
+};
+
+enum class TriggerKind { Alertmanager, Manual, Guard };
+std::string_view triggerKindName(TriggerKind kind);
+
+struct Trigger {
+  TriggerKind kind = TriggerKind::Manual;
+  std::string reason;
+  // Alertmanager only: the alert that asked for the rollback.
+  Labels alert_labels;
+  std::string fingerprint;
+  std::string group_key;
+  std::string starts_at;
+};
+
+enum class RouteStatus { Active, RollingBack, RolledBack, RollbackFailed };
+std::string_view routeStatusName(RouteStatus status);
+
+struct StepRecord {
+  std::string type;                // set_weights, pin_version, webhook, notify
+  std::string status = "pending";  // pending, running, succeeded, failed, skipped
+  uint32_t attempts = 0;
+  std::string started_at;   // RFC 3339 UTC; empty until it starts
+  std::string finished_at;  // empty until it ends
+  std::vector<std::string> log;
+};
+
+struct Execution {
+  std::string id;
+  std::string route;
+  Trigger trigger;
+  std::string started_at;
+  std::string finished_at;
+  std::string status = "running";  // running, succeeded, failed
+  std::vector<StepRecord> steps;
+  std::vector<std::string> log;  // what happened to it outside its steps (restart, resume)
+};
+
+// What the webhook/notify steps call; httpPostJson() over real sockets unless replaced.
+using HttpPoster = std::function<HttpPostResult(
+    const HttpUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
+    const std::string& body, std::chrono::milliseconds timeout)>;
+
+struct ManagerOptions {
+  std::chrono::milliseconds guard_interval{250};
+  HttpPoster http;                 // empty: httpPostJson() with the real clock for socket deadlines
+  size_t max_alert_records = 100;  // recent webhook notifications shown on GET /rollback
+  size_t max_admin_body_bytes = 64 * 1024;  // POST /rollback/trigger and /rollback/resume
+};
+
+class RollbackManager {
+ public:
+  enum class Outcome { Started, AlreadyRolledBack, InProgress, NoPlan };
+  struct TriggerResult {
+    Outcome outcome = Outcome::NoPlan;
+    std::string execution_id;  // the new one when Started; the route's current one otherwise
+  };
+
+  // `routes` is the configuration the plans were validated against (cluster labels of alerts
+  // are matched against its splits); replace it with setRoutes() after a reload. Metrics are
+  // registered in `registry`, which must outlive the manager.
+  RollbackManager(RollbackConfig config, config::ConfigConstSharedPtr routes, ProxyControl& control,
+                  const common::TimeSource& time, prometheus::Registry& registry,
+                  ManagerOptions options = {});
+  ~RollbackManager();
+  RollbackManager(const RollbackManager&) = delete;
+  RollbackManager& operator=(const RollbackManager&) = delete;
+
+  // Reads the state file (if configured): routes that were rolled back are rolled back again
+  // through ProxyControl (set_weights and pin_version only; webhook and notify are not re-run)
+  // and an execution cut short by a crash is marked failed. A file that cannot be read or
+  // understood is renamed aside (".corrupt-<time>"), logged, and the manager starts empty.
+  // Call once, before any trigger (start() calls it if it was not). Until it has run nothing is
+  // written to the state file, so an early trigger cannot overwrite the state of the last run.
+  void load();
+  void start();
+  // Stops the thread; waits for a step in progress (at most its timeout). Idempotent.
+  void stop();
+
+  // One pass of the thread: polls the guards if due, runs every step attempt that is due.
+  // Returns when it should run next. For tests and for callers that bring their own thread.
+  common::MonotonicTime runOnce();
+  // True when no execution is running or waiting to retry.
+  bool idle() const;
+
+  // The guard of `route`, fed by the workers; null when its plan has none. Stable for the
+  // manager's lifetime.
+  Guard* guard(const std::string& route);
+  void setRoutes(config::ConfigConstSharedPtr routes);
+
+  // Starts the route's plan unless the route is rolled back or rolling back already. A guard
+  // trigger also needs the route to be active (a failed rollback is not retried by the guard;
+  // an alert or an operator may retry it).
+  TriggerResult trigger(const std::string& route, Trigger trigger);
+  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again. Returns ""
+  // or why not; `status` is the HTTP status that fits (200, 404, 409, 502).
+  std::string resume(const std::string& route, int& status);
+
+  std::optional<RouteStatus> routeStatus(const std::string& route) const;
+  std::optional<Execution> execution(const std::string& id) const;
+  std::vector<Execution> executions() const;  // oldest first
+
+  // {"routes": {...}, "executions": [newest first], "alerts": [newest first]}
+  nlohmann::json stateJson() const;
+  nlohmann::json executionsJson() const;  // newest first
+
+  // Admin endpoints (the server registers them; the POST ones as mutating):
+  // POST /alerts/alertmanager
+  admin::AdminResponse handleAlertmanagerWebhook(const admin::AdminRequest& request);
+  // GET /rollback
+  admin::AdminResponse handleState(const admin::AdminRequest& request) const;
+  // GET /rollback/executions[?id=<id>]
+  admin::AdminResponse handleExecutions(const admin::AdminRequest& request) const;
+  // POST /rollback/trigger {"route": "...", "reason": "..."}
+  admin::AdminResponse handleTrigger(const admin::AdminRequest& request);
+  // POST /rollback/resume {"route": "..."}
+  admin::AdminResponse handleResume(const admin::AdminRequest& request);
+
+  // JSON forms, also the persisted ones.
+  static nlohmann::json toJson(const Execution& execution);
+  // Throws nlohmann::json::exception or std::invalid_argument on a malformed record.
+  static Execution executionFromJson(const nlohmann::json& json);
+
+ private:
+  struct RouteState {
+    RouteStatus status = RouteStatus::Active;
+    std::string since;
+    std::string execution_id;
+  };
+  struct Run {  // an execution in progress
+    std::string execution_id;
+    const PlanConfig* plan = nullptr;
+    size_t step = 0;
+    common::MonotonicTime next_at{};
+  };
+  struct AlertRecord {
+    std::string received_at;
+    std::string fingerprint;
+    std::string alertname;
+    std::string status;
+    std::string result;  // accepted, duplicate, resolved, unmatched
+    nlohmann::json routes = nlohmann::json::array();
+  };
+  struct Metrics {
+    prometheus::Family<prometheus::Counter>& rollbacks;
+    prometheus::Family<prometheus::Gauge>& active;
+    prometheus::Family<prometheus::Counter>& step_failures;
+    prometheus::Family<prometheus::Counter>& webhooks;
+  };
+
+  TriggerResult triggerLocked(const std::string& route, Trigger trigger);
+  Execution* findLocked(const std::string& id);
+  const Execution* findLocked(const std::string& id) const;
+  void setRouteLocked(const std::string& route, RouteStatus status, const std::string& id);
+  void finishLocked(Run& run, Execution& execution, bool succeeded);
+  void pruneLocked();
+  void persistLocked();
+  nlohmann::json stateJsonLocked(bool for_file) const;
+  bool loadFromJsonLocked(const nlohmann::json& state, std::string& error);
+  void reapplyLocked();
+  bool rememberKeyLocked(const std::string& key);  // false when already seen
+  void recordAlertLocked(AlertRecord record);
+  std::string now() const;
+  // Runs one attempt of a step; called without the lock.
+  std::string runStep(const StepConfig& step, const std::map<std::string, std::string>& values,
+                      std::vector<std::string>& log);
+  void threadLoop();
+
+  const RollbackConfig config_;
+  ProxyControl& control_;
+  const common::TimeSource& time_;
+  ManagerOptions options_;
+  Metrics metrics_;
+  std::map<std::string, std::unique_ptr<Guard>> guards_;  // fixed after construction
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  config::ConfigConstSharedPtr routes_;
+  std::map<std::string, RouteState> states_;  // every planned route
+  std::deque<Execution> executions_;          // oldest first
+  std::vector<Run> runs_;
+  std::deque<std::string> alert_keys_;  // oldest first
+  std::unordered_set<std::string> alert_key_set_;
+  std::deque<AlertRecord> alerts_;  // oldest first
+  uint64_t next_id_ = 1;
+  common::MonotonicTime next_guard_check_{};
+  bool loaded_ = false;
+  bool stopping_ = false;
+  bool wakeup_ = false;
+  std::thread thread_;
+};
+
+}  // namespace switchyard::rollback

@@ -1,0 +1,793 @@
+#include "proxy/rollback/manager.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "proxy/rollback/state_file.h"
+#include "tests/support/http_sink.h"
+#include "tests/unit/rollback/fixtures.h"
+#include "tests/unit/rollback/payloads.h"
+#include "tests/unit/rollback/temp_dir.h"
+
+namespace switchyard::rollback {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+Trigger trig(TriggerKind kind, std::string reason) {
+  Trigger t;
+  t.kind = kind;
+  t.reason = std::move(reason);
+  return t;
+}
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  std::string statePath() const { return dir_.path() + "/rollback.json"; }
+
+  // The standard plan for route api: move v2's traffic to legacy, pin v1, call the deployment
+  // webhook and the chat hook (both the sink).
+  std::string standardPlan(const std::string& extra_top = "") const {
+    return "rollback:\n"
+           "  state_file: " +
+           statePath() + "\n" + extra_top +
+           "  plans:\n"
+           "    - route: api\n"
+           "      steps:\n"
+           "        - set_weights: {version: v2, weights: {legacy: 100}}\n"
+           "        - pin_version: {version: v1}\n"
+           "        - webhook:\n"
+           "            url: " +
+           sink_.url("/deploy/rollback") +
+           "\n"
+           "            body: {service: orders, why: '{reason}', id: '{execution_id}', n: 2}\n"
+           "          timeout: 1s\n"
+           "        - notify: {url: '" +
+           sink_.url("/chat") +
+           "', message: 'rolled back {route} {version} ({trigger}): {reason}'}\n";
+  }
+
+  RollbackManager& make(const std::string& yaml, ManagerOptions options = {}) {
+    RollbackConfig config = parseRollbackConfig(YAML::Load(yaml)["rollback"], "rollback");
+    for (const auto& error : validateRollbackConfig(config, *routes_)) {
+      ADD_FAILURE() << error.format("test.yaml");
+    }
+    // A fresh registry per manager: a restarted manager registers the same families again.
+    registries_.push_back(std::make_unique<prometheus::Registry>());
+    registry_ = registries_.back().get();
+    managers_.push_back(std::make_unique<RollbackManager>(std::move(config), routes_, control_,
+                                                          time_, *registry_, std::move(options)));
+    return *managers_.back();
+  }
+
+  static admin::AdminRequest webhookRequest(const std::string& body,
+                                            const std::string& type = "application/json") {
+    admin::AdminRequest r;
+    r.method = "POST";
+    r.path = "/alerts/alertmanager";
+    r.body = body;
+    if (!type.empty()) r.headers["content-type"] = type;
+    return r;
+  }
+  static admin::AdminRequest postRequest(const std::string& path, const std::string& body) {
+    admin::AdminRequest r;
+    r.method = "POST";
+    r.path = path;
+    r.body = body;
+    r.headers["content-type"] = "application/json";
+    return r;
+  }
+  // The captured payload with `edit` applied.
+  static std::string payload(const std::function<void(json&)>& edit = nullptr) {
+    json doc = json::parse(test::CapturedPayload);
+    if (edit) edit(doc);
+    return doc.dump();
+  }
+  double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
+    return test::metricValue(*registry_, name, labels);
+  }
+  std::string readState() const {
+    std::string text;
+    std::string error;
+    readWholeFile(statePath(), text, error);
+    return text;
+  }
+
+  test::TempDir dir_;
+  ::switchyard::test::HttpSink sink_;
+  common::SimulatedTimeSource time_;
+  test::FakeProxyControl control_;
+  config::ConfigConstSharedPtr routes_ = test::testRoutes();
+  std::vector<std::unique_ptr<prometheus::Registry>> registries_;
+  prometheus::Registry* registry_ = nullptr;
+  std::vector<std::unique_ptr<RollbackManager>> managers_;
+};
+
+TEST_F(ManagerTest, CapturedAlertRunsThePlanStepByStep) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 0);
+
+  admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload()));
+  ASSERT_EQ(r.status, 200) << r.body;
+  json summary = json::parse(r.body);
+  EXPECT_EQ(summary["alerts"], 1);
+  EXPECT_EQ(summary["results"][0]["result"], "accepted");
+  EXPECT_EQ(summary["results"][0]["fingerprint"], "0f12e33329fd4126");
+  EXPECT_EQ(summary["results"][0]["routes"][0]["route"], "api");
+  EXPECT_EQ(summary["results"][0]["routes"][0]["outcome"], "started");
+  const std::string id = summary["results"][0]["routes"][0]["execution_id"];
+  // The answer comes before any step runs: the steps run on the manager's thread.
+  EXPECT_TRUE(control_.calls().empty());
+  EXPECT_EQ(sink_.requestCount(), 0u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
+  EXPECT_FALSE(m.idle());
+
+  m.runOnce();
+  EXPECT_TRUE(m.idle());
+  EXPECT_EQ(control_.calls(),
+            (std::vector<std::string>{"set_weights api v2 legacy=100", "pin api v1"}));
+  auto requests = sink_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].path, "/deploy/rollback");
+  const std::string reason = "alert SidecarCanaryHighErrorRatio: 5xx ratio on cluster v2 is 19.15%";
+  EXPECT_EQ(json::parse(requests[0].body),
+            (json{{"service", "orders"}, {"why", reason}, {"id", id}, {"n", 2}}));
+  EXPECT_EQ(requests[1].path, "/chat");
+  json chat = json::parse(requests[1].body);
+  EXPECT_EQ(chat["text"], "rolled back api v2 (alertmanager): " + reason);
+  EXPECT_EQ(chat["execution_id"], id);
+  EXPECT_EQ(chat["trigger"], "alertmanager");
+
+  std::optional<Execution> e = m.execution(id);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, "succeeded");
+  EXPECT_EQ(e->route, "api");
+  EXPECT_EQ(e->trigger.kind, TriggerKind::Alertmanager);
+  EXPECT_EQ(e->trigger.fingerprint, "0f12e33329fd4126");
+  EXPECT_EQ(e->trigger.alert_labels.at("cluster"), "v2");
+  EXPECT_EQ(e->started_at, "2026-01-01T00:00:00.000Z");
+  EXPECT_EQ(e->finished_at, "2026-01-01T00:00:00.000Z");
+  ASSERT_EQ(e->steps.size(), 4u);
+  for (const StepRecord& s : e->steps) {
+    EXPECT_EQ(s.status, "succeeded") << s.type;
+    EXPECT_EQ(s.attempts, 1u) << s.type;
+    ASSERT_EQ(s.log.size(), 1u) << s.type;
+  }
+  EXPECT_EQ(e->steps[0].type, "set_weights");
+  EXPECT_EQ(e->steps[0].log[0],
+            "2026-01-01T00:00:00.000Z attempt 1: set weights of api v2 to legacy=100");
+  EXPECT_EQ(e->steps[2].log[0], "2026-01-01T00:00:00.000Z attempt 1: POST " +
+                                    sink_.url("/deploy/rollback") + " -> 200");
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+
+  EXPECT_EQ(metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "alertmanager"}}),
+            1);
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "accepted"}}), 1);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 0);
+
+  json state = m.stateJson();
+  EXPECT_EQ(state["routes"]["api"]["state"], "rolled_back");
+  EXPECT_EQ(state["routes"]["api"]["execution_id"], id);
+  EXPECT_EQ(state["executions"][0]["id"], id);
+  EXPECT_EQ(state["executions"][0]["steps"][3]["type"], "notify");
+  EXPECT_EQ(state["alerts"][0]["result"], "accepted");
+  // Persisted after every change, atomically: only the state file is in the directory.
+  EXPECT_EQ(json::parse(readState())["routes"]["api"]["state"], "rolled_back");
+  EXPECT_EQ(dir_.entries(), std::set<std::string>{"rollback.json"});
+}
+
+TEST_F(ManagerTest, SamePayloadTwiceRunsOnce) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  ASSERT_EQ(m.handleAlertmanagerWebhook(webhookRequest(payload())).status, 200);
+  // Again while the first is still running, and again once it is done.
+  for (int i = 0; i < 2; ++i) {
+    admin::AdminResponse again = m.handleAlertmanagerWebhook(webhookRequest(payload()));
+    ASSERT_EQ(again.status, 200);
+    EXPECT_EQ(json::parse(again.body)["results"][0]["result"], "duplicate");
+    m.runOnce();
+  }
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(control_.calls().size(), 2u);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "duplicate"}}), 2);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "accepted"}}), 1);
+}
+
+TEST_F(ManagerTest, ResolvedIsRecordedAndNeverRollsForward) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  m.handleAlertmanagerWebhook(webhookRequest(payload()));
+  m.runOnce();
+  control_.clear();
+  admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload([](json& d) {
+    d["status"] = "resolved";
+    d["alerts"][0]["status"] = "resolved";
+    d["alerts"][0]["endsAt"] = "2026-11-21T21:10:00Z";
+  })));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json::parse(r.body)["results"][0]["result"], "resolved");
+  m.runOnce();
+  EXPECT_TRUE(control_.calls().empty());
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  json state = m.stateJson();
+  EXPECT_EQ(state["alerts"][0]["result"], "resolved");
+  EXPECT_EQ(state["alerts"][1]["result"], "accepted");
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "resolved"}}), 1);
+}
+
+TEST_F(ManagerTest, ResolvedForAnActiveRouteDoesNothing) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  admin::AdminResponse r = m.handleAlertmanagerWebhook(
+      webhookRequest(payload([](json& d) { d["alerts"][0]["status"] = "resolved"; })));
+  EXPECT_EQ(json::parse(r.body)["results"][0]["result"], "resolved");
+  m.runOnce();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_TRUE(m.executions().empty());
+  EXPECT_TRUE(control_.calls().empty());
+}
+
+TEST_F(ManagerTest, ARolledBackRouteRecordsNewAlertsWithoutRunningAgain) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  m.handleAlertmanagerWebhook(webhookRequest(payload()));
+  m.runOnce();
+  const size_t requests = sink_.requestCount();
+  admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload([](json& d) {
+    d["alerts"][0]["startsAt"] = "2026-11-21T22:00:00Z";  // fired again: a new alert
+  })));
+  json result = json::parse(r.body)["results"][0];
+  EXPECT_EQ(result["result"], "accepted");
+  EXPECT_EQ(result["routes"][0]["outcome"], "already_rolled_back");
+  m.runOnce();
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(sink_.requestCount(), requests);
+  const std::vector<std::string> log = m.executions()[0].log;
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_NE(log[0].find("already_rolled_back, not run again"), std::string::npos) << log[0];
+}
+
+TEST_F(ManagerTest, UnmatchedAlertsDoNothing) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  for (const auto& labels : std::vector<json>{
+           {{"alertname", "X"}, {"cluster", "elsewhere"}, {"action", "rollback"}},
+           {{"alertname", "X"}, {"cluster", "v2"}},                            // no action=rollback
+           {{"alertname", "X"}, {"route", "simple"}, {"action", "rollback"}},  // no plan
+       }) {
+    admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload([&](json& d) {
+      d["alerts"][0]["labels"] = labels;
+      d["alerts"][0]["fingerprint"] = labels.dump();
+    })));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(json::parse(r.body)["results"][0]["result"], "unmatched") << labels;
+  }
+  m.runOnce();
+  EXPECT_TRUE(m.executions().empty());
+  EXPECT_TRUE(control_.calls().empty());
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "unmatched"}}), 3);
+}
+
+TEST_F(ManagerTest, BadRequestsAreRefusedWithoutAnyStateChange) {
+  RollbackManager& m = make(standardPlan("  webhook: {max_body_bytes: 4KiB}\n"));
+  m.load();
+  struct Case {
+    admin::AdminRequest request;
+    int status;
+    std::string detail;
+  };
+  const std::vector<Case> cases = {
+      {webhookRequest("not json"), 400, "the body is not valid JSON"},
+      {webhookRequest(payload([](json& d) { d["version"] = "3"; })), 400,
+       "\"version\" must be \"4\" (Alertmanager webhook payload version 4)"},
+      {webhookRequest(payload([](json& d) { d.erase("alerts"); })), 400,
+       "\"alerts\" is required: an array of alerts"},
+      {webhookRequest(payload([](json& d) { d["alerts"][0]["labels"]["route"] = 1; })), 400,
+       "\"alerts[0].labels\".\"route\" must be a string"},
+      {webhookRequest(payload([](json& d) { d["pad"] = std::string(5000, 'x'); })), 413,
+       "the body is larger than 4096 bytes"},
+      {webhookRequest(payload(), "text/plain"), 415, "expected Content-Type: application/json"},
+      {webhookRequest(payload(), ""), 415, "expected Content-Type: application/json"},
+  };
+  for (const Case& c : cases) {
+    admin::AdminResponse r = m.handleAlertmanagerWebhook(c.request);
+    EXPECT_EQ(r.status, c.status) << c.detail;
+    EXPECT_EQ(r.content_type, "application/problem+json");
+    EXPECT_EQ(json::parse(r.body)["detail"], c.detail);
+  }
+  m.runOnce();
+  EXPECT_TRUE(m.executions().empty());
+  EXPECT_EQ(m.stateJson()["alerts"], json::array());
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 7);
+  EXPECT_FALSE(dir_.entries().count("rollback.json"));  // nothing was ever written
+  // Parameters of the media type are fine; the payload's first try was not recorded.
+  admin::AdminResponse ok =
+      m.handleAlertmanagerWebhook(webhookRequest(payload(), "Application/JSON; charset=utf-8"));
+  EXPECT_EQ(json::parse(ok.body)["results"][0]["result"], "accepted");
+}
+
+TEST_F(ManagerTest, AFailedStepStopsThePlan) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  control_.failPin("route api has no version v1");
+  RollbackManager::TriggerResult t = m.trigger("api", trig(TriggerKind::Manual, "test"));
+  ASSERT_EQ(t.outcome, RollbackManager::Outcome::Started);
+  m.runOnce();
+  std::optional<Execution> e = m.execution(t.execution_id);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status, "failed");
+  EXPECT_EQ(e->steps[0].status, "succeeded");
+  EXPECT_EQ(e->steps[1].status, "failed");
+  EXPECT_EQ(e->steps[1].log.back(),
+            "2026-01-01T00:00:00.000Z attempt 1: pin api to v1: route api has no version v1");
+  EXPECT_EQ(e->steps[2].status, "skipped");
+  EXPECT_EQ(e->steps[3].status, "skipped");
+  EXPECT_EQ(e->steps[3].attempts, 0u);
+  EXPECT_EQ(sink_.requestCount(), 0u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollbackFailed);
+  EXPECT_EQ(m.stateJson()["routes"]["api"]["state"], "rollback_failed");
+  EXPECT_EQ(metric("switchyard_rollback_step_failures_total",
+                   {{"route", "api"}, {"step", "pin_version"}}),
+            1);
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
+  // A failed rollback can be retried by an operator (or a new alert), not by the guard.
+  EXPECT_EQ(m.trigger("api", trig(TriggerKind::Guard, "g")).outcome,
+            RollbackManager::Outcome::AlreadyRolledBack);
+  control_.failPin("");
+  ASSERT_EQ(m.trigger("api", trig(TriggerKind::Manual, "again")).outcome,
+            RollbackManager::Outcome::Started);
+  m.runOnce();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+}
+
+TEST_F(ManagerTest, RetriesWaitTheirBackoffAndCountAttempts) {
+  int calls = 0;
+  std::vector<std::string> bodies;
+  ManagerOptions options;
+  options.http = [&](const HttpUrl&, const std::vector<std::pair<std::string, std::string>>&,
+                     const std::string& body, milliseconds timeout) {
+    EXPECT_EQ(timeout, milliseconds(2000));
+    bodies.push_back(body);
+    HttpPostResult r;
+    if (++calls < 3) {
+      r.status = 503;
+      r.body = "deploying";
+    } else {
+      r.status = 200;
+    }
+    return r;
+  };
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: simple\n"
+      "      steps:\n"
+      "        - webhook: {url: 'http://127.0.0.1:9/x'}\n"
+      "          timeout: 2s\n"
+      "          retry: {attempts: 3, backoff: 500ms}\n"
+      "        - set_weights: {weights: {modern: 1}}\n",
+      options);
+  m.load();
+  auto t = m.trigger("simple", trig(TriggerKind::Manual, "why"));
+  common::MonotonicTime next = m.runOnce();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(next, time_.monotonicNow() + milliseconds(500));
+  time_.advance(milliseconds(499));
+  m.runOnce();
+  EXPECT_EQ(calls, 1);
+  time_.advance(milliseconds(1));
+  m.runOnce();
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(m.execution(t.execution_id)->steps[0].status, "running");
+  time_.advance(milliseconds(500));
+  m.runOnce();
+  EXPECT_EQ(calls, 3);
+  Execution e = *m.execution(t.execution_id);
+  EXPECT_EQ(e.status, "succeeded");
+  EXPECT_EQ(e.steps[0].attempts, 3u);
+  EXPECT_EQ(e.steps[0].started_at, "2026-01-01T00:00:00.000Z");
+  EXPECT_EQ(e.steps[0].finished_at, "2026-01-01T00:00:01.000Z");
+  EXPECT_EQ(e.steps[0].log,
+            (std::vector<std::string>{
+                "2026-01-01T00:00:00.000Z attempt 1: POST http://127.0.0.1:9/x -> 503: deploying",
+                "2026-01-01T00:00:00.000Z retrying in 500ms (2 attempts left)",
+                "2026-01-01T00:00:00.500Z attempt 2: POST http://127.0.0.1:9/x -> 503: deploying",
+                "2026-01-01T00:00:00.500Z retrying in 500ms (1 attempts left)",
+                "2026-01-01T00:00:01.000Z attempt 3: POST http://127.0.0.1:9/x -> 200"}));
+  // The default body names what happened.
+  json body = json::parse(bodies[0]);
+  EXPECT_EQ(body["route"], "simple");
+  EXPECT_EQ(body["reason"], "why");
+  EXPECT_EQ(body["trigger"], "manual");
+  EXPECT_EQ(body["execution_id"], t.execution_id);
+  EXPECT_EQ(body["version"], "");
+  EXPECT_EQ(control_.calls(), std::vector<std::string>{"set_weights simple  modern=1"});
+}
+
+TEST_F(ManagerTest, RetriesRunOutAndTheStepFails) {
+  ManagerOptions options;
+  options.http = [](const HttpUrl&, const std::vector<std::pair<std::string, std::string>>&,
+                    const std::string&, milliseconds) {
+    HttpPostResult r;
+    r.error = "connect: Connection refused";
+    return r;
+  };
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: simple\n"
+      "      steps:\n"
+      "        - notify: {url: 'http://127.0.0.1:9/x', message: hi}\n"
+      "          retry: {attempts: 2, backoff: 1s}\n",
+      options);
+  m.load();
+  auto t = m.trigger("simple", trig(TriggerKind::Manual, "why"));
+  m.runOnce();
+  time_.advance(seconds(1));
+  m.runOnce();
+  Execution e = *m.execution(t.execution_id);
+  EXPECT_EQ(e.status, "failed");
+  EXPECT_EQ(e.steps[0].attempts, 2u);
+  EXPECT_EQ(e.steps[0].log.back(),
+            "2026-01-01T00:00:01.000Z attempt 2: POST http://127.0.0.1:9/x failed: connect: "
+            "Connection refused");
+  EXPECT_EQ(
+      metric("switchyard_rollback_step_failures_total", {{"route", "simple"}, {"step", "notify"}}),
+      1);
+}
+
+TEST_F(ManagerTest, AWebhookThatHangsTimesOut) {
+  sink_.setHang(true);
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: simple\n"
+      "      steps:\n"
+      "        - webhook: {url: '" +
+      sink_.url("/slow") +
+      "'}\n"
+      "          timeout: 100ms\n");
+  m.load();
+  auto t = m.trigger("simple", trig(TriggerKind::Manual, "why"));
+  m.runOnce();  // blocks for the step's 100 ms (real time: a socket timeout)
+  Execution e = *m.execution(t.execution_id);
+  EXPECT_EQ(e.status, "failed");
+  EXPECT_EQ(e.steps[0].log.back(), "2026-01-01T00:00:00.000Z attempt 1: POST " +
+                                       sink_.url("/slow") +
+                                       " failed: waiting for the response: timed out");
+  EXPECT_EQ(sink_.requestCount(), 1u);
+}
+
+TEST_F(ManagerTest, ManualTriggerAndResumeThroughTheAdminHandlers) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  admin::AdminResponse r =
+      m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api","reason":"bad deploy"})"));
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string id = json::parse(r.body)["execution_id"];
+  EXPECT_EQ(m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api"})")).status, 409);
+  m.runOnce();
+  EXPECT_EQ(m.execution(id)->trigger.kind, TriggerKind::Manual);
+  EXPECT_EQ(m.execution(id)->trigger.reason, "bad deploy");
+  r = m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api"})"));
+  EXPECT_EQ(r.status, 409);
+  EXPECT_EQ(json::parse(r.body)["detail"],
+            "route \"api\" is already rolled back (" + id + "); resume it first");
+  EXPECT_EQ(metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "manual"}}), 1);
+
+  for (const auto& [body, status] : std::vector<std::pair<std::string, int>>{
+           {"{}", 400},
+           {"[]", 400},
+           {"nope", 400},
+           {R"({"route":1})", 400},
+           {R"({"route":"api","extra":"x"})", 400},
+           {R"({"route":"simple"})", 404},
+           {R"({"route":")" + std::string(70000, 'a') + "\"}", 413}}) {
+    EXPECT_EQ(m.handleTrigger(postRequest("/rollback/trigger", body)).status, status) << body;
+  }
+
+  control_.clear();
+  control_.failResume("overrides are locked");
+  r = m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})"));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  control_.failResume("");
+  r = m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["state"], "active");
+  EXPECT_EQ(control_.calls(), (std::vector<std::string>{"resume api", "resume api"}));
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 0);
+  EXPECT_NE(m.execution(id)->log.back().find("resumed by an operator"), std::string::npos);
+  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})")).status, 409);
+  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({"route":"nope"})")).status, 404);
+  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({})")).status, 400);
+
+  // A resumed route can roll back again.
+  r = m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api"})"));
+  ASSERT_EQ(r.status, 202);
+  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})")).status, 409);
+  m.runOnce();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_EQ(m.executions().size(), 2u);
+
+  admin::AdminRequest get;
+  get.method = "GET";
+  get.path = "/rollback/executions";
+  json list = json::parse(m.handleExecutions(get).body);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[1]["id"], id);  // newest first
+  get.query_params["id"] = id;
+  EXPECT_EQ(json::parse(m.handleExecutions(get).body)["id"], id);
+  get.query_params["id"] = "nope";
+  EXPECT_EQ(m.handleExecutions(get).status, 404);
+  get.path = "/rollback";
+  EXPECT_EQ(json::parse(m.handleState(get).body)["routes"]["api"]["state"], "rolled_back");
+}
+
+TEST_F(ManagerTest, TheGuardTriggersOnceWhileTheRouteIsActive) {
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: api\n"
+      "      steps: [{set_weights: {version: v2, weights: {legacy: 100}}}]\n"
+      "      guard: {version: v2, window: 10s, min_requests: 10, max_error_ratio: 0.1}\n");
+  m.load();
+  EXPECT_EQ(m.guard("simple"), nullptr);
+  Guard* guard = m.guard("api");
+  ASSERT_NE(guard, nullptr);
+  for (int i = 0; i < 9; ++i) guard->record(time_.monotonicNow(), 503, milliseconds(5));
+  m.runOnce();
+  EXPECT_TRUE(m.executions().empty());  // below min_requests
+  guard->record(time_.monotonicNow(), 503, milliseconds(5));
+  m.runOnce();
+  EXPECT_TRUE(m.executions().empty());  // the guard is polled every 250 ms, not on every pass
+  time_.advance(milliseconds(250));
+  m.runOnce();
+  ASSERT_EQ(m.executions().size(), 1u);
+  Execution e = m.executions()[0];
+  EXPECT_EQ(e.trigger.kind, TriggerKind::Guard);
+  EXPECT_EQ(e.trigger.reason, "error ratio 100% over 10s (10/10) above 10%");
+  EXPECT_EQ(e.status, "succeeded");
+  EXPECT_EQ(metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "guard"}}), 1);
+  // Still breached, but the route is rolled back: no second execution.
+  time_.advance(milliseconds(250));
+  m.runOnce();
+  EXPECT_EQ(m.executions().size(), 1u);
+  // Resuming starts the guard afresh, so the old errors do not roll it back at once.
+  time_.advance(seconds(1));
+  int status = 0;
+  EXPECT_EQ(m.resume("api", status), "");
+  time_.advance(milliseconds(250));
+  m.runOnce();
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(m.stateJson()["routes"]["api"]["guard"]["requests"], 0);
+}
+
+TEST_F(ManagerTest, RestartReappliesTrafficStepsWithoutCallingOut) {
+  {
+    RollbackManager& m = make(standardPlan());
+    m.load();
+    m.handleAlertmanagerWebhook(webhookRequest(payload()));
+    m.runOnce();
+    ASSERT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  }
+  const std::string id = managers_.back()->executions()[0].id;
+  managers_.clear();
+  control_.clear();
+  const size_t requests = sink_.requestCount();
+  time_.advance(seconds(60));
+
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_EQ(control_.calls(),
+            (std::vector<std::string>{"set_weights api v2 legacy=100", "pin api v1"}));
+  EXPECT_EQ(sink_.requestCount(), requests);
+  m.runOnce();
+  EXPECT_EQ(sink_.requestCount(), requests);
+  Execution e = *m.execution(id);
+  EXPECT_EQ(e.status, "succeeded");
+  EXPECT_EQ(e.log, (std::vector<std::string>{
+                       "2026-01-01T00:01:00.000Z restart: set weights of api v2 to legacy=100 "
+                       "re-applied",
+                       "2026-01-01T00:01:00.000Z restart: pin api to v1 re-applied"}));
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
+  // The idempotency keys survived too.
+  EXPECT_EQ(
+      json::parse(
+          m.handleAlertmanagerWebhook(webhookRequest(payload())).body)["results"][0]["result"],
+      "duplicate");
+  // And the next execution id does not reuse an old one.
+  int status = 0;
+  m.resume("api", status);
+  auto t = m.trigger("api", trig(TriggerKind::Manual, "again"));
+  EXPECT_NE(t.execution_id, id);
+  EXPECT_EQ(t.execution_id.rfind("rb-2-", 0), 0u) << t.execution_id;
+}
+
+TEST_F(ManagerTest, AnExecutionCutShortByACrashIsMarkedFailed) {
+  // What the file holds when the process died during the webhook step of the standard plan.
+  json state = {{"format", 1},
+                {"next_id", 8},
+                {"routes",
+                 {{"api", {{"state", "rolling_back"}, {"since", "x"}, {"execution_id", "rb-7-x"}}},
+                  {"gone", {{"state", "rolled_back"}, {"since", "x"}, {"execution_id", nullptr}}}}},
+                {"executions",
+                 {{{"id", "rb-7-x"},
+                   {"route", "api"},
+                   {"trigger", {{"kind", "guard"}, {"reason", "r"}}},
+                   {"started_at", "2025-12-31T23:59:00.000Z"},
+                   {"finished_at", nullptr},
+                   {"status", "running"},
+                   {"steps",
+                    {{{"type", "set_weights"},
+                      {"status", "succeeded"},
+                      {"attempts", 1},
+                      {"log", json::array()}},
+                     {{"type", "pin_version"}, {"status", "failed"}, {"attempts", 1}},
+                     {{"type", "webhook"}, {"status", "running"}, {"attempts", 2}},
+                     {{"type", "notify"}, {"status", "pending"}, {"attempts", 0}}}}}}},
+                {"alert_keys", {"k1"}},
+                {"alerts", json::array()}};
+  ASSERT_EQ(writeFileAtomically(statePath(), state.dump()), "");
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  // Only the traffic step that had succeeded is applied again; nothing calls out.
+  EXPECT_EQ(control_.calls(), std::vector<std::string>{"set_weights api v2 legacy=100"});
+  EXPECT_EQ(sink_.requestCount(), 0u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_FALSE(m.routeStatus("gone").has_value());
+  Execution e = *m.execution("rb-7-x");
+  EXPECT_EQ(e.status, "failed");
+  EXPECT_EQ(e.finished_at, "2026-01-01T00:00:00.000Z");
+  EXPECT_EQ(e.steps[2].status, "failed");
+  EXPECT_EQ(e.steps[2].log.back(),
+            "2026-01-01T00:00:00.000Z interrupted: the sidecar stopped during this step");
+  EXPECT_EQ(e.steps[3].status, "skipped");
+  ASSERT_EQ(e.log.size(), 3u);
+  EXPECT_EQ(e.log[0],
+            "2026-01-01T00:00:00.000Z interrupted: the sidecar stopped while this "
+            "execution ran");
+  EXPECT_EQ(e.log[1], "2026-01-01T00:00:00.000Z route api is rolled_back after the restart");
+  EXPECT_EQ(e.log[2],
+            "2026-01-01T00:00:00.000Z restart: set weights of api v2 to legacy=100 re-applied");
+  m.runOnce();
+  EXPECT_TRUE(m.idle());
+  // The corrected state is what is on disk now.
+  json saved = json::parse(readState());
+  EXPECT_EQ(saved["routes"]["api"]["state"], "rolled_back");
+  EXPECT_EQ(saved["executions"][0]["status"], "failed");
+  EXPECT_EQ(saved["next_id"], 8);
+}
+
+TEST_F(ManagerTest, AnExecutionInterruptedBeforeMovingTrafficLeavesTheRouteFailed) {
+  json state = {
+      {"format", 1},
+      {"next_id", 2},
+      {"routes", {{"api", {{"state", "rolling_back"}, {"since", "x"}, {"execution_id", "rb-1"}}}}},
+      {"executions",
+       {{{"id", "rb-1"},
+         {"route", "api"},
+         {"trigger", {{"kind", "manual"}, {"reason", "r"}}},
+         {"started_at", "x"},
+         {"status", "running"},
+         {"steps", {{{"type", "set_weights"}, {"status", "running"}, {"attempts", 1}}}}}}}};
+  ASSERT_EQ(writeFileAtomically(statePath(), state.dump()), "");
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  EXPECT_TRUE(control_.calls().empty());
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollbackFailed);
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
+}
+
+TEST_F(ManagerTest, ACorruptStateFileIsSetAsideAndTheManagerStartsEmpty) {
+  for (const std::string& bad :
+       {std::string("{not json"), std::string("[]"), std::string(R"({"format": 2})"),
+        std::string(R"({"format":1,"next_id":1,"routes":{"api":{"state":"sideways","since":"x"}},)"
+                    R"("executions":[]})"),
+        std::string(R"({"format":1,"next_id":1,"routes":{},"executions":[{"id":"x"}]})")}) {
+    {
+      std::ofstream out(statePath());
+      out << bad;
+    }
+    managers_.clear();
+    control_.clear();
+    RollbackManager& m = make(standardPlan());
+    m.load();
+    EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active) << bad;
+    EXPECT_TRUE(m.executions().empty()) << bad;
+    EXPECT_TRUE(control_.calls().empty()) << bad;
+    // The bad file is kept aside, and the next change writes a good one.
+    EXPECT_FALSE(dir_.entries().count("rollback.json")) << bad;
+    m.trigger("api", trig(TriggerKind::Manual, "r"));
+    m.runOnce();
+    EXPECT_EQ(json::parse(readState())["routes"]["api"]["state"], "rolled_back") << bad;
+  }
+  size_t aside = 0;
+  for (const std::string& name : dir_.entries()) {
+    if (name.rfind("rollback.json.corrupt-20260101T000000Z", 0) == 0) ++aside;
+  }
+  EXPECT_EQ(aside, 5u);
+}
+
+TEST_F(ManagerTest, AnUnreadableStateFileIsHandledLikeACorruptOne) {
+  ASSERT_EQ(::mkdir(statePath().c_str(), 0755), 0);  // a directory where the file should be
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_TRUE(dir_.entries().count("rollback.json.corrupt-20260101T000000Z"));
+}
+
+TEST_F(ManagerTest, NothingIsWrittenBeforeTheStateIsLoaded) {
+  ASSERT_EQ(writeFileAtomically(statePath(), "previous"), "");
+  RollbackManager& m = make(standardPlan());
+  m.handleAlertmanagerWebhook(
+      webhookRequest(payload([](json& d) { d["alerts"][0]["status"] = "resolved"; })));
+  EXPECT_EQ(readState(), "previous");
+}
+
+TEST_F(ManagerTest, ExecutionsAndAlertKeysAreBounded) {
+  RollbackManager& m = make(standardPlan("  max_executions: 2\n  max_alert_keys: 10\n"));
+  m.load();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(m.trigger("api", trig(TriggerKind::Manual, "r")).execution_id);
+    m.runOnce();
+    int status = 0;
+    m.resume("api", status);
+  }
+  ASSERT_EQ(m.executions().size(), 2u);
+  EXPECT_EQ(m.executions()[0].id, ids[1]);
+  EXPECT_FALSE(m.execution(ids[0]).has_value());
+  EXPECT_EQ(json::parse(readState())["executions"].size(), 2u);
+
+  auto resolved = [&](int n) {
+    return m.handleAlertmanagerWebhook(webhookRequest(payload([n](json& d) {
+      d["alerts"][0]["status"] = "resolved";
+      d["alerts"][0]["fingerprint"] = "f" + std::to_string(n);
+    })));
+  };
+  for (int i = 0; i < 11; ++i) resolved(i);
+  EXPECT_EQ(json::parse(resolved(10).body)["results"][0]["result"], "duplicate");
+  // The oldest key was forgotten to make room.
+  EXPECT_EQ(json::parse(resolved(0).body)["results"][0]["result"], "resolved");
+  EXPECT_EQ(json::parse(readState())["alert_keys"].size(), 10u);
+}
+
+TEST_F(ManagerTest, TheThreadRunsTriggeredPlans) {
+  common::RealTimeSource real_time;
+  registries_.push_back(std::make_unique<prometheus::Registry>());
+  RollbackConfig config = parseRollbackConfig(
+      YAML::Load("rollback:\n  plans: [{route: simple, steps: [{set_weights: {weights: "
+                 "{modern: 1}}}]}]\n")["rollback"],
+      "rollback");
+  ManagerOptions options;
+  options.guard_interval = milliseconds(20);
+  RollbackManager m(std::move(config), routes_, control_, real_time, *registries_.back(), options);
+  m.load();
+  m.start();
+  EXPECT_THROW(m.start(), std::logic_error);
+  m.trigger("simple", trig(TriggerKind::Manual, "r"));
+  // Bounded wait for the other thread (woken by the trigger, not by a timer).
+  for (int i = 0; i < 5000 && m.routeStatus("simple") != RouteStatus::RolledBack; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RolledBack);
+  m.stop();
+  m.stop();
+}
+
+}  // namespace
+}  // namespace switchyard::rollback

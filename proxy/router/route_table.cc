@@ -20,7 +20,11 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       Target& target = e.targets.emplace_back();
       target.config = &t;
       target.version = version;
-      for (const auto& wc : t.split) target.pools.push_back(pools(wc.cluster));
+      for (const auto& wc : t.split) {
+        auto [pool, policy] = pools(wc.cluster);
+        target.pools.push_back(pool);
+        target.policies.push_back(policy);
+      }
       target.bounds = bucketBounds(effectiveWeights(t, nullptr));
       target.sticky_header = t.sticky_header;
       target.deprecation = deprecation;
@@ -117,6 +121,7 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
   }
   out.cluster_slot = slot;
   out.pool = target->pools[slot];
+  out.policy = target->policies[slot];
 }
 
 }  // namespace switchyard::router

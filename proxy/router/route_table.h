@@ -16,14 +16,31 @@ struct RouteStats;
 namespace switchyard::upstream {
 class ConnPool;
 }
+namespace switchyard::filters::retry {
+struct RetryConfig;
+struct RetryCluster;
+}  // namespace switchyard::filters::retry
+namespace switchyard::filters::circuit_breaker {
+struct ClusterCircuit;
+}
 
 namespace switchyard::router {
+
+// What the router applies to the attempts on one cluster, from the `retry` and
+// `circuit_breaker` filters of the snapshot's chain (null when the chain has none). Owned by the
+// filter factories, which the snapshot keeps alive.
+struct ClusterPolicy {
+  const filters::retry::RetryConfig* retry_config = nullptr;
+  filters::retry::RetryCluster* retry = nullptr;
+  filters::circuit_breaker::ClusterCircuit* circuit = nullptr;
+};
 
 // Where one route (or one version of a route) sends its requests.
 struct Target {
   const config::TargetConfig* config;
   std::string version;                           // canonical ("v2"); empty for unversioned routes
   std::vector<upstream::ConnPool*> pools;        // in the split's order
+  std::vector<const ClusterPolicy*> policies;    // same order
   std::vector<uint32_t> bounds;                  // sticky bucket ranges for the weights in effect
   std::string sticky_header;                     // lower-case; empty: the client address
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
@@ -50,6 +67,7 @@ struct RouteDecision {
   const RouteEntry* route = nullptr;
   const Target* target = nullptr;
   upstream::ConnPool* pool = nullptr;
+  const ClusterPolicy* policy = nullptr;
   size_t cluster_slot = 0;  // index of the cluster in the target's split
   int status = 0;
   std::string detail;
@@ -59,7 +77,8 @@ struct RouteDecision {
 // configuration order. Built and used on the worker's thread only.
 class RouteTable {
  public:
-  using PoolLookup = std::function<upstream::ConnPool*(const std::string& cluster)>;
+  using PoolLookup = std::function<std::pair<upstream::ConnPool*, const ClusterPolicy*>(
+      const std::string& cluster)>;
   using StatsLookup =
       std::function<stats::RouteStats*(const std::string& route, const std::string& version)>;
 

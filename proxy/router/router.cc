@@ -1,6 +1,16 @@
 #include "proxy/router/router.h"
 
+#include "filters/circuit_breaker/circuit_breaker_filter.h"
+
 namespace switchyard::router {
+
+namespace {
+
+std::chrono::milliseconds ceilMs(common::Duration d) {
+  return std::chrono::ceil<std::chrono::milliseconds>(d);
+}
+
+}  // namespace
 
 Router::~Router() { onDestroy(); }
 
@@ -38,15 +48,99 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
 
   callbacks_->setDownstreamWatermarkCallbacks(this);
   timer_ = callbacks_->dispatcher().createTimer([this] { onTimeout(); });
-  timer_->enable(timeout_);
-  startAttempt();
+  policy_ = decision_.policy;
+  if (policy_ != nullptr && policy_->circuit != nullptr) {
+    request_slot_ = filters::circuit_breaker::BulkheadGuard(policy_->circuit->requests);
+    if (!request_slot_) {
+      fail(503, "Service Unavailable",
+           "too many concurrent requests to cluster " + pool_->config().name +
+               " (max_concurrent_requests " + std::to_string(policy_->circuit->requests.limit()) +
+               ")");
+      return http::FilterHeadersStatus::StopIteration;
+    }
+  }
+  std::chrono::milliseconds first_timeout = timeout_;
+  if (policy_ != nullptr && policy_->retry_config != nullptr) {
+    replayable_ = filters::retry::bodyFitsReplay(headers, *policy_->retry_config);
+    const auto now = ctx_.time.monotonicNow();
+    retry_.emplace(*policy_->retry_config, policy_->retry, headers, replayable_, now, timeout_);
+    first_timeout = ceilMs(retry_->attemptTimeout(now));
+  }
+  startAttempt(first_timeout);
   return http::FilterHeadersStatus::StopIteration;
 }
 
-void Router::startAttempt() {
-  attempt_start_ = ctx_.time.monotonicNow();
+void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
+  const auto now = ctx_.time.monotonicNow();
+  if (policy_ != nullptr && policy_->circuit != nullptr) {
+    admission_ = policy_->circuit->breaker.admit(now);
+    if (!admission_.allowed()) {
+      const auto seconds = std::max<int64_t>(
+          1, std::chrono::ceil<std::chrono::seconds>(admission_.retry_after).count());
+      if (timer_) timer_->disable();
+      http::LocalReply reply{503,
+                             "Service Unavailable",
+                             "the circuit breaker of cluster " + pool_->config().name +
+                                 " is open; retry in " + std::to_string(seconds) + "s",
+                             {}};
+      reply.headers.add("retry-after", std::to_string(seconds));
+      const std::string& upstream_header = decision_.route->upstream_header;
+      if (!upstream_header.empty()) reply.headers.add(upstream_header, pool_->config().name);
+      callbacks_->sendLocalReply(std::move(reply));
+      return;
+    }
+    verdict_pending_ = true;
+  }
+  attempt_start_ = now;
   attempt_active_ = true;
-  pending_ = pool_->newStream(*this);
+  timer_->enable(attempt_timeout);
+  pending_ = pool_->newStream(*this, last_endpoint_);
+}
+
+void Router::breakerVerdict(bool success) {
+  if (!verdict_pending_) return;
+  verdict_pending_ = false;
+  policy_->circuit->breaker.onResult(ctx_.time.monotonicNow(), success, admission_.probe());
+}
+
+void Router::breakerCancel() {
+  if (!verdict_pending_) return;
+  verdict_pending_ = false;
+  policy_->circuit->breaker.onCancelled(admission_.probe());
+}
+
+bool Router::tryRetry(filters::retry::AttemptOutcome outcome, int upstream_status,
+                      const http::ResponseHeaders* response) {
+  if (!retry_ || response_started_) return false;
+  const auto decision =
+      retry_->onAttemptFailed(outcome, upstream_status, response, ctx_.time.monotonicNow(),
+                              ctx_.time.systemNow(), callbacks_->random());
+  if (!decision.retry) return false;
+  if (policy_->circuit != nullptr) {
+    retry_slot_ = filters::circuit_breaker::BulkheadGuard(policy_->circuit->retries);
+    if (!retry_slot_) return false;
+  }
+  if (timer_) timer_->disable();
+  // The next attempt sends again what this one sent, then whatever arrived since.
+  if (!replay_.empty()) {
+    http::Buffer resend;
+    resend.move(replay_);
+    resend.move(body_);
+    body_.move(resend);
+  }
+  request_sent_ = false;
+  next_timeout_ = ceilMs(decision.attempt_timeout);
+  if (!retry_timer_) {
+    retry_timer_ = callbacks_->dispatcher().createTimer([this] { startAttempt(next_timeout_); });
+  }
+  retry_timer_->enable(ceilMs(decision.delay));
+  return true;
+}
+
+void Router::attemptFailed(filters::retry::AttemptOutcome outcome, int upstream_status, int status,
+                           const char* title, std::string detail) {
+  if (tryRetry(outcome, upstream_status, nullptr)) return;
+  fail(status, title, std::move(detail));
 }
 
 void Router::endAttempt(int status, std::string_view error) {
@@ -73,6 +167,16 @@ http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {
 }
 
 void Router::sendBody(http::Buffer& data, bool end_stream) {
+  if (replayable_ && retry_) {
+    if (replay_.length() + data.length() > policy_->retry_config->max_replay_body_bytes) {
+      // Too large to keep: the body streams, and this request will not be retried.
+      replayable_ = false;
+      retry_->markBodyNotReplayable();
+      replay_.drain(replay_.length());
+    } else {
+      replay_.copyFrom(data);
+    }
+  }
   if (chunked_request_) {
     http::Buffer out;
     http::encodeChunk(data, out);
@@ -91,6 +195,7 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
   conn.setExpectNoBody(request_->isHead());
   auto& info = callbacks_->streamInfo();
   ++info.upstream_attempts;
+  last_endpoint_ = conn.endpointIndex();
   if (info.attempt_observer != nullptr) {
     info.attempt_observer->onAttemptStart(*request_, pool_->config().name, conn.endpoint().text);
   }
@@ -118,21 +223,39 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
   stats.requests.get(0).Increment();
   switch (reason) {
     case upstream::PoolFailure::Overflow:
+      // A local limit, not the upstream's failure: no verdict, no retry.
+      breakerCancel();
       fail(503, "Service Unavailable", detail);
       break;
     case upstream::PoolFailure::ConnectTimeout:
-      fail(504, "Gateway Timeout", detail);
+      breakerVerdict(false);
+      attemptFailed(filters::retry::AttemptOutcome::ConnectFailure, 0, 504, "Gateway Timeout",
+                    detail);
       break;
     case upstream::PoolFailure::ConnectFailed:
-      fail(502, "Bad Gateway", detail);
+      breakerVerdict(false);
+      attemptFailed(filters::retry::AttemptOutcome::ConnectFailure, 0, 502, "Bad Gateway", detail);
       break;
   }
 }
 
 void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
   if (timer_) timer_->disable();
-  response_started_ = true;
   const int code = headers->status;
+  if (policy_ != nullptr && policy_->circuit != nullptr) {
+    breakerVerdict(!policy_->circuit->breaker.isFailureStatus(code));
+  }
+  if (retry_ && policy_->retry_config->retriableStatus(code) &&
+      tryRetry(filters::retry::AttemptOutcome::Response, code, headers.get())) {
+    // This response is dropped (its connection with it) and the request tried again.
+    endAttempt(code, "");
+    auto& stats = pool_->stats();
+    stats.requests.get(code).Increment();
+    stats.duration.Observe(common::toSeconds(ctx_.time.monotonicNow() - attempt_start_));
+    releaseConnection(false);
+    return;
+  }
+  response_started_ = true;
   const bool keep_alive = headers->keep_alive;
   http::stripHopByHop(headers->headers);
   const std::string& upstream_header = decision_.route->upstream_header;
@@ -181,7 +304,12 @@ void Router::onCodecError(const http::CodecError& error) {
   endAttempt(0, error.detail);
   pool_->stats().requests.get(0).Increment();
   releaseConnection(false);
-  fail(502, "Bad Gateway", error.detail);
+  if (response_started_) {
+    fail(502, "Bad Gateway", error.detail);
+    return;
+  }
+  breakerVerdict(false);
+  attemptFailed(filters::retry::AttemptOutcome::Reset, 0, 502, "Bad Gateway", error.detail);
 }
 
 void Router::onUpstreamReset(event::CloseReason) {
@@ -194,13 +322,21 @@ void Router::onUpstreamReset(event::CloseReason) {
   const bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
   if (!response_started_ && reused && !retried_ && idempotent && request_->content_length <= 0 &&
       !request_->chunked) {
-    // Most likely the server closed the keep-alive connection just as we reused it.
+    // Most likely the server closed the keep-alive connection just as we reused it: not the
+    // upstream's failure, and not a retry either.
     retried_ = true;
-    startAttempt();
+    breakerCancel();
+    startAttempt(timeout_);
     return;
   }
   pool_->stats().requests.get(0).Increment();
-  fail(502, "Bad Gateway", "the upstream connection closed before a complete response");
+  if (response_started_) {
+    fail(502, "Bad Gateway", "the upstream connection closed before a complete response");
+    return;
+  }
+  breakerVerdict(false);
+  attemptFailed(filters::retry::AttemptOutcome::Reset, 0, 502, "Bad Gateway",
+                "the upstream connection closed before a complete response");
 }
 
 void Router::onTimeout() {
@@ -212,8 +348,11 @@ void Router::onTimeout() {
     pending_ = nullptr;
   }
   releaseConnection(false);
-  fail(504, "Gateway Timeout",
-       "the upstream did not respond within " + std::to_string(timeout_.count()) + "ms");
+  breakerVerdict(false);
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+      ctx_.time.monotonicNow() - attempt_start_);
+  attemptFailed(filters::retry::AttemptOutcome::Timeout, 0, 504, "Gateway Timeout",
+                "the upstream did not respond within " + std::to_string(waited.count()) + "ms");
 }
 
 void Router::fail(int status, const char* title, std::string detail) {
@@ -250,6 +389,8 @@ void Router::onBelowWriteBufferLowWatermark() {
 
 void Router::onDestroy() {
   timer_.reset();
+  retry_timer_.reset();
+  breakerCancel();
   endAttempt(0, "the request ended before the response (client gone)");
   if (pending_ != nullptr) {
     pending_->cancel();

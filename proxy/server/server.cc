@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "config/loader.h"
+#include "filters/circuit_breaker/circuit_breaker_filter.h"
+#include "filters/retry/retry_filter.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
@@ -120,6 +122,41 @@ void Server::publishWeights() {
     if (r.versions.empty()) publish(r.name, "", r.target);
     for (const auto& v : r.versions) publish(r.name, v.name, v.target);
   }
+}
+
+json Server::clustersJson() {
+  const config::ConfigConstSharedPtr cfg = currentConfig();
+  const filters::retry::RetryFilterFactory* retry = nullptr;
+  const filters::circuit_breaker::CircuitBreakerFilterFactory* breaker = nullptr;
+  for (const auto& f : cfg->filters) {
+    if (retry == nullptr) {
+      retry = dynamic_cast<const filters::retry::RetryFilterFactory*>(f.factory.get());
+    }
+    if (breaker == nullptr) {
+      breaker = dynamic_cast<const filters::circuit_breaker::CircuitBreakerFilterFactory*>(
+          f.factory.get());
+    }
+  }
+  const json retries = retry != nullptr ? retry->clustersJson() : json::object();
+  const json breakers = breaker != nullptr ? breaker->clustersJson() : json::object();
+  json clusters = json::array();
+  for (const auto& c : cfg->clusters) {
+    json endpoints = json::array();
+    for (const auto& e : c.endpoints) endpoints.push_back(e.text);
+    const prometheus::Labels labels{{"cluster", c.name}};
+    json out = {
+        {"name", c.name},
+        {"endpoints", std::move(endpoints)},
+        {"connections",
+         {{"open", stats_->upstream_connections.Add(labels).Value()},
+          {"max_per_worker", c.max_connections},
+          {"max_pending_per_worker", c.max_pending_requests}}},
+        {"circuit_breaker", breakers.contains(c.name) ? breakers[c.name] : json(nullptr)},
+        {"retry_budget", retries.contains(c.name) ? retries[c.name] : json(nullptr)},
+    };
+    clusters.push_back(std::move(out));
+  }
+  return {{"clusters", std::move(clusters)}};
 }
 
 json Server::routesJson() {
@@ -360,6 +397,7 @@ int Server::run() {
   admin.addHandler("GET", "/config",
                    admin::jsonHandler([this] { return config::configToJson(*currentConfig()); }));
   admin.addHandler("GET", "/routes", admin::jsonHandler([this] { return routesJson(); }));
+  admin.addHandler("GET", "/clusters", admin::jsonHandler([this] { return clustersJson(); }));
   admin.addHandler(
       "POST", "/routes/weights",
       [this](const admin::AdminRequest& req) {

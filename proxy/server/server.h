@@ -53,6 +53,9 @@ class Server {
   // Sets switchyard_route_weight for every split in effect; call with mutex_ held.
   void publishWeights();
   nlohmann::json routesJson();
+  // Each cluster's endpoints, open connections, breaker state and bulkhead occupancy, retry
+  // budget (admin GET /clusters).
+  nlohmann::json clustersJson();
   nlohmann::json setWeights(const nlohmann::json& body, int& status);
 
   config::ConfigConstSharedPtr config_;  // the one in effect; guarded by mutex_

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "filters/circuit_breaker/circuit_breaker_filter.h"
+#include "filters/retry/retry_filter.h"
 #include "proxy/common/logging.h"
 #include "proxy/server/http_connection_manager.h"
 
@@ -102,11 +104,36 @@ WorkerSnapshotPtr Worker::buildSnapshot(config::ConfigConstSharedPtr config) {
     snap->pools.push_back(std::move(pool));
   }
   const config::Config& cfg = *snap->config;
-  auto findPool = [&](const std::string& name) -> upstream::ConnPool* {
-    for (size_t i = 0; i < cfg.clusters.size(); ++i) {
-      if (cfg.clusters[i].name == name) return snap->pools[i].get();
+  // The router applies the chain's retry and circuit_breaker policies to each attempt; their
+  // per-cluster state is looked up once here, not per request.
+  const filters::retry::RetryFilterFactory* retry = nullptr;
+  const filters::circuit_breaker::CircuitBreakerFilterFactory* breaker = nullptr;
+  for (const auto& f : cfg.filters) {
+    if (retry == nullptr) {
+      retry = dynamic_cast<const filters::retry::RetryFilterFactory*>(f.factory.get());
     }
-    return nullptr;
+    if (breaker == nullptr) {
+      breaker = dynamic_cast<const filters::circuit_breaker::CircuitBreakerFilterFactory*>(
+          f.factory.get());
+    }
+  }
+  snap->policies.resize(cfg.clusters.size());
+  for (size_t i = 0; i < cfg.clusters.size(); ++i) {
+    router::ClusterPolicy& p = snap->policies[i];
+    if (retry != nullptr && retry->config().max_retries > 0) {
+      p.retry_config = &retry->config();
+      p.retry = &retry->clusterFor(cfg.clusters[i].name);
+    }
+    if (breaker != nullptr) p.circuit = &breaker->clusterFor(cfg.clusters[i].name);
+  }
+  auto findPool = [&](const std::string& name) {
+    for (size_t i = 0; i < cfg.clusters.size(); ++i) {
+      if (cfg.clusters[i].name == name) {
+        return std::pair<upstream::ConnPool*, const router::ClusterPolicy*>(snap->pools[i].get(),
+                                                                            &snap->policies[i]);
+      }
+    }
+    return std::pair<upstream::ConnPool*, const router::ClusterPolicy*>(nullptr, nullptr);
   };
   snap->routes = std::make_unique<router::RouteTable>(
       cfg, findPool, [this](const std::string& route, const std::string& version) {

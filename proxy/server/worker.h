@@ -55,6 +55,7 @@ struct ListenerShared {
 struct WorkerSnapshot {
   config::ConfigConstSharedPtr config;
   std::vector<std::shared_ptr<upstream::ConnPool>> pools;  // same order as config->clusters
+  std::vector<router::ClusterPolicy> policies;             // same order
   std::unique_ptr<router::RouteTable> routes;
 };
 using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;

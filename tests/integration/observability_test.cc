@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -142,6 +143,46 @@ TEST_F(ObservabilityTest, StartsATraceWhenThereIsNoneAndMarksFailedAttempts) {
   }
   EXPECT_EQ(traces.size(), 2u);  // one new trace per request
   EXPECT_EQ(errors, 2);          // the 502's server span and its failed attempt
+}
+
+TEST_F(ObservabilityTest, EachRetryIsItsOwnClientSpan) {
+  OtlpReceiver collector;
+  auto& good = addUpstream("good");
+  auto& bad = addUpstream("bad");
+  ProxyConfig config;
+  config.clusters.push_back({"api", {good.address(), bad.address()}, ""});
+  config.routes.push_back({"default", "/", "api", ""});
+  config.filters = "  - correlation_id: {}\n  - retry: {base_interval: 5ms, max_interval: 10ms}\n";
+  config.top_extra = "tracing:\n  collector: " + collector.url() + "\n  flush_interval: 100ms\n";
+  startProxy(config);
+  bad.control("fail?status=503");
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(httpGet(port(), "/r").status, 200);
+  // Four server spans and at least two retried requests (round-robin hits `bad` every other
+  // attempt): 4 + 4 + retries client spans.
+  ASSERT_TRUE(collector.waitForSpans(10, 5s));
+  std::map<std::string, std::vector<json>> clients_by_parent;
+  std::set<std::string> server_spans;
+  for (const auto& s : collector.spans()) {
+    if (s["kind"] == 2) server_spans.insert(s["spanId"].get<std::string>());
+    if (s["kind"] == 3) clients_by_parent[s["parentSpanId"].get<std::string>()].push_back(s);
+  }
+  EXPECT_EQ(server_spans.size(), 4u);
+  int retried = 0;
+  for (const auto& [parent, attempts] : clients_by_parent) {
+    EXPECT_TRUE(server_spans.count(parent)) << "client span without its server span";
+    if (attempts.size() < 2) continue;
+    ++retried;
+    ASSERT_EQ(attempts.size(), 2u);
+    std::set<int64_t> numbers;
+    std::set<int64_t> statuses;
+    for (const auto& a : attempts) {
+      numbers.insert(attribute(a, "switchyard.attempt").get<int64_t>());
+      statuses.insert(attribute(a, "http.response.status_code").get<int64_t>());
+    }
+    EXPECT_EQ(numbers, (std::set<int64_t>{1, 2}));
+    EXPECT_EQ(statuses, (std::set<int64_t>{200, 503}));
+  }
+  EXPECT_GE(retried, 2);
 }
 
 TEST_F(ObservabilityTest, ADeadOrHungCollectorAddsNoLatencyAndDropsAreCounted) {

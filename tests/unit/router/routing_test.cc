@@ -118,7 +118,7 @@ class RoutingConfigTest : public ::testing::Test {
     return RouteTable(
         config,
         [this](const std::string& name) {
-          return reinterpret_cast<upstream::ConnPool*>(&pools_[name == "legacy" ? 0 : 1]);
+          return std::pair<upstream::ConnPool*, const ClusterPolicy*>(pool(name), nullptr);
         },
         [](const std::string&, const std::string&) { return nullptr; });
   }

@@ -11,6 +11,10 @@
 #include "proxy/accesslog/config.h"
 #include "proxy/tracing/config.h"
 
+namespace switchyard::rollback {
+struct RollbackConfig;
+}
+
 namespace switchyard::config {
 
 using std::chrono::milliseconds;
@@ -102,6 +106,8 @@ struct Config {
   std::vector<FilterEntry> filters;
   tracing::TracingConfig tracing;         // disabled unless a `tracing:` block is present
   accesslog::AccessLogConfig access_log;  // disabled unless an `access_log:` block is present
+  // Rollback plans, guards and their state file; null without a `rollback:` block.
+  std::shared_ptr<const rollback::RollbackConfig> rollback;
 
   const ClusterConfig* findCluster(const std::string& name) const;
 };

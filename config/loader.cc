@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "config/yaml_util.h"
+#include "proxy/rollback/config.h"
 
 namespace switchyard::config {
 namespace {
@@ -293,7 +294,7 @@ class Loader {
   std::vector<ConfigError> load(const YAML::Node& root) {
     MapReader top(root, "", errors_,
                   {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
-                   "routes", "filters", "tracing", "access_log"});
+                   "routes", "filters", "tracing", "access_log", "rollback"});
     if (!root.IsMap()) return errors_.take();
     top.optional("workers", setUint32(config_.workers, 1, 256));
     top.optional("log_level", setChoice(config_.log_level, {"debug", "info", "warn", "error"}));
@@ -324,6 +325,16 @@ class Loader {
     top.optional("access_log", [this](const YAML::Node& node, const std::string& path) {
       config_.access_log = accesslog::parseAccessLogConfig(node, path);
     });
+    top.optional("rollback", [this](const YAML::Node& node, const std::string& path) {
+      config_.rollback =
+          std::make_shared<const rollback::RollbackConfig>(rollback::parseRollbackConfig(node, path));
+    });
+    // The plans name routes, versions and clusters: checked once those are known to be sound.
+    if (config_.rollback && errors_.empty()) {
+      for (ConfigError& e : rollback::validateRollbackConfig(*config_.rollback, config_)) {
+        errors_.add(std::move(e));
+      }
+    }
     return errors_.take();
   }
 
@@ -693,6 +704,50 @@ ConfigConstSharedPtr loadConfigFile(const std::string& path, const LoadContext& 
   return loadConfigString(text, path, ctx);
 }
 
+namespace {
+
+// Header values of webhook steps may carry credentials: only their names are shown.
+nlohmann::json rollbackToJson(const rollback::RollbackConfig& r) {
+  using nlohmann::json;
+  json plans = json::array();
+  for (const auto& p : r.plans) {
+    json steps = json::array();
+    for (const auto& step : p.steps) {
+      json s = {{"type", rollback::stepTypeName(step.type)},
+                {"timeout", formatDuration(step.timeout)},
+                {"retry",
+                 {{"attempts", step.retry.attempts}, {"backoff", formatDuration(step.retry.backoff)}}}};
+      if (step.changesTraffic()) s["version"] = step.version;
+      if (step.type == rollback::StepType::SetWeights) s["weights"] = step.weights;
+      if (!step.changesTraffic()) {
+        s["url"] = step.url.text;
+        json headers = json::array();
+        for (const auto& [name, value] : step.headers) headers.push_back(name);
+        s["headers"] = std::move(headers);
+        if (!step.body.is_null()) s["body"] = step.body;
+        if (!step.message.empty()) s["message"] = step.message;
+      }
+      steps.push_back(std::move(s));
+    }
+    json plan = {{"route", p.route}, {"alerts", {{"labels", p.alert_labels}}}, {"steps", steps}};
+    if (p.guard) {
+      plan["guard"] = {{"version", p.guard->version},
+                       {"window", formatDuration(p.guard->window)},
+                       {"min_requests", p.guard->min_requests},
+                       {"max_error_ratio", p.guard->max_error_ratio},
+                       {"max_latency", formatDuration(p.guard->max_latency)}};
+    }
+    plans.push_back(std::move(plan));
+  }
+  return {{"state_file", r.state_file},
+          {"webhook", {{"max_body_bytes", r.webhook_max_body_bytes}}},
+          {"max_executions", r.max_executions},
+          {"max_alert_keys", r.max_alert_keys},
+          {"plans", std::move(plans)}};
+}
+
+}  // namespace
+
 nlohmann::json configToJson(const Config& config) {
   using nlohmann::json;
   json out;
@@ -776,6 +831,7 @@ nlohmann::json configToJson(const Config& config) {
   out["filters"] = std::move(filters);
   if (config.tracing.enabled) out["tracing"] = config.tracing.toJson();
   if (config.access_log.enabled) out["access_log"] = config.access_log.toJson();
+  if (config.rollback) out["rollback"] = rollbackToJson(*config.rollback);
   return out;
 }
 

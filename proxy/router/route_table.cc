@@ -1,12 +1,13 @@
 #include "proxy/router/route_table.h"
 
+#include "proxy/rollback/guard.h"
 #include "proxy/router/sticky.h"
 #include "proxy/router/versioning.h"
 
 namespace switchyard::router {
 
 RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
-                       const StatsLookup& stats) {
+                       const StatsLookup& stats, const GuardLookup& guards) {
   routes_.reserve(config.routes.size());
   for (const config::RouteConfig& r : config.routes) {
     RouteEntry& e = routes_.emplace_back();
@@ -29,6 +30,8 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       target.sticky_header = t.sticky_header;
       target.deprecation = deprecation;
       target.stats = stats(r.name, version);
+      rollback::Guard* guard = guards ? guards(r.name) : nullptr;
+      if (guard != nullptr && guard->config().version == version) target.guard = guard;
     };
     if (!e.versioned) {
       addTarget(r.target, "", r.deprecated.get());

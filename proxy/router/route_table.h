@@ -23,6 +23,9 @@ struct RetryCluster;
 namespace switchyard::filters::circuit_breaker {
 struct ClusterCircuit;
 }
+namespace switchyard::rollback {
+class Guard;
+}
 
 namespace switchyard::router {
 
@@ -45,6 +48,7 @@ struct Target {
   std::string sticky_header;                     // lower-case; empty: the client address
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
+  rollback::Guard* guard = nullptr;  // the rollback guard watching this route and version
 };
 
 struct RouteEntry {
@@ -81,8 +85,11 @@ class RouteTable {
       const std::string& cluster)>;
   using StatsLookup =
       std::function<stats::RouteStats*(const std::string& route, const std::string& version)>;
+  // The guard of a route's rollback plan, if any (it watches one version of the route).
+  using GuardLookup = std::function<rollback::Guard*(const std::string& route)>;
 
-  RouteTable(const config::Config& config, const PoolLookup& pools, const StatsLookup& stats);
+  RouteTable(const config::Config& config, const PoolLookup& pools, const StatsLookup& stats,
+             const GuardLookup& guards = nullptr);
 
   // Recomputes every split's bucket ranges from the overrides (or the configuration where there
   // is none) and the pinned versions, and remembers the overrides' generation.

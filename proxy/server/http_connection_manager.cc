@@ -2,6 +2,7 @@
 
 #include "proxy/accesslog/format.h"
 #include "proxy/accesslog/writer.h"
+#include "proxy/rollback/guard.h"
 #include "proxy/server/worker.h"
 #include "proxy/tracing/exporter.h"
 #include "proxy/tracing/propagation.h"
@@ -359,8 +360,12 @@ void HttpConnectionManager::onStreamComplete() {
   const http::StreamInfo& info = stream->info_;
   auto& rs = stream->route_stats_ != nullptr ? *stream->route_stats_ : worker_.unmatchedStats();
   rs.requests.get(info.response_code).Increment();
-  rs.duration.Observe(
-      common::toSeconds(worker_.dispatcher().timeSource().monotonicNow() - info.start));
+  const common::MonotonicTime now = worker_.dispatcher().timeSource().monotonicNow();
+  rs.duration.Observe(common::toSeconds(now - info.start));
+  const router::Target* target = stream->decision_.target;
+  if (target != nullptr && target->guard != nullptr) {
+    target->guard->record(now, info.response_code, now - info.start);
+  }
   const bool close = stream->close_after_;
   stream->filter_manager_.destroy();
   stream->finish();

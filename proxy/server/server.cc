@@ -13,6 +13,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
+#include "proxy/rollback/manager.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
 #include "proxy/tracing/exporter.h"
@@ -55,8 +56,28 @@ std::vector<std::string> restartOnlyChanges(const config::Config& from, const co
   if (a.value("access_log", json()) != b.value("access_log", json())) {
     out.push_back(file + "access_log: changing it needs a restart");
   }
+  if (a.value("rollback", json()) != b.value("rollback", json())) {
+    out.push_back(file + "rollback: changing the plans needs a restart");
+  }
   return out;
 }
+
+// Rollback plans act on traffic through the server.
+class ServerControl final : public rollback::ProxyControl {
+ public:
+  explicit ServerControl(Server& server) : server_(server) {}
+  std::string setWeights(const std::string& route, const std::string& version,
+                         const std::map<std::string, uint32_t>& weights) override {
+    return server_.setWeights(route, version, weights);
+  }
+  std::string pinVersion(const std::string& route, const std::string& version) override {
+    return server_.pinVersion(route, version);
+  }
+  std::string resume(const std::string& route) override { return server_.resumeRoute(route); }
+
+ private:
+  Server& server_;
+};
 
 admin::AdminResponse jsonResponse(int status, const json& body) {
   admin::AdminResponse r;
@@ -73,6 +94,13 @@ config::ConfigConstSharedPtr Server::currentConfig() const {
 }
 
 Server::ReloadResult Server::reload(const char* trigger) {
+  ReloadResult result = reloadLocked(trigger);
+  // Outside the lock: the manager calls back into setWeights() and friends under its own.
+  if (result.ok && rollback_ != nullptr) rollback_->setRoutes(currentConfig());
+  return result;
+}
+
+Server::ReloadResult Server::reloadLocked(const char* trigger) {
   std::lock_guard<std::mutex> lock(mutex_);
   ReloadResult result;
   config::ConfigConstSharedPtr next;
@@ -122,6 +150,43 @@ void Server::publishWeights() {
     if (r.versions.empty()) publish(r.name, "", r.target);
     for (const auto& v : r.versions) publish(r.name, v.name, v.target);
   }
+}
+
+std::string Server::setWeights(const std::string& route, const std::string& version,
+                               const std::map<std::string, uint32_t>& weights) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  router::WeightOverrides::Weights w(weights.begin(), weights.end());
+  std::string error = router::validateOverride(*config_, route, version, w);
+  if (!error.empty()) return error;
+  overrides_.set(route, version, std::move(w));
+  publishWeights();
+  return {};
+}
+
+std::string Server::pinVersion(const std::string& route, const std::string& version) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const config::RouteConfig* r = nullptr;
+  for (const auto& candidate : config_->routes) {
+    if (candidate.name == route) r = &candidate;
+  }
+  if (r == nullptr) return "route \"" + route + "\" does not exist";
+  if (r->findVersion(version) == nullptr) {
+    return "route \"" + route + "\" has no version \"" + version + "\"";
+  }
+  overrides_.pin(route, version);
+  return {};
+}
+
+std::string Server::resumeRoute(const std::string& route) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  overrides_.unpin(route);
+  overrides_.clear(route, "");
+  for (const auto& r : config_->routes) {
+    if (r.name != route) continue;
+    for (const auto& v : r.versions) overrides_.clear(route, v.name);
+  }
+  publishWeights();
+  return {};
 }
 
 json Server::clustersJson() {
@@ -201,7 +266,7 @@ json Server::routesJson() {
 
 // {"route": "api", "version": "v2", "weights": {"modern": 20, "legacy": 80}} sets an override;
 // "weights": null clears it (back to the configured split).
-json Server::setWeights(const json& body, int& status) {
+json Server::setWeightsFromAdmin(const json& body, int& status) {
   status = 400;
   if (!body.is_object()) return {{"error", "expected a JSON object"}};
   for (const auto& [key, value] : body.items()) {
@@ -381,6 +446,16 @@ int Server::run() {
   event_add(hup.ev, nullptr);
   event_add(usr1.ev, nullptr);
 
+  // Rollback plans: their guards exist before the workers' routes point at them.
+  ServerControl control(*this);
+  std::unique_ptr<rollback::RollbackManager> rollback;
+  if (cfg.rollback && !cfg.rollback->plans.empty()) {
+    rollback = std::make_unique<rollback::RollbackManager>(*cfg.rollback, initial, control, time_,
+                                                           *registry_);
+    rollback::RollbackManager* manager = rollback.get();
+    observability.guards = [manager](const std::string& route) { return manager->guard(route); };
+  }
+
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (uint32_t w = 0; w < workers; ++w) {
@@ -390,7 +465,32 @@ int Server::run() {
     publishWeights();
   }
 
+  if (rollback) {
+    // A route rolled back before a restart is rolled back again before any request arrives.
+    rollback->load();
+    rollback->start();
+    rollback_ = rollback.get();
+  }
+
   admin::AdminServer admin(cfg.admin, time_);
+  if (rollback) {
+    admin.setMaxBodyBytes(std::max<size_t>(admin::AdminServer::DefaultMaxBodyBytes,
+                                           cfg.rollback->webhook_max_body_bytes + 1));
+    rollback::RollbackManager* m = rollback.get();
+    admin.addHandler(
+        "POST", "/alerts/alertmanager",
+        [m](const admin::AdminRequest& r) { return m->handleAlertmanagerWebhook(r); }, true);
+    admin.addHandler("GET", "/rollback",
+                     [m](const admin::AdminRequest& r) { return m->handleState(r); });
+    admin.addHandler("GET", "/rollback/executions",
+                     [m](const admin::AdminRequest& r) { return m->handleExecutions(r); });
+    admin.addHandler(
+        "POST", "/rollback/trigger",
+        [m](const admin::AdminRequest& r) { return m->handleTrigger(r); }, true);
+    admin.addHandler(
+        "POST", "/rollback/resume",
+        [m](const admin::AdminRequest& r) { return m->handleResume(r); }, true);
+  }
   admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_));
   admin.addHandler("GET", "/healthz", admin::healthzHandler());
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
@@ -406,7 +506,7 @@ int Server::run() {
           return admin::problemResponse(400, "Bad Request", "the body is not valid JSON");
         }
         int status = 200;
-        json out = setWeights(body, status);
+        json out = setWeightsFromAdmin(body, status);
         if (status != 200) {
           return admin::problemResponse(status, http::reasonPhrase(status),
                                         out.value("error", std::string()));
@@ -442,6 +542,10 @@ int Server::run() {
   main.run();
 
   admin.stop();
+  if (rollback) {
+    rollback->stop();
+    rollback_ = nullptr;
+  }
   for (auto& w : workers_) w->stop();
   {
     std::lock_guard<std::mutex> lock(mutex_);

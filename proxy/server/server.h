@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,9 @@ class Gauge;
 
 namespace switchyard::stats {
 struct ProxyStats;
+}
+namespace switchyard::rollback {
+class RollbackManager;
 }
 
 namespace switchyard::server {
@@ -48,15 +52,23 @@ class Server {
   // Thread-safe (the main thread on SIGHUP, the admin thread on POST /reload).
   ReloadResult reload(const char* trigger);
 
+  // What rollback plans do to traffic (rollback::ProxyControl); thread-safe. Each returns "" or
+  // why it could not.
+  std::string setWeights(const std::string& route, const std::string& version,
+                         const std::map<std::string, uint32_t>& weights);
+  std::string pinVersion(const std::string& route, const std::string& version);
+  std::string resumeRoute(const std::string& route);
+
  private:
   config::ConfigConstSharedPtr currentConfig() const;
+  ReloadResult reloadLocked(const char* trigger);
   // Sets switchyard_route_weight for every split in effect; call with mutex_ held.
   void publishWeights();
   nlohmann::json routesJson();
   // Each cluster's endpoints, open connections, breaker state and bulkhead occupancy, retry
   // budget (admin GET /clusters).
   nlohmann::json clustersJson();
-  nlohmann::json setWeights(const nlohmann::json& body, int& status);
+  nlohmann::json setWeightsFromAdmin(const nlohmann::json& body, int& status);
 
   config::ConfigConstSharedPtr config_;  // the one in effect; guarded by mutex_
   std::shared_ptr<prometheus::Registry> registry_;
@@ -68,6 +80,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   stats::ProxyStats* stats_ = nullptr;
   std::vector<prometheus::Gauge*> weight_gauges_;
+  rollback::RollbackManager* rollback_ = nullptr;  // set while run() runs; null without plans
 };
 
 }  // namespace switchyard::server

@@ -136,9 +136,11 @@ WorkerSnapshotPtr Worker::buildSnapshot(config::ConfigConstSharedPtr config) {
     return std::pair<upstream::ConnPool*, const router::ClusterPolicy*>(nullptr, nullptr);
   };
   snap->routes = std::make_unique<router::RouteTable>(
-      cfg, findPool, [this](const std::string& route, const std::string& version) {
+      cfg, findPool,
+      [this](const std::string& route, const std::string& version) {
         return routeStats(route, version);
-      });
+      },
+      observability_.guards);
   snap->routes->applyWeights(overrides_);
   return snap;
 }

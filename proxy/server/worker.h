@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -25,6 +26,9 @@ class BatchSpanExporter;
 namespace switchyard::accesslog {
 class AccessLogWriter;
 }
+namespace switchyard::rollback {
+class Guard;
+}
 
 namespace switchyard::server {
 
@@ -36,6 +40,8 @@ struct Observability {
   const tracing::Sampler* sampler = nullptr;       // tracing on: make and propagate trace context
   tracing::BatchSpanExporter* exporter = nullptr;  // sampled spans go here
   accesslog::AccessLogWriter* access_log = nullptr;
+  // The rollback guards, by route (null: no rollback plans); stable for the process.
+  std::function<rollback::Guard*(const std::string& route)> guards;
 };
 
 // Shared by the workers: one per configured listener.

@@ -329,7 +329,8 @@ routes:
             "max_requests_per_connection, forwarded_proto)");
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
-            "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log)");
+            "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "
+            "rollback)");
 }
 
 TEST_F(LoaderTest, WrongTypes) {

@@ -270,6 +270,15 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
   for (const PlanConfig& plan : config_.plans) {
     states_[plan.route] = RouteState{RouteStatus::Active, now(), ""};
     metrics_.active.Add({{"route", plan.route}}).Set(0);
+    // Counters start at 0, so that increase() sees the first rollback of a route.
+    for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
+      metrics_.rollbacks.Add(
+          {{"route", plan.route}, {"trigger", std::string(triggerKindName(kind))}});
+    }
+    for (const StepConfig& step : plan.steps) {
+      metrics_.step_failures.Add(
+          {{"route", plan.route}, {"step", std::string(stepTypeName(step.type))}});
+    }
     if (plan.guard) guards_[plan.route] = std::make_unique<Guard>(*plan.guard);
   }
   for (const char* result : WebhookResults) metrics_.webhooks.Add({{"result", result}});

@@ -3,7 +3,13 @@
 #include <event2/event.h>
 #include <prometheus/registry.h>
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <thread>
 
 #include "config/loader.h"
@@ -78,6 +84,22 @@ class ServerControl final : public rollback::ProxyControl {
  private:
   Server& server_;
 };
+
+// Whether a TCP connection to the endpoint opens within `timeout`: "" if it does, else why not.
+// Runs on the admin thread, never on a worker.
+std::string probeEndpoint(const config::SocketAddress& address, std::chrono::milliseconds timeout) {
+  const int fd = event::Connection::connectTo(address.host, address.port);
+  if (fd < 0) return strerror(errno);
+  pollfd p{fd, POLLOUT, 0};
+  const int ready = poll(&p, 1, static_cast<int>(timeout.count()));
+  int error = 0;
+  socklen_t len = sizeof(error);
+  if (ready == 1) getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
+  close(fd);
+  if (ready == 0) return "connect timed out after " + std::to_string(timeout.count()) + "ms";
+  if (ready < 0) return strerror(errno);
+  return error == 0 ? "" : strerror(error);
+}
 
 admin::AdminResponse jsonResponse(int status, const json& body) {
   admin::AdminResponse r;
@@ -222,6 +244,66 @@ json Server::clustersJson() {
     clusters.push_back(std::move(out));
   }
   return {{"clusters", std::move(clusters)}};
+}
+
+json Server::healthJson(const tracing::BatchSpanExporter* exporter,
+                        const rollback::RollbackManager* rollback, int& status) {
+  const config::ConfigConstSharedPtr cfg = currentConfig();
+  const json clusters_view = clustersJson()["clusters"];
+  enum Level { Ok = 0, Degraded = 1, Down = 2 };
+  Level overall = Ok;
+  auto name = [](Level l) { return l == Ok ? "ok" : l == Degraded ? "degraded" : "down"; };
+  json clusters = json::object();
+  for (const auto& c : cfg->clusters) {
+    json endpoints = json::array();
+    size_t reachable = 0;
+    for (const auto& e : c.endpoints) {
+      const std::string error = probeEndpoint(e, std::chrono::milliseconds(250));
+      reachable += error.empty();
+      json ep = {{"address", e.text}, {"reachable", error.empty()}};
+      if (!error.empty()) ep["error"] = error;
+      endpoints.push_back(std::move(ep));
+    }
+    json breaker = nullptr;
+    for (const auto& v : clusters_view) {
+      if (v["name"] == c.name) breaker = v["circuit_breaker"];
+    }
+    const bool open = breaker.is_object() && breaker.value("state", "") == "open";
+    Level level = reachable == 0 ? Down : (reachable < c.endpoints.size() || open) ? Degraded : Ok;
+    overall = std::max(overall, level);
+    clusters[c.name] = {
+        {"status", name(level)},
+        {"endpoints", std::move(endpoints)},
+        {"circuit_breaker", breaker.is_object() ? breaker["state"] : json(nullptr)}};
+  }
+  json components = {{"clusters", std::move(clusters)}};
+  if (exporter != nullptr) {
+    const auto s = exporter->status();
+    json t = s.toJson();
+    t["status"] = s.healthy ? "ok" : "degraded";
+    if (!s.healthy) overall = std::max(overall, Degraded);
+    components["trace_exporter"] = std::move(t);
+  } else {
+    components["trace_exporter"] = {{"status", "disabled"}};
+  }
+  if (rollback != nullptr) {
+    json routes = rollback->stateJson()["routes"];
+    json r = json::object();
+    bool rolled_back = false;
+    for (const auto& [route, st] : routes.items()) {
+      r[route] = st["state"];
+      rolled_back = rolled_back || st["state"] != "active";
+    }
+    // A rolled-back route works (on its old version), but someone should look at it.
+    if (rolled_back) overall = std::max(overall, Degraded);
+    components["rollback"] = {{"status", rolled_back ? "degraded" : "ok"}, {"routes", r}};
+  } else {
+    components["rollback"] = {{"status", "disabled"}};
+  }
+  components["redis"] = {{"status", "not_configured"}};
+  status = overall == Down ? 503 : 200;
+  return {
+      {"status", name(overall)}, {"ready", ready_.load()}, {"components", std::move(components)}};
 }
 
 json Server::routesJson() {
@@ -498,6 +580,15 @@ int Server::run() {
                    admin::jsonHandler([this] { return config::configToJson(*currentConfig()); }));
   admin.addHandler("GET", "/routes", admin::jsonHandler([this] { return routesJson(); }));
   admin.addHandler("GET", "/clusters", admin::jsonHandler([this] { return clustersJson(); }));
+  {
+    const tracing::BatchSpanExporter* exp = exporter.get();
+    const rollback::RollbackManager* rb = rollback.get();
+    admin.addHandler("GET", "/health", [this, exp, rb](const admin::AdminRequest&) {
+      int status = 200;
+      json body = healthJson(exp, rb, status);
+      return jsonResponse(status, body);
+    });
+  }
   admin.addHandler(
       "POST", "/routes/weights",
       [this](const admin::AdminRequest& req) {

@@ -24,6 +24,9 @@ struct ProxyStats;
 namespace switchyard::rollback {
 class RollbackManager;
 }
+namespace switchyard::tracing {
+class BatchSpanExporter;
+}
 
 namespace switchyard::server {
 
@@ -68,6 +71,11 @@ class Server {
   // Each cluster's endpoints, open connections, breaker state and bulkhead occupancy, retry
   // budget (admin GET /clusters).
   nlohmann::json clustersJson();
+  // GET /health: each cluster (endpoints reachable now, breaker state), the trace exporter, the
+  // rollback state, Redis, and an overall status ("ok", "degraded"; "down", with a 503, when a
+  // cluster has no reachable endpoint).
+  nlohmann::json healthJson(const tracing::BatchSpanExporter* exporter,
+                            const rollback::RollbackManager* rollback, int& status);
   nlohmann::json setWeightsFromAdmin(const nlohmann::json& body, int& status);
 
   config::ConfigConstSharedPtr config_;  // the one in effect; guarded by mutex_

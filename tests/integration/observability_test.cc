@@ -289,6 +289,35 @@ TEST_F(ObservabilityTest, TraceIdsAppearInTheAccessLog) {
   EXPECT_EQ(json::parse(lines[0])["trace_id"], trace_id);
 }
 
+TEST_F(ObservabilityTest, HealthShowsEachComponent) {
+  OtlpReceiver collector;
+  ProxyConfig config = tracedConfig(collector.url());
+  startProxy(config);
+  Response r = httpGet(adminPort(), "/health");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json h = json::parse(r.body);
+  EXPECT_EQ(h["status"], "ok") << r.body;
+  EXPECT_EQ(h["components"]["clusters"]["main"]["status"], "ok");
+  EXPECT_EQ(h["components"]["clusters"]["main"]["endpoints"][0]["reachable"], true);
+  EXPECT_EQ(h["components"]["trace_exporter"]["status"], "ok");
+  EXPECT_EQ(h["components"]["rollback"]["status"], "disabled");
+  EXPECT_EQ(h["components"]["redis"]["status"], "not_configured");
+  stopProxy();
+
+  // A cluster with nothing listening: down, 503, and which endpoint and why.
+  config.clusters.push_back({"gone", {"127.0.0.1:" + std::to_string(freePort())}, ""});
+  config.routes.insert(config.routes.begin(), {"gone", "/gone/", "gone", ""});
+  startProxy(config);
+  r = httpGet(adminPort(), "/health");
+  EXPECT_EQ(r.status, 503) << r.body;
+  h = json::parse(r.body);
+  EXPECT_EQ(h["status"], "down");
+  EXPECT_EQ(h["components"]["clusters"]["gone"]["status"], "down");
+  EXPECT_EQ(h["components"]["clusters"]["gone"]["endpoints"][0]["reachable"], false);
+  EXPECT_TRUE(h["components"]["clusters"]["gone"]["endpoints"][0].contains("error"));
+  EXPECT_EQ(h["components"]["clusters"]["main"]["status"], "ok");
+}
+
 TEST_F(ObservabilityTest, BadTracingAndAccessLogConfigIsRefused) {
   ProxyConfig config = defaultConfig();
   config.top_extra =

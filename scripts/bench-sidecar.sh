@@ -4,6 +4,9 @@
 # on, as in production; no per-request logging.
 #   PIN=same SIDECAR_CMD="$PWD/scripts/bench-sidecar.sh" ../shared/bench/peers.sh
 # SWITCHYARD_BIN overrides the binary (default: build/switchyard next to this script).
+# BENCH_RESILIENCE=1 adds the retry and circuit_breaker filters (defaults), to measure their
+# success-path cost as SIDECAR2_CMD:
+#   SIDECAR2_CMD="env BENCH_RESILIENCE=1 $PWD/scripts/bench-sidecar.sh"
 set -euo pipefail
 : "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,4 +34,7 @@ routes:
 filters:
   - correlation_id: {}
 YAML
+if [[ "${BENCH_RESILIENCE:-0}" == "1" ]]; then
+  printf '  - retry: {}\n  - circuit_breaker: {}\n' >>"$config"
+fi
 exec "$bin" --config "$config"

@@ -34,6 +34,9 @@ class FilterFactory {
  public:
   virtual ~FilterFactory() = default;
   virtual http::StreamFilterPtr create(WorkerContext& ctx) const = 0;
+  // False for a filter whose work the router does on each upstream attempt (retry,
+  // circuit_breaker): the proxy then makes no instance of it per request.
+  virtual bool createsStreamFilters() const { return true; }
   // The effective configuration, for the admin /config dump (secrets redacted).
   virtual nlohmann::json toJson() const = 0;
 };

@@ -54,6 +54,8 @@ class CircuitBreakerFilterFactory final : public FilterFactory {
 
   http::StreamFilterPtr create(WorkerContext& ctx) const override;
   nlohmann::json toJson() const override;
+  // The router applies this policy; no per-request filter is needed.
+  bool createsStreamFilters() const override { return false; }
 
   const CircuitBreakerConfig& config() const { return config_; }
   // The breaker and bulkheads of `cluster` (with the cluster's own settings, if the

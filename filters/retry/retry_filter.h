@@ -33,6 +33,8 @@ class RetryFilterFactory final : public FilterFactory {
 
   http::StreamFilterPtr create(WorkerContext& ctx) const override;
   nlohmann::json toJson() const override;
+  // The router applies this policy; no per-request filter is needed.
+  bool createsStreamFilters() const override { return false; }
 
   const RetryConfig& config() const { return config_; }
   // The budget and counters of `cluster`, made on first use and kept as long as the factory.

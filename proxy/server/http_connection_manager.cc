@@ -24,10 +24,10 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     info_.forwarded_proto = parent.listener_.config.forwarded_proto;
     Worker& w = parent.worker_;
     snapshot_ = w.snapshot();
-    const auto& filters = snapshot_->config->filters;
+    const auto& filters = snapshot_->stream_filters;
     filter_manager_.reserve(filters.size() + 1);
-    for (const auto& f : filters) {
-      filter_manager_.addFilter(f.factory->create(w.filterContext()));
+    for (const filters::FilterFactory* f : filters) {
+      filter_manager_.addFilter(f->create(w.filterContext()));
     }
     filter_manager_.setTerminalFilter(
         std::make_unique<router::Router>(w.routerContext(), decision_));

@@ -117,6 +117,9 @@ WorkerSnapshotPtr Worker::buildSnapshot(config::ConfigConstSharedPtr config) {
           f.factory.get());
     }
   }
+  for (const auto& f : cfg.filters) {
+    if (f.factory->createsStreamFilters()) snap->stream_filters.push_back(f.factory.get());
+  }
   snap->policies.resize(cfg.clusters.size());
   for (size_t i = 0; i < cfg.clusters.size(); ++i) {
     router::ClusterPolicy& p = snap->policies[i];

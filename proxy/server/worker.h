@@ -62,6 +62,8 @@ struct WorkerSnapshot {
   config::ConfigConstSharedPtr config;
   std::vector<std::shared_ptr<upstream::ConnPool>> pools;  // same order as config->clusters
   std::vector<router::ClusterPolicy> policies;             // same order
+  // The chain's factories that make a filter per request, in order.
+  std::vector<const filters::FilterFactory*> stream_filters;
   std::unique_ptr<router::RouteTable> routes;
 };
 using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;

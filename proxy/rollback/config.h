@@ -40,9 +40,15 @@
 
 #include "config/config.h"
 #include "config/config_error.h"
-#include "proxy/rollback/http_post.h"
+#include "proxy/http/json_post.h"
 
 namespace switchyard::rollback {
+
+// Webhook and notify steps call out through the shared blocking client.
+using http::httpPostJson;
+using http::HttpPostResult;
+using http::HttpUrl;
+using http::parseHttpUrl;
 
 using std::chrono::milliseconds;
 

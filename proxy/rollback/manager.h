@@ -40,7 +40,6 @@
 #include "proxy/rollback/alertmanager.h"
 #include "proxy/rollback/config.h"
 #include "proxy/rollback/guard.h"
-#include "proxy/rollback/http_post.h"
 
 namespace prometheus {
 class Registry;

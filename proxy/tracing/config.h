@@ -35,7 +35,7 @@ struct TracingConfig {
   uint32_t max_queue_spans = 2048;  // finished spans waiting for export; more are dropped
   uint32_t max_batch_spans = 512;   // spans per POST
   std::chrono::milliseconds flush_interval{1000};  // longest a span waits for a full batch
-  std::chrono::milliseconds export_timeout{2000};  // connect, send and receive, each
+  std::chrono::milliseconds export_timeout{2000};  // one export: connect, send, response head
 
   // The effective configuration for the admin /config dump.
   nlohmann::json toJson() const;

@@ -6,7 +6,7 @@
 
 #include "proxy/common/logging.h"
 #include "proxy/common/rfc3339.h"
-#include "proxy/tracing/http_post.h"
+#include "proxy/http/json_post.h"
 
 namespace switchyard::tracing {
 namespace {
@@ -145,8 +145,21 @@ void BatchSpanExporter::run() {
 
 void BatchSpanExporter::exportBatch(std::vector<Span>& batch) {
   const std::string body = encodeExportRequestBody(resource_, batch);
-  const PostOutcome outcome =
-      postJson(config_.collector, body, config_.export_timeout, time_, abort_);
+  const http::HttpUrl url{config_.collector.host, config_.collector.port, config_.collector.path,
+                          config_.collector.url};
+  const http::HttpPostResult result =
+      http::httpPostJson(url, {}, body, config_.export_timeout, time_, &abort_);
+  struct {
+    bool ok;
+    std::string error;
+  } outcome{result.ok(), result.error};
+  if (result.status != 0 && !result.ok()) {
+    // Collectors explain a rejection in the body: keep the start of it.
+    outcome.error = "the collector answered " + std::to_string(result.status);
+    std::string printable;
+    for (char c : result.body.substr(0, 200)) printable += (c >= 0x20 && c < 0x7f) ? c : ' ';
+    if (!printable.empty()) outcome.error += ": " + printable;
+  }
   const double count = static_cast<double>(batch.size());
   (outcome.ok ? exported_ : dropped_export_failed_).Increment(count);
 

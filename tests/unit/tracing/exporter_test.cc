@@ -181,7 +181,7 @@ TEST_F(ExporterTest, SlowAnswerPastTheTimeoutFailsTheBatch) {
   const ExporterStatus status = exporter->status();
   EXPECT_EQ(status.dropped_export_failed, 2u);
   EXPECT_EQ(status.dropped_shutdown, 0u);
-  EXPECT_NE(status.last_error.find("timed out waiting for the response"), std::string::npos)
+  EXPECT_NE(status.last_error.find("waiting for the response: timed out"), std::string::npos)
       << status.last_error;
 }
 

@@ -1,10 +1,12 @@
 #pragma once
 
-// A minimal blocking HTTP/1.1 client for the rollback steps that call out (webhook, notify). It
-// runs on the rollback manager's thread only, never on a worker or the admin thread: every call
-// blocks that thread for at most `timeout` (connect, send and the response head together).
-// Plain http:// to a numeric address or localhost: no DNS lookup can stall it, and no TLS.
+// A minimal blocking HTTP/1.1 client for the background threads that call out: the trace
+// exporter (OTLP/HTTP JSON) and the rollback steps (webhook, notify). Never used on a worker or
+// the admin thread: every call blocks its thread for at most `timeout` (connect, send and the
+// response head together). Plain http:// to a numeric address or localhost: no DNS lookup can
+// stall it, and no TLS.
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -14,7 +16,7 @@
 
 #include "proxy/common/time.h"
 
-namespace switchyard::rollback {
+namespace switchyard::http {
 
 struct HttpUrl {
   std::string host;  // numeric IPv4 or IPv6 (no brackets); "localhost" becomes 127.0.0.1
@@ -37,10 +39,13 @@ struct HttpPostResult {
 
 // POSTs `body` as application/json with `headers` added and "Connection: close". Waits for the
 // response head (and up to 4 KiB of body while the deadline allows); `time` provides the
-// deadline's clock. Never throws.
+// deadline's clock. With `abort`, the waits look at it at least every 25 ms and give up once it
+// is true ("gave up (shutting down)"), so a shutdown is not held up by a hung peer. Never
+// throws.
 HttpPostResult httpPostJson(const HttpUrl& url,
                             const std::vector<std::pair<std::string, std::string>>& headers,
-                            const std::string& body, std::chrono::milliseconds timeout,
-                            const common::TimeSource& time);
+                            std::string_view body, std::chrono::milliseconds timeout,
+                            const common::TimeSource& time,
+                            const std::atomic<bool>* abort = nullptr);
 
-}  // namespace switchyard::rollback
+}  // namespace switchyard::http

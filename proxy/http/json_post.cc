@@ -1,4 +1,4 @@
-#include "proxy/rollback/http_post.h"
+#include "proxy/http/json_post.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include "config/loader.h"
 
-namespace switchyard::rollback {
+namespace switchyard::http {
 namespace {
 
 constexpr size_t MaxBodyKept = 4096;
@@ -39,20 +39,27 @@ int remainingMs(common::MonotonicTime deadline, const common::TimeSource& time) 
   return left.count() > 60'000 ? 60'000 : static_cast<int>(left.count());
 }
 
-// Waits for `events` on `fd`; false on timeout or error (`error` says which).
+constexpr int AbortCheckMs = 25;
+
+// Waits for `events` on `fd`; false on timeout, abort or error (`error` says which).
 bool waitFor(int fd, short events, common::MonotonicTime deadline, const common::TimeSource& time,
-             std::string& error) {
+             const std::atomic<bool>* abort, std::string& error) {
   for (;;) {
+    if (abort != nullptr && abort->load(std::memory_order_relaxed)) {
+      error = "gave up (shutting down)";
+      return false;
+    }
     int wait = remainingMs(deadline, time);
     if (wait == 0) {
       error = "timed out";
       return false;
     }
+    const int slice = abort != nullptr && wait > AbortCheckMs ? AbortCheckMs : wait;
     pollfd p{fd, events, 0};
-    int n = ::poll(&p, 1, wait);
+    int n = ::poll(&p, 1, slice);
     if (n > 0) return true;
     // poll() waited the whole remaining time: done, whatever the clock says meanwhile.
-    if (n == 0 && wait < 60'000) {
+    if (n == 0 && slice == wait && wait < 60'000) {
       error = "timed out";
       return false;
     }
@@ -142,8 +149,8 @@ bool parseHttpUrl(std::string_view text, HttpUrl& out, std::string& error) {
 
 HttpPostResult httpPostJson(const HttpUrl& url,
                             const std::vector<std::pair<std::string, std::string>>& headers,
-                            const std::string& body, std::chrono::milliseconds timeout,
-                            const common::TimeSource& time) {
+                            std::string_view body, std::chrono::milliseconds timeout,
+                            const common::TimeSource& time, const std::atomic<bool>* abort) {
   HttpPostResult result;
   const common::MonotonicTime deadline = time.monotonicNow() + timeout;
 
@@ -181,7 +188,7 @@ HttpPostResult httpPostJson(const HttpUrl& url,
       return result;
     }
     std::string error;
-    if (!waitFor(sock.fd(), POLLOUT, deadline, time, error)) {
+    if (!waitFor(sock.fd(), POLLOUT, deadline, time, abort, error)) {
       result.error = "connect: " + error;
       return result;
     }
@@ -197,10 +204,11 @@ HttpPostResult httpPostJson(const HttpUrl& url,
   std::string request = "POST " + url.path +
                         " HTTP/1.1\r\nHost: " + (v6 ? "[" + url.host + "]" : url.host) + ":" +
                         std::to_string(url.port) +
-                        "\r\nUser-Agent: switchyard-rollback\r\n"
+                        "\r\nUser-Agent: switchyard\r\n"
                         "Content-Type: application/json\r\nConnection: close\r\n";
   for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
-  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  request += body;
   size_t sent = 0;
   while (sent < request.size()) {
     ssize_t n = ::send(sock.fd(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
@@ -211,7 +219,7 @@ HttpPostResult httpPostJson(const HttpUrl& url,
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       std::string error;
-      if (!waitFor(sock.fd(), POLLOUT, deadline, time, error)) {
+      if (!waitFor(sock.fd(), POLLOUT, deadline, time, abort, error)) {
         result.error = "send: " + error;
         return result;
       }
@@ -233,7 +241,7 @@ HttpPostResult httpPostJson(const HttpUrl& url,
   char buf[4096];
   while (!state.message_done && state.body.size() < MaxBodyKept) {
     std::string error;
-    if (!waitFor(sock.fd(), POLLIN, deadline, time, error)) {
+    if (!waitFor(sock.fd(), POLLIN, deadline, time, abort, error)) {
       if (state.head_done) break;  // the status is what counts; the rest of the body is not
       result.error = "waiting for the response: " + error;
       return result;
@@ -266,4 +274,4 @@ HttpPostResult httpPostJson(const HttpUrl& url,
   return result;
 }
 
-}  // namespace switchyard::rollback
+}  // namespace switchyard::http

@@ -1,10 +1,10 @@
-#include "proxy/rollback/http_post.h"
+#include "proxy/http/json_post.h"
 
 #include <gtest/gtest.h>
 
 #include "tests/support/http_sink.h"
 
-namespace switchyard::rollback {
+namespace switchyard::http {
 namespace {
 
 using std::chrono::milliseconds;
@@ -71,4 +71,4 @@ TEST_F(HttpPostTest, ConnectionRefused) {
 }
 
 }  // namespace
-}  // namespace switchyard::rollback
+}  // namespace switchyard::http

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config_error.h"
+#include "tests/support/config_errors.h"
 
 namespace switchyard::accesslog {
 namespace {
@@ -16,13 +17,7 @@ AccessLogConfig parse(const std::string& yaml) {
 }
 
 config::ConfigError parseError(const std::string& yaml) {
-  try {
-    parse(yaml);
-  } catch (const config::ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError for:\n" << yaml;
-  return config::ConfigError("", "");
+  return test::configErrorOf([&] { parse(yaml); }, yaml);
 }
 
 TEST(AccessLogConfigTest, AbsentBlockDisablesTheLog) {

@@ -21,6 +21,7 @@
 #include "proxy/common/logging.h"
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
+#include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
 
 namespace switchyard::filters::circuit_breaker {
@@ -602,13 +603,7 @@ class CircuitBreakerConfigTest : public testing::Test {
   }
 
   static config::ConfigError parseError(const std::string& yaml) {
-    try {
-      parse(yaml);
-    } catch (const config::ConfigError& e) {
-      return e;
-    }
-    ADD_FAILURE() << "no ConfigError for:\n" << yaml;
-    return config::ConfigError("", "");
+    return test::configErrorOf([&] { parse(yaml); }, yaml);
   }
 
   static void expectError(const std::string& yaml, const std::string& key, int line,

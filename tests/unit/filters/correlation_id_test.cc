@@ -11,6 +11,7 @@
 #include "filters/registry.h"
 #include "proxy/common/random.h"
 #include "proxy/common/uuid.h"
+#include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
 
 namespace switchyard::filters::correlation_id {
@@ -357,13 +358,7 @@ class CorrelationIdConfigTest : public testing::Test {
 
   // Parses `yaml`, which must fail, and returns the error.
   static config::ConfigError parseError(const std::string& yaml) {
-    try {
-      parse(yaml);
-    } catch (const config::ConfigError& e) {
-      return e;
-    }
-    ADD_FAILURE() << "no ConfigError for:\n" << yaml;
-    return config::ConfigError("", "");
+    return test::configErrorOf([&] { parse(yaml); }, yaml);
   }
 };
 

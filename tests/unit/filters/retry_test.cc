@@ -19,6 +19,7 @@
 #include "filters/retry/retry_policy.h"
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
+#include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
 
 namespace switchyard::filters::retry {
@@ -723,13 +724,7 @@ class RetryConfigTest : public testing::Test {
   }
 
   static config::ConfigError parseError(const std::string& yaml) {
-    try {
-      parse(yaml);
-    } catch (const config::ConfigError& e) {
-      return e;
-    }
-    ADD_FAILURE() << "no ConfigError for:\n" << yaml;
-    return config::ConfigError("", "");
+    return test::configErrorOf([&] { parse(yaml); }, yaml);
   }
 
   static void expectError(const std::string& yaml, const std::string& key, int line,

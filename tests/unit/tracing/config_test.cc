@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config_error.h"
+#include "tests/support/config_errors.h"
 
 namespace switchyard::tracing {
 namespace {
@@ -21,13 +22,7 @@ TracingConfig parse(const std::string& yaml) {
 
 // Parses `yaml`, which must fail, and returns the error.
 config::ConfigError parseError(const std::string& yaml) {
-  try {
-    parse(yaml);
-  } catch (const config::ConfigError& e) {
-    return e;
-  }
-  ADD_FAILURE() << "no ConfigError for:\n" << yaml;
-  return config::ConfigError("", "");
+  return test::configErrorOf([&] { parse(yaml); }, yaml);
 }
 
 TEST(TracingConfigTest, AbsentBlockDisablesTracing) {

@@ -23,4 +23,13 @@ config::ConfigError configErrorOf(Parse&& parse, const std::string& input) {
   return config::ConfigError("", "");
 }
 
+// Checks that `e` is at `path` on `line` and that its message contains `message_part`.
+inline void expectConfigError(const config::ConfigError& e, const std::string& path, int line,
+                              const std::string& message_part, const std::string& input) {
+  EXPECT_EQ(e.path(), path) << input;
+  EXPECT_EQ(e.line(), line) << input;
+  EXPECT_NE(std::string(e.what()).find(message_part), std::string::npos) << input << "\n"
+                                                                         << e.what();
+}
+
 }  // namespace switchyard::test

@@ -729,11 +729,8 @@ class RetryConfigTest : public testing::Test {
 
   static void expectError(const std::string& yaml, const std::string& key, int line,
                           const std::string& message_part) {
-    config::ConfigError e = parseError(yaml);
-    EXPECT_EQ(e.path(), std::string(Path) + "." + key) << yaml;
-    EXPECT_EQ(e.line(), line) << yaml;
-    EXPECT_NE(std::string(e.what()).find(message_part), std::string::npos) << yaml << "\n"
-                                                                           << e.what();
+    test::expectConfigError(parseError(yaml), std::string(Path) + "." + key, line, message_part,
+                            yaml);
   }
 };
 

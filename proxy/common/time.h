@@ -21,8 +21,27 @@ class TimeSource {
 
 class RealTimeSource final : public TimeSource {
  public:
+  // Inside a CachedClockScope on the calling thread: the time the scope began.
   MonotonicTime monotonicNow() const override;
   SystemTime systemNow() const override;
+};
+
+// One monotonic clock read per event-loop callback, as nginx caches its time per loop pass:
+// while a scope is alive, RealTimeSource::monotonicNow() on its thread returns the time read
+// when the scope began. A worker's callbacks never block, so everything one callback does
+// (start a request, arm a timer, record a duration) happens at that time, give or take
+// microseconds; a request's duration runs from the callback that read its head to the one that
+// completed it. Scopes nest (the outermost one reads the clock); SimulatedTimeSource ignores
+// them.
+class CachedClockScope {
+ public:
+  CachedClockScope();
+  ~CachedClockScope();
+  CachedClockScope(const CachedClockScope&) = delete;
+  CachedClockScope& operator=(const CachedClockScope&) = delete;
+
+ private:
+  bool owner_;
 };
 
 // Time that moves only when a test says so. Not thread-safe for writers; tests advance it from

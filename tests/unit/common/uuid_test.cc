@@ -43,6 +43,8 @@ TEST(UuidV4Test, FormatWithExtremeRandomBits) {
   EXPECT_EQ(uuidV4(zeros), "00000000-0000-4000-8000-000000000000");
   Constant ones(~uint64_t{0});
   EXPECT_EQ(uuidV4(ones), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+  Constant digits(0x0123456789abcdefULL);  // every hex digit, in order
+  EXPECT_EQ(uuidV4(digits), "01234567-89ab-4def-8123-456789abcdef");
 }
 
 TEST(UuidV4Test, UsesTheRandomBitsInOrder) {

@@ -9,50 +9,120 @@
 #include <stdexcept>
 
 #include "proxy/common/logging.h"
+#include "proxy/common/pooled.h"
 
 namespace switchyard::event {
 namespace {
 
-// The libevent event lives inside the timer (event_assign), so a timer is one allocation.
-class LibeventTimer final : public Timer {
- public:
-  LibeventTimer(event_base* base, std::function<void()> cb) : cb_(std::move(cb)) {
-    if (event_get_struct_event_size() > sizeof(storage_)) abort();
-    evtimer_assign(ev(), base, &LibeventTimer::onFire, this);
-  }
-  ~LibeventTimer() override { evtimer_del(ev()); }
-
-  void enable(std::chrono::milliseconds after) override {
-    timeval tv{static_cast<time_t>(after.count() / 1000),
-               static_cast<suseconds_t>((after.count() % 1000) * 1000)};
-    evtimer_add(ev(), &tv);
-  }
-  void disable() override { evtimer_del(ev()); }
-  bool enabled() const override {
-    return evtimer_pending(const_cast<LibeventTimer*>(this)->ev(), nullptr) != 0;
-  }
-
- private:
-  static void onFire(int, short, void* arg) noexcept {
-    auto* self = static_cast<LibeventTimer*>(arg);
-    self->cb_();
-  }
-  ::event* ev() { return reinterpret_cast<::event*>(storage_); }
-
-  alignas(16) unsigned char storage_[256];
-  std::function<void()> cb_;
-};
-
-// Destructors may defer more deletions; loop until none are left.
-void deleteAll(std::vector<std::unique_ptr<DeferredDeletable>>& deferred) {
+// Destructors may defer more deletions; loop until none are left. `scratch` holds each batch
+// while it is destroyed; both vectors keep their capacity, so deferring allocates nothing.
+void deleteAll(std::vector<std::unique_ptr<DeferredDeletable>>& deferred,
+               std::vector<std::unique_ptr<DeferredDeletable>>& scratch) {
   while (!deferred.empty()) {
-    std::vector<std::unique_ptr<DeferredDeletable>> batch;
-    batch.swap(deferred);
-    batch.clear();
+    scratch.swap(deferred);
+    scratch.clear();
   }
 }
 
 }  // namespace
+
+// A timer's libevent event, with its deadline. Timers are re-armed lazily: most are pushed back
+// or cancelled long before they fire (a keep-alive connection's idle timer, a request's response
+// timeout), so enable() and disable() only record the deadline. The event is added only when it
+// would otherwise fire too late; when it fires early (the deadline moved on, or the timer was
+// disabled) it is re-added for the rest or ignored. A timer thus costs at most one extra wakeup
+// per period instead of an event_add and an event_del per use.
+//
+// Slots outlive their timers: a destroyed timer's slot goes back to the dispatcher, possibly
+// still added, and the next timer created takes it over. A request's response timer then finds
+// its event already added for a deadline no later than its own and adds nothing.
+struct TimerSlot {
+  TimerSlot(event_base* base, const common::TimeSource& time) : time(time) {
+    if (event_get_struct_event_size() > sizeof(storage)) abort();
+    evtimer_assign(ev(), base, &TimerSlot::onFire, this);
+  }
+  ~TimerSlot() {
+    if (armed) evtimer_del(ev());
+  }
+
+  void enable(std::chrono::milliseconds after) {
+    const common::MonotonicTime now = time.monotonicNow();
+    due = now + after;
+    enabled = true;
+    if (armed && armed_for <= due) return;  // fires in time; onFire re-arms for the rest
+    arm(now, after);
+  }
+
+  void arm(common::MonotonicTime now, common::Duration after) {
+    // Whole milliseconds, rounded up, so the event never fires before the deadline it was
+    // added for (a wakeup before it would only re-arm).
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(after).count();
+    timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+    evtimer_add(ev(), &tv);
+    armed = true;
+    armed_for = now + std::chrono::milliseconds(ms);
+  }
+
+  static void onFire(int, short, void* arg) noexcept {
+    common::CachedClockScope clock;
+    auto* self = static_cast<TimerSlot*>(arg);
+    self->armed = false;
+    if (!self->enabled) return;
+    const common::MonotonicTime now = self->time.monotonicNow();
+    if (now < self->due) {
+      self->arm(now, self->due - now);
+      return;
+    }
+    self->enabled = false;
+    self->cb();
+  }
+  ::event* ev() { return reinterpret_cast<::event*>(storage); }
+
+  alignas(16) unsigned char storage[256];
+  const common::TimeSource& time;
+  std::function<void()> cb;
+  common::MonotonicTime due{};
+  common::MonotonicTime armed_for{};  // when the added event fires (valid while armed)
+  bool enabled = false;
+  bool armed = false;
+};
+
+class LibeventTimer final : public Timer, public common::ThreadPooled {
+ public:
+  LibeventTimer(LibeventDispatcher& dispatcher, TimerSlot* slot)
+      : dispatcher_(dispatcher), slot_(slot) {}
+  ~LibeventTimer() override { dispatcher_.releaseTimerSlot(slot_); }
+
+  void enable(std::chrono::milliseconds after) override { slot_->enable(after); }
+  void disable() override { slot_->enabled = false; }
+  bool enabled() const override { return slot_->enabled; }
+
+ private:
+  LibeventDispatcher& dispatcher_;
+  TimerSlot* const slot_;
+};
+
+TimerSlot* LibeventDispatcher::acquireTimerSlot(std::function<void()> cb) {
+  TimerSlot* slot;
+  if (free_timer_slots_.empty()) {
+    slot = new TimerSlot(base_, time_);
+  } else {
+    slot = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+  }
+  slot->cb = std::move(cb);
+  return slot;
+}
+
+void LibeventDispatcher::releaseTimerSlot(TimerSlot* slot) {
+  slot->enabled = false;
+  slot->cb = nullptr;
+  if (free_timer_slots_.size() >= kMaxFreeTimerSlots) {
+    delete slot;
+    return;
+  }
+  free_timer_slots_.push_back(slot);
+}
 
 LibeventDispatcher::LibeventDispatcher(const common::TimeSource& time) : time_(time) {
   event_config* cfg = event_config_new();
@@ -70,6 +140,7 @@ LibeventDispatcher::LibeventDispatcher(const common::TimeSource& time) : time_(t
 
 LibeventDispatcher::~LibeventDispatcher() {
   clearDeferred();
+  for (TimerSlot* slot : free_timer_slots_) delete slot;
   event_free(post_event_);
   event_free(deferred_event_);
   close(wake_fd_);
@@ -77,7 +148,7 @@ LibeventDispatcher::~LibeventDispatcher() {
 }
 
 TimerPtr LibeventDispatcher::createTimer(std::function<void()> cb) {
-  return std::make_unique<LibeventTimer>(base_, std::move(cb));
+  return std::make_unique<LibeventTimer>(*this, acquireTimerSlot(std::move(cb)));
 }
 
 void LibeventDispatcher::post(std::function<void()> fn) {
@@ -123,7 +194,7 @@ void LibeventDispatcher::onDeferred(int, short, void* arg) noexcept {
 }
 
 void LibeventDispatcher::clearDeferred() {
-  deleteAll(deferred_);
+  deleteAll(deferred_, deleting_);
   deferred_scheduled_ = false;
 }
 
@@ -158,7 +229,7 @@ class SimulatedDispatcher::SimTimer final : public Timer {
 
 SimulatedDispatcher::~SimulatedDispatcher() { clearDeferred(); }
 
-void SimulatedDispatcher::clearDeferred() { deleteAll(deferred_); }
+void SimulatedDispatcher::clearDeferred() { deleteAll(deferred_, deleting_); }
 
 TimerPtr SimulatedDispatcher::createTimer(std::function<void()> cb) {
   return std::make_unique<SimTimer>(*this, std::move(cb));

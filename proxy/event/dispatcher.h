@@ -43,6 +43,8 @@ class Dispatcher {
   virtual const common::TimeSource& timeSource() const = 0;
 };
 
+struct TimerSlot;
+
 // Dispatcher over a libevent event_base: the production implementation.
 class LibeventDispatcher final : public Dispatcher {
  public:
@@ -62,6 +64,12 @@ class LibeventDispatcher final : public Dispatcher {
   event_base* base() const { return base_; }
 
  private:
+  friend class LibeventTimer;
+  // Timers' libevent events are reused: see TimerSlot in dispatcher.cc.
+  TimerSlot* acquireTimerSlot(std::function<void()> cb);
+  void releaseTimerSlot(TimerSlot* slot);
+  static constexpr size_t kMaxFreeTimerSlots = 4096;
+
   static void onPost(int fd, short what, void* arg) noexcept;
   static void onDeferred(int fd, short what, void* arg) noexcept;
   void runPosted();
@@ -75,7 +83,9 @@ class LibeventDispatcher final : public Dispatcher {
   std::mutex post_mutex_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deleting_;
   bool deferred_scheduled_ = false;
+  std::vector<TimerSlot*> free_timer_slots_;
 };
 
 // A dispatcher for unit tests: time moves only through advance(), which fires every timer that
@@ -104,6 +114,7 @@ class SimulatedDispatcher final : public Dispatcher {
   std::mutex post_mutex_;
   std::vector<std::function<void()>> posted_;
   std::vector<std::unique_ptr<DeferredDeletable>> deferred_;
+  std::vector<std::unique_ptr<DeferredDeletable>> deleting_;
 };
 
 }  // namespace switchyard::event

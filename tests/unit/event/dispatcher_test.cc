@@ -312,6 +312,87 @@ TEST(DispatcherSimulatedDeathTest, DestructorDeferringAnotherObjectIsHandled) {
   EXPECT_EXIT(runChainedDeferredDeletes(), testing::ExitedWithCode(0), "");
 }
 
+// LibeventDispatcher's timers record deadlines and add their libevent event lazily. These tests
+// drive the deadlines with a simulated clock, so what fires does not depend on the machine's
+// speed: libevent only decides when the loop wakes up (at once, for the 0 ms events used here).
+class DispatcherLibeventTimerTest : public testing::Test {
+ protected:
+  // Runs the loop until `exit_after` has fired.
+  void runUntil(Timer& exit_after) {
+    exit_after.enable(milliseconds(0));
+    dispatcher_.run();
+  }
+  TimerPtr exitTimer() {
+    return dispatcher_.createTimer([this] { dispatcher_.exit(); });
+  }
+
+  common::SimulatedTimeSource time_;
+  LibeventDispatcher dispatcher_{time_};
+};
+
+TEST_F(DispatcherLibeventTimerTest, ADisabledTimerWhoseEventStillFiresDoesNotRunItsCallback) {
+  int fired = 0;
+  TimerPtr timer = dispatcher_.createTimer([&] { ++fired; });
+  timer->enable(milliseconds(0));  // adds the libevent event
+  timer->disable();                // only records that it is off
+  EXPECT_FALSE(timer->enabled());
+  TimerPtr exit = exitTimer();
+  runUntil(*exit);
+  EXPECT_EQ(fired, 0);
+}
+
+TEST_F(DispatcherLibeventTimerTest, AnEventThatFiresBeforeTheDeadlineWaitsForIt) {
+  int fired = 0;
+  TimerPtr timer = dispatcher_.createTimer([&] { ++fired; });
+  timer->enable(milliseconds(0));     // the event is added for now
+  timer->enable(milliseconds(5000));  // pushed back: nothing is added
+  EXPECT_TRUE(timer->enabled());
+  TimerPtr exit = exitTimer();
+  runUntil(*exit);
+  // The event fired, found the deadline 5 s away on the simulated clock and re-armed itself.
+  EXPECT_EQ(fired, 0);
+  EXPECT_TRUE(timer->enabled());
+  // Brought forward again, the deadline is earlier than the re-armed event: it is added anew
+  // and the callback runs, once.
+  timer->enable(milliseconds(0));
+  runUntil(*exit);
+  EXPECT_EQ(fired, 1);
+  EXPECT_FALSE(timer->enabled());
+}
+
+TEST_F(DispatcherLibeventTimerTest, AReusedSlotServesTheNextTimerAndNotTheOldCallback) {
+  int old_fired = 0;
+  int new_fired = 0;
+  {
+    TimerPtr old_timer = dispatcher_.createTimer([&] { ++old_fired; });
+    old_timer->enable(milliseconds(0));
+  }  // destroyed while its event is still added
+  TimerPtr timer = dispatcher_.createTimer([&] { ++new_fired; });
+  timer->enable(milliseconds(0));
+  TimerPtr exit = exitTimer();
+  runUntil(*exit);
+  EXPECT_EQ(old_fired, 0);
+  EXPECT_EQ(new_fired, 1);
+}
+
+TEST_F(DispatcherLibeventTimerTest, ACallbackMayReEnableItsOwnTimer) {
+  int fired = 0;
+  TimerPtr timer;
+  timer = dispatcher_.createTimer([&] {
+    if (++fired < 3) timer->enable(milliseconds(0));
+  });
+  timer->enable(milliseconds(0));
+  TimerPtr exit = dispatcher_.createTimer([&] {
+    if (fired < 3) {
+      exit->enable(milliseconds(0));
+      return;
+    }
+    dispatcher_.exit();
+  });
+  runUntil(*exit);
+  EXPECT_EQ(fired, 3);
+}
+
 TEST(DispatcherLibeventTest, PostFromAnotherThreadRunsOnTheLoopThreadThenExit) {
   common::RealTimeSource time;
   LibeventDispatcher dispatcher(time);

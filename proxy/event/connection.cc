@@ -14,11 +14,15 @@
 #include <cstring>
 #include <vector>
 
+#include "proxy/common/time.h"
+
 namespace switchyard::event {
 namespace {
 
 constexpr size_t kReadSize = 64 * 1024;
-constexpr size_t kChainSize = 4096 - 64;  // with libevent's chain header, one page
+// With libevent's chain header a chain is 1 KiB, small enough for malloc's per-thread cache;
+// a peer that sends more gets a larger reservation (see doRead).
+constexpr size_t kChainSize = 1024 - 128;
 
 // Connections written to during the current read callback of this thread; null outside one.
 thread_local std::vector<Connection*>* t_batch = nullptr;
@@ -105,10 +109,12 @@ int Connection::connectTo(const std::string& host, uint16_t port) {
 }
 
 void Connection::onReadEvent(int, short, void* arg) noexcept {
+  common::CachedClockScope clock;
   static_cast<Connection*>(arg)->doRead();
 }
 
 void Connection::onWriteEvent(int, short, void* arg) noexcept {
+  common::CachedClockScope clock;
   static_cast<Connection*>(arg)->doWrite();
 }
 
@@ -184,9 +190,13 @@ void Connection::doWrite() {
 }
 
 Connection::SendResult Connection::sendOutput() {
-  while (!output_.empty()) {
+  size_t left = output_.length();
+  while (left > 0) {
     const int n = evbuffer_write(output_.raw(), fd_);
-    if (n > 0) continue;
+    if (n > 0) {
+      left -= static_cast<size_t>(n);  // evbuffer_write drained what it sent
+      continue;
+    }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return SendResult::Blocked;
     return SendResult::Failed;
   }
@@ -194,12 +204,13 @@ Connection::SendResult Connection::sendOutput() {
 }
 
 void Connection::flush() {
-  if (sendOutput() == SendResult::Failed) {
+  const SendResult sent = sendOutput();
+  if (sent == SendResult::Failed) {
     closeSocket();
     callbacks_->onClosed(CloseReason::Reset);
     return;
   }
-  if (output_.empty()) {
+  if (sent == SendResult::Done) {
     if (write_armed_) {
       event_del(write_ev_);
       write_armed_ = false;
@@ -209,15 +220,17 @@ void Connection::flush() {
       callbacks_->onClosed(CloseReason::LocalClose);
       return;
     }
-  } else if (!write_armed_) {
+    updateWatermarks(0);
+    return;
+  }
+  if (!write_armed_) {
     event_add(write_ev_, nullptr);
     write_armed_ = true;
   }
-  updateWatermarks();
+  updateWatermarks(output_.length());
 }
 
-void Connection::updateWatermarks() {
-  const size_t len = output_.length();
+void Connection::updateWatermarks(size_t len) {
   if (!above_high_ && len > high_watermark_) {
     above_high_ = true;
     callbacks_->onAboveWriteBufferHighWatermark();
@@ -238,7 +251,7 @@ void Connection::write(http::Buffer& data) {
 
 void Connection::afterWrite() {
   if (connecting_ || write_armed_) {
-    updateWatermarks();
+    updateWatermarks(output_.length());
     return;
   }
   if (t_batch != nullptr) {
@@ -246,7 +259,8 @@ void Connection::afterWrite() {
       in_batch_ = true;
       t_batch->push_back(this);
     }
-    updateWatermarks();
+    // Only growth can cross the high mark before the batch sends.
+    if (!above_high_) updateWatermarks(output_.length());
     return;
   }
   flush();

@@ -50,6 +50,14 @@ class Connection {
   // Moves `data` to the output buffer and tries to send it now.
   void write(http::Buffer& data);
   void write(std::string_view data);
+  // Lets `fill` append to the output buffer in place (a head encoded straight into it), then
+  // sends as write() does.
+  template <class Fill>
+  void writeWith(Fill&& fill) {
+    if (fd_ < 0 || flush_then_close_) return;
+    fill(output_);
+    afterWrite();
+  }
   // Stops/starts reading. Calls nest: reading resumes when every disable has been undone.
   void readDisable(bool disable);
   bool readEnabled() const { return read_disable_count_ == 0; }
@@ -95,7 +103,7 @@ class Connection {
   SendResult sendOutput();
   void flush();
   void closeSocket();
-  void updateWatermarks();
+  void updateWatermarks(size_t output_length);
   void afterWrite();
 
   int fd_;

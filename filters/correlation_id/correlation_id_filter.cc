@@ -45,7 +45,7 @@ bool CorrelationIdFilter::resolveId(const http::HeaderMap& headers) {
   if (std::string_view incoming = findIncoming(headers); !incoming.empty()) {
     id.assign(incoming);
   } else if (config_->generate) {
-    id = common::uuidV4(callbacks_->random());
+    common::uuidV4(callbacks_->random(), id);
   } else {
     id.clear();
   }

@@ -54,8 +54,8 @@ bool ClientLabels::isValidClientId(std::string_view value) {
   return !value.empty() && value.size() <= MaxLength && std::ranges::all_of(value, isClientIdChar);
 }
 
-ClientLabels::Label ClientLabels::classify(const std::string* value) {
-  return value == nullptr ? Label{UnknownId, Unknown} : classify(std::string_view(*value));
+ClientLabels::Label ClientLabels::classify(const std::string_view* value) {
+  return value == nullptr ? Label{UnknownId, Unknown} : classify(*value);
 }
 
 ClientLabels::Label ClientLabels::classify(std::string_view raw) {

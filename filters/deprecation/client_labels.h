@@ -48,7 +48,7 @@ class ClientLabels {
   ClientLabels& operator=(const ClientLabels&) = delete;
 
   // The label of a request whose client header is `value` (nullptr when absent).
-  Label classify(const std::string* value);
+  Label classify(const std::string_view* value);
   Label classify(std::string_view value);
 
   // One more than the largest id classify() can return.

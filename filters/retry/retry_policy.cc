@@ -301,7 +301,7 @@ RetryDecision RetryState::onAttemptFailed(AttemptOutcome outcome, int status,
 
   common::Duration delay = backoff(retries_, config_, random);
   if (outcome == AttemptOutcome::Response && config_.honor_retry_after && response != nullptr) {
-    if (const std::string* value = response->headers.get("retry-after")) {
+    if (const std::string_view* value = response->headers.get("retry-after")) {
       // An unreadable Retry-After is ignored, as if it were absent.
       if (std::optional<common::Duration> wait = parseRetryAfter(*value, system_now)) {
         if (*wait > config_.max_retry_after) return refuse(NoRetry::RetryAfterTooLong);

@@ -25,6 +25,7 @@
 
 #include "proxy/common/logging.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/event/memory.h"
 
 namespace switchyard::admin {
 namespace {
@@ -130,7 +131,7 @@ std::string uriDecode(std::string_view s) {
   char* decoded = evhttp_uridecode(in.c_str(), 1, &size);
   if (decoded == nullptr) throw std::bad_alloc();
   std::string out(decoded, size);
-  std::free(decoded);
+  event::freeEventMemory(decoded);
   return out;
 }
 

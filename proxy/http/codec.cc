@@ -31,11 +31,20 @@ struct ByteTables {
 };
 constexpr ByteTables kBytes;
 
+constexpr uint64_t kOnes = 0x0101010101010101ULL;
+constexpr uint64_t kHigh = 0x8080808080808080ULL;
+
 // Eight bytes at a time: a word with no byte below 0x20 and no 0x7f is valid as it is; only
 // words with such a byte (a tab, or a real control byte) are checked byte by byte.
-bool valueBytesValid(const std::string& v) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+bool valueBytesValid(std::string_view v) {
+  if (v.size() < 8) {
+    // A short value is checked as one word, padded with a byte that is always valid.
+    uint64_t w = kOnes * 'a';
+    memcpy(&w, v.data(), v.size());
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;
+    const uint64_t x = w ^ (kOnes * 0x7f);
+    if ((below_space | ((x - kOnes) & ~x & kHigh)) == 0) return true;
+  }
   size_t i = 0;
   for (; i + 8 <= v.size(); i += 8) {
     uint64_t w;
@@ -55,7 +64,41 @@ bool valueBytesValid(const std::string& v) {
   return true;
 }
 
-bool isFixedHopByHop(const std::string& n) {
+// Per byte of a word whose bytes are all below 0x80: the high bit set where lo <= byte <= hi.
+// Each byte's sums stay below 0x100, so no carry crosses into the next byte.
+constexpr uint64_t inRange(uint64_t w, unsigned char lo, unsigned char hi) {
+  return (w + kOnes * (0x80 - lo)) & ~(w + kOnes * (0x7f - hi)) & kHigh;
+}
+
+// Copies a header name folded to lower case; false if a byte is not a tchar. Eight bytes at a
+// time while they are letters, digits and '-' (nearly every real name), byte by byte otherwise.
+bool foldName(const char* in, size_t len, char* out) {
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, in + i, 8);
+    if ((w & kHigh) == 0) {
+      const uint64_t upper = inRange(w, 'A', 'Z');
+      const uint64_t x = w ^ (kOnes * '-');
+      const uint64_t dash = ~(((x & ~kHigh) + ~kHigh) | x) & kHigh;
+      if ((upper | inRange(w, 'a', 'z') | inRange(w, '0', '9') | dash) == kHigh) {
+        w |= upper >> 2;  // 0x80 >> 2 is the case bit
+        memcpy(out + i, &w, 8);
+        continue;
+      }
+    }
+    break;
+  }
+  unsigned char valid = 1;
+  for (; i < len; ++i) {
+    const unsigned char l = kBytes.name[static_cast<unsigned char>(in[i])];
+    out[i] = static_cast<char>(l);
+    valid &= l != 0;
+  }
+  return valid != 0;
+}
+
+bool isFixedHopByHop(std::string_view n) {
   switch (n.size()) {
     case 2:
       return n == "te";
@@ -82,16 +125,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-inline void appendHeaders(std::string& s, const HeaderMap& headers) {
-  for (const auto& e : headers.entries()) {
-    s.append(e.name);
-    s.append(": ", 2);
-    s.append(e.value);
-    s.append("\r\n", 2);
-  }
-  s.append("\r\n", 2);
-}
-
 }  // namespace
 
 #define SY_PARSER(p) static_cast<Http1Parser*>((p)->data)
@@ -101,14 +134,17 @@ Http1Parser::Http1Parser(Kind kind, CodecLimits limits) : kind_(kind), limits_(l
 void Http1Parser::reset() {
   http_parser_init(&parser_, kind_ == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE);
   parser_.data = this;
-  url_.clear();
-  reason_.clear();
-  field_.clear();
-  value_.clear();
+  field_name_ = {};
+  in_field_ = false;
+  name_invalid_ = false;
   in_value_ = false;
   request_.reset();
   response_.reset();
   headers_ = nullptr;
+  hop_by_hop_ = nullptr;
+  hosts_ = 0;
+  seen_expect_ = false;
+  seen_transfer_encoding_ = false;
   head_bytes_ = 0;
   body_bytes_ = 0;
   remaining_ = -1;
@@ -150,12 +186,14 @@ int Http1Parser::onMessageBegin(http_parser* p) noexcept {
   if (self->kind_ == Kind::Request) {
     self->request_ = makeRequestHeaders();
     self->headers_ = &self->request_->headers;
+    self->hop_by_hop_ = &self->request_->hop_by_hop;
   } else {
     self->response_ = makeResponseHeaders();
     self->headers_ = &self->response_->headers;
+    self->hop_by_hop_ = &self->response_->hop_by_hop;
   }
   // Room for a typical head plus what the proxy adds, in one allocation.
-  self->headers_->entries().reserve(12);
+  self->headers_->reserve(12);
   return 0;
 }
 
@@ -165,30 +203,66 @@ int Http1Parser::onUrl(http_parser* p, const char* at, size_t len) noexcept {
   if (self->head_bytes_ > self->limits_.max_headers_bytes) {
     return self->fail(431, "the message head is larger than the configured limit");
   }
-  self->url_.append(at, len);
+  self->request_->path.append(at, len);
   return 0;
 }
 
 int Http1Parser::onStatus(http_parser* p, const char* at, size_t len) noexcept {
   auto* self = SY_PARSER(p);
   self->head_bytes_ += len;
-  self->reason_.append(at, len);
+  self->response_->reason.append(at, len);
   return 0;
 }
 
 bool Http1Parser::commitHeader() {
-  if (field_.empty()) return true;
-  for (char& c : field_) {
-    const unsigned char l = kBytes.name[static_cast<unsigned char>(c)];
-    if (l == 0) return false;
-    c = static_cast<char>(l);
+  if (in_field_) {  // a name with no value callback
+    field_name_ = headers_->takeToken();
+    in_field_ = false;
   }
-  if (!valueBytesValid(value_)) return false;
-  // Copied (not moved) so field_/value_ keep their buffers for the next header.
-  headers_->add(std::string_view(field_), trim(value_));
-  field_.clear();
-  value_.clear();
+  const std::string_view value = headers_->takeToken();
+  if (field_name_.empty()) return true;
+  if (name_invalid_ || !valueBytesValid(value)) return false;
+  // Both views point into the head's own arena: nothing is copied again.
+  // http-parser has already skipped the blanks before the value; only trailing ones remain.
+  size_t end = value.size();
+  while (end > 0 && (value[end - 1] == ' ' || value[end - 1] == '\t')) --end;
+  headers_->addOwned(field_name_, value.substr(0, end));
+  noteHeader(field_name_);
+  field_name_ = {};
   return true;
+}
+
+// Notes the names headersComplete() and the hop-by-hop strip care about, so that neither has to
+// search the head for them.
+void Http1Parser::noteHeader(std::string_view name) {
+  switch (name.size()) {
+    case 2:
+      if (name == "te") *hop_by_hop_ = true;
+      break;
+    case 4:
+      if (name == "host" && hosts_ < 2) ++hosts_;
+      break;
+    case 6:
+      if (name == "expect") seen_expect_ = true;
+      break;
+    case 7:
+      if (name == "upgrade" || name == "trailer") *hop_by_hop_ = true;
+      break;
+    case 10:
+      if (name == "connection" || name == "keep-alive") *hop_by_hop_ = true;
+      break;
+    case 16:
+      if (name == "proxy-connection") *hop_by_hop_ = true;
+      break;
+    case 17:
+      if (name == "transfer-encoding") {
+        *hop_by_hop_ = true;
+        seen_transfer_encoding_ = true;
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 int Http1Parser::onHeaderField(http_parser* p, const char* at, size_t len) noexcept {
@@ -201,7 +275,9 @@ int Http1Parser::onHeaderField(http_parser* p, const char* at, size_t len) noexc
   if (self->head_bytes_ > self->limits_.max_headers_bytes) {
     return self->fail(431, "the message head is larger than the configured limit");
   }
-  self->field_.append(at, len);
+  // Folded to lower case on the way into the head's arena.
+  if (!foldName(at, len, self->headers_->extendToken(len))) self->name_invalid_ = true;
+  self->in_field_ = true;
   return 0;
 }
 
@@ -227,6 +303,10 @@ int Http1Parser::onHeaderValue(http_parser* p, const char* at, size_t len) noexc
     const char before = q > self->chunk_start_ ? q[-1] : self->prev_chunk_last_nonws_;
     if (before == '\n') return self->fail(400, "obsolete line folding in a header is not allowed");
   }
+  if (self->in_field_) {
+    self->field_name_ = self->headers_->takeToken();
+    self->in_field_ = false;
+  }
   self->in_value_ = true;
   self->last_value_end_ = at + len;
   self->last_value_chunk_ = self->chunk_seq_;
@@ -234,13 +314,13 @@ int Http1Parser::onHeaderValue(http_parser* p, const char* at, size_t len) noexc
   if (self->head_bytes_ > self->limits_.max_headers_bytes) {
     return self->fail(431, "the message head is larger than the configured limit");
   }
-  self->value_.append(at, len);
+  if (len > 0) copyShort(self->headers_->extendToken(len), at, len);
   return 0;
 }
 
 int Http1Parser::onHeadersComplete(http_parser* p) noexcept {
   auto* self = SY_PARSER(p);
-  if (self->in_value_ || !self->field_.empty()) {
+  if (self->in_value_ || self->in_field_) {
     if (!self->commitHeader()) return self->fail(400, "invalid byte in a header name or value");
     self->in_value_ = false;
   }
@@ -250,8 +330,7 @@ int Http1Parser::onHeadersComplete(http_parser* p) noexcept {
 int Http1Parser::headersComplete() {
   HeaderMap& h = *headers_;
   const bool chunked = (parser_.flags & F_CHUNKED) != 0;
-  const std::string* te = h.get("transfer-encoding");
-  if (te != nullptr) {
+  if (seen_transfer_encoding_) {
     std::string joined;
     for (const auto& e : h.entries()) {
       if (e.name != "transfer-encoding") continue;
@@ -276,17 +355,16 @@ int Http1Parser::headersComplete() {
     RequestHeaders& r = *request_;
     if (parser_.method == HTTP_CONNECT) return fail(501, "CONNECT is not supported");
     r.method = http_method_str(static_cast<http_method>(parser_.method));
-    r.path = std::move(url_);
     r.http_minor = parser_.http_minor;
     if (parser_.http_major != 1) return fail(400, "unsupported HTTP version");
-    const size_t hosts = h.count("host");
+    const int hosts = hosts_;
     if (hosts > 1 || (hosts == 0 && r.http_minor >= 1)) {
       return fail(400, hosts > 1 ? "more than one Host header" : "missing Host header");
     }
     r.content_length = content_length;
     r.chunked = chunked;
     r.keep_alive = http_should_keep_alive(&parser_) != 0;
-    if (const std::string* expect = h.get("expect")) {
+    if (const std::string_view* expect = seen_expect_ ? h.get("expect") : nullptr) {
       if (!equalsIgnoreCase(*expect, "100-continue")) {
         return fail(417, "only Expect: 100-continue is supported");
       }
@@ -301,7 +379,6 @@ int Http1Parser::headersComplete() {
   } else {
     ResponseHeaders& r = *response_;
     r.status = parser_.status_code;
-    r.reason = std::move(reason_);
     r.http_minor = parser_.http_minor;
     r.content_length = content_length;
     r.chunked = chunked;
@@ -376,13 +453,19 @@ void Http1Parser::dispatch(Buffer& input) {
       skip_lf_ = false;
     }
     if (remaining_ > 0) {
-      const size_t n = std::min<size_t>(remaining_, input.length());
+      const size_t available = input.length();
+      const size_t n = std::min<size_t>(remaining_, available);
       if (n == 0) return;
-      body_.move(input, n);
       remaining_ -= static_cast<int64_t>(n);
       body_bytes_ += n;
       if (remaining_ == 0) complete_ = true;
-      deliverBody(complete_);
+      if (n == available) {
+        // Everything read is body: hand it over as it is, without moving it first.
+        deliverBody(input, complete_);
+      } else {
+        body_.move(input, n);
+        deliverBody(complete_);
+      }
       continue;
     }
     if (input.empty()) return;
@@ -392,7 +475,13 @@ void Http1Parser::dispatch(Buffer& input) {
     const char* data = static_cast<const char*>(v.iov_base);
     chunk_start_ = data;
     ++chunk_seq_;
-    const size_t n = http_parser_execute(&parser_, &settings(), data, v.iov_len);
+    size_t n = http_parser_execute(&parser_, &settings(), data, v.iov_len);
+    if (skip_lf_ && n < v.iov_len) {
+      // The head's final LF, left behind by the pause in on_headers_complete, is usually in
+      // the same chunk: drained with the rest of the head.
+      if (data[n] == '\n') ++n;
+      skip_lf_ = false;
+    }
     prev_chunk_end_ = data + n;
     for (size_t k = n; k > 0; --k) {
       if (data[k - 1] != ' ' && data[k - 1] != '\t') {
@@ -456,15 +545,17 @@ void Http1Parser::deliverHead() {
   }
 }
 
-void Http1Parser::deliverBody(bool end_stream) {
+void Http1Parser::deliverBody(bool end_stream) { deliverBody(body_, end_stream); }
+
+void Http1Parser::deliverBody(Buffer& data, bool end_stream) {
   if (end_delivered_) return;
   end_delivered_ = end_stream;
   if (kind_ == Kind::Request) {
-    request_cb_->onBody(body_, end_stream);
+    request_cb_->onBody(data, end_stream);
   } else {
-    response_cb_->onBody(body_, end_stream);
+    response_cb_->onBody(data, end_stream);
   }
-  if (!body_.empty()) body_.drain(body_.length());
+  if (!data.empty()) data.drain(data.length());
 }
 
 void Http1Parser::onEof() {
@@ -488,43 +579,74 @@ void Http1Parser::onEof() {
   }
 }
 
-std::string_view encodeRequestHead(const RequestHeaders& headers) {
-  thread_local std::string s;
-  s.clear();
-  s.append(headers.method);
-  s.push_back(' ');
-  s.append(headers.path);
-  s.append(" HTTP/1.1\r\n", 11);
-  appendHeaders(s, headers.headers);
-  return s;
+namespace {
+
+// A head is sized first, then written straight into the output buffer's free space: one pass
+// over the headers to count, one to copy, no intermediate string.
+size_t headersSize(const HeaderMap& headers) {
+  size_t n = 2;  // the empty line
+  for (const auto& e : headers.entries()) n += e.name.size() + e.value.size() + 4;
+  return n;
 }
 
-std::string_view encodeResponseHead(const ResponseHeaders& headers) {
-  thread_local std::string s;
-  s.clear();
-  const int st = headers.status;
-  const char status[13] = {'H',
-                           'T',
-                           'T',
-                           'P',
-                           '/',
-                           '1',
-                           '.',
-                           '1',
-                           ' ',
-                           static_cast<char>('0' + st / 100 % 10),
-                           static_cast<char>('0' + st / 10 % 10),
-                           static_cast<char>('0' + st % 10),
-                           ' '};
-  s.append(status, sizeof(status));
-  if (!headers.reason.empty()) {
-    s.append(headers.reason);
-  } else {
-    s.append(reasonPhrase(headers.status));
+inline char* put(char* p, std::string_view s) {
+  copyShort(p, s.data(), s.size());
+  return p + s.size();
+}
+
+char* putHeaders(char* p, const HeaderMap& headers) {
+  for (const auto& e : headers.entries()) {
+    p = put(p, e.name);
+    *p++ = ':';
+    *p++ = ' ';
+    p = put(p, e.value);
+    *p++ = '\r';
+    *p++ = '\n';
   }
-  s.append("\r\n", 2);
-  appendHeaders(s, headers.headers);
-  return s;
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
+
+template <class Write>
+void writeHead(Buffer& out, size_t size, Write write) {
+  evbuffer_iovec v;
+  if (evbuffer_reserve_space(out.raw(), static_cast<ev_ssize_t>(size), &v, 1) < 1) abort();
+  char* end = write(static_cast<char*>(v.iov_base));
+  v.iov_len = static_cast<size_t>(end - static_cast<char*>(v.iov_base));
+  evbuffer_commit_space(out.raw(), &v, 1);
+}
+
+}  // namespace
+
+void encodeRequestHead(const RequestHeaders& headers, Buffer& out) {
+  const size_t size =
+      headers.method.size() + 1 + headers.path.size() + 11 + headersSize(headers.headers);
+  writeHead(out, size, [&](char* p) {
+    p = put(p, headers.method);
+    *p++ = ' ';
+    p = put(p, headers.path);
+    p = put(p, " HTTP/1.1\r\n");
+    return putHeaders(p, headers.headers);
+  });
+}
+
+void encodeResponseHead(const ResponseHeaders& headers, Buffer& out) {
+  const int st = headers.status;
+  const std::string_view reason =
+      headers.reason.empty() ? std::string_view(reasonPhrase(st)) : headers.reason;
+  const size_t size = 13 + reason.size() + 2 + headersSize(headers.headers);
+  writeHead(out, size, [&](char* p) {
+    p = put(p, "HTTP/1.1 ");
+    *p++ = static_cast<char>('0' + st / 100 % 10);
+    *p++ = static_cast<char>('0' + st / 10 % 10);
+    *p++ = static_cast<char>('0' + st % 10);
+    *p++ = ' ';
+    p = put(p, reason);
+    *p++ = '\r';
+    *p++ = '\n';
+    return putHeaders(p, headers.headers);
+  });
 }
 
 void encodeChunk(Buffer& data, Buffer& out) {
@@ -539,44 +661,34 @@ void encodeChunk(Buffer& data, Buffer& out) {
 void encodeLastChunk(Buffer& out) { out.add("0\r\n\r\n"); }
 
 void stripHopByHop(HeaderMap& headers) {
-  auto& entries = headers.entries();
-  bool has_connection = false;
-  for (const auto& e : entries) {
-    if (e.name == "connection") {
-      has_connection = true;
-      break;
-    }
-  }
+  // Tokens of Connection other than close/keep-alive name more headers to remove (rare).
   std::vector<std::string> named;
-  if (has_connection) {
-    for (const auto& e : entries) {
-      if (e.name != "connection") continue;
-      std::string_view list = e.value;
-      while (!list.empty()) {
-        size_t comma = list.find(',');
-        std::string token(trim(list.substr(0, comma)));
-        toLowerInPlace(token);
-        if (!token.empty() && token != "close" && token != "keep-alive") named.push_back(token);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
+  bool any = false;
+  for (const auto& e : headers.entries()) {
+    if (!isFixedHopByHop(e.name)) continue;
+    any = true;
+    if (e.name != "connection" || e.value == "keep-alive" || e.value == "close") continue;
+    std::string_view list = e.value;
+    while (!list.empty()) {
+      size_t comma = list.find(',');
+      std::string_view token = trim(list.substr(0, comma));
+      if (!token.empty() && !equalsIgnoreCase(token, "close") &&
+          !equalsIgnoreCase(token, "keep-alive")) {
+        named.emplace_back(token);
+        toLowerInPlace(named.back());
       }
-    }
-  }
-  bool any = !named.empty();
-  for (const auto& e : entries) {
-    if (isFixedHopByHop(e.name)) {
-      any = true;
-      break;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
     }
   }
   if (!any) return;
-  entries.erase(std::remove_if(entries.begin(), entries.end(),
-                               [&](const HeaderMap::Entry& e) {
-                                 return isFixedHopByHop(e.name) ||
-                                        (!named.empty() && std::find(named.begin(), named.end(),
-                                                                     e.name) != named.end());
-                               }),
-                entries.end());
+  if (named.empty()) {
+    headers.removeIf([](const HeaderMap::Entry& e) { return isFixedHopByHop(e.name); });
+    return;
+  }
+  headers.removeIf([&](const HeaderMap::Entry& e) {
+    return isFixedHopByHop(e.name) || std::find(named.begin(), named.end(), e.name) != named.end();
+  });
 }
 
 }  // namespace switchyard::http

@@ -88,9 +88,11 @@ class Http1Parser {
 
   int fail(int status, std::string detail);
   bool commitHeader();
+  void noteHeader(std::string_view name);
   int headersComplete();
   void deliverHead();
   void deliverBody(bool end_stream);
+  void deliverBody(Buffer& data, bool end_stream);
   void reset();
 
   Kind kind_;
@@ -100,14 +102,17 @@ class Http1Parser {
   ResponseCallbacks* response_cb_ = nullptr;
 
   // Per message.
-  std::string url_;
-  std::string reason_;
-  std::string field_;
-  std::string value_;
+  std::string_view field_name_;  // the current header's name, in the head's arena
+  bool in_field_ = false;        // a name is being received
+  bool name_invalid_ = false;    // a byte of the current name is not a tchar
   bool in_value_ = false;
   RequestHeadersPtr request_;
   ResponseHeadersPtr response_;
   HeaderMap* headers_ = nullptr;
+  bool* hop_by_hop_ = nullptr;  // the head's hop_by_hop flag
+  int hosts_ = 0;               // Host headers seen (counted up to 2)
+  bool seen_expect_ = false;
+  bool seen_transfer_encoding_ = false;
   uint64_t head_bytes_ = 0;
   uint64_t body_bytes_ = 0;
   int64_t remaining_ = -1;  // Content-Length body bytes still to come, handled outside the parser
@@ -133,13 +138,15 @@ class Http1Parser {
 };
 
 // Serialisation of heads and bodies onto a connection's output buffer.
-// The head as bytes, in a per-thread string valid until the next call on the same thread.
-std::string_view encodeRequestHead(const RequestHeaders& headers);
-std::string_view encodeResponseHead(const ResponseHeaders& headers);
+// Appends the head to `out`.
+void encodeRequestHead(const RequestHeaders& headers, Buffer& out);
+void encodeResponseHead(const ResponseHeaders& headers, Buffer& out);
 void encodeChunk(Buffer& data, Buffer& out);
 void encodeLastChunk(Buffer& out);
 
 // Removes the hop-by-hop headers of RFC 9110 section 7.6.1 and any header named in Connection.
+// A header named in Connection is hop-by-hop only with a Connection header, which is fixed
+// hop-by-hop itself: a parsed head whose hop_by_hop flag is false has nothing to remove.
 void stripHopByHop(HeaderMap& headers);
 
 }  // namespace switchyard::http

@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/common/pooled.h"
 #include "proxy/common/random.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/http/buffer.h"
@@ -77,7 +78,7 @@ class StreamFilterCallbacks {
 
 // One filter instance per request. A filter overrides only the hooks it needs; defaults pass
 // everything through. Filters are created on the worker thread and never shared across threads.
-class StreamFilter {
+class StreamFilter : public common::ThreadPooled {
  public:
   virtual ~StreamFilter() = default;
   virtual void setCallbacks(StreamFilterCallbacks& callbacks) { callbacks_ = &callbacks; }

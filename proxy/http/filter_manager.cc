@@ -4,7 +4,8 @@
 
 namespace switchyard::http {
 
-class FilterManager::ActiveFilter final : public StreamFilterCallbacks {
+class FilterManager::ActiveFilter final : public StreamFilterCallbacks,
+                                          public common::ThreadPooled {
  public:
   ActiveFilter(FilterManager& parent, StreamFilterPtr filter, size_t index, bool terminal)
       : parent_(parent), filter_(std::move(filter)), index_(index), terminal_(terminal) {}

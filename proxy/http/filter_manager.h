@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/common/pooled.h"
 #include "proxy/http/filter.h"
 
 namespace switchyard::http {
@@ -75,7 +76,9 @@ class FilterManager {
   FilterManagerCallbacks& callbacks_;
   StreamInfo& info_;
   const uint64_t max_buffered_bytes_;
-  std::vector<std::unique_ptr<ActiveFilter>> filters_;  // the terminal filter, if any, is last
+  // The terminal filter, if any, is last.
+  std::vector<std::unique_ptr<ActiveFilter>, common::PoolAllocator<std::unique_ptr<ActiveFilter>>>
+      filters_;
   bool has_terminal_ = false;
   RequestHeadersPtr request_headers_;
   RequestHeaders empty_request_;

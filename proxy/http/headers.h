@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -9,38 +10,128 @@
 
 namespace switchyard::http {
 
+// memcpy for the short strings of a head (most names and values are under 16 bytes), inlined:
+// two overlapping moves instead of a library call.
+inline void copyShort(char* d, const char* s, size_t n) {
+  if (n >= 16) {
+    memcpy(d, s, n);
+  } else if (n >= 8) {
+    uint64_t a, b;
+    memcpy(&a, s, 8);
+    memcpy(&b, s + n - 8, 8);
+    memcpy(d, &a, 8);
+    memcpy(d + n - 8, &b, 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    memcpy(&a, s, 4);
+    memcpy(&b, s + n - 4, 4);
+    memcpy(d, &a, 4);
+    memcpy(d + n - 4, &b, 4);
+  } else if (n > 0) {
+    d[0] = s[0];
+    d[n / 2] = s[n / 2];
+    d[n - 1] = s[n - 1];
+  }
+}
+
 // Header names are stored lower-case (the codec folds them on the way in), so lookups are plain
 // comparisons. Order and duplicates are preserved.
+//
+// Names and values live in the map's own arena: blocks that never move, so an entry's views stay
+// valid until the map is cleared or destroyed, whatever is added after it. clear() keeps the
+// blocks, so a head recycled on a keep-alive connection parses and grows without allocating.
 class HeaderMap {
  public:
   struct Entry {
-    std::string name;
-    std::string value;
+    std::string_view name;
+    std::string_view value;
   };
 
-  // Returns the first value of `name` (lower-case), or nullptr.
-  const std::string* get(std::string_view name) const;
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap& other) { *this = other; }
+  HeaderMap& operator=(const HeaderMap& other);
+  HeaderMap(HeaderMap&& other) noexcept { *this = std::move(other); }
+  HeaderMap& operator=(HeaderMap&& other) noexcept;
+
+  // The first value of `name` (lower-case), or nullptr. Valid until the map changes.
+  const std::string_view* get(std::string_view name) const;
   size_t count(std::string_view name) const;
-  // Appends a copy; `name` must be lower-case. Reuses the buffers of an entry cleared earlier
-  // when there is one.
+  // Appends a copy; `name` must be lower-case.
   void add(std::string_view name, std::string_view value);
-  // Replaces every value of `name` with one.
+  // Replaces every value of `name` with one (the first one's place is kept).
   void set(std::string_view name, std::string_view value);
+  // Replaces the value of entry `index` with a copy of `value`.
+  void setValueAt(size_t index, std::string_view value);
   // Removes every value of `name`; returns how many were removed.
   size_t remove(std::string_view name);
+  // Removes the entries for which `pred(entry)` is true, keeping the order of the rest.
+  template <class Pred>
+  size_t removeIf(Pred pred) {
+    size_t kept = 0;
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (!pred(static_cast<const Entry&>(entries_[i]))) entries_[kept++] = entries_[i];
+    }
+    const size_t removed = entries_.size() - kept;
+    entries_.resize(kept);
+    return removed;
+  }
 
   const std::vector<Entry>& entries() const { return entries_; }
-  std::vector<Entry>& entries() { return entries_; }
   size_t size() const { return entries_.size(); }
-  // Empties the map but keeps the entries' string buffers for later add()/set() calls, so a
-  // recycled map of a keep-alive connection stops allocating.
+  void reserve(size_t n) { entries_.reserve(n); }
+  // Empties the map but keeps its arena and entry capacity for what comes next.
   void clear();
   // Bytes of names and values, as a rough size of the head.
   size_t byteSize() const;
 
+  // Incremental building, for the codec: bytes appended to the open token stay contiguous (the
+  // token moves to a fresh block if it outgrows its own); takeToken() closes it and returns it.
+  char* extendToken(size_t n) {
+    if (used_ + n <= size_) {
+      char* p = data_ + used_;
+      used_ += n;
+      token_ += n;
+      return p;
+    }
+    return extendTokenSlow(n);
+  }
+  std::string_view takeToken() {
+    std::string_view t(data_ + used_ - token_, token_);
+    token_ = 0;
+    return t;
+  }
+  // Adds an entry whose views already point into this map's arena (from takeToken()).
+  void addOwned(std::string_view name, std::string_view value) {
+    entries_.push_back({name, value});
+  }
+
  private:
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+  };
+  // Room for `n` contiguous bytes.
+  char* allocate(size_t n) {
+    if (used_ + n <= size_) {
+      char* p = data_ + used_;
+      used_ += n;
+      return p;
+    }
+    return nextBlock(n, 0);
+  }
+  // Moves to a block with room for the open token's `keep` bytes and `n` more, copying the
+  // token's bytes there; returns where the `n` bytes go.
+  char* nextBlock(size_t n, size_t keep);
+  char* extendTokenSlow(size_t n);
+  std::string_view copy(std::string_view s);
+
   std::vector<Entry> entries_;
-  std::vector<Entry> spare_;
+  std::vector<Block> blocks_;
+  size_t block_ = 0;      // the block being filled
+  char* data_ = nullptr;  // its bytes
+  size_t size_ = 0;       // its size
+  size_t used_ = 0;       // bytes used in it
+  size_t token_ = 0;      // length of the open token (it ends at used_)
 };
 
 void toLowerInPlace(std::string& s);
@@ -65,6 +156,9 @@ struct RequestHeaders {
   // -1 when the body is chunked or absent; otherwise the declared Content-Length.
   int64_t content_length = -1;
   bool chunked = false;
+  // Set by the codec when a hop-by-hop header (Connection, TE, ...) came with the message: only
+  // then does stripHopByHop() have anything to do.
+  bool hop_by_hop = false;
 
   bool isHead() const { return method == "HEAD"; }
   std::string_view pathWithoutQuery() const {
@@ -84,6 +178,7 @@ struct ResponseHeaders {
   bool keep_alive = true;
   int64_t content_length = -1;
   bool chunked = false;
+  bool hop_by_hop = false;  // as in RequestHeaders
 };
 using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders, HeadRecycler<ResponseHeaders>>;
 ResponseHeadersPtr makeResponseHeaders();

@@ -88,11 +88,11 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
     target = &route->targets[static_cast<size_t>(route->pinned_target)];
   } else if (route->versioned) {
     std::string version;
-    const std::string* header = request.headers.get("x-api-version");
+    const std::string_view* header = request.headers.get("x-api-version");
     if (header != nullptr) {
       if (!normalizeVersion(*header, version)) {
         out.status = 400;
-        out.detail = "X-API-Version \"" + header->substr(0, 32) +
+        out.detail = "X-API-Version \"" + std::string(header->substr(0, 32)) +
                      "\" is not a version; this route serves " + route->version_names;
         return;
       }
@@ -117,7 +117,7 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
   if (target->pools.size() > 1) {
     std::string_view key = client;
     if (!target->sticky_header.empty()) {
-      const std::string* value = request.headers.get(target->sticky_header);
+      const std::string_view* value = request.headers.get(target->sticky_header);
       if (value != nullptr && !value->empty()) key = *value;
     }
     slot = pickByBucket(target->bounds, stickyBucket(key));

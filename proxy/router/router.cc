@@ -28,22 +28,40 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   request_complete_ = end_stream;
 
   auto& h = headers.headers;
-  const std::string& client = info.downstream_address;
-  bool appended = false;
-  for (auto& e : h.entries()) {
-    if (e.name == "x-forwarded-for") {
-      e.value.append(", ").append(client);
-      appended = true;
-      break;
+  // One pass finds what the forwarding headers depend on.
+  size_t xff = h.size();
+  bool has_xfp = false;
+  bool has_host = false;
+  for (size_t i = 0; i < h.size(); ++i) {
+    const std::string_view name = h.entries()[i].name;
+    if (name.size() == 4) {
+      has_host = has_host || name == "host";
+    } else if (name.size() == 15) {
+      if (xff == h.size() && name == "x-forwarded-for") xff = i;
+    } else if (name.size() == 17) {
+      has_xfp = has_xfp || name == "x-forwarded-proto";
     }
   }
-  if (!appended) h.add("x-forwarded-for", client);
-  h.set("x-forwarded-proto", info.forwarded_proto.empty() ? "http" : info.forwarded_proto);
+  const std::string& client = info.downstream_address;
+  if (xff < h.size()) {
+    std::string value(h.entries()[xff].value);
+    value.append(", ").append(client);
+    h.setValueAt(xff, value);
+  } else {
+    h.add("x-forwarded-for", client);
+  }
+  const std::string_view proto =
+      info.forwarded_proto.empty() ? std::string_view("http") : info.forwarded_proto;
+  if (has_xfp) {
+    h.set("x-forwarded-proto", proto);
+  } else {
+    h.add("x-forwarded-proto", proto);
+  }
   if (headers.chunked) {
     chunked_request_ = true;
     h.add("transfer-encoding", "chunked");
   }
-  if (h.get("host") == nullptr) h.add("host", pool_->config().endpoints.front().text);
+  if (!has_host) h.add("host", pool_->config().endpoints.front().text);
   if (!decision_.target->version.empty()) h.set("x-api-version", decision_.target->version);
 
   callbacks_->setDownstreamWatermarkCallbacks(this);
@@ -251,13 +269,13 @@ void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream
     endAttempt(code, "");
     auto& stats = pool_->stats();
     stats.requests.get(code).Increment();
-    stats.duration.Observe(common::toSeconds(ctx_.time.monotonicNow() - attempt_start_));
+    stats.duration.observe(ctx_.time.monotonicNow() - attempt_start_);
     releaseConnection(false);
     return;
   }
   response_started_ = true;
   const bool keep_alive = headers->keep_alive;
-  http::stripHopByHop(headers->headers);
+  if (headers->hop_by_hop) http::stripHopByHop(headers->headers);
   const std::string& upstream_header = decision_.route->upstream_header;
   if (!upstream_header.empty()) headers->headers.set(upstream_header, pool_->config().name);
   response_code_ = code;
@@ -277,7 +295,7 @@ void Router::finishAttempt(int code, bool reusable) {
   endAttempt(code, "");
   auto& stats = pool_->stats();
   stats.requests.get(code).Increment();
-  stats.duration.Observe(common::toSeconds(ctx_.time.monotonicNow() - attempt_start_));
+  stats.duration.observe(ctx_.time.monotonicNow() - attempt_start_);
   releaseConnection(reusable && request_sent_);
 }
 

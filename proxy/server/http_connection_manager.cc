@@ -2,6 +2,7 @@
 
 #include "proxy/accesslog/format.h"
 #include "proxy/accesslog/writer.h"
+#include "proxy/common/pooled.h"
 #include "proxy/rollback/guard.h"
 #include "proxy/server/worker.h"
 #include "proxy/tracing/exporter.h"
@@ -11,14 +12,17 @@ namespace switchyard::server {
 
 class HttpConnectionManager::ActiveStream final : public http::FilterManagerCallbacks,
                                                   public http::AttemptObserver,
-                                                  public event::DeferredDeletable {
+                                                  public event::DeferredDeletable,
+                                                  public common::ThreadPooled {
  public:
   ActiveStream(HttpConnectionManager& parent)
       : parent_(parent),
         filter_manager_(*this, info_, parent.listener_.config.max_request_body_bytes) {
     const common::TimeSource& time = parent.worker_.dispatcher().timeSource();
     info_.start = time.monotonicNow();
-    start_time_ = time.systemNow();
+    // The wall-clock start is only for spans and access-log lines.
+    const Observability& obs = parent.worker_.observability();
+    if (obs.sampler != nullptr || obs.access_log != nullptr) start_time_ = time.systemNow();
     info_.downstream_address = parent.peer_;
     info_.listener = parent.listener_.config.name;
     info_.forwarded_proto = parent.listener_.config.forwarded_proto;
@@ -122,7 +126,7 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       if (request != nullptr) {
         span.setAttribute("url.path", request->pathWithoutQuery());
         span.setAttribute("network.protocol.version", request->http_minor == 0 ? "1.0" : "1.1");
-        if (const std::string* ua = request->headers.get("user-agent")) {
+        if (const std::string_view* ua = request->headers.get("user-agent")) {
           span.setAttribute("user_agent.original", *ua);
         }
       }
@@ -155,7 +159,7 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       e.method = method;
       if (request != nullptr) {
         e.path = request->path;
-        if (const std::string* ua = request->headers.get("user-agent")) e.user_agent = *ua;
+        if (const std::string_view* ua = request->headers.get("user-agent")) e.user_agent = *ua;
       }
       e.route = info_.route_name;
       e.version = info_.version;
@@ -193,7 +197,7 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       h.set("connection", "keep-alive");
     }
     close_after_ = close;
-    parent_.conn_.write(http::encodeResponseHead(response));
+    parent_.conn_.writeWith([&](http::Buffer& out) { http::encodeResponseHead(response, out); });
     if (end_stream) parent_.onStreamComplete();
   }
 
@@ -225,9 +229,9 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
   WorkerSnapshotPtr snapshot_;  // first: the filters and the router use what it owns
   router::RouteDecision decision_;
   stats::RouteStats* route_stats_ = nullptr;  // null: the request never matched a route
-  common::SystemTime start_time_;
-  tracing::SpanContext trace_;    // the server span's (valid when tracing_)
-  tracing::SpanContext attempt_;  // the current upstream attempt's client span
+  common::SystemTime start_time_{};           // set when tracing or the access log is on
+  tracing::SpanContext trace_;                // the server span's (valid when tracing_)
+  tracing::SpanContext attempt_;              // the current upstream attempt's client span
   common::SystemTime attempt_start_;
   std::string attempt_cluster_;
   std::string attempt_endpoint_;
@@ -315,7 +319,7 @@ void HttpConnectionManager::onRequestHeaders(http::RequestHeadersPtr headers, bo
     timer_mode_ = TimerMode::None;
     timer_->disable();
   }
-  http::stripHopByHop(headers->headers);
+  if (headers->hop_by_hop) http::stripHopByHop(headers->headers);
   s.route(*headers);
   s.startTrace(*headers);
   s.filter_manager_.decodeHeaders(std::move(headers), end_stream);
@@ -361,7 +365,7 @@ void HttpConnectionManager::onStreamComplete() {
   auto& rs = stream->route_stats_ != nullptr ? *stream->route_stats_ : worker_.unmatchedStats();
   rs.requests.get(info.response_code).Increment();
   const common::MonotonicTime now = worker_.dispatcher().timeSource().monotonicNow();
-  rs.duration.Observe(common::toSeconds(now - info.start));
+  rs.duration.observe(now - info.start);
   const router::Target* target = stream->decision_.target;
   if (target != nullptr && target->guard != nullptr) {
     target->guard->record(now, info.response_code, now - info.start);

@@ -10,6 +10,7 @@
 #include "filters/registry.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/time.h"
+#include "proxy/event/memory.h"
 #include "proxy/server/server.h"
 
 namespace {
@@ -29,6 +30,7 @@ void usage(FILE* out) {
 
 int main(int argc, char** argv) {
   using namespace switchyard;
+  event::installEventAllocator();
   std::string config_path;
   std::string log_level;
   bool validate = false;

@@ -57,7 +57,7 @@ const config::SocketAddress& UpstreamConnection::endpoint() const {
 void UpstreamConnection::attach(UpstreamStreamCallbacks& cb) { stream_ = &cb; }
 
 void UpstreamConnection::sendHead(const http::RequestHeaders& headers) {
-  conn_.write(http::encodeRequestHead(headers));
+  conn_.writeWith([&](http::Buffer& out) { http::encodeRequestHead(headers, out); });
 }
 
 void UpstreamConnection::onReadReady(http::Buffer& input) {

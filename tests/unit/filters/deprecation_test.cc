@@ -42,7 +42,8 @@ config::DeprecationPolicy policyFrom(const std::string& yaml) {
 // Every entry of `headers`, as "name: value" lines in order.
 std::vector<std::string> lines(const http::HeaderMap& headers) {
   std::vector<std::string> out;
-  for (const auto& e : headers.entries()) out.push_back(e.name + ": " + e.value);
+  for (const auto& e : headers.entries())
+    out.push_back(std::string(e.name) + ": " + std::string(e.value));
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/http/codec.h"
 
+#include <cctype>
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -127,6 +129,48 @@ TEST_F(CodecRequestTest, SimpleGetEndsStreamOnHeaders) {
   EXPECT_TRUE(parser_->messageComplete());
   EXPECT_FALSE(parser_->messageInProgress());
   EXPECT_TRUE(input_.empty());
+}
+
+// Every byte at every position of a name long enough to take the eight-bytes-at-a-time path:
+// tchars are folded to lower case, anything else is a 400.
+TEST_F(CodecRequestTest, EveryNameByteAtEveryPositionIsFoldedOrRefused) {
+  const std::string tchars =
+      "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    if (c == ':' || c == '\r' || c == '\n') continue;  // end the name or the line themselves
+    for (size_t pos = 0; pos < 17; ++pos) {
+      std::string name = "X-Abcdefgh-Ijklmn";
+      name[pos] = c;
+      const int status = statusOf("GET / HTTP/1.1\r\nHost: a\r\n" + name + ": v\r\n\r\n");
+      if (tchars.find(c) == std::string::npos) {
+        EXPECT_EQ(status, 400) << "byte " << b << " at " << pos;
+        continue;
+      }
+      ASSERT_EQ(status, 0) << "byte " << b << " at " << pos;
+      std::string folded = name;
+      for (char& ch : folded) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      ASSERT_EQ(head().headers.size(), 2u);
+      EXPECT_EQ(head().headers.entries()[1].name, folded) << "byte " << b << " at " << pos;
+    }
+  }
+}
+
+// Values shorter and longer than a word, with a control byte at each position.
+TEST_F(CodecRequestTest, ControlBytesInShortAndLongValuesAreRefused) {
+  for (size_t len : {1u, 5u, 7u, 8u, 9u, 15u, 16u, 17u}) {
+    EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: a\r\nX-V: " + std::string(len, 'v') + "\r\n\r\n"),
+              0)
+        << len;
+    for (size_t pos = 0; pos < len; ++pos) {
+      for (char bad : {'\x01', '\x7f', '\x1f'}) {
+        std::string value(len, 'v');
+        value[pos] = bad;
+        EXPECT_EQ(statusOf("GET / HTTP/1.1\r\nHost: a\r\nX-V: " + value + "\r\n\r\n"), 400)
+            << len << " " << pos << " " << static_cast<int>(bad);
+      }
+    }
+  }
 }
 
 TEST_F(CodecRequestTest, HeaderNamesAreLowerCasedAndValuesTrimmed) {
@@ -851,6 +895,28 @@ TEST_F(CodecResponseTest, ResponseHeadOverTheLimitIs502) {
   EXPECT_TRUE(rec_.heads.empty());
 }
 
+std::string encoded(const RequestHeaders& h) {
+  Buffer out;
+  encodeRequestHead(h, out);
+  return out.toString();
+}
+
+std::string encoded(const ResponseHeaders& h) {
+  Buffer out;
+  encodeResponseHead(h, out);
+  return out.toString();
+}
+
+TEST(CodecEncodeTest, HeadsAreAppendedAfterWhatTheBufferHolds) {
+  ResponseHeaders h;
+  h.status = 204;
+  h.headers.add("x-long", std::string(5000, 'v'));
+  Buffer out("earlier bytes|");
+  encodeResponseHead(h, out);
+  EXPECT_EQ(out.toString(), "earlier bytes|HTTP/1.1 204 No Content\r\nx-long: " +
+                                std::string(5000, 'v') + "\r\n\r\n");
+}
+
 TEST(CodecEncodeTest, RequestHeadExactBytes) {
   RequestHeaders h;
   h.method = "POST";
@@ -860,7 +926,7 @@ TEST(CodecEncodeTest, RequestHeadExactBytes) {
   h.headers.add("content-length", "3");
   h.headers.add("x-dup", "1");
   h.headers.add("x-dup", "2");
-  EXPECT_EQ(encodeRequestHead(h),
+  EXPECT_EQ(encoded(h),
             "POST /a/b?c=d HTTP/1.1\r\n"
             "host: example.com\r\n"
             "content-length: 3\r\n"
@@ -873,7 +939,7 @@ TEST(CodecEncodeTest, RequestHeadWithoutHeaders) {
   RequestHeaders h;
   h.method = "GET";
   h.path = "/";
-  EXPECT_EQ(encodeRequestHead(h), "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(encoded(h), "GET / HTTP/1.1\r\n\r\n");
 }
 
 TEST(CodecEncodeTest, ResponseHeadExactBytes) {
@@ -881,7 +947,7 @@ TEST(CodecEncodeTest, ResponseHeadExactBytes) {
   h.status = 404;
   h.headers.add("content-type", "application/json");
   h.headers.add("content-length", "2");
-  EXPECT_EQ(encodeResponseHead(h),
+  EXPECT_EQ(encoded(h),
             "HTTP/1.1 404 Not Found\r\n"
             "content-type: application/json\r\n"
             "content-length: 2\r\n"
@@ -892,13 +958,13 @@ TEST(CodecEncodeTest, ResponseHeadKeepsUpstreamReason) {
   ResponseHeaders h;
   h.status = 200;
   h.reason = "Alright";
-  EXPECT_EQ(encodeResponseHead(h), "HTTP/1.1 200 Alright\r\n\r\n");
+  EXPECT_EQ(encoded(h), "HTTP/1.1 200 Alright\r\n\r\n");
 }
 
 TEST(CodecEncodeTest, ResponseHeadUnknownStatus) {
   ResponseHeaders h;
   h.status = 299;
-  EXPECT_EQ(encodeResponseHead(h), "HTTP/1.1 299 Unknown\r\n\r\n");
+  EXPECT_EQ(encoded(h), "HTTP/1.1 299 Unknown\r\n\r\n");
 }
 
 TEST(CodecEncodeTest, EncodedResponseParsesBack) {
@@ -906,7 +972,8 @@ TEST(CodecEncodeTest, EncodedResponseParsesBack) {
   h.status = 503;
   h.headers.add("retry-after", "5");
   h.headers.add("content-length", "0");
-  Buffer wire(encodeResponseHead(h));
+  Buffer wire;
+  encodeResponseHead(h, wire);
   ResponseRecorder rec;
   Http1Parser parser(Http1Parser::Kind::Response, {});
   parser.setResponseCallbacks(&rec);
@@ -968,6 +1035,30 @@ TEST(CodecHopByHopTest, RemovesFixedListAndConnectionNamedHeaders) {
   EXPECT_EQ(h.entries()[0].name, "host");
   EXPECT_EQ(h.entries()[1].name, "x-kept");
   EXPECT_EQ(h.entries()[2].name, "content-type");
+}
+
+TEST_F(CodecRequestTest, FlagsHopByHopHeadersForTheStrip) {
+  feed("GET / HTTP/1.1\r\nHost: a\r\nAccept: */*\r\n\r\n");
+  ASSERT_EQ(rec_.heads.size(), 1u);
+  EXPECT_FALSE(head().hop_by_hop);
+  for (const char* name :
+       {"Connection", "TE", "Keep-Alive", "Upgrade", "Trailer", "Proxy-Connection"}) {
+    makeParser();
+    input_.drain(input_.length());
+    feed("GET / HTTP/1.1\r\nHost: a\r\n" + std::string(name) + ": x\r\n\r\n");
+    ASSERT_EQ(rec_.heads.size(), 1u) << name;
+    EXPECT_TRUE(head().hop_by_hop) << name;
+  }
+}
+
+TEST_F(CodecResponseTest, FlagsHopByHopHeadersOnResponsesToo) {
+  feed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(rec_.heads.size(), 1u);
+  EXPECT_FALSE(head().hop_by_hop);
+  parser_->resumeNextMessage();
+  feed("HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n");
+  ASSERT_EQ(rec_.heads.size(), 2u);
+  EXPECT_TRUE(head(1).hop_by_hop);
 }
 
 TEST(CodecHopByHopTest, NothingToStrip) {

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <string>
+#include <vector>
+
 namespace switchyard::http {
 namespace {
 
@@ -45,6 +49,94 @@ TEST(HeaderMapTest, RemoveReturnsHowManyWereRemoved) {
   EXPECT_EQ(h.entries()[0].name, "b");
   h.clear();
   EXPECT_EQ(h.size(), 0u);
+}
+
+TEST(HeaderMapTest, EntriesStayValidWhileTheArenaGrows) {
+  HeaderMap h;
+  std::vector<std::string> values;
+  for (int i = 0; i < 200; ++i) {
+    values.push_back(std::string(static_cast<size_t>(37 + i), static_cast<char>('a' + i % 26)));
+    h.add("x-h" + std::to_string(i), values.back());
+  }
+  ASSERT_EQ(h.size(), 200u);
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(h.entries()[i].name, "x-h" + std::to_string(i));
+    EXPECT_EQ(h.entries()[i].value, values[i]);
+  }
+  // A value larger than any block so far gets a block of its own.
+  const std::string big(100000, 'z');
+  h.set("x-h3", big);
+  EXPECT_EQ(*h.get("x-h3"), big);
+  EXPECT_EQ(h.entries()[0].value, values[0]);
+}
+
+TEST(HeaderMapTest, AnOpenTokenMovesWholeToANewBlock) {
+  HeaderMap h;
+  h.add("a", std::string(1000, 'a'));  // nearly fills the first block
+  std::string expected;
+  for (int i = 0; i < 50; ++i) {
+    const std::string part = "part" + std::to_string(i) + "-";
+    memcpy(h.extendToken(part.size()), part.data(), part.size());
+    expected += part;
+  }
+  const std::string_view token = h.takeToken();
+  EXPECT_EQ(token, expected);
+  h.addOwned("b", token);
+  EXPECT_EQ(*h.get("b"), expected);
+  EXPECT_EQ(h.entries()[0].value, std::string(1000, 'a'));
+  EXPECT_TRUE(h.takeToken().empty());
+}
+
+TEST(HeaderMapTest, ClearKeepsNothingVisibleAndReusesTheArena) {
+  HeaderMap h;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 100; ++i)
+      h.add("name", std::string(static_cast<size_t>(round * 100 + i), 'v'));
+    ASSERT_EQ(h.size(), 100u);
+    EXPECT_EQ(h.entries()[99].value.size(), static_cast<size_t>(round * 100 + 99));
+    h.clear();
+    EXPECT_EQ(h.size(), 0u);
+    EXPECT_EQ(h.get("name"), nullptr);
+  }
+}
+
+TEST(HeaderMapTest, CopiesAreDeepAndMovesKeepTheViews) {
+  HeaderMap a;
+  a.add("x", "1");
+  a.add("y", std::string(3000, 'y'));
+  HeaderMap b = a;
+  a.set("x", "changed");
+  EXPECT_EQ(*b.get("x"), "1");
+  EXPECT_EQ(b.get("y")->size(), 3000u);
+  HeaderMap c = std::move(b);
+  EXPECT_EQ(*c.get("x"), "1");
+  EXPECT_EQ(b.size(), 0u);  // NOLINT(bugprone-use-after-move): a moved-from map is empty
+  b.add("z", "usable after a move");
+  EXPECT_EQ(*b.get("z"), "usable after a move");
+  c = a;
+  EXPECT_EQ(*c.get("x"), "changed");
+}
+
+TEST(HeaderMapTest, SetValueAtAndRemoveIf) {
+  HeaderMap h;
+  h.add("a", "1");
+  h.add("b", "2");
+  h.add("c", "3");
+  h.setValueAt(1, "two");
+  EXPECT_EQ(*h.get("b"), "two");
+  EXPECT_EQ(h.removeIf([](const HeaderMap::Entry& e) { return e.value != "two"; }), 2u);
+  ASSERT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.entries()[0].name, "b");
+}
+
+TEST(HeaderHelpersTest, CopyShortCopiesExactlyTheBytesAskedFor) {
+  std::string src;
+  for (int i = 0; i < 40; ++i) src.push_back(static_cast<char>('A' + i));
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string dst(48, '.');
+    copyShort(dst.data() + 4, src.data(), n);
+    EXPECT_EQ(dst, std::string(4, '.') + src.substr(0, n) + std::string(44 - n, '.')) << n;
+  }
 }
 
 TEST(HeaderHelpersTest, CaseFolding) {

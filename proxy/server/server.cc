@@ -573,7 +573,9 @@ int Server::run() {
         "POST", "/rollback/resume",
         [m](const admin::AdminRequest& r) { return m->handleResume(r); }, true);
   }
-  admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_));
+  admin.addHandler(
+      "GET", "/metrics",
+      admin::metricsHandler(registry_, {stats.downstream_duration, stats.upstream_duration}));
   admin.addHandler("GET", "/healthz", admin::healthzHandler());
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
   admin.addHandler("GET", "/config",

@@ -4,11 +4,10 @@ namespace switchyard::stats {
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 
-const prometheus::Histogram::BucketBoundaries& latencyBuckets() {
-  static const prometheus::Histogram::BucketBoundaries buckets = {
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+const std::vector<double>& latencyBuckets() {
+  static const std::vector<double> buckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                              0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   return buckets;
 }
 
@@ -18,10 +17,9 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
               .Name("switchyard_downstream_requests_total")
               .Help("Requests answered to clients, by route, API version and status")
               .Register(r)),
-      downstream_duration(BuildHistogram()
-                              .Name("switchyard_downstream_request_duration_seconds")
-                              .Help("Time from the request head to the end of the response")
-                              .Register(r)),
+      downstream_duration(std::make_shared<LatencyHistogramFamily>(
+          "switchyard_downstream_request_duration_seconds",
+          "Time from the request head to the end of the response", latencyBuckets())),
       downstream_rejected(
           BuildCounter()
               .Name("switchyard_downstream_rejected_total")
@@ -32,11 +30,9 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
               .Name("switchyard_upstream_requests_total")
               .Help("Upstream attempts, by cluster and status (code=\"0\": no response)")
               .Register(r)),
-      upstream_duration(
-          BuildHistogram()
-              .Name("switchyard_upstream_request_duration_seconds")
-              .Help("Time from sending an upstream request to the end of its response")
-              .Register(r)),
+      upstream_duration(std::make_shared<LatencyHistogramFamily>(
+          "switchyard_upstream_request_duration_seconds",
+          "Time from sending an upstream request to the end of its response", latencyBuckets())),
       upstream_connect_failures(BuildCounter()
                                     .Name("switchyard_upstream_connect_failures_total")
                                     .Help("Upstream connections that could not be established")

@@ -3,17 +3,19 @@
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 #include <array>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "proxy/stats/histogram.h"
 
 namespace switchyard::stats {
 
 // Seconds; from 0.5 ms (a loopback hop) to 10 s (well past the default timeouts).
-const prometheus::Histogram::BucketBoundaries& latencyBuckets();
+const std::vector<double>& latencyBuckets();
 
 // The proxy's metric families, built once per process in the shared registry and handed to the
 // components that record into them. Families are thread-safe; each worker caches the metric
@@ -23,10 +25,11 @@ struct ProxyStats {
   explicit ProxyStats(prometheus::Registry& registry);
 
   prometheus::Family<prometheus::Counter>& downstream_requests;
-  prometheus::Family<prometheus::Histogram>& downstream_duration;
+  // Latency histograms are our own (histogram.h): /metrics serves them beside the registry.
+  std::shared_ptr<LatencyHistogramFamily> downstream_duration;
   prometheus::Family<prometheus::Counter>& downstream_rejected;
   prometheus::Family<prometheus::Counter>& upstream_requests;
-  prometheus::Family<prometheus::Histogram>& upstream_duration;
+  std::shared_ptr<LatencyHistogramFamily> upstream_duration;
   prometheus::Family<prometheus::Counter>& upstream_connect_failures;
   prometheus::Family<prometheus::Counter>& upstream_timeouts;
   prometheus::Family<prometheus::Counter>& upstream_overflow;
@@ -64,23 +67,22 @@ class CodeCounters {
 struct RouteStats {
   RouteStats(ProxyStats& stats, const std::string& route, const std::string& version)
       : requests(stats.downstream_requests, {{"route", route}, {"version", version}}),
-        duration(stats.downstream_duration.Add({{"route", route}, {"version", version}},
-                                               latencyBuckets())) {}
+        duration(stats.downstream_duration->Add({{"route", route}, {"version", version}})) {}
   CodeCounters requests;
-  prometheus::Histogram& duration;
+  LatencyHistogram& duration;
 };
 
 // Upstream metrics of one cluster, cached by one worker.
 struct ClusterStats {
   ClusterStats(ProxyStats& stats, const std::string& cluster)
       : requests(stats.upstream_requests, {{"cluster", cluster}}),
-        duration(stats.upstream_duration.Add({{"cluster", cluster}}, latencyBuckets())),
+        duration(stats.upstream_duration->Add({{"cluster", cluster}})),
         connect_failures(stats.upstream_connect_failures.Add({{"cluster", cluster}})),
         timeouts(stats.upstream_timeouts.Add({{"cluster", cluster}})),
         overflow(stats.upstream_overflow.Add({{"cluster", cluster}})),
         connections(stats.upstream_connections.Add({{"cluster", cluster}})) {}
   CodeCounters requests;
-  prometheus::Histogram& duration;
+  LatencyHistogram& duration;
   prometheus::Counter& connect_failures;
   prometheus::Counter& timeouts;
   prometheus::Counter& overflow;

@@ -3,7 +3,8 @@
 # harness's environment and execs the binary in the foreground. Correlation ids and metrics are
 # on, as in production; no per-request logging.
 #   PIN=same SIDECAR_CMD="$PWD/scripts/bench-sidecar.sh" ../shared/bench/peers.sh
-# SWITCHYARD_BIN overrides the binary (default: build/switchyard next to this script).
+# SWITCHYARD_BIN overrides the binary (default: build/switchyard next to this script);
+# SIDECAR_LAUNCHER is a command line to run it under (scripts/bench-callgrind.sh uses valgrind).
 # BENCH_RESILIENCE=1 adds the retry and circuit_breaker filters (defaults), to measure their
 # success-path cost as SIDECAR2_CMD:
 #   SIDECAR2_CMD="env BENCH_RESILIENCE=1 $PWD/scripts/bench-sidecar.sh"
@@ -37,4 +38,5 @@ YAML
 if [[ "${BENCH_RESILIENCE:-0}" == "1" ]]; then
   printf '  - retry: {}\n  - circuit_breaker: {}\n' >>"$config"
 fi
-exec "$bin" --config "$config"
+# SIDECAR_LAUNCHER (e.g. a valgrind command line) runs the binary under a tool.
+exec ${SIDECAR_LAUNCHER:-} "$bin" --config "$config"

@@ -233,7 +233,9 @@ bool Http1Parser::commitHeader() {
 }
 
 // Notes the names headersComplete() and the hop-by-hop strip care about, so that neither has to
-// search the head for them.
+// search the head for them. The hop-by-hop names are isFixedHopByHop()'s, repeated in the same
+// switch on purpose: one dispatch on the length per header (a shared classifier measured 70
+// instructions more per request).
 void Http1Parser::noteHeader(std::string_view name) {
   switch (name.size()) {
     case 2:

@@ -46,7 +46,8 @@ inline std::size_t classOf(std::size_t size) { return (size + kGranule - 1) / kG
 }  // namespace
 
 void* allocate(std::size_t size) {
-  if (size - 1 >= kMaxSize) return ::operator new(size);  // also size 0
+  // Also size 0; and everything in sanitizer builds.
+  if (!SWITCHYARD_POOLED_ALLOCATION || size - 1 >= kMaxSize) return ::operator new(size);
   const std::size_t c = classOf(size);
   Lists& lists = t_lists;
   if (lists.state == 1) {
@@ -68,7 +69,7 @@ void* allocate(std::size_t size) {
 void deallocate(void* p, std::size_t size) noexcept {
   if (p == nullptr) return;
   Lists& lists = t_lists;
-  if (size - 1 >= kMaxSize || lists.state != 1) {
+  if (!SWITCHYARD_POOLED_ALLOCATION || size - 1 >= kMaxSize || lists.state != 1) {
     ::operator delete(p);
     return;
   }

@@ -25,6 +25,7 @@
 
 namespace switchyard::common {
 
+// Without SWITCHYARD_POOLED_ALLOCATION these are plain operator new and delete.
 namespace pool_detail {
 void* allocate(std::size_t size);
 void deallocate(void* p, std::size_t size) noexcept;
@@ -32,12 +33,10 @@ void deallocate(void* p, std::size_t size) noexcept;
 
 class ThreadPooled {
  public:
-#if SWITCHYARD_POOLED_ALLOCATION
   static void* operator new(std::size_t size) { return pool_detail::allocate(size); }
   static void operator delete(void* p, std::size_t size) noexcept {
     pool_detail::deallocate(p, size);
   }
-#endif
 
  protected:
   ThreadPooled() = default;
@@ -51,21 +50,8 @@ struct PoolAllocator {
   PoolAllocator() = default;
   template <class U>
   PoolAllocator(const PoolAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
-  T* allocate(std::size_t n) {
-#if SWITCHYARD_POOLED_ALLOCATION
-    return static_cast<T*>(pool_detail::allocate(n * sizeof(T)));
-#else
-    return static_cast<T*>(::operator new(n * sizeof(T)));
-#endif
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-#if SWITCHYARD_POOLED_ALLOCATION
-    pool_detail::deallocate(p, n * sizeof(T));
-#else
-    (void)n;
-    ::operator delete(p);
-#endif
-  }
+  T* allocate(std::size_t n) { return static_cast<T*>(pool_detail::allocate(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { pool_detail::deallocate(p, n * sizeof(T)); }
   template <class U>
   bool operator==(const PoolAllocator<U>&) const noexcept {
     return true;

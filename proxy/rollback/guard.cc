@@ -55,25 +55,27 @@ int64_t Guard::secondOf(common::MonotonicTime t) {
   return std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-void Guard::add(std::atomic<uint64_t>& word, uint64_t tag) noexcept {
+void Guard::add(std::atomic<uint64_t>& word, uint64_t tag, std::memory_order order) noexcept {
   uint64_t current = word.load(std::memory_order_relaxed);
   for (;;) {
     const uint64_t current_tag = current >> CountBits;
     if (current_tag == tag) {
-      word.fetch_add(1, std::memory_order_relaxed);
+      word.fetch_add(1, order);
       return;
     }
     // The bucket already counts a later second: this sample is older than the window's ring
     // (a worker that stalled); dropping it is right.
     if (current != 0 && ((tag - current_tag) & TagMask) >= (1ULL << 23)) return;
-    if (word.compare_exchange_weak(current, (tag << CountBits) | 1, std::memory_order_relaxed)) {
+    if (word.compare_exchange_weak(current, (tag << CountBits) | 1, order,
+                                   std::memory_order_relaxed)) {
       return;
     }
   }
 }
 
-uint64_t Guard::countFor(const std::atomic<uint64_t>& word, uint64_t tag) noexcept {
-  const uint64_t value = word.load(std::memory_order_relaxed);
+uint64_t Guard::countFor(const std::atomic<uint64_t>& word, uint64_t tag,
+                         std::memory_order order) noexcept {
+  const uint64_t value = word.load(order);
   return (value >> CountBits) == tag ? (value & CountMask) : 0;
 }
 
@@ -83,7 +85,9 @@ void Guard::record(common::MonotonicTime now, int status, common::Duration laten
   Bucket& bucket = ring_[static_cast<size_t>(((second % n) + n) % n)];
   const uint64_t tag = static_cast<uint64_t>(second) & TagMask;
   add(bucket.requests, tag);
-  if (status >= 500) add(bucket.errors, tag);
+  // Released after the request is counted, and read (acquire) before the requests in
+  // evaluate(): a reader that sees an error also sees its request, so errors <= requests.
+  if (status >= 500) add(bucket.errors, tag, std::memory_order_release);
   size_t index = 0;
   while (index < bounds_ms_.size() && latency > std::chrono::milliseconds(bounds_ms_[index])) {
     ++index;
@@ -101,8 +105,8 @@ GuardStatus Guard::evaluate(common::MonotonicTime now) const {
   for (int64_t second = first; second <= now_second; ++second) {
     const Bucket& bucket = ring_[static_cast<size_t>(((second % n) + n) % n)];
     const uint64_t tag = static_cast<uint64_t>(second) & TagMask;
+    out.errors += countFor(bucket.errors, tag, std::memory_order_acquire);
     out.requests += countFor(bucket.requests, tag);
-    out.errors += countFor(bucket.errors, tag);
     for (size_t i = 0; i < histogram.size(); ++i) histogram[i] += countFor(bucket.latency[i], tag);
   }
   uint64_t total = 0;

@@ -5,10 +5,11 @@
 // (Prometheus, Alertmanager) is down.
 //
 // Threads: record() is called by every worker on the request path: per call it does a few
-// relaxed atomic operations on per-second buckets (no lock, no allocation, no clock read: the
-// caller passes the time it already has). evaluate() and reset() are called by the rollback
-// manager's thread and read the same atomics. Counts are exact as long as a worker records a
-// request within `window` of the time it passes in.
+// atomic operations on per-second buckets (no lock, no allocation, no clock read: the caller
+// passes the time it already has). They are relaxed except the error count's, which is released
+// after the request count: a reader never sees more errors than requests. evaluate() and reset()
+// are called by the rollback manager's thread and read the same atomics. Counts are exact as long
+// as a worker records a request within `window` of the time it passes in.
 //
 // Decision logic is a pure function of the `now` passed in, so tests drive it with simulated
 // time.
@@ -73,8 +74,10 @@ class Guard {
   };
 
   static int64_t secondOf(common::MonotonicTime t);
-  static void add(std::atomic<uint64_t>& word, uint64_t tag) noexcept;
-  static uint64_t countFor(const std::atomic<uint64_t>& word, uint64_t tag) noexcept;
+  static void add(std::atomic<uint64_t>& word, uint64_t tag,
+                  std::memory_order order = std::memory_order_relaxed) noexcept;
+  static uint64_t countFor(const std::atomic<uint64_t>& word, uint64_t tag,
+                           std::memory_order order = std::memory_order_relaxed) noexcept;
 
   GuardConfig config_;
   int64_t window_seconds_;

@@ -326,8 +326,8 @@ class Loader {
       config_.access_log = accesslog::parseAccessLogConfig(node, path);
     });
     top.optional("rollback", [this](const YAML::Node& node, const std::string& path) {
-      config_.rollback =
-          std::make_shared<const rollback::RollbackConfig>(rollback::parseRollbackConfig(node, path));
+      config_.rollback = std::make_shared<const rollback::RollbackConfig>(
+          rollback::parseRollbackConfig(node, path));
     });
     // The plans name routes, versions and clusters: checked once those are known to be sound.
     if (config_.rollback && errors_.empty()) {
@@ -713,10 +713,11 @@ nlohmann::json rollbackToJson(const rollback::RollbackConfig& r) {
   for (const auto& p : r.plans) {
     json steps = json::array();
     for (const auto& step : p.steps) {
-      json s = {{"type", rollback::stepTypeName(step.type)},
-                {"timeout", formatDuration(step.timeout)},
-                {"retry",
-                 {{"attempts", step.retry.attempts}, {"backoff", formatDuration(step.retry.backoff)}}}};
+      json s = {
+          {"type", rollback::stepTypeName(step.type)},
+          {"timeout", formatDuration(step.timeout)},
+          {"retry",
+           {{"attempts", step.retry.attempts}, {"backoff", formatDuration(step.retry.backoff)}}}};
       if (step.changesTraffic()) s["version"] = step.version;
       if (step.type == rollback::StepType::SetWeights) s["weights"] = step.weights;
       if (!step.changesTraffic()) {

@@ -20,6 +20,12 @@ case "$flavour" in
 esac
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+# ccache (installed by install-deps.sh) keeps compiled objects between CI runs on one machine;
+# CCACHE_BASEDIR lets clones at other paths share them.
+if command -v ccache >/dev/null; then
+  extra+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
+fi
 if [[ ! -f $dir/CMakeCache.txt ]]; then
   cmake -S "$root" -B "$dir" "${generator[@]}" "${extra[@]}" >/dev/null
 fi

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config ninja-build
   libevent-dev libhttp-parser-dev libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format curl procps iproute2
+  clang-format ccache curl procps iproute2
 )
 if [[ "${1:-}" == "--e2e" || "${SWITCHYARD_E2E:-}" == "1" ]]; then
   packages+=(redis-server prometheus prometheus-alertmanager python3 python3-yaml)

@@ -10,6 +10,9 @@ export JOBS=${JOBS:-2}
 # ports) and checks the alert rules with promtool.
 "$root/scripts/install-deps.sh" --e2e
 
+echo "== source guards: formatting; no clocks, sleeps or random sources outside proxy/common"
+"$root/scripts/check-source.sh"
+
 echo "== release build: unit and integration tests"
 "$root/scripts/build.sh" release
 (cd "$root/build" && ctest --output-on-failure --timeout 300 -j 2)

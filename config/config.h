@@ -9,6 +9,7 @@
 #include "config/deprecation.h"
 #include "filters/registry.h"
 #include "proxy/accesslog/config.h"
+#include "proxy/common/socket_address.h"
 #include "proxy/tracing/config.h"
 
 namespace switchyard::rollback {
@@ -19,12 +20,8 @@ namespace switchyard::config {
 
 using std::chrono::milliseconds;
 
-struct SocketAddress {
-  std::string host;  // numeric IPv4 or IPv6 literal (no brackets)
-  uint16_t port = 0;
-  std::string text;  // as written, e.g. "127.0.0.1:8080" or "[::1]:8080"
-  bool operator==(const SocketAddress&) const = default;
-};
+using common::parseSocketAddress;
+using common::SocketAddress;
 
 struct ListenerConfig {
   std::string name;

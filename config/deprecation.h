@@ -48,29 +48,4 @@ DeprecationPolicy parseDeprecationPolicy(const YAML::Node& node, const std::stri
 // The policy as JSON for the admin /config dump (dates as RFC 3339 UTC strings).
 nlohmann::json deprecationPolicyToJson(const DeprecationPolicy& policy);
 
-// Calendar arithmetic in UTC on the proleptic Gregorian calendar. Pure functions: they depend
-// neither on the TZ environment nor on the C library's time functions (timegm and friends).
-struct CivilDate {
-  int64_t year;
-  unsigned month;  // 1..12
-  unsigned day;    // 1..31
-};
-// Days since 1970-01-01 (negative before it). `month` and `day` must form a valid date.
-int64_t daysFromCivil(int64_t year, unsigned month, unsigned day);
-// The inverse of daysFromCivil().
-CivilDate civilFromDays(int64_t days);
-// 0 = Sunday ... 6 = Saturday.
-unsigned weekdayFromDays(int64_t days);
-bool isLeapYear(int64_t year);
-// 28..31; `month` must be 1..12.
-unsigned daysInMonth(int64_t year, unsigned month);
-
-// Parses an RFC 3339 date-time ("2025-01-01T00:00:00Z", "2025-01-01T02:00:00.250+02:00"; 'T'
-// and 'Z' may be lower case; fractional seconds beyond nanoseconds are dropped) or a plain date
-// "2025-06-01", meaning midnight UTC. Years 1970..2200. On failure returns false and, when
-// `error` is given, sets it to a sentence that quotes `text` and says what is wrong.
-bool parseTimestamp(std::string_view text, common::SystemTime& out, std::string* error = nullptr);
-// RFC 3339 in UTC: "2025-06-01T00:00:00Z", with a fraction ("...:00.25Z") only when there is one.
-std::string formatRfc3339(common::SystemTime t);
-
 }  // namespace switchyard::config

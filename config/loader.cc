@@ -15,6 +15,8 @@
 #include <utility>
 
 #include "config/yaml_util.h"
+#include "proxy/common/duration.h"
+#include "proxy/common/strings.h"
 #include "proxy/rollback/config.h"
 
 namespace switchyard::config {
@@ -26,29 +28,10 @@ constexpr uint64_t MinHeadersBytes = 1024;
 constexpr uint64_t MaxHeadersBytes = uint64_t{1024} * 1024;
 constexpr int64_t MaxWeight = 1'000'000;
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const std::string& item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
+using common::joined;
+using common::quote;
 
 int lineOf(const YAML::Node& node) { return node.Mark().line + 1; }
-
-// An HTTP field name (RFC 9110 token).
-bool isHeaderName(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
-}
 
 // "v" and a number without leading zeros: the spelling requests are normalized to.
 bool isVersionName(std::string_view name) {
@@ -275,17 +258,7 @@ struct BoundListener {
   std::string path;
 };
 
-std::string formatDuration(milliseconds d) {
-  int64_t ms = d.count();
-  if (ms == 0) return "0s";
-  if (ms < 0 || ms % 1000 != 0) return std::to_string(ms) + "ms";
-  int64_t s = ms / 1000;
-  std::string out;
-  if (s >= 3600) out += std::to_string(s / 3600) + "h";
-  if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
-  if (s % 60 != 0) out += std::to_string(s % 60) + "s";
-  return out;
-}
+using common::formatDuration;
 
 class Loader {
  public:
@@ -484,13 +457,8 @@ class Loader {
     });
     m.optional("timeout", setDuration(out.timeout, true));
     m.optional("upstream_header", [&out](const YAML::Node& n, const std::string& p) {
-      std::string header = getString(n, p);
-      if (!header.empty() && !isHeaderName(header)) {
-        throw ConfigError(n, p, "invalid header name " + quote(header));
-      }
-      std::transform(header.begin(), header.end(), header.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      out.upstream_header = header;
+      // An empty name turns the header off.
+      out.upstream_header = getString(n, p).empty() ? "" : getHeaderName(n, p);
     });
   }
 
@@ -535,10 +503,7 @@ class Loader {
     std::string header;
     MapReader m(node, path, errors_, {"header"});
     m.required("header", [&header](const YAML::Node& n, const std::string& p) {
-      header = getString(n, p);
-      if (!isHeaderName(header)) throw ConfigError(n, p, "invalid header name " + quote(header));
-      std::transform(header.begin(), header.end(), header.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      header = getHeaderName(n, p);
     });
     return header;
   }
@@ -834,43 +799,6 @@ nlohmann::json configToJson(const Config& config) {
   if (config.access_log.enabled) out["access_log"] = config.access_log.toJson();
   if (config.rollback) out["rollback"] = rollbackToJson(*config.rollback);
   return out;
-}
-
-bool parseSocketAddress(const std::string& text, SocketAddress& out) {
-  std::string_view view = text;
-  std::string host;
-  std::string_view port;
-  bool bracketed = !view.empty() && view.front() == '[';
-  if (bracketed) {
-    size_t close = view.find(']');
-    if (close == std::string_view::npos || close + 1 >= view.size() || view[close + 1] != ':') {
-      return false;
-    }
-    host = std::string(view.substr(1, close - 1));
-    port = view.substr(close + 2);
-  } else {
-    size_t colon = view.rfind(':');
-    if (colon == std::string_view::npos) return false;
-    host = std::string(view.substr(0, colon));
-    port = view.substr(colon + 1);
-    if (host.find(':') != std::string::npos) return false;  // IPv6 needs brackets
-  }
-  unsigned value = 0;
-  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || value == 0 ||
-      value > 65535) {
-    return false;
-  }
-  unsigned char buf[16];
-  if (!bracketed && host == "localhost") {
-    host = "127.0.0.1";
-  } else if (inet_pton(bracketed ? AF_INET6 : AF_INET, host.c_str(), buf) != 1) {
-    return false;
-  }
-  out.host = std::move(host);
-  out.port = static_cast<uint16_t>(value);
-  out.text = text;
-  return true;
 }
 
 }  // namespace switchyard::config

@@ -31,8 +31,4 @@ ConfigConstSharedPtr loadConfigString(const std::string& yaml, const std::string
 // anything a filter marks secret) are replaced by "<redacted>".
 nlohmann::json configToJson(const Config& config);
 
-// "127.0.0.1:8080", "[::1]:8080", "localhost:8080" (resolved to 127.0.0.1 only for the literal
-// name localhost). Returns false on anything else.
-bool parseSocketAddress(const std::string& text, SocketAddress& out);
-
 }  // namespace switchyard::config

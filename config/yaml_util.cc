@@ -6,10 +6,13 @@
 #include <limits>
 #include <sstream>
 
+#include "proxy/common/http_token.h"
+#include "proxy/common/strings.h"
+
 namespace switchyard::config {
 namespace {
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using common::quote;
 
 std::string joined(std::initializer_list<std::string_view> items) {
   std::string out;
@@ -119,6 +122,12 @@ void expectSequence(const YAML::Node& node, const std::string& path) {
 
 std::string getString(const YAML::Node& node, const std::string& path) {
   return scalarText(node, path, "a string");
+}
+
+std::string getHeaderName(const YAML::Node& node, const std::string& path) {
+  const std::string name = getString(node, path);
+  if (!common::isToken(name)) throw ConfigError(node, path, "invalid header name " + quote(name));
+  return common::toLowerAscii(name);
 }
 
 bool getBool(const YAML::Node& node, const std::string& path) {

@@ -30,6 +30,8 @@ std::vector<ConfigError> mapKeyErrors(const YAML::Node& node, const std::string&
 void expectSequence(const YAML::Node& node, const std::string& path);
 
 std::string getString(const YAML::Node& node, const std::string& path);
+// An HTTP field name (RFC 9110 token), returned in lower case; throws "invalid header name".
+std::string getHeaderName(const YAML::Node& node, const std::string& path);
 bool getBool(const YAML::Node& node, const std::string& path);
 int64_t getInt(const YAML::Node& node, const std::string& path, int64_t min, int64_t max);
 double getDouble(const YAML::Node& node, const std::string& path, double min, double max);

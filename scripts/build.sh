@@ -3,6 +3,7 @@
 #   scripts/build.sh            release build (RelWithDebInfo) in build/
 #   scripts/build.sh asan       ASan+UBSan build in build-asan/
 #   scripts/build.sh tsan       TSan build in build-tsan/
+#   scripts/build.sh asan unit_tests    only the named targets
 # JOBS (default 2) bounds the parallel compile jobs.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,4 +30,6 @@ fi
 if [[ ! -f $dir/CMakeCache.txt ]]; then
   cmake -S "$root" -B "$dir" "${generator[@]}" "${extra[@]}" >/dev/null
 fi
-cmake --build "$dir" -j "$jobs" "${@:2}"
+# Anything after the flavour names targets (default: all), e.g. scripts/build.sh asan unit_tests.
+targets=("${@:2}")
+cmake --build "$dir" -j "$jobs" ${targets[@]:+--target "${targets[@]}"}

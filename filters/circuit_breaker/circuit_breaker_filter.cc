@@ -2,30 +2,19 @@
 
 #include <mutex>
 
+#include "proxy/common/duration.h"
+
 namespace switchyard::filters::circuit_breaker {
 namespace {
 
 // Every hook is the default pass-through; see the contract in circuit_breaker_filter.h.
 class CircuitBreakerFilter final : public http::StreamFilter {};
 
-// As the loader writes durations in the configuration dump: "30s", "1m30s", "250ms".
-std::string durationText(milliseconds d) {
-  const int64_t ms = d.count();
-  if (ms == 0) return "0s";
-  if (ms < 0 || ms % 1000 != 0) return std::to_string(ms) + "ms";
-  const int64_t s = ms / 1000;
-  std::string out;
-  if (s >= 3600) out += std::to_string(s / 3600) + "h";
-  if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
-  if (s % 60 != 0) out += std::to_string(s % 60) + "s";
-  return out;
-}
-
 nlohmann::json settingsJson(const BreakerSettings& s) {
   nlohmann::json out = {{"consecutive_failures", s.consecutive_failures},
-                        {"interval", durationText(s.interval)},
+                        {"interval", common::formatDuration(s.interval)},
                         {"min_requests", s.min_requests},
-                        {"cooldown", durationText(s.cooldown)},
+                        {"cooldown", common::formatDuration(s.cooldown)},
                         {"half_open_max_requests", s.half_open_max_requests},
                         {"success_threshold", s.success_threshold},
                         {"failure_status", s.failureStatusNames()},

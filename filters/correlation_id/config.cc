@@ -13,26 +13,11 @@ namespace {
 
 using config::ConfigError;
 
-// RFC 9110 token characters.
-bool isTchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 // Headers the proxy manages itself (framing, hop-by-hop, routing): writing an id into one of them
 // would corrupt the message.
 constexpr std::array<std::string_view, 9> ReservedHeaders = {
     "connection", "content-length", "host",    "keep-alive",       "proxy-connection",
     "te",         "trailer",        "upgrade", "transfer-encoding"};
-
-std::string parseHeaderName(const YAML::Node& node, const std::string& path) {
-  std::string name = config::getString(node, path);
-  if (name.empty() || !std::all_of(name.begin(), name.end(), isTchar)) {
-    throw ConfigError(node, path, "'" + name + "' is not a valid HTTP header name");
-  }
-  http::toLowerInPlace(name);
-  return name;
-}
 
 }  // namespace
 
@@ -43,7 +28,7 @@ CorrelationIdConfig parseCorrelationIdConfig(const YAML::Node& node, const std::
 
   if (const YAML::Node n = node["header"]) {
     const std::string p = config::child(path, "header");
-    out.header = parseHeaderName(n, p);
+    out.header = config::getHeaderName(n, p);
     if (std::find(ReservedHeaders.begin(), ReservedHeaders.end(), out.header) !=
         ReservedHeaders.end()) {
       throw ConfigError(n, p,
@@ -55,7 +40,7 @@ CorrelationIdConfig parseCorrelationIdConfig(const YAML::Node& node, const std::
     config::expectSequence(n, p);
     out.accept.clear();
     for (size_t i = 0; i < n.size(); ++i) {
-      std::string name = parseHeaderName(n[i], config::child(p, i));
+      std::string name = config::getHeaderName(n[i], config::child(p, i));
       // Looking a name up twice would never find anything new.
       if (std::find(out.accept.begin(), out.accept.end(), name) == out.accept.end()) {
         out.accept.push_back(std::move(name));

@@ -14,11 +14,6 @@ namespace {
 using config::ConfigError;
 
 // RFC 9110 token characters.
-bool isTchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 }  // namespace
 
 DeprecationFilterConfig parseDeprecationFilterConfig(const YAML::Node& node,
@@ -30,12 +25,7 @@ DeprecationFilterConfig parseDeprecationFilterConfig(const YAML::Node& node,
 
   if (const YAML::Node n = node["client_header"]) {
     const std::string p = config::child(path, "client_header");
-    std::string name = config::getString(n, p);
-    if (name.empty() || !std::all_of(name.begin(), name.end(), isTchar)) {
-      throw ConfigError(n, p, "'" + name + "' is not a valid HTTP header name");
-    }
-    http::toLowerInPlace(name);
-    out.client_header = std::move(name);
+    out.client_header = config::getHeaderName(n, p);
   }
   if (const YAML::Node n = node["clients"]) {
     const std::string p = config::child(path, "clients");

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "proxy/common/rfc3339.h"
+
 namespace switchyard::filters::deprecation {
 namespace {
 
@@ -35,7 +37,7 @@ http::LocalReply enforcementReply(const config::DeprecationPolicy& policy,
     const config::BrownoutWindow& w = *enforcement.window;
     reply.status = w.status;
     reply.detail = subject(info) + " is deprecated and in a scheduled brownout until " +
-                   config::formatRfc3339(w.end);
+                   common::formatRfc3339(w.end);
     if (!policy.link.empty()) reply.detail += "; migration guide: " + policy.link;
     if (w.status == 503) {
       const auto left = std::chrono::ceil<std::chrono::seconds>(w.end - now).count();
@@ -43,7 +45,7 @@ http::LocalReply enforcementReply(const config::DeprecationPolicy& policy,
     }
   } else {
     reply.status = policy.sunset_status;
-    reply.detail = subject(info) + " was retired on " + config::formatRfc3339(*policy.sunset);
+    reply.detail = subject(info) + " was retired on " + common::formatRfc3339(*policy.sunset);
     const std::string& link = policy.sunset_link.empty() ? policy.link : policy.sunset_link;
     if (!link.empty()) reply.detail += "; see " + link;
   }

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "proxy/common/rfc3339.h"
+
 namespace switchyard::filters::deprecation {
 namespace {
 
@@ -28,18 +30,18 @@ std::string formatImfFixdate(common::SystemTime t) {
   const int64_t secs = unixSeconds(t);
   const int64_t days = dayOf(secs);
   const int64_t of_day = secs - days * SecondsPerDay;
-  const config::CivilDate date = config::civilFromDays(days);
+  const common::CivilDate date = common::civilFromDays(days);
   char buf[40];
   const int n =
       std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02lld:%02lld:%02lld GMT",
-                    Weekdays[config::weekdayFromDays(days)], date.day, Months[date.month - 1],
+                    Weekdays[common::weekdayFromDays(days)], date.day, Months[date.month - 1],
                     static_cast<long long>(date.year), static_cast<long long>(of_day / 3600),
                     static_cast<long long>(of_day / 60 % 60), static_cast<long long>(of_day % 60));
   return std::string(buf, static_cast<size_t>(n));
 }
 
 std::string formatDate(common::SystemTime t) {
-  const config::CivilDate date = config::civilFromDays(dayOf(unixSeconds(t)));
+  const common::CivilDate date = common::civilFromDays(dayOf(unixSeconds(t)));
   char buf[24];
   const int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02u",
                               static_cast<long long>(date.year), date.month, date.day);

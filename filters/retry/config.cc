@@ -12,21 +12,6 @@ namespace {
 
 using config::ConfigError;
 
-// RFC 9110 token characters.
-bool isTchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-std::string parseHeaderName(const YAML::Node& node, const std::string& path) {
-  std::string name = config::getString(node, path);
-  if (name.empty() || !std::all_of(name.begin(), name.end(), isTchar)) {
-    throw ConfigError(node, path, "'" + name + "' is not a valid HTTP header name");
-  }
-  http::toLowerInPlace(name);
-  return name;
-}
-
 bool allDigits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
@@ -154,7 +139,7 @@ RetryConfig parseRetryConfig(const YAML::Node& node, const std::string& path) {
     config::expectSequence(n, p);
     out.idempotency_headers.clear();
     for (size_t i = 0; i < n.size(); ++i) {
-      std::string name = parseHeaderName(n[i], config::child(p, i));
+      std::string name = config::getHeaderName(n[i], config::child(p, i));
       if (std::find(out.idempotency_headers.begin(), out.idempotency_headers.end(), name) ==
           out.idempotency_headers.end()) {
         out.idempotency_headers.push_back(std::move(name));

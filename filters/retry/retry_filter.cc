@@ -2,24 +2,13 @@
 
 #include <mutex>
 
+#include "proxy/common/duration.h"
+
 namespace switchyard::filters::retry {
 namespace {
 
 // Every hook is the default pass-through; see the contract in retry_filter.h.
 class RetryFilter final : public http::StreamFilter {};
-
-// As the loader writes durations in the configuration dump: "30s", "1m30s", "250ms".
-std::string durationText(std::chrono::milliseconds d) {
-  const int64_t ms = d.count();
-  if (ms == 0) return "0s";
-  if (ms < 0 || ms % 1000 != 0) return std::to_string(ms) + "ms";
-  const int64_t s = ms / 1000;
-  std::string out;
-  if (s >= 3600) out += std::to_string(s / 3600) + "h";
-  if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
-  if (s % 60 != 0) out += std::to_string(s % 60) + "s";
-  return out;
-}
 
 }  // namespace
 
@@ -58,19 +47,20 @@ nlohmann::json RetryFilterFactory::clustersJson() const {
 nlohmann::json RetryFilterFactory::toJson() const {
   nlohmann::json out = {
       {"max_retries", config_.max_retries},
-      {"base_interval", durationText(config_.base_interval)},
-      {"max_interval", durationText(config_.max_interval)},
+      {"base_interval", common::formatDuration(config_.base_interval)},
+      {"max_interval", common::formatDuration(config_.max_interval)},
       {"backoff_factor", config_.backoff_factor},
-      {"timeout", durationText(config_.timeout)},
+      {"timeout", common::formatDuration(config_.timeout)},
       {"retry_on", config_.retryOnNames()},
       {"idempotency_headers", config_.idempotency_headers},
       {"max_replay_body_bytes", config_.max_replay_body_bytes},
       {"budget",
        {{"percent", config_.budget.percent}, {"min_retries", config_.budget.min_retries}}},
       {"honor_retry_after", config_.honor_retry_after},
-      {"max_retry_after", durationText(config_.max_retry_after)},
+      {"max_retry_after", common::formatDuration(config_.max_retry_after)},
   };
-  if (config_.per_try_timeout) out["per_try_timeout"] = durationText(*config_.per_try_timeout);
+  if (config_.per_try_timeout)
+    out["per_try_timeout"] = common::formatDuration(*config_.per_try_timeout);
   return out;
 }
 

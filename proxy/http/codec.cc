@@ -3,15 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/common/http_token.h"
+
 namespace switchyard::http {
 namespace {
-
-// RFC 9110 tchar.
-constexpr bool isTcharSlow(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '!' ||
-         c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' || c == '+' ||
-         c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~';
-}
 
 // field-vchar / SP / HTAB (obs-text allowed, as every deployed proxy does).
 constexpr bool isValueByteSlow(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
@@ -23,8 +18,9 @@ struct ByteTables {
   constexpr ByteTables() : name(), value() {
     for (int c = 0; c < 256; ++c) {
       const auto u = static_cast<unsigned char>(c);
-      name[c] =
-          isTcharSlow(u) ? static_cast<unsigned char>((u >= 'A' && u <= 'Z') ? u + 32 : u) : 0;
+      name[c] = common::isTchar(static_cast<char>(u))
+                    ? static_cast<unsigned char>((u >= 'A' && u <= 'Z') ? u + 32 : u)
+                    : 0;
       value[c] = isValueByteSlow(u);
     }
   }

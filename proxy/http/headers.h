@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/common/http_status.h"
+
 namespace switchyard::http {
 
 // memcpy for the short strings of a head (most names and values are under 16 bytes), inlined:
@@ -183,6 +185,7 @@ struct ResponseHeaders {
 using ResponseHeadersPtr = std::unique_ptr<ResponseHeaders, HeadRecycler<ResponseHeaders>>;
 ResponseHeadersPtr makeResponseHeaders();
 
-const char* reasonPhrase(int status);
+// Status lines and problem titles use the one table in proxy/common.
+using common::reasonPhrase;
 
 }  // namespace switchyard::http

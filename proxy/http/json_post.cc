@@ -11,7 +11,8 @@
 
 #include <cstring>
 
-#include "config/loader.h"
+#include "proxy/common/socket_address.h"
+#include "proxy/common/url.h"
 
 namespace switchyard::http {
 namespace {
@@ -99,27 +100,20 @@ int onMessageComplete(http_parser* parser) {
 }  // namespace
 
 bool parseHttpUrl(std::string_view text, HttpUrl& out, std::string& error) {
-  constexpr std::string_view Scheme = "http://";
-  std::string_view rest = text;
-  bool scheme_ok = rest.size() > Scheme.size();
-  for (size_t i = 0; scheme_ok && i < Scheme.size(); ++i) {
-    scheme_ok = std::tolower(static_cast<unsigned char>(rest[i])) == Scheme[i];
-  }
-  if (!scheme_ok) {
+  common::UrlParts parts;
+  if (!common::splitHttpUrl(text, parts) || parts.https || parts.authority.empty()) {
     error = "expected an http:// URL (plain HTTP to a numeric address or localhost), got \"" +
             std::string(text) + "\"";
     return false;
   }
-  rest.remove_prefix(Scheme.size());
-  size_t end = rest.find_first_of("/?#");
-  std::string authority(rest.substr(0, end));
-  std::string path = end == std::string_view::npos ? "/" : std::string(rest.substr(end));
-  if (!path.empty() && path.front() == '?') path.insert(0, "/");
+  std::string authority(parts.authority);
+  std::string path = parts.target.empty() ? "/" : std::string(parts.target);
+  if (path.front() == '?') path.insert(0, "/");
   if (authority.find('@') != std::string::npos) {
     error = "user information in the URL is not supported (use headers)";
     return false;
   }
-  if (path.find('#') != std::string::npos) {
+  if (parts.has_fragment) {
     error = "a URL fragment is not sent over HTTP; remove it";
     return false;
   }
@@ -132,8 +126,8 @@ bool parseHttpUrl(std::string_view text, HttpUrl& out, std::string& error) {
   const bool has_port = authority.starts_with('[') ? authority.find("]:") != std::string::npos
                                                    : authority.find(':') != std::string::npos;
   if (!has_port) authority += ":80";
-  config::SocketAddress address;
-  if (!config::parseSocketAddress(authority, address)) {
+  common::SocketAddress address;
+  if (!common::parseSocketAddress(authority, address)) {
     error =
         "the URL's host must be a numeric IPv4 address, a bracketed IPv6 address or "
         "localhost, with an optional port from 1 to 65535: \"" +

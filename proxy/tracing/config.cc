@@ -7,6 +7,7 @@
 
 #include "config/config_error.h"
 #include "config/yaml_util.h"
+#include "proxy/common/duration.h"
 
 namespace switchyard::tracing {
 namespace {
@@ -14,11 +15,7 @@ namespace {
 using config::ConfigError;
 using std::chrono::milliseconds;
 
-std::string formatDuration(milliseconds d) {
-  const int64_t ms = d.count();
-  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
-  return std::to_string(ms / 1000) + "s";
-}
+using common::formatDuration;
 
 milliseconds positiveDuration(const YAML::Node& node, const std::string& path, milliseconds max) {
   const milliseconds d = config::getDuration(node, path);

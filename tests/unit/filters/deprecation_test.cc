@@ -17,6 +17,7 @@
 #include "filters/deprecation/deprecation_filter.h"
 #include "filters/deprecation/headers.h"
 #include "filters/registry.h"
+#include "proxy/common/rfc3339.h"
 #include "tests/support/fake_filter_callbacks.h"
 
 namespace switchyard::filters::deprecation {
@@ -30,7 +31,7 @@ common::SystemTime at(int64_t unix_seconds) { return common::SystemTime(seconds(
 
 common::SystemTime utc(const char* rfc3339) {
   common::SystemTime t;
-  EXPECT_TRUE(config::parseTimestamp(rfc3339, t)) << rfc3339;
+  EXPECT_TRUE(common::parseRfc3339(rfc3339, t)) << rfc3339;
   return t;
 }
 
@@ -782,9 +783,9 @@ TEST_F(DeprecationConfigTest, Errors) {
            ".client: unknown key \"client\" (expected one of: client_header, clients, "
            "max_clients, legacy_headers, enforce)"},
       {"deprecation: {client_header: 'X App'}",
-       "t.yaml:1:30: " + p + ".client_header: 'X App' is not a valid HTTP header name"},
+       "t.yaml:1:30: " + p + ".client_header: invalid header name \"X App\""},
       {"deprecation: {client_header: ''}",
-       "t.yaml:1:30: " + p + ".client_header: '' is not a valid HTTP header name"},
+       "t.yaml:1:30: " + p + ".client_header: invalid header name \"\""},
       {"deprecation: {clients: ios}", "t.yaml:1:24: " + p + ".clients: expected a sequence"},
       {"deprecation: {clients: []}",
        "t.yaml:1:24: " + p +

@@ -862,7 +862,7 @@ TEST_F(RetryConfigTest, IdempotencyHeaders) {
   EXPECT_EQ(parse("retry: {idempotency_headers: [X-A, x-a, X-B]}").idempotency_headers,
             (std::vector<std::string>{"x-a", "x-b"}));
   expectError("retry:\n  idempotency_headers: [ok, 'not ok']\n", "idempotency_headers[1]", 2,
-              "not a valid HTTP header name");
+              "invalid header name \"not ok\"");
   expectError("retry:\n  idempotency_headers: Idempotency-Key\n", "idempotency_headers", 2,
               "expected a sequence");
 }

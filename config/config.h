@@ -7,13 +7,18 @@
 #include <vector>
 
 #include "config/deprecation.h"
-#include "filters/registry.h"
 #include "proxy/accesslog/config.h"
 #include "proxy/common/socket_address.h"
 #include "proxy/tracing/config.h"
 
 namespace switchyard::rollback {
 struct RollbackConfig;
+}
+namespace switchyard::filters {
+class FilterFactory;
+}
+namespace switchyard::http {
+class RouteFilterConfig;
 }
 
 namespace switchyard::config {
@@ -65,10 +70,17 @@ struct TargetConfig {
   std::string sticky_header;           // lower-case; empty: the client address
 };
 
+// Filters' own configuration for a route or version (`filters: {retry: {...}}`), by position in
+// the chain (Config::filters); null where the route or version has none for that filter.
+using RouteFilterConfigs = std::vector<std::shared_ptr<const http::RouteFilterConfig>>;
+
 struct VersionConfig {
   std::string name;  // "v1", "v2", ...
   TargetConfig target;
   std::shared_ptr<const DeprecationPolicy> deprecated;  // null unless deprecated
+  // The version's own blocks, each parsed over its route's; where the version has none, the
+  // route's. Sized like Config::filters.
+  RouteFilterConfigs filters;
 };
 
 struct RouteConfig {
@@ -82,13 +94,16 @@ struct RouteConfig {
   std::shared_ptr<const DeprecationPolicy> deprecated;    // the whole route, null unless deprecated
   milliseconds timeout{0};                                // 0 = the cluster's response_timeout
   std::string upstream_header = "x-switchyard-upstream";  // names the serving cluster; "" = off
+  RouteFilterConfigs filters;                             // sized like Config::filters
 
   const VersionConfig* findVersion(std::string_view version) const;
 };
 
 struct FilterEntry {
   std::string name;
-  filters::FilterFactoryPtr factory;
+  std::shared_ptr<const filters::FilterFactory> factory;
+  // From the filter's registration: whether it makes a filter per request.
+  bool stream_filter = true;
 };
 
 struct Config {

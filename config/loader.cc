@@ -269,6 +269,19 @@ class Loader {
                   {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
                    "routes", "filters", "tracing", "access_log", "rollback"});
     if (!root.IsMap()) return errors_.take();
+    // The chain first: routes may carry blocks of its filters (`routes[].filters`).
+    top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
+      forEachElement(node, path, errors_, [this](const YAML::Node& n, const std::string& p) {
+        const size_t chain = config_.filters.size();
+        try {
+          parseFilter(n, p);
+        } catch (const ConfigError&) {
+          // Keep the chain's positions: route blocks refer to filters by position.
+          if (config_.filters.size() == chain) config_.filters.push_back({"", nullptr, false});
+          throw;
+        }
+      });
+    });
     top.optional("workers", setUint32(config_.workers, 1, 256));
     top.optional("log_level", setChoice(config_.log_level, {"debug", "info", "warn", "error"}));
     top.optional("drain_timeout", setDuration(config_.drain_timeout, true));
@@ -288,10 +301,6 @@ class Loader {
     }
     top.required("clusters", nonEmptyList(config_.clusters, "cluster", &Loader::parseCluster));
     top.required("routes", nonEmptyList(config_.routes, "route", &Loader::parseRoute));
-    top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
-      forEachElement(node, path, errors_,
-                     [this](const YAML::Node& n, const std::string& p) { parseFilter(n, p); });
-    });
     top.optional("tracing", [this](const YAML::Node& node, const std::string& path) {
       config_.tracing = tracing::parseTracingConfig(node, path);
     });
@@ -302,10 +311,18 @@ class Loader {
       config_.rollback = std::make_shared<const rollback::RollbackConfig>(
           rollback::parseRollbackConfig(node, path));
     });
-    // The plans name routes, versions and clusters: checked once those are known to be sound.
+    // The plans and the filters name routes, versions and clusters: checked once those are known
+    // to be sound.
     if (config_.rollback && errors_.empty()) {
       for (ConfigError& e : rollback::validateRollbackConfig(*config_.rollback, config_)) {
         errors_.add(std::move(e));
+      }
+    }
+    if (errors_.empty()) {
+      for (const FilterEntry& f : config_.filters) {
+        errors_.attempt([&] {
+          for (ConfigError& e : f.factory->validate(config_)) errors_.add(std::move(e));
+        });
       }
     }
     return errors_.take();
@@ -397,7 +414,7 @@ class Loader {
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "match", "cluster", "split", "sticky", "versions", "deprecated", "timeout",
-                 "upstream_header"});
+                 "upstream_header", "filters"});
     m.required("name", setName(out.name, route_names_, false));
     m.required("match", [this, &out](const YAML::Node& n, const std::string& p) {
       MapReader match(n, p, errors_, {"prefix"});
@@ -414,6 +431,10 @@ class Loader {
         }
         out.prefix = prefix;
       });
+    });
+    out.filters.resize(config_.filters.size());
+    m.optional("filters", [this, &out](const YAML::Node& n, const std::string& p) {
+      parseRouteFilters(n, p, nullptr, out.filters);
     });
     // Exactly one of the three forms says where the route's requests go.
     const char* forms[] = {"cluster", "split", "versions"};
@@ -534,7 +555,8 @@ class Loader {
       }
       VersionConfig& v = out.versions.emplace_back();
       v.name = key;
-      errors_.attempt([&] { parseVersion(kv.second, key_path, v); });
+      v.filters = out.filters;
+      errors_.attempt([&] { parseVersion(kv.second, key_path, out, v); });
     }
     if (out.versions.empty()) {
       throw ConfigError(node, path, "at least one version (v1, v2, ...) is required");
@@ -551,8 +573,12 @@ class Loader {
     }
   }
 
-  void parseVersion(const YAML::Node& node, const std::string& path, VersionConfig& out) {
-    MapReader m(node, path, errors_, {"cluster", "split", "sticky", "deprecated"});
+  void parseVersion(const YAML::Node& node, const std::string& path, const RouteConfig& route,
+                    VersionConfig& out) {
+    MapReader m(node, path, errors_, {"cluster", "split", "sticky", "deprecated", "filters"});
+    m.optional("filters", [this, &route, &out](const YAML::Node& n, const std::string& p) {
+      parseRouteFilters(n, p, &route.filters, out.filters);
+    });
     if (m.has("cluster") && m.has("split")) {
       throw ConfigError(m.keyNode("split"), child(path, "split"),
                         "a version takes one of \"cluster\" or \"split\", not both");
@@ -586,24 +612,86 @@ class Loader {
     if (!kv.first.IsScalar()) throw ConfigError(kv.first, path, "expected a filter name");
     std::string name = kv.first.Scalar();
     std::string filter_path = child(path, name);
-    const filters::FilterBuildFn* build = ctx_.filters.find(name);
-    if (build == nullptr) {
+    const filters::FilterRegistration* registration = ctx_.filters.find(name);
+    if (registration == nullptr) {
       std::vector<std::string> known = ctx_.filters.names();
       throw ConfigError(kv.first, filter_path,
                         "unknown filter " + quote(name) +
                             (known.empty() ? " (no filters are registered)"
                                            : " (known filters: " + joined(known) + ")"));
     }
+    config_.filters.push_back({name, nullptr, registration->stream_filter});
+    // The router applies one retry policy and one admission control per attempt: a second filter
+    // providing either would be ignored, so it is an error.
+    for (filters::PolicyKind kind : registration->policies) {
+      auto [it, inserted] =
+          policy_providers_.emplace(kind, std::pair(filter_path, lineOf(kv.first)));
+      if (!inserted) {
+        throw ConfigError(kv.first, filter_path,
+                          "the chain already has a filter providing the " + policyName(kind) +
+                              " policy (" + it->second.first + ", line " +
+                              std::to_string(it->second.second) + "); remove one");
+      }
+    }
     filters::BuildContext build_ctx{filter_path, ctx_.metrics, ctx_.time};
     filters::FilterFactoryPtr factory;
     try {
-      factory = (*build)(kv.second, build_ctx);
+      factory = registration->build(kv.second, build_ctx);
     } catch (const YAML::Exception& e) {
       // A filter that used yaml-cpp's own conversions: keep the position yaml-cpp knows.
       throw ConfigError(filter_path, e.msg, e.mark.line + 1, e.mark.column + 1);
     }
     if (factory == nullptr) throw ConfigError(kv.first, filter_path, "the filter built nothing");
-    config_.filters.push_back({name, std::move(factory)});
+    config_.filters.back().factory = std::move(factory);
+  }
+
+  static std::string policyName(filters::PolicyKind kind) {
+    switch (kind) {
+      case filters::PolicyKind::Retry:
+        return "retry";
+      case filters::PolicyKind::Admission:
+        return "admission (circuit breaker)";
+      case filters::PolicyKind::None:
+        break;
+    }
+    return "unknown";
+  }
+
+  // `filters: {<name>: {...}}` under a route (`parent` null) or a version (`parent`: its route's
+  // blocks). Each block is parsed by its filter, over the parent's block for that filter.
+  void parseRouteFilters(const YAML::Node& node, const std::string& path,
+                         const RouteFilterConfigs* parent, RouteFilterConfigs& out) {
+    if (!node.IsMap()) throw ConfigError(node, path, "expected a map of filter name: block");
+    for (const auto& kv : node) {
+      const std::string name = kv.first.IsScalar() ? kv.first.Scalar() : "";
+      const std::string key_path = child(path, name);
+      size_t found = 0;
+      size_t index = 0;
+      for (size_t i = 0; i < config_.filters.size(); ++i) {
+        if (config_.filters[i].name == name) {
+          ++found;
+          index = i;
+        }
+      }
+      if (found == 0) {
+        errors_.add(ConfigError(kv.first, key_path,
+                                "filter " + quote(name) +
+                                    " is not in the chain (add it under the top-level filters:)"));
+        continue;
+      }
+      if (found > 1) {
+        errors_.add(ConfigError(kv.first, key_path,
+                                "filter " + quote(name) + " appears " + std::to_string(found) +
+                                    " times in the chain; a route block needs it once"));
+        continue;
+      }
+      if (config_.filters[index].factory == nullptr) continue;  // its own error says why
+      errors_.attempt([&] {
+        const filters::RouteFilterConfig* base =
+            parent != nullptr && index < parent->size() ? (*parent)[index].get() : nullptr;
+        out[index] = config_.filters[index].factory->parseRouteConfig(kv.second, key_path, base);
+      });
+    }
   }
 
   const LoadContext& ctx_;
@@ -615,6 +703,7 @@ class Loader {
   std::vector<BoundListener> bound_;
   bool admin_address_set_ = false;
   std::map<std::string, std::string> prefixes_;  // prefix -> route name
+  std::map<filters::PolicyKind, std::pair<std::string, int>> policy_providers_;
 };
 
 bool readFile(const std::string& path, std::string& out, std::string& error) {
@@ -670,6 +759,18 @@ ConfigConstSharedPtr loadConfigFile(const std::string& path, const LoadContext& 
 }
 
 namespace {
+
+// The blocks of `filters` that are not simply inherited from `parent`, by filter name.
+nlohmann::json routeFiltersToJson(const Config& config, const RouteFilterConfigs& filters,
+                                  const RouteFilterConfigs* parent) {
+  nlohmann::json out = nlohmann::json::object();
+  for (size_t i = 0; i < filters.size() && i < config.filters.size(); ++i) {
+    if (filters[i] == nullptr) continue;
+    if (parent != nullptr && i < parent->size() && (*parent)[i] == filters[i]) continue;
+    out[config.filters[i].name] = filters[i]->toJson();
+  }
+  return out;
+}
 
 // Header values of webhook steps may carry credentials: only their names are shown.
 nlohmann::json rollbackToJson(const rollback::RollbackConfig& r) {
@@ -780,11 +881,17 @@ nlohmann::json configToJson(const Config& config) {
         json version = json::object();
         targetJson(v.target, version);
         if (v.deprecated) version["deprecated"] = deprecationPolicyToJson(*v.deprecated);
+        if (json blocks = routeFiltersToJson(config, v.filters, &r.filters); !blocks.empty()) {
+          version["filters"] = std::move(blocks);
+        }
         versions[v.name] = std::move(version);
       }
       route["versions"] = std::move(versions);
     }
     if (r.deprecated) route["deprecated"] = deprecationPolicyToJson(*r.deprecated);
+    if (json blocks = routeFiltersToJson(config, r.filters, nullptr); !blocks.empty()) {
+      route["filters"] = std::move(blocks);
+    }
     route["timeout"] = formatDuration(r.timeout);
     route["upstream_header"] = r.upstream_header;
     routes.push_back(std::move(route));

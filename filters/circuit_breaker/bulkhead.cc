@@ -3,7 +3,8 @@
 namespace switchyard::filters::circuit_breaker {
 
 bool Bulkhead::tryAcquire() {
-  if (limit_ == 0) {
+  const uint32_t limit = limit_.load(std::memory_order_relaxed);
+  if (limit == 0) {
     active_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -11,8 +12,8 @@ bool Bulkhead::tryAcquire() {
   // the limit, which would make a concurrent caller fail while a slot is free.
   uint32_t current = active_.load(std::memory_order_relaxed);
   do {
-    if (current >= limit_) {
-      if (overflow_ != nullptr) overflow_->Increment();
+    if (current >= limit) {
+      if (prometheus::Counter* c = overflow_.load(std::memory_order_relaxed)) c->Increment();
       return false;
     }
   } while (!active_.compare_exchange_weak(current, current + 1, std::memory_order_relaxed));

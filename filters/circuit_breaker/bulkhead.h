@@ -14,6 +14,11 @@ class Bulkhead {
  public:
   // `overflow` (may be null) counts refusals.
   Bulkhead(uint32_t limit, prometheus::Counter* overflow) : limit_(limit), overflow_(overflow) {}
+  // A new limit (a reload) applies to the slots taken from now on; those held stay held.
+  void reconfigure(uint32_t limit, prometheus::Counter* overflow) {
+    overflow_.store(overflow, std::memory_order_relaxed);
+    limit_.store(limit, std::memory_order_relaxed);
+  }
   Bulkhead(const Bulkhead&) = delete;
   Bulkhead& operator=(const Bulkhead&) = delete;
 
@@ -22,11 +27,11 @@ class Bulkhead {
   void release() { active_.fetch_sub(1, std::memory_order_relaxed); }
 
   uint32_t active() const { return active_.load(std::memory_order_relaxed); }
-  uint32_t limit() const { return limit_; }
+  uint32_t limit() const { return limit_.load(std::memory_order_relaxed); }
 
  private:
-  const uint32_t limit_;
-  prometheus::Counter* const overflow_;
+  std::atomic<uint32_t> limit_;
+  std::atomic<prometheus::Counter*> overflow_;
   std::atomic<uint32_t> active_{0};
 };
 

@@ -71,16 +71,47 @@ BreakerStats::BreakerStats(BreakerMetrics& metrics, const std::string& cluster)
   add(BreakerState::HalfOpen, BreakerState::Open);
 }
 
+namespace {
+
+int64_t bucketNs(const BreakerSettings& s) {
+  return std::max<int64_t>(1, toNs(s.interval) / int64_t{CircuitBreaker::WindowBuckets});
+}
+
+}  // namespace
+
 CircuitBreaker::CircuitBreaker(std::string cluster, const BreakerSettings& settings,
                                BreakerStats stats)
     : cluster_(std::move(cluster)),
       settings_(settings),
       stats_(stats),
-      bucket_ns_(std::max<int64_t>(1, toNs(settings.interval) / int64_t{WindowBuckets})),
+      bucket_ns_(bucketNs(settings)),
+      half_open_max_(settings.half_open_max_requests),
+      ratio_enabled_(settings.failure_ratio.has_value()),
       failure_times_(settings.consecutive_failures) {
-  // A new configuration starts closed; say so even if an older breaker of the same cluster left
-  // the gauge elsewhere.
   if (stats_.state != nullptr) stats_.state->Set(index(BreakerState::Closed));
+}
+
+void CircuitBreaker::reconfigure(const BreakerSettings& settings) {
+  std::lock_guard lock(mutex_);
+  const bool window_changed =
+      settings.interval != settings_.interval ||
+      settings.failure_ratio.has_value() != settings_.failure_ratio.has_value();
+  if (settings.consecutive_failures != settings_.consecutive_failures) {
+    failure_times_.assign(settings.consecutive_failures, 0);
+    ring_size_ = ring_next_ = 0;
+  }
+  settings_ = settings;
+  half_open_max_.store(settings.half_open_max_requests, std::memory_order_relaxed);
+  ratio_enabled_.store(settings.failure_ratio.has_value(), std::memory_order_relaxed);
+  if (window_changed) {
+    bucket_ns_.store(bucketNs(settings), std::memory_order_relaxed);
+    resetWindow();
+  }
+}
+
+BreakerSettings CircuitBreaker::settings() const {
+  std::lock_guard lock(mutex_);
+  return settings_;
 }
 
 Admission CircuitBreaker::admit(common::MonotonicTime now) {
@@ -97,7 +128,8 @@ Admission CircuitBreaker::admit(common::MonotonicTime now) {
   if (seen == BreakerState::Open) {
     const int64_t until = open_until_ns_.load(std::memory_order_relaxed);
     if (now_ns < until) return reject(nanoseconds(until - now_ns));
-  } else if (probes_.load(std::memory_order_relaxed) >= settings_.half_open_max_requests) {
+  } else if (probes_.load(std::memory_order_relaxed) >=
+             half_open_max_.load(std::memory_order_relaxed)) {
     return reject(HalfOpenRetryAfter);
   }
 
@@ -134,7 +166,7 @@ void CircuitBreaker::onResult(common::MonotonicTime now, bool success, bool was_
   // Load before store: a success with no streak to end writes nothing, so the cache line stays
   // shared between workers.
   if (streak_.load(std::memory_order_relaxed) != 0) streak_.store(0, std::memory_order_relaxed);
-  if (settings_.failure_ratio) recordInWindow(toNs(now), false);
+  if (ratio_enabled_.load(std::memory_order_relaxed)) recordInWindow(toNs(now), false);
 }
 
 void CircuitBreaker::onCancelled(bool was_probe) {
@@ -189,18 +221,21 @@ void CircuitBreaker::onProbeResult(common::MonotonicTime now, bool success) {
 }
 
 void CircuitBreaker::recordInWindow(int64_t now_ns, bool failure) {
-  const int64_t epoch = now_ns / bucket_ns_;
+  const int64_t epoch = now_ns / bucket_ns_.load(std::memory_order_relaxed);
   Bucket& b = buckets_[static_cast<size_t>(epoch) % WindowBuckets];
   const int64_t seen = b.epoch.load(std::memory_order_acquire);
+  // A bucket counting a period far ahead was filled with another bucket length, by a result
+  // recorded while a reload changed the interval: it counts nothing of this window.
+  const bool stale = seen > epoch + static_cast<int64_t>(WindowBuckets);
   if (seen != epoch) {
     // The bucket already counts a later period: this result is older than the window.
-    if (seen > epoch) return;
+    if (seen > epoch && !stale) return;
     // Turning the bucket over is rare (once per bucket period); the lock keeps two workers from
     // both zeroing it, one after the other has counted into it.
     std::lock_guard lock(bucket_mutex_);
     const int64_t current = b.epoch.load(std::memory_order_relaxed);
-    if (current > epoch) return;
-    if (current < epoch) {
+    if (current > epoch && current <= epoch + static_cast<int64_t>(WindowBuckets)) return;
+    if (current != epoch) {
       b.requests.store(0, std::memory_order_relaxed);
       b.failures.store(0, std::memory_order_relaxed);
       b.epoch.store(epoch, std::memory_order_release);
@@ -212,8 +247,8 @@ void CircuitBreaker::recordInWindow(int64_t now_ns, bool failure) {
 
 CircuitBreaker::WindowCounts CircuitBreaker::window(common::MonotonicTime now) const {
   WindowCounts out;
-  if (!settings_.failure_ratio) return out;
-  const int64_t current = toNs(now) / bucket_ns_;
+  if (!ratio_enabled_.load(std::memory_order_relaxed)) return out;
+  const int64_t current = toNs(now) / bucket_ns_.load(std::memory_order_relaxed);
   for (const Bucket& b : buckets_) {
     const int64_t epoch = b.epoch.load(std::memory_order_acquire);
     if (epoch > current - static_cast<int64_t>(WindowBuckets) && epoch <= current) {
@@ -227,6 +262,10 @@ CircuitBreaker::WindowCounts CircuitBreaker::window(common::MonotonicTime now) c
 void CircuitBreaker::resetCountsLocked() {
   streak_.store(0, std::memory_order_relaxed);
   ring_size_ = ring_next_ = 0;
+  resetWindow();
+}
+
+void CircuitBreaker::resetWindow() {
   std::lock_guard lock(bucket_mutex_);
   for (Bucket& b : buckets_) {
     b.requests.store(0, std::memory_order_relaxed);

@@ -16,6 +16,7 @@
 
 #include "filters/circuit_breaker/config.h"
 #include "proxy/common/time.h"
+#include "proxy/router/upstream_policy.h"
 
 namespace switchyard::filters::circuit_breaker {
 
@@ -25,15 +26,7 @@ enum class BreakerState : uint8_t { Closed = 0, HalfOpen = 1, Open = 2 };
 std::string_view breakerStateName(BreakerState state);
 
 // What admit() lets through.
-struct Admission {
-  enum class Kind : uint8_t { Allowed, AllowedProbe, Rejected };
-  Kind kind = Kind::Allowed;
-  // Rejected: how long until the breaker may let requests through again (for Retry-After).
-  common::Duration retry_after{0};
-
-  bool allowed() const { return kind != Kind::Rejected; }
-  bool probe() const { return kind == Kind::AllowedProbe; }
-};
+using router::Admission;
 
 // The metric families of the circuit_breaker filter, registered once per factory (registration
 // merges with families of the same name, e.g. those of the configuration this one replaces).
@@ -69,6 +62,10 @@ struct BreakerStats {
 // Closed, admit() is one atomic load and a success one or two more; open, a rejection is two
 // atomic loads. A failure, a probe and a transition take a mutex.
 //
+// A reload applies new settings with reconfigure(): the state (open, half-open, the failure
+// streak) is kept; a breaker opened before keeps its cooldown; a changed `interval` starts the
+// ratio window afresh, a changed `consecutive_failures` the ring of failure times.
+//
 // The caller reports every admitted attempt exactly once: onResult() with whether it succeeded
 // (a response whose status isFailureStatus() names, a timeout or a connection failure is a
 // failure), or onCancelled() when it ended without a verdict (the client went away, or a local
@@ -77,6 +74,9 @@ struct BreakerStats {
 // ignored.
 class CircuitBreaker {
  public:
+  // Ten buckets of interval/10 each: the ratio window is 90-100% of `interval` long.
+  static constexpr size_t WindowBuckets = 10;
+
   // `cluster` names the breaker in logs and the admin page.
   CircuitBreaker(std::string cluster, const BreakerSettings& settings, BreakerStats stats = {});
   CircuitBreaker(const CircuitBreaker&) = delete;
@@ -85,9 +85,11 @@ class CircuitBreaker {
   Admission admit(common::MonotonicTime now);
   void onResult(common::MonotonicTime now, bool success, bool was_probe);
   void onCancelled(bool was_probe);
+  void reconfigure(const BreakerSettings& settings);
 
-  bool isFailureStatus(int status) const { return settings_.isFailureStatus(status); }
-  const BreakerSettings& settings() const { return settings_; }
+  bool isFailureStatus(int status) const { return settings().isFailureStatus(status); }
+  // The settings in effect (a copy: reconfigure() may replace them at any time).
+  BreakerSettings settings() const;
   const std::string& cluster() const { return cluster_; }
 
   BreakerState state() const { return state_.load(std::memory_order_acquire); }
@@ -106,8 +108,6 @@ class CircuitBreaker {
   nlohmann::json snapshot(common::MonotonicTime now) const;
 
  private:
-  // Ten buckets of interval/10 each: the ratio window is 90-100% of `interval` long.
-  static constexpr size_t WindowBuckets = 10;
   struct Bucket {
     std::atomic<int64_t> epoch{-1};  // time / bucket_ns_ of the counts below
     std::atomic<uint64_t> requests{0};
@@ -119,11 +119,14 @@ class CircuitBreaker {
   void recordInWindow(int64_t now_ns, bool failure);
   void transitionLocked(BreakerState to, common::MonotonicTime now);
   void resetCountsLocked();
+  void resetWindow();
 
   const std::string cluster_;
-  const BreakerSettings settings_;
+  BreakerSettings settings_;  // guarded by mutex_; the lock-free paths read the atomics below
   const BreakerStats stats_;
-  const int64_t bucket_ns_;
+  std::atomic<int64_t> bucket_ns_;
+  std::atomic<uint32_t> half_open_max_;
+  std::atomic<bool> ratio_enabled_;
 
   std::atomic<BreakerState> state_{BreakerState::Closed};
   std::atomic<int64_t> open_until_ns_{0};  // while open

@@ -1,14 +1,11 @@
 #include "filters/circuit_breaker/circuit_breaker_filter.h"
 
-#include <mutex>
-
+#include "config/config.h"
 #include "proxy/common/duration.h"
+#include "proxy/common/strings.h"
 
 namespace switchyard::filters::circuit_breaker {
 namespace {
-
-// Every hook is the default pass-through; see the contract in circuit_breaker_filter.h.
-class CircuitBreakerFilter final : public http::StreamFilter {};
 
 nlohmann::json settingsJson(const BreakerSettings& s) {
   nlohmann::json out = {{"consecutive_failures", s.consecutive_failures},
@@ -38,15 +35,45 @@ nlohmann::json bulkheadJson(const Bulkhead& b) {
 }  // namespace
 
 ClusterCircuit::ClusterCircuit(const std::string& name, const BreakerSettings& settings,
-                               BreakerMetrics* metrics)
+                               std::shared_ptr<BreakerMetrics> metrics)
     : name(name),
       breaker(name, settings, metrics != nullptr ? BreakerStats(*metrics, name) : BreakerStats()),
       requests(settings.max_concurrent_requests,
-               overflowCounter(metrics, name, settings.max_concurrent_requests,
+               overflowCounter(metrics.get(), name, settings.max_concurrent_requests,
                                "max_concurrent_requests")),
       retries(settings.max_concurrent_retries,
-              overflowCounter(metrics, name, settings.max_concurrent_retries,
-                              "max_concurrent_retries")) {}
+              overflowCounter(metrics.get(), name, settings.max_concurrent_retries,
+                              "max_concurrent_retries")),
+      metrics_(std::move(metrics)) {}
+
+ClusterCircuit::~ClusterCircuit() {
+  if (metrics_ == nullptr) return;
+  // Nothing else holds this state any more (see RuntimeStateRegistry::collect()), so nothing
+  // counts into these series while they go.
+  auto remove = [](auto& family, const prometheus::Labels& labels) {
+    if (family.Has(labels)) family.Remove(&family.Add(labels));
+  };
+  remove(metrics_->state, {{"cluster", name}});
+  remove(metrics_->rejected, {{"cluster", name}});
+  for (const char* from : {"closed", "open", "half_open"}) {
+    for (const char* to : {"closed", "open", "half_open"}) {
+      remove(metrics_->transitions, {{"cluster", name}, {"from", from}, {"to", to}});
+    }
+  }
+  for (const char* limit : {"max_concurrent_requests", "max_concurrent_retries"}) {
+    remove(metrics_->bulkhead_overflow, {{"cluster", name}, {"limit", limit}});
+  }
+}
+
+void ClusterCircuit::reconfigure(const BreakerSettings& settings) {
+  breaker.reconfigure(settings);
+  requests.reconfigure(settings.max_concurrent_requests,
+                       overflowCounter(metrics_.get(), name, settings.max_concurrent_requests,
+                                       "max_concurrent_requests"));
+  retries.reconfigure(settings.max_concurrent_retries,
+                      overflowCounter(metrics_.get(), name, settings.max_concurrent_retries,
+                                      "max_concurrent_retries"));
+}
 
 nlohmann::json ClusterCircuit::snapshot(common::MonotonicTime now) const {
   nlohmann::json out = breaker.snapshot(now);
@@ -59,38 +86,52 @@ CircuitBreakerFilterFactory::CircuitBreakerFilterFactory(CircuitBreakerConfig co
                                                          prometheus::Registry* metrics,
                                                          const common::TimeSource& time)
     : config_(std::move(config)),
-      metrics_(metrics != nullptr ? std::make_unique<BreakerMetrics>(*metrics) : nullptr),
-      time_(time) {
-  for (const auto& [name, settings] : config_.clusters) clusterFor(name);
-}
+      metrics_(metrics != nullptr ? std::make_shared<BreakerMetrics>(*metrics) : nullptr),
+      time_(time) {}
 
-http::StreamFilterPtr CircuitBreakerFilterFactory::create(WorkerContext& /*ctx*/) const {
-  return std::make_unique<CircuitBreakerFilter>();
-}
-
-ClusterCircuit& CircuitBreakerFilterFactory::clusterFor(const std::string& cluster) const {
-  {
-    std::shared_lock lock(mutex_);
-    if (auto it = clusters_.find(cluster); it != clusters_.end()) return *it->second;
+std::vector<config::ConfigError> CircuitBreakerFilterFactory::validate(
+    const config::Config& config) const {
+  std::vector<config::ConfigError> errors;
+  for (const auto& ref : config_.cluster_refs) {
+    if (config.findCluster(ref.name) != nullptr) continue;
+    std::vector<std::string> names;
+    for (const auto& c : config.clusters) names.push_back(c.name);
+    errors.emplace_back(ref.where.path(),
+                        "unknown cluster " + common::quote(ref.name) +
+                            " (defined clusters: " + common::joined(names) + ")",
+                        ref.where.line(), ref.where.column());
   }
-  std::unique_lock lock(mutex_);
-  auto [it, inserted] = clusters_.try_emplace(cluster);
-  if (inserted) {
-    it->second =
-        std::make_unique<ClusterCircuit>(cluster, config_.forCluster(cluster), metrics_.get());
+  return errors;
+}
+
+void CircuitBreakerFilterFactory::activate(ActivationContext& ctx) const {
+  for (const config::ClusterConfig& c : ctx.config.clusters) {
+    const BreakerSettings& settings = config_.forCluster(c.name);
+    auto circuit = ctx.state.claim<ClusterCircuit>("circuit_breaker", c.name, [&] {
+      return std::make_shared<ClusterCircuit>(c.name, settings, metrics_);
+    });
+    circuit->reconfigure(settings);
+    clusters_[c.name] = std::make_unique<ClusterAdmission>(settings, std::move(circuit));
   }
-  return *it->second;
 }
 
-void CircuitBreakerFilterFactory::prepareClusters(const std::vector<std::string>& clusters) const {
-  for (const std::string& name : clusters) clusterFor(name);
+void CircuitBreakerFilterFactory::contributePolicy(const PolicyTarget& target,
+                                                   router::UpstreamPolicy& policy) const {
+  policy.admission = admissionFor(target.cluster);
 }
 
-nlohmann::json CircuitBreakerFilterFactory::clustersJson(common::MonotonicTime now) const {
-  nlohmann::json out = nlohmann::json::object();
-  std::shared_lock lock(mutex_);
-  for (const auto& [name, cluster] : clusters_) out[name] = cluster->snapshot(now);
-  return out;
+ClusterAdmission* CircuitBreakerFilterFactory::admissionFor(std::string_view cluster) const {
+  auto it = clusters_.find(cluster);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+void CircuitBreakerFilterFactory::describeCluster(const std::string& cluster,
+                                                  ClusterView& view) const {
+  ClusterAdmission* admission = admissionFor(cluster);
+  if (admission == nullptr) return;
+  view.out["circuit_breaker"] = admission->circuit().snapshot(time_.monotonicNow());
+  // An open breaker: the cluster works for nobody until it lets probes through.
+  if (admission->circuit().breaker.state() == BreakerState::Open) view.degraded = true;
 }
 
 nlohmann::json CircuitBreakerFilterFactory::toJson() const {
@@ -109,7 +150,11 @@ FilterFactoryPtr buildCircuitBreakerFilter(const YAML::Node& node, BuildContext&
 }
 
 void registerCircuitBreakerFilter(FilterRegistry& registry) {
-  registry.add("circuit_breaker", buildCircuitBreakerFilter);
+  FilterRegistration r;
+  r.build = buildCircuitBreakerFilter;
+  r.stream_filter = false;
+  r.policies = {PolicyKind::Admission};
+  registry.add("circuit_breaker", std::move(r));
 }
 
 }  // namespace switchyard::filters::circuit_breaker

@@ -3,17 +3,20 @@
 // circuit_breaker: per-cluster circuit breakers and bulkheads (see circuit_breaker.h and
 // bulkhead.h for the state machines).
 //
-// The filter in the chain does nothing to a request: the breaker judges upstream attempts, which
-// only the router sees. The router finds this filter's factory in the configuration snapshot and
-// applies it on every attempt:
-//   - once per cluster and worker it caches `ClusterCircuit& c = factory.clusterFor(name)`;
-//   - per request it holds a BulkheadGuard(c.requests) (a refusal is a 503), and per retry a
-//     BulkheadGuard(c.retries) (a refusal ends the retries);
-//   - per attempt it asks c.breaker.admit(now): Rejected becomes a 503 with Retry-After (or a
-//     stale cached response); an admitted attempt is reported with onResult(now, success,
-//     admission.probe()), or onCancelled() when it ends without a verdict.
-// create() therefore returns a pass-through filter, so the filter's position in the chain has no
-// effect.
+// The filter makes nothing per request: the breaker judges upstream attempts, which only the
+// router sees. It provides the router's AdmissionControl (router/upstream_policy.h) through the
+// filter API's hooks:
+//   - activate() claims each configured cluster's ClusterCircuit (breaker and bulkheads) from the
+//     server's runtime state and applies the cluster's settings to it, so an open breaker stays
+//     open across a reload and a bulkhead counts the requests of every configuration against one
+//     limit; state of a cluster the configuration no longer has is retired with its metric series;
+//   - contributePolicy() gives every (route, version, cluster) the cluster's AdmissionControl:
+//     per request the router holds a request slot (a refusal is a 503), per retry a retry slot (a
+//     refusal ends the retries), and per attempt it asks admit(): Rejected becomes a 503 with
+//     Retry-After (or a stale cached response, from a filter that replaces it); an admitted
+//     attempt is reported with onResult() or onCancelled();
+//   - validate() rejects `clusters.<name>` entries naming a cluster the configuration lacks.
+// A chain takes one circuit_breaker filter; its position in the chain has no effect.
 
 #include <map>
 #include <memory>
@@ -25,14 +28,20 @@
 #include "filters/circuit_breaker/circuit_breaker.h"
 #include "filters/circuit_breaker/config.h"
 #include "filters/registry.h"
+#include "proxy/upstream/runtime_state.h"
 
 namespace switchyard::filters::circuit_breaker {
 
-// One cluster's breaker and bulkheads, shared by every worker. Owned by the filter factory;
-// lives as long as the configuration.
-struct ClusterCircuit {
+// One cluster's breaker and bulkheads, shared by every worker. Runtime state: it outlives
+// configuration reloads (see upstream::RuntimeStateRegistry).
+struct ClusterCircuit final : public upstream::RuntimeState {
   // `metrics` may be null (count nothing).
-  ClusterCircuit(const std::string& name, const BreakerSettings& settings, BreakerMetrics* metrics);
+  ClusterCircuit(const std::string& name, const BreakerSettings& settings,
+                 std::shared_ptr<BreakerMetrics> metrics);
+  // Removes the cluster's metric series: a retired cluster must not keep reporting a state.
+  ~ClusterCircuit() override;
+  // New settings from a reload; the breaker's state and the slots in use are kept.
+  void reconfigure(const BreakerSettings& settings);
 
   // {breaker snapshot..., "concurrent_requests": {"active", "limit"},
   //  "concurrent_retries": {"active", "limit"}}
@@ -42,42 +51,62 @@ struct ClusterCircuit {
   CircuitBreaker breaker;
   Bulkhead requests;  // max_concurrent_requests
   Bulkhead retries;   // max_concurrent_retries
+
+ private:
+  const std::shared_ptr<BreakerMetrics> metrics_;
+};
+
+// The router's AdmissionControl for one cluster under one configuration: that configuration's
+// settings (which statuses are failures) over the cluster's shared state.
+class ClusterAdmission final : public router::AdmissionControl {
+ public:
+  ClusterAdmission(const BreakerSettings& settings, std::shared_ptr<ClusterCircuit> circuit)
+      : settings_(settings), circuit_(std::move(circuit)) {}
+
+  bool tryStartRequest() override { return circuit_->requests.tryAcquire(); }
+  void endRequest() override { circuit_->requests.release(); }
+  bool tryStartRetry() override { return circuit_->retries.tryAcquire(); }
+  void endRetry() override { circuit_->retries.release(); }
+  uint32_t maxConcurrentRequests() const override { return circuit_->requests.limit(); }
+  Admission admit(common::MonotonicTime now) override { return circuit_->breaker.admit(now); }
+  void onResult(common::MonotonicTime now, bool success, bool was_probe) override {
+    circuit_->breaker.onResult(now, success, was_probe);
+  }
+  void onCancelled(bool was_probe) override { circuit_->breaker.onCancelled(was_probe); }
+  bool isFailureStatus(int status) const override { return settings_.isFailureStatus(status); }
+
+  ClusterCircuit& circuit() { return *circuit_; }
+
+ private:
+  const BreakerSettings& settings_;
+  const std::shared_ptr<ClusterCircuit> circuit_;
 };
 
 class CircuitBreakerFilterFactory final : public FilterFactory {
  public:
-  // Registers the breaker metric families in `metrics` (null: count nothing, for tests), and
-  // makes the state of every cluster the configuration names. `time` is read only by the
-  // argument-less clustersJson(), and must outlive the factory.
+  // Registers the breaker metric families in `metrics` (null: count nothing, for tests). `time`
+  // is read by the admin views (how long a breaker stays open) and must outlive the factory.
   CircuitBreakerFilterFactory(CircuitBreakerConfig config, prometheus::Registry* metrics,
                               const common::TimeSource& time);
 
-  http::StreamFilterPtr create(WorkerContext& ctx) const override;
   nlohmann::json toJson() const override;
-  // The router applies this policy; no per-request filter is needed.
-  bool createsStreamFilters() const override { return false; }
+  std::vector<config::ConfigError> validate(const config::Config& config) const override;
+  void activate(ActivationContext& ctx) const override;
+  void contributePolicy(const PolicyTarget& target, router::UpstreamPolicy& policy) const override;
+  void describeCluster(const std::string& cluster, ClusterView& view) const override;
 
   const CircuitBreakerConfig& config() const { return config_; }
-  // The breaker and bulkheads of `cluster` (with the cluster's own settings, if the
-  // configuration has some), made on first use and kept as long as the factory. Thread-safe,
-  // but it takes a lock: callers keep the reference rather than look it up per request.
-  ClusterCircuit& clusterFor(const std::string& cluster) const;
-  CircuitBreaker& breakerFor(const std::string& cluster) const {
-    return clusterFor(cluster).breaker;
-  }
-  // Makes the state of these clusters now, so their metrics and admin entries exist before any
-  // traffic (the router passes every configured cluster).
-  void prepareClusters(const std::vector<std::string>& clusters) const;
-  // {"<cluster>": ClusterCircuit::snapshot()} for the admin /clusters page.
-  nlohmann::json clustersJson(common::MonotonicTime now) const;
-  nlohmann::json clustersJson() const { return clustersJson(time_.monotonicNow()); }
+  // The admission control of `cluster` bound by activate(); null before, or for a cluster the
+  // configuration does not have.
+  ClusterAdmission* admissionFor(std::string_view cluster) const;
 
  private:
   const CircuitBreakerConfig config_;
-  const std::unique_ptr<BreakerMetrics> metrics_;
+  // Shared with the states it makes, which outlive the factory.
+  const std::shared_ptr<BreakerMetrics> metrics_;
   const common::TimeSource& time_;
-  mutable std::shared_mutex mutex_;
-  mutable std::map<std::string, std::unique_ptr<ClusterCircuit>, std::less<>> clusters_;
+  // Bound by activate(), before any worker sees the factory; read-only afterwards.
+  mutable std::map<std::string, std::unique_ptr<ClusterAdmission>, std::less<>> clusters_;
 };
 
 // The filter's FilterBuildFn: parses `node` (at ctx.path) and returns its factory.

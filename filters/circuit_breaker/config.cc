@@ -133,6 +133,7 @@ CircuitBreakerConfig parseCircuitBreakerConfig(const YAML::Node& node, const std
     BreakerSettings settings = out.defaults;
     applySettings(kv.second, p, settings);
     out.clusters.emplace(name, std::move(settings));
+    out.cluster_refs.push_back({name, config::ConfigError(kv.first, p, "")});
   }
   return out;
 }

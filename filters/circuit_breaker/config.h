@@ -9,6 +9,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "config/config_error.h"
 
 namespace switchyard::filters::circuit_breaker {
 
@@ -53,6 +56,13 @@ struct CircuitBreakerConfig {
   BreakerSettings defaults;
   // Per-cluster settings: the top-level ones with the cluster's own keys applied over them.
   std::map<std::string, BreakerSettings, std::less<>> clusters;
+  // Where each of `clusters` was named (path and position, empty message), so that a name the
+  // configuration does not define is reported there.
+  struct ClusterRef {
+    std::string name;
+    config::ConfigError where;
+  };
+  std::vector<ClusterRef> cluster_refs;
 
   const BreakerSettings& forCluster(std::string_view cluster) const {
     auto it = clusters.find(cluster);

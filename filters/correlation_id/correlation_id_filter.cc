@@ -76,7 +76,8 @@ void CorrelationIdFilter::onLocalReply(http::LocalReply& reply) {
   if (config_->echo) reply.headers.set(config_->header, id);
 }
 
-http::StreamFilterPtr CorrelationIdFilterFactory::create(WorkerContext& /*ctx*/) const {
+http::StreamFilterPtr CorrelationIdFilterFactory::create(WorkerContext& /*ctx*/,
+                                                         WorkerLocal* /*local*/) const {
   return std::make_unique<CorrelationIdFilter>(*config_);
 }
 

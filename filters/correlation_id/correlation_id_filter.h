@@ -55,7 +55,7 @@ class CorrelationIdFilterFactory final : public FilterFactory {
   explicit CorrelationIdFilterFactory(CorrelationIdConfig config)
       : config_(std::make_shared<const CorrelationIdConfig>(std::move(config))) {}
 
-  http::StreamFilterPtr create(WorkerContext& ctx) const override;
+  http::StreamFilterPtr create(WorkerContext& ctx, WorkerLocal* local) const override;
   nlohmann::json toJson() const override;
   const CorrelationIdConfig& config() const { return *config_; }
 

@@ -116,15 +116,20 @@ http::FilterHeadersStatus DeprecationFilter::encodeHeaders(http::ResponseHeaders
   return http::FilterHeadersStatus::Continue;
 }
 
-http::StreamFilterPtr DeprecationFilterFactory::create(WorkerContext& ctx) const {
-  if (ctx.worker_index >= MaxWorkers) {
+WorkerLocalPtr DeprecationFilterFactory::workerLocal(WorkerContext& /*worker*/,
+                                                     WorkerLocalPtr /*previous*/) const {
+  // The cache knows policies by address: those of an earlier configuration are not these.
+  return std::make_shared<WorkerCache>();
+}
+
+http::StreamFilterPtr DeprecationFilterFactory::create(WorkerContext& ctx,
+                                                       WorkerLocal* local) const {
+  if (local == nullptr) {
     auto own = std::make_unique<WorkerCache>();
     WorkerCache& cache = *own;
     return std::make_unique<DeprecationFilter>(*shared_, cache, ctx.time, std::move(own));
   }
-  std::unique_ptr<WorkerCache>& slot = workers_[ctx.worker_index];
-  if (slot == nullptr) slot = std::make_unique<WorkerCache>();
-  return std::make_unique<DeprecationFilter>(*shared_, *slot, ctx.time);
+  return std::make_unique<DeprecationFilter>(*shared_, *static_cast<WorkerCache*>(local), ctx.time);
 }
 
 nlohmann::json DeprecationFilterFactory::toJson() const {

@@ -53,10 +53,10 @@ http::LocalReply enforcementReply(const config::DeprecationPolicy& policy,
                                   const http::StreamInfo& info, const PolicyHeaders& headers,
                                   bool legacy_headers);
 
-// What one worker keeps for one filter configuration: the formatted headers of each policy it
-// has met and the counter of each (route, version, client) label set, so neither the formatting
-// nor the metric family's lock is paid per request. Used by one thread only.
-class WorkerCache {
+// What one worker keeps for one filter configuration (its WorkerLocal): the formatted headers of
+// each policy it has met and the counter of each (route, version, client) label set, so neither
+// the formatting nor the metric family's lock is paid per request. Used by one thread only.
+class WorkerCache final : public WorkerLocal {
  public:
   struct Series {
     std::string route;
@@ -91,8 +91,8 @@ struct DeprecationShared {
 
 class DeprecationFilter final : public http::StreamFilter {
  public:
-  // `cache` belongs to the worker this filter runs on (or to the filter itself, see
-  // DeprecationFilterFactory::create()).
+  // `cache` belongs to the worker this filter runs on (or to the filter itself when the worker
+  // has none, see DeprecationFilterFactory::create()).
   DeprecationFilter(DeprecationShared& shared, WorkerCache& cache, const common::TimeSource& time,
                     std::unique_ptr<WorkerCache> own_cache = nullptr)
       : shared_(shared), cache_(cache), time_(time), own_cache_(std::move(own_cache)) {}
@@ -111,23 +111,19 @@ class DeprecationFilter final : public http::StreamFilter {
 
 class DeprecationFilterFactory final : public FilterFactory {
  public:
-  // Workers the per-worker caches are kept for; the loader allows no more (`workers`: 1-256).
-  static constexpr size_t MaxWorkers = 256;
-
   DeprecationFilterFactory(DeprecationFilterConfig config,
                            prometheus::Family<prometheus::Counter>& requests)
       : shared_(std::make_unique<DeprecationShared>(std::move(config), requests)) {}
 
-  // Runs on the worker thread ctx.worker_index identifies; each index must be used by one thread
-  // only. A worker index beyond MaxWorkers still works, with a cache per request.
-  http::StreamFilterPtr create(WorkerContext& ctx) const override;
+  // `local` is the worker's WorkerCache (see workerLocal()); without one the filter makes its own,
+  // which works but pays the formatting per request.
+  http::StreamFilterPtr create(WorkerContext& ctx, WorkerLocal* local) const override;
+  WorkerLocalPtr workerLocal(WorkerContext& worker, WorkerLocalPtr previous) const override;
   nlohmann::json toJson() const override;
   const DeprecationFilterConfig& config() const { return shared_->config; }
 
  private:
   const std::unique_ptr<DeprecationShared> shared_;
-  // Slot i is created and used only by worker i, so the array needs no lock.
-  mutable std::array<std::unique_ptr<WorkerCache>, MaxWorkers> workers_;
 };
 
 // The metric family the filter counts into (registered once per registry; merged on repeat).

@@ -86,13 +86,19 @@ std::vector<std::string> RetryConfig::retryOnNames() const {
   return out;
 }
 
-RetryConfig parseRetryConfig(const YAML::Node& node, const std::string& path) {
-  RetryConfig out;
+RetryConfig parseRetryConfig(const YAML::Node& node, const std::string& path,
+                             const RetryConfig& base, bool route_block) {
+  RetryConfig out = base;
   if (!node.IsDefined() || node.IsNull()) return out;
   config::expectMap(node, path,
                     {"max_retries", "base_interval", "max_interval", "backoff_factor", "multiplier",
                      "per_try_timeout", "timeout", "retry_on", "idempotency_headers",
                      "max_replay_body_bytes", "budget", "honor_retry_after", "max_retry_after"});
+  if (route_block && node["budget"]) {
+    throw ConfigError(node["budget"], config::child(path, "budget"),
+                      "the retry budget is per cluster: set it in the filter's own block "
+                      "(filters: [retry: {budget: ...}])");
+  }
 
   if (const YAML::Node n = node["max_retries"]) {
     out.max_retries =

@@ -73,12 +73,15 @@ struct RetryConfig {
   std::vector<std::string> retryOnNames() const;
 };
 
-// Parses the filter's YAML node (`retry: {...}`); a null or empty node gives the defaults.
-// Keys: max_retries (0-100), base_interval, max_interval, backoff_factor (or its alias
-// multiplier; 1-100), per_try_timeout, timeout, retry_on (connect-failure, reset, timeout, 5xx,
-// status codes 400-599), idempotency_headers, max_replay_body_bytes, budget {percent, min_retries},
+// Parses the filter's YAML node (`retry: {...}`) over `base` (the defaults, or for a route's or
+// version's block the configuration it refines); a null or empty node gives `base`. Keys:
+// max_retries (0-100), base_interval, max_interval, backoff_factor (or its alias multiplier;
+// 1-100), per_try_timeout, timeout, retry_on (connect-failure, reset, timeout, 5xx, status codes
+// 400-599; a list replaces the conditions of `base`), idempotency_headers, max_replay_body_bytes,
+// budget {percent, min_retries} (not in a `route_block`: the budget is per cluster),
 // honor_retry_after, max_retry_after. Throws config::ConfigError located at the offending node,
 // with `path` extended by the key (e.g. "filters[3].retry.retry_on[2]").
-RetryConfig parseRetryConfig(const YAML::Node& node, const std::string& path);
+RetryConfig parseRetryConfig(const YAML::Node& node, const std::string& path,
+                             const RetryConfig& base = RetryConfig(), bool route_block = false);
 
 }  // namespace switchyard::filters::retry

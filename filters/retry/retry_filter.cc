@@ -1,73 +1,138 @@
 #include "filters/retry/retry_filter.h"
 
-#include <mutex>
-
+#include "config/config.h"
 #include "proxy/common/duration.h"
 
 namespace switchyard::filters::retry {
 namespace {
 
-// Every hook is the default pass-through; see the contract in retry_filter.h.
-class RetryFilter final : public http::StreamFilter {};
+nlohmann::json configJson(const RetryConfig& config) {
+  nlohmann::json out = {
+      {"max_retries", config.max_retries},
+      {"base_interval", common::formatDuration(config.base_interval)},
+      {"max_interval", common::formatDuration(config.max_interval)},
+      {"backoff_factor", config.backoff_factor},
+      {"timeout", common::formatDuration(config.timeout)},
+      {"retry_on", config.retryOnNames()},
+      {"idempotency_headers", config.idempotency_headers},
+      {"max_replay_body_bytes", config.max_replay_body_bytes},
+      {"budget", {{"percent", config.budget.percent}, {"min_retries", config.budget.min_retries}}},
+      {"honor_retry_after", config.honor_retry_after},
+      {"max_retry_after", common::formatDuration(config.max_retry_after)},
+  };
+  if (config.per_try_timeout)
+    out["per_try_timeout"] = common::formatDuration(*config.per_try_timeout);
+  return out;
+}
+
+// The router's view of one request's retry::RetryState.
+class RouterRetryState final : public router::RetryState {
+ public:
+  RouterRetryState(const RetryConfig& config, RetryCluster* cluster,
+                   const http::RequestHeaders& request, common::MonotonicTime now,
+                   common::Duration route_timeout)
+      : config_(config),
+        replayable_(bodyFitsReplay(request, config)),
+        state_(config, cluster, request, replayable_, now, route_timeout) {}
+
+  common::Duration attemptTimeout(common::MonotonicTime attempt_start) const override {
+    return state_.attemptTimeout(attempt_start);
+  }
+  bool retriableStatus(int status) const override { return config_.retriableStatus(status); }
+  bool bodyReplayable() const override { return replayable_; }
+  uint64_t maxReplayBodyBytes() const override { return config_.max_replay_body_bytes; }
+  void markBodyNotReplayable() override { state_.markBodyNotReplayable(); }
+  router::RetryDecision onAttemptFailed(AttemptOutcome outcome, int status,
+                                        const http::ResponseHeaders* response,
+                                        common::MonotonicTime now, common::SystemTime system_now,
+                                        common::Random& random) override {
+    const retry::RetryDecision d =
+        state_.onAttemptFailed(outcome, status, response, now, system_now, random);
+    return {d.retry, d.delay, d.attempt_timeout};
+  }
+
+ private:
+  const RetryConfig& config_;
+  const bool replayable_;
+  retry::RetryState state_;
+};
 
 }  // namespace
+
+nlohmann::json RetryRouteConfig::toJson() const { return configJson(config_); }
+
+router::RetryStatePtr RetryPolicyImpl::newRetryState(const http::RequestHeaders& request,
+                                                     common::MonotonicTime now,
+                                                     common::Duration route_timeout) const {
+  return std::make_unique<RouterRetryState>(config_, cluster_, request, now, route_timeout);
+}
 
 RetryFilterFactory::RetryFilterFactory(RetryConfig config, prometheus::Registry* metrics)
     : config_(std::move(config)),
       metrics_(metrics != nullptr ? std::make_unique<RetryMetrics>(*metrics) : nullptr) {}
 
-http::StreamFilterPtr RetryFilterFactory::create(WorkerContext& /*ctx*/) const {
-  return std::make_unique<RetryFilter>();
+nlohmann::json RetryFilterFactory::toJson() const { return configJson(config_); }
+
+RouteFilterConfigPtr RetryFilterFactory::parseRouteConfig(const YAML::Node& node,
+                                                          const std::string& path,
+                                                          const RouteFilterConfig* parent) const {
+  const RetryConfig& base =
+      parent != nullptr ? static_cast<const RetryRouteConfig*>(parent)->config() : config_;
+  return std::make_shared<const RetryRouteConfig>(parseRetryConfig(node, path, base, true));
 }
 
-RetryCluster& RetryFilterFactory::clusterFor(const std::string& cluster) const {
-  {
-    std::shared_lock lock(mutex_);
-    if (auto it = clusters_.find(cluster); it != clusters_.end()) return *it->second;
+void RetryFilterFactory::activate(ActivationContext& ctx) const {
+  for (const config::ClusterConfig& c : ctx.config.clusters) {
+    auto cluster = ctx.state.claim<RetryCluster>("retry", c.name, [&] {
+      return std::make_shared<RetryCluster>(c.name, config_.budget, metrics_.get());
+    });
+    cluster->budget.reconfigure(config_.budget);
+    clusters_[c.name] = std::move(cluster);
   }
-  std::unique_lock lock(mutex_);
-  auto [it, inserted] = clusters_.try_emplace(cluster);
-  if (inserted) {
-    it->second = std::make_unique<RetryCluster>(cluster, config_.budget, metrics_.get());
-  }
-  return *it->second;
 }
 
-nlohmann::json RetryFilterFactory::clustersJson() const {
-  nlohmann::json out = nlohmann::json::object();
-  std::shared_lock lock(mutex_);
-  for (const auto& [name, cluster] : clusters_) {
-    out[name] = {{"active_requests", cluster->budget.activeRequests()},
-                 {"active_retries", cluster->budget.activeRetries()},
-                 {"retry_limit", cluster->budget.limit()}};
+void RetryFilterFactory::contributePolicy(const PolicyTarget& target,
+                                          router::UpstreamPolicy& policy) const {
+  const RetryConfig& config =
+      target.route_config != nullptr
+          ? static_cast<const RetryRouteConfig*>(target.route_config)->config()
+          : config_;
+  // No retries: no policy, so the router does no retry bookkeeping at all.
+  if (config.max_retries == 0) return;
+  RetryCluster* cluster = clusterFor(std::string(target.cluster));
+  for (const auto& p : policies_) {
+    if (&p->config() == &config && p->cluster() == cluster) {
+      policy.retry = p.get();
+      return;
+    }
   }
-  return out;
+  policies_.push_back(std::make_unique<RetryPolicyImpl>(config, cluster));
+  policy.retry = policies_.back().get();
 }
 
-nlohmann::json RetryFilterFactory::toJson() const {
-  nlohmann::json out = {
-      {"max_retries", config_.max_retries},
-      {"base_interval", common::formatDuration(config_.base_interval)},
-      {"max_interval", common::formatDuration(config_.max_interval)},
-      {"backoff_factor", config_.backoff_factor},
-      {"timeout", common::formatDuration(config_.timeout)},
-      {"retry_on", config_.retryOnNames()},
-      {"idempotency_headers", config_.idempotency_headers},
-      {"max_replay_body_bytes", config_.max_replay_body_bytes},
-      {"budget",
-       {{"percent", config_.budget.percent}, {"min_retries", config_.budget.min_retries}}},
-      {"honor_retry_after", config_.honor_retry_after},
-      {"max_retry_after", common::formatDuration(config_.max_retry_after)},
-  };
-  if (config_.per_try_timeout)
-    out["per_try_timeout"] = common::formatDuration(*config_.per_try_timeout);
-  return out;
+RetryCluster* RetryFilterFactory::clusterFor(const std::string& cluster) const {
+  auto it = clusters_.find(cluster);
+  return it == clusters_.end() ? nullptr : it->second.get();
+}
+
+void RetryFilterFactory::describeCluster(const std::string& cluster, ClusterView& view) const {
+  const RetryCluster* c = clusterFor(cluster);
+  if (c == nullptr) return;
+  view.out["retry_budget"] = {{"active_requests", c->budget.activeRequests()},
+                              {"active_retries", c->budget.activeRetries()},
+                              {"retry_limit", c->budget.limit()}};
 }
 
 FilterFactoryPtr buildRetryFilter(const YAML::Node& node, BuildContext& ctx) {
   return std::make_shared<const RetryFilterFactory>(parseRetryConfig(node, ctx.path), &ctx.metrics);
 }
 
-void registerRetryFilter(FilterRegistry& registry) { registry.add("retry", buildRetryFilter); }
+void registerRetryFilter(FilterRegistry& registry) {
+  FilterRegistration r;
+  r.build = buildRetryFilter;
+  r.stream_filter = false;
+  r.policies = {PolicyKind::Retry};
+  registry.add("retry", std::move(r));
+}
 
 }  // namespace switchyard::filters::retry

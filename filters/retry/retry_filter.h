@@ -2,23 +2,23 @@
 
 // retry: the retry policy of upstream attempts (see retry_policy.h for the decisions).
 //
-// The filter in the chain does nothing to a request: retries happen per upstream attempt, which
-// only the router sees. The router finds this filter's factory in the configuration snapshot and
-// applies it, as Envoy's router applies its route's retry policy:
-//   - once per cluster and worker it caches `RetryCluster& c = factory.clusterFor(name)`;
-//   - per request it builds a RetryState(factory.config(), &c, request, bodyFitsReplay(...),
-//     now, route timeout) and times each attempt with attemptTimeout() / the decision's
-//     attempt_timeout;
-//   - after a failed attempt (connect failure, reset, per-try timeout, or a response whose status
-//     config().retriableStatus() names, held back from the client) it calls onAttemptFailed()
-//     and retries after `delay`, or passes the failure on.
-// create() therefore returns a pass-through filter, so the filter's position in the chain has no
-// effect.
+// The filter makes nothing per request: retries happen per upstream attempt, which only the
+// router sees. It provides the router's RetryPolicy (router/upstream_policy.h) through the filter
+// API's hooks, as Envoy's router applies its route's retry policy:
+//   - activate() claims each cluster's RetryCluster (its retry budget and counters) from the
+//     server's runtime state, so budgets survive a reload, and applies the budget settings;
+//   - contributePolicy() gives each (route, version, cluster) a RetryPolicy built from the
+//     filter's configuration with the route's and version's blocks applied over it
+//     (`routes[].filters: {retry: {...}}`); a policy with max_retries 0 is no policy at all;
+//   - per request the router asks the policy for a RetryState (this file's RouterRetryState over
+//     retry::RetryState), times each attempt with it, and after a failed attempt asks it whether
+//     to retry and after how long.
+// A chain takes one retry filter; its position in the chain has no effect.
 
 #include <map>
 #include <memory>
-#include <shared_mutex>
 #include <string>
+#include <vector>
 
 #include "filters/registry.h"
 #include "filters/retry/config.h"
@@ -26,30 +26,58 @@
 
 namespace switchyard::filters::retry {
 
+// The filter's block under a route or version: a whole RetryConfig, refined from the block it is
+// written over.
+class RetryRouteConfig final : public RouteFilterConfig {
+ public:
+  explicit RetryRouteConfig(RetryConfig config) : config_(std::move(config)) {}
+  const RetryConfig& config() const { return config_; }
+  nlohmann::json toJson() const override;
+
+ private:
+  const RetryConfig config_;
+};
+
+// The router's RetryPolicy for one (effective configuration, cluster).
+class RetryPolicyImpl final : public router::RetryPolicy {
+ public:
+  RetryPolicyImpl(const RetryConfig& config, RetryCluster* cluster)
+      : config_(config), cluster_(cluster) {}
+  router::RetryStatePtr newRetryState(const http::RequestHeaders& request,
+                                      common::MonotonicTime now,
+                                      common::Duration route_timeout) const override;
+  const RetryConfig& config() const { return config_; }
+  RetryCluster* cluster() const { return cluster_; }
+
+ private:
+  const RetryConfig& config_;
+  RetryCluster* const cluster_;
+};
+
 class RetryFilterFactory final : public FilterFactory {
  public:
   // Registers the retry metric families in `metrics` (null: count nothing, for tests).
   RetryFilterFactory(RetryConfig config, prometheus::Registry* metrics);
 
-  http::StreamFilterPtr create(WorkerContext& ctx) const override;
   nlohmann::json toJson() const override;
-  // The router applies this policy; no per-request filter is needed.
-  bool createsStreamFilters() const override { return false; }
+  RouteFilterConfigPtr parseRouteConfig(const YAML::Node& node, const std::string& path,
+                                        const RouteFilterConfig* parent) const override;
+  void activate(ActivationContext& ctx) const override;
+  void contributePolicy(const PolicyTarget& target, router::UpstreamPolicy& policy) const override;
+  void describeCluster(const std::string& cluster, ClusterView& view) const override;
 
   const RetryConfig& config() const { return config_; }
-  // The budget and counters of `cluster`, made on first use and kept as long as the factory.
-  // Thread-safe, but it takes a lock: callers keep the reference rather than look it up per
-  // request.
-  RetryCluster& clusterFor(const std::string& cluster) const;
-  RetryBudget& budgetFor(const std::string& cluster) const { return clusterFor(cluster).budget; }
-  // {"<cluster>": {"active_requests", "active_retries", "retry_limit"}} for the admin API.
-  nlohmann::json clustersJson() const;
+  // The budget and counters of `cluster` this factory claimed at activation; null before, or for
+  // a cluster the configuration does not have.
+  RetryCluster* clusterFor(const std::string& cluster) const;
 
  private:
   const RetryConfig config_;
   const std::unique_ptr<RetryMetrics> metrics_;
-  mutable std::shared_mutex mutex_;
-  mutable std::map<std::string, std::unique_ptr<RetryCluster>, std::less<>> clusters_;
+  // Bound by activate() and contributePolicy(), before any worker sees the factory; read-only
+  // afterwards.
+  mutable std::map<std::string, std::shared_ptr<RetryCluster>, std::less<>> clusters_;
+  mutable std::vector<std::unique_ptr<RetryPolicyImpl>> policies_;
 };
 
 // The filter's FilterBuildFn: parses `node` (at ctx.path) and returns its factory.

@@ -154,8 +154,15 @@ RetryBudget::RetryBudget(const RetryBudgetConfig& config)
     : percent_hundredths_(static_cast<uint64_t>(std::llround(config.percent * 100))),
       min_retries_(config.min_retries) {}
 
+void RetryBudget::reconfigure(const RetryBudgetConfig& config) {
+  percent_hundredths_.store(static_cast<uint64_t>(std::llround(config.percent * 100)),
+                            std::memory_order_relaxed);
+  min_retries_.store(config.min_retries, std::memory_order_relaxed);
+}
+
 uint64_t RetryBudget::limit() const {
-  return std::max(min_retries_, activeRequests() * percent_hundredths_ / 10000);
+  return std::max(min_retries_.load(std::memory_order_relaxed),
+                  activeRequests() * percent_hundredths_.load(std::memory_order_relaxed) / 10000);
 }
 
 bool RetryBudget::tryStartRetry() {

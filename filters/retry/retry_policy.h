@@ -27,6 +27,8 @@
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
 #include "proxy/http/headers.h"
+#include "proxy/router/upstream_policy.h"
+#include "proxy/upstream/runtime_state.h"
 
 namespace switchyard::filters::retry {
 
@@ -56,7 +58,8 @@ bool isIdempotent(const http::RequestHeaders& request, const RetryConfig& config
 bool bodyFitsReplay(const http::RequestHeaders& request, const RetryConfig& config);
 
 // Retries in flight to one cluster, against its active requests. Shared by every worker: all
-// counters are atomics, no lock. A request counts from startRequest() to endRequest(); a retry
+// counters are atomics, no lock; a reload applies new settings with reconfigure() and keeps the
+// counts. A request counts from startRequest() to endRequest(); a retry
 // from a successful tryStartRetry() (taken when the retry is decided, so the backoff counts) to
 // endRetry().
 class RetryBudget {
@@ -73,22 +76,19 @@ class RetryBudget {
   uint64_t limit() const;
   uint64_t activeRequests() const { return requests_.load(std::memory_order_relaxed); }
   uint64_t activeRetries() const { return retries_.load(std::memory_order_relaxed); }
+  void reconfigure(const RetryBudgetConfig& config);
 
  private:
-  const uint64_t percent_hundredths_;  // percent * 100, so the limit is integer arithmetic
-  const uint64_t min_retries_;
+  // percent * 100, so the limit is integer arithmetic.
+  std::atomic<uint64_t> percent_hundredths_;
+  std::atomic<uint64_t> min_retries_;
   // Every request of every worker touches requests_: keep it off the line retries_ lives on.
   alignas(64) std::atomic<uint64_t> requests_{0};
   alignas(64) std::atomic<uint64_t> retries_{0};
 };
 
 // How an attempt ended, as far as retrying is concerned.
-enum class AttemptOutcome {
-  ConnectFailure,  // no connection (refused, unreachable, connect timeout): nothing was sent
-  Reset,           // the connection broke before the response head
-  Timeout,         // the attempt's timeout expired before the response head
-  Response,        // a response head arrived; its status decides
-};
+using router::AttemptOutcome;
 
 // Why a failed attempt is not retried.
 enum class NoRetry {
@@ -137,9 +137,9 @@ class RetryStats {
       by_status_{};
 };
 
-// The state one cluster's requests share: its budget and counters. Owned by the filter factory;
-// lives as long as the configuration.
-struct RetryCluster {
+// The state one cluster's requests share: its budget and counters. Runtime state: it outlives
+// configuration reloads (see upstream::RuntimeStateRegistry).
+struct RetryCluster final : public upstream::RuntimeState {
   RetryCluster(const std::string& name, const RetryBudgetConfig& budget, RetryMetrics* metrics)
       : name(name), budget(budget), stats(metrics, name) {}
   const std::string name;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "proxy/common/rfc3339.h"
 
@@ -40,8 +41,11 @@ std::string formatAccessLogLine(const AccessLogEntry& e) {
   if (e.upstream_duration) out["upstream_duration_ms"] = millis(*e.upstream_duration);
   out["attempts"] = e.attempts;
   out["retries"] = e.attempts > 0 ? e.attempts - 1 : 0;
-  putString(out, "cache", e.cache);
-  putString(out, "rate_limit", e.rate_limit);
+  for (const auto& [name, value] : e.fields) {
+    // A field may not replace one of the line's own keys, nor appear twice.
+    if (name.empty() || out.contains(name) || name == "client" || name == "user_agent") continue;
+    std::visit([&out, &name](const auto& v) { out[name] = v; }, value);
+  }
   putString(out, "client", e.client);
   putString(out, "user_agent", e.user_agent);
   return out.dump(-1, ' ', false, Json::error_handler_t::replace);

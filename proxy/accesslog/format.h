@@ -3,7 +3,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "proxy/common/field_value.h"
 #include "proxy/common/time.h"
 
 namespace switchyard::accesslog {
@@ -25,16 +28,18 @@ struct AccessLogEntry {
   common::Duration duration{0};
   std::optional<common::Duration> upstream_duration;  // absent when no upstream was tried
   uint32_t attempts = 0;                              // upstream attempts; retries = attempts - 1
-  std::string cache;       // the cache filter's result (hit, miss, stale, ...), or empty
-  std::string rate_limit;  // the rate limiter's result (allowed, limited, ...), or empty
-  std::string client;      // downstream address
+  // What filters recorded about the request (their filter-state log values, e.g. a rate-limit
+  // decision or a cache result), in the order they were recorded.
+  std::vector<std::pair<std::string, common::FieldValue>> fields;
+  std::string client;  // downstream address
   std::string user_agent;
 };
 
 // One JSON object, no trailing newline, keys in this order:
 //   time (RFC 3339 UTC with milliseconds), correlation_id, trace_id, method, path, route,
 //   version, cluster, status, request_bytes, response_bytes, duration_ms, upstream_duration_ms,
-//   attempts, retries, cache, rate_limit, client, user_agent
+//   attempts, retries, then each of `fields` (skipped if its name is one of the line's own keys
+//   or repeats an earlier field), client, user_agent
 // Empty strings and an absent upstream duration are omitted; numbers are always present.
 // Durations are milliseconds with microsecond precision (12.345). Strings are JSON-escaped and
 // bytes that are not valid UTF-8 become U+FFFD, so a hostile path cannot break the line.

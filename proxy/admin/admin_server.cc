@@ -227,18 +227,6 @@ std::string_view bearerToken(const AdminRequest& request) {
 
 }  // namespace
 
-AdminResponse problemResponse(int status, std::string title, std::string detail) {
-  AdminResponse response;
-  response.status = status;
-  response.content_type = ProblemContentType;
-  nlohmann::json body = {{"type", "about:blank"},
-                         {"title", std::move(title)},
-                         {"status", status},
-                         {"detail", std::move(detail)}};
-  response.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  return response;
-}
-
 bool constantTimeEquals(std::string_view a, std::string_view b) noexcept {
   const size_t n = std::max(a.size(), b.size());
   // volatile keeps the compiler from turning the loop into an early-exit comparison.

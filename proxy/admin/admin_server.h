@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/admin/admin_types.h"
 #include "proxy/common/time.h"
 
 struct evhttp;
@@ -49,25 +50,6 @@ class LibeventDispatcher;
 }
 
 namespace switchyard::admin {
-
-struct AdminRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // as sent, not percent-decoded; "/" when empty
-  std::string query;   // raw, without the '?'
-  // Decoded ('+' is a space); a key without '=' maps to ""; the first occurrence of a key wins.
-  std::map<std::string, std::string> query_params;
-  std::string body;
-  std::map<std::string, std::string> headers;  // lower-case names; repeated headers joined by ", "
-};
-
-struct AdminResponse {
-  int status = 200;
-  std::string content_type = "application/json";  // empty means application/octet-stream
-  std::string body;
-  // Extra headers. Content-Type and Content-Length here are ignored: content_type and the body
-  // decide them.
-  std::vector<std::pair<std::string, std::string>> headers;
-};
 
 // Runs on the admin thread; may throw (the client then gets a 500 problem and the error is
 // logged, not sent).
@@ -139,9 +121,6 @@ class AdminServer {
   std::thread thread_;
   std::atomic<uint16_t> port_{0};
 };
-
-// A problem+json reply: {"type":"about:blank","title":...,"status":...,"detail":...}.
-AdminResponse problemResponse(int status, std::string title, std::string detail);
 
 // Compares secrets without an early exit on the first differing byte: the time depends only on
 // the lengths. For the admin token and any other bearer secret (alert webhooks).

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -35,6 +36,16 @@ struct LocalReply {
   std::string title;   // short, human-readable, e.g. "Too Many Requests"
   std::string detail;  // one sentence for the problem+json body
   HeaderMap headers;   // extra response headers (Retry-After, RateLimit, ...)
+};
+
+// A filter's configuration for one route or one version of a route, parsed by the filter (see
+// filters/registry.h); the stream finds it through StreamFilterCallbacks::routeConfig().
+// Immutable, owned by the configuration snapshot the stream runs under.
+class RouteFilterConfig {
+ public:
+  virtual ~RouteFilterConfig() = default;
+  // For the admin /config dump.
+  virtual nlohmann::json toJson() const = 0;
 };
 
 // Upstream-side flow control for the terminal filter: the connection manager tells the router
@@ -74,6 +85,19 @@ class StreamFilterCallbacks {
   virtual void onUpstreamBelowWriteBufferLowWatermark() = 0;
   // Ask the client for the body (sends "100 Continue" when the client asked for it).
   virtual void requestBody() = 0;
+
+  // This filter's configuration for the route (or version) the request was routed to; null when
+  // the route has none for it (the filter's own configuration applies) or no route matched. The
+  // filter knows the concrete type: it parsed it.
+  virtual const RouteFilterConfig* routeConfig() = 0;
+  // Encode side: replaces the response this filter is encoding (a local reply from the router or
+  // another filter, or an upstream response whose body has not gone out) with `headers` and
+  // `body`, e.g. a cached copy instead of a 503. Only from encodeHeaders() or while this filter
+  // holds the headers after returning StopIteration, before anything reached the client. The new
+  // response continues with the filters before this one, as the old one would have (after a
+  // StopIteration, once continueEncoding() is called); whatever body the old response still had
+  // coming is dropped.
+  virtual void replaceResponse(ResponseHeadersPtr headers, Buffer& body) = 0;
 };
 
 // One filter instance per request. A filter overrides only the hooks it needs; defaults pass

@@ -40,6 +40,13 @@ class FilterManager::ActiveFilter final : public StreamFilterCallbacks,
     parent_.callbacks_.readDisableDownstream(false);
   }
   void requestBody() override { parent_.callbacks_.sendContinue(); }
+  const RouteFilterConfig* routeConfig() override {
+    return parent_.route_configs_ != nullptr && !terminal_ ? parent_.route_configs_[index_]
+                                                           : nullptr;
+  }
+  void replaceResponse(ResponseHeadersPtr headers, Buffer& body) override {
+    parent_.replaceResponse(index_, std::move(headers), body);
+  }
 
   FilterManager& parent_;
   StreamFilterPtr filter_;
@@ -171,8 +178,10 @@ void FilterManager::iterateEncodeHeaders(long start) {
   const uint32_t generation = encode_generation_;
   for (long i = start; i >= 0; --i) {
     if (filters_[i]->terminal_) continue;
+    encoding_headers_at_ = i;
     const auto status =
         filters_[i]->filter_->encodeHeaders(*response_headers_, encode_headers_end_stream_);
+    encoding_headers_at_ = -1;
     // A local reply made from inside the call has already been encoded in its place.
     if (destroyed_ || generation != encode_generation_) return;
     if (status == FilterHeadersStatus::StopIteration) {
@@ -203,7 +212,7 @@ void FilterManager::finishEncodeHeaders() {
 }
 
 void FilterManager::encodeDataFrom(long start, Buffer& data, bool end_stream) {
-  if (destroyed_ || response_complete_) {
+  if (destroyed_ || response_complete_ || (replaced_at_ >= 0 && start >= replaced_at_)) {
     data.drain(data.length());
     return;
   }
@@ -256,6 +265,26 @@ void FilterManager::resumeEncoding(size_t index) {
     data.move(encode_buffer_);
     iterateEncodeData(i - 1, data, encode_buffer_end_);
   }
+}
+
+void FilterManager::replaceResponse(size_t index, ResponseHeadersPtr headers, Buffer& body) {
+  const long i = static_cast<long>(index);
+  // Only the filter holding the response head may replace it, and only before it went out.
+  if (destroyed_ || response_started_ || encode_headers_done_ || !response_headers_) return;
+  if (encode_stopped_ ? encode_headers_stopped_at_ != i : encoding_headers_at_ != i) return;
+  replaced_at_ = i;
+  info_.local_reply = false;
+  // The replacing filter may still hold a reference to the old head (encodeHeaders' argument).
+  replaced_headers_ = std::move(response_headers_);
+  response_headers_ = std::move(headers);
+  encode_buffer_.drain(encode_buffer_.length());
+  encode_data_stopped_at_ = -1;
+  encode_buffer_.move(body);
+  encode_headers_end_stream_ = encode_buffer_.empty();
+  encode_buffer_end_ = true;
+  // The filters after this one (toward the upstream) have seen the old response; encoding goes on
+  // from the filter before this one.
+  encode_start_ = i - 1;
 }
 
 void FilterManager::sendLocalReply(LocalReply reply) {

@@ -39,6 +39,10 @@ class FilterManager {
   void reserve(size_t filters);
   void addFilter(StreamFilterPtr filter);
   void setTerminalFilter(StreamFilterPtr filter);
+  // The route's configurations of the filters, one per added filter in the order added (null
+  // entries for filters without one); null: none at all. Owned by the route table of the
+  // stream's snapshot. Set once the request is routed.
+  void setRouteConfigs(const RouteFilterConfig* const* configs) { route_configs_ = configs; }
 
   void decodeHeaders(RequestHeadersPtr headers, bool end_stream);
   void decodeData(Buffer& data, bool end_stream);
@@ -72,6 +76,7 @@ class FilterManager {
   void resumeEncoding(size_t index);
   void sendLocalReplyFrom(long encode_start, LocalReply reply);
   void finishEncodeHeaders();
+  void replaceResponse(size_t index, ResponseHeadersPtr headers, Buffer& body);
 
   FilterManagerCallbacks& callbacks_;
   StreamInfo& info_;
@@ -80,6 +85,7 @@ class FilterManager {
   std::vector<std::unique_ptr<ActiveFilter>, common::PoolAllocator<std::unique_ptr<ActiveFilter>>>
       filters_;
   bool has_terminal_ = false;
+  const RouteFilterConfig* const* route_configs_ = nullptr;
   RequestHeadersPtr request_headers_;
   RequestHeaders empty_request_;
   ResponseHeadersPtr response_headers_;
@@ -110,6 +116,11 @@ class FilterManager {
   bool local_reply_sent_ = false;
   bool destroyed_ = false;
   uint32_t encode_generation_ = 0;  // bumped by a local reply, which supersedes any response
+  // A filter replaced the response: body data of the old one, sent by this filter or one after
+  // it, is dropped.
+  long replaced_at_ = -1;
+  long encoding_headers_at_ = -1;  // the filter whose encodeHeaders() is running
+  ResponseHeadersPtr replaced_headers_;
 };
 
 // The problem+json body (RFC 9457) of a local reply.

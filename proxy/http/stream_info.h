@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "proxy/common/time.h"
+#include "proxy/http/filter_state.h"
 
 namespace switchyard::config {
 struct DeprecationPolicy;
@@ -50,6 +51,9 @@ struct StreamInfo {
   common::Duration upstream_duration{0};  // summed over the attempts
   std::string trace_id;                   // hex; empty when tracing is off
   AttemptObserver* attempt_observer = nullptr;
+  // What filters recorded about the request (see filter_state.h); its log values go into the
+  // access-log line and the server span.
+  FilterState filter_state;
 };
 
 }  // namespace switchyard::http

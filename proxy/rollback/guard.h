@@ -23,6 +23,7 @@
 
 #include "proxy/common/time.h"
 #include "proxy/rollback/config.h"
+#include "proxy/router/request_observer.h"
 
 namespace switchyard::rollback {
 
@@ -37,7 +38,7 @@ struct GuardStatus {
   std::string reason;
 };
 
-class Guard {
+class Guard final : public router::RequestObserver {
  public:
   // Upper bounds of the latency histogram, in milliseconds; max_latency is added to them so
   // that "p95 above max_latency" is decided exactly. The last bucket is unbounded.
@@ -50,7 +51,7 @@ class Guard {
 
   // One response of the watched route and version: its status (>= 500 counts as an error,
   // including the proxy's own 502/503/504) and how long it took.
-  void record(common::MonotonicTime now, int status, common::Duration latency) noexcept;
+  void record(common::MonotonicTime now, int status, common::Duration latency) noexcept override;
 
   // The window ending at `now` (the current second and the window's earlier whole seconds,
   // none before the last reset()). Breaches when at least min_requests were counted and either

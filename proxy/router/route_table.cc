@@ -1,13 +1,19 @@
 #include "proxy/router/route_table.h"
 
-#include "proxy/rollback/guard.h"
 #include "proxy/router/sticky.h"
 #include "proxy/router/versioning.h"
 
 namespace switchyard::router {
 
+namespace {
+
+const UpstreamPolicy NoPolicy{};
+
+}  // namespace
+
 RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
-                       const StatsLookup& stats, const GuardLookup& guards) {
+                       const PolicyLookup& policies, const StatsLookup& stats,
+                       const ObserverLookup& observers) {
   routes_.reserve(config.routes.size());
   for (const config::RouteConfig& r : config.routes) {
     RouteEntry& e = routes_.emplace_back();
@@ -17,30 +23,36 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
     e.upstream_header = r.upstream_header;
     e.versioned = !r.versions.empty();
     auto addTarget = [&](const config::TargetConfig& t, const std::string& version,
-                         const config::DeprecationPolicy* deprecation) {
+                         const config::DeprecationPolicy* deprecation,
+                         const config::RouteFilterConfigs& filter_configs) {
       Target& target = e.targets.emplace_back();
       target.config = &t;
       target.version = version;
       for (const auto& wc : t.split) {
-        auto [pool, policy] = pools(wc.cluster);
-        target.pools.push_back(pool);
-        target.policies.push_back(policy);
+        target.pools.push_back(pools(wc.cluster));
+        const UpstreamPolicy* policy = policies ? policies(r.name, version, wc.cluster) : nullptr;
+        target.policies.push_back(policy != nullptr ? policy : &NoPolicy);
       }
       target.bounds = bucketBounds(effectiveWeights(t, nullptr));
       target.sticky_header = t.sticky_header;
       target.deprecation = deprecation;
       target.stats = stats(r.name, version);
-      rollback::Guard* guard = guards ? guards(r.name) : nullptr;
-      if (guard != nullptr && guard->config().version == version) target.guard = guard;
+      if (observers) target.observer = observers(r.name, version);
+      for (size_t i = 0; i < config.filters.size(); ++i) {
+        if (!config.filters[i].stream_filter) continue;
+        target.filter_configs.push_back(i < filter_configs.size() ? filter_configs[i].get()
+                                                                  : nullptr);
+      }
     };
     if (!e.versioned) {
-      addTarget(r.target, "", r.deprecated.get());
+      addTarget(r.target, "", r.deprecated.get(), r.filters);
       e.unknown_stats = e.targets.front().stats;
       continue;
     }
     for (const config::VersionConfig& v : r.versions) {
       if (v.name == r.default_version) e.default_target = e.targets.size();
-      addTarget(v.target, v.name, v.deprecated ? v.deprecated.get() : r.deprecated.get());
+      addTarget(v.target, v.name, v.deprecated ? v.deprecated.get() : r.deprecated.get(),
+                v.filters);
       e.version_names += (e.version_names.empty() ? "" : ", ") + v.name;
     }
     e.unknown_stats = stats(r.name, "unknown");

@@ -7,7 +7,11 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/common/time.h"
+#include "proxy/http/filter.h"
 #include "proxy/http/headers.h"
+#include "proxy/router/request_observer.h"
+#include "proxy/router/upstream_policy.h"
 #include "proxy/router/weights.h"
 
 namespace switchyard::stats {
@@ -16,39 +20,23 @@ struct RouteStats;
 namespace switchyard::upstream {
 class ConnPool;
 }
-namespace switchyard::filters::retry {
-struct RetryConfig;
-struct RetryCluster;
-}  // namespace switchyard::filters::retry
-namespace switchyard::filters::circuit_breaker {
-struct ClusterCircuit;
-}
-namespace switchyard::rollback {
-class Guard;
-}
 
 namespace switchyard::router {
-
-// What the router applies to the attempts on one cluster, from the `retry` and
-// `circuit_breaker` filters of the snapshot's chain (null when the chain has none). Owned by the
-// filter factories, which the snapshot keeps alive.
-struct ClusterPolicy {
-  const filters::retry::RetryConfig* retry_config = nullptr;
-  filters::retry::RetryCluster* retry = nullptr;
-  filters::circuit_breaker::ClusterCircuit* circuit = nullptr;
-};
 
 // Where one route (or one version of a route) sends its requests.
 struct Target {
   const config::TargetConfig* config;
   std::string version;                           // canonical ("v2"); empty for unversioned routes
   std::vector<upstream::ConnPool*> pools;        // in the split's order
-  std::vector<const ClusterPolicy*> policies;    // same order
+  std::vector<const UpstreamPolicy*> policies;   // same order; never null
   std::vector<uint32_t> bounds;                  // sticky bucket ranges for the weights in effect
   std::string sticky_header;                     // lower-case; empty: the client address
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
-  rollback::Guard* guard = nullptr;  // the rollback guard watching this route and version
+  RequestObserver* observer = nullptr;  // e.g. the rollback guard watching this version
+  // The route's (or version's) blocks of the filters that run per request, in chain order;
+  // null entries for filters without one. See FilterManager::setRouteConfigs().
+  std::vector<const http::RouteFilterConfig*> filter_configs;
 };
 
 struct RouteEntry {
@@ -71,7 +59,7 @@ struct RouteDecision {
   const RouteEntry* route = nullptr;
   const Target* target = nullptr;
   upstream::ConnPool* pool = nullptr;
-  const ClusterPolicy* policy = nullptr;
+  const UpstreamPolicy* policy = nullptr;
   size_t cluster_slot = 0;  // index of the cluster in the target's split
   int status = 0;
   std::string detail;
@@ -81,15 +69,18 @@ struct RouteDecision {
 // configuration order. Built and used on the worker's thread only.
 class RouteTable {
  public:
-  using PoolLookup = std::function<std::pair<upstream::ConnPool*, const ClusterPolicy*>(
-      const std::string& cluster)>;
+  using PoolLookup = std::function<upstream::ConnPool*(const std::string& cluster)>;
+  // The policies of (route, version, cluster); null means none (an empty policy is used).
+  using PolicyLookup = std::function<const UpstreamPolicy*(
+      const std::string& route, const std::string& version, const std::string& cluster)>;
   using StatsLookup =
       std::function<stats::RouteStats*(const std::string& route, const std::string& version)>;
-  // The guard of a route's rollback plan, if any (it watches one version of the route).
-  using GuardLookup = std::function<rollback::Guard*(const std::string& route)>;
+  // Who watches a route's version, if anyone.
+  using ObserverLookup =
+      std::function<RequestObserver*(const std::string& route, const std::string& version)>;
 
-  RouteTable(const config::Config& config, const PoolLookup& pools, const StatsLookup& stats,
-             const GuardLookup& guards = nullptr);
+  RouteTable(const config::Config& config, const PoolLookup& pools, const PolicyLookup& policies,
+             const StatsLookup& stats, const ObserverLookup& observers = nullptr);
 
   // Recomputes every split's bucket ranges from the overrides (or the configuration where there
   // is none) and the pinned versions, and remembers the overrides' generation.

@@ -1,7 +1,5 @@
 #include "proxy/router/router.h"
 
-#include "filters/circuit_breaker/circuit_breaker_filter.h"
-
 namespace switchyard::router {
 
 namespace {
@@ -66,22 +64,23 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
 
   callbacks_->setDownstreamWatermarkCallbacks(this);
   timer_ = callbacks_->dispatcher().createTimer([this] { onTimeout(); });
-  policy_ = decision_.policy;
-  if (policy_ != nullptr && policy_->circuit != nullptr) {
-    request_slot_ = filters::circuit_breaker::BulkheadGuard(policy_->circuit->requests);
-    if (!request_slot_) {
+  const UpstreamPolicy& policy = *decision_.policy;
+  admission_control_ = policy.admission;
+  if (admission_control_ != nullptr) {
+    if (!admission_control_->tryStartRequest()) {
       fail(503, "Service Unavailable",
            "too many concurrent requests to cluster " + pool_->config().name +
-               " (max_concurrent_requests " + std::to_string(policy_->circuit->requests.limit()) +
-               ")");
+               " (max_concurrent_requests " +
+               std::to_string(admission_control_->maxConcurrentRequests()) + ")");
       return http::FilterHeadersStatus::StopIteration;
     }
+    holds_request_slot_ = true;
   }
   std::chrono::milliseconds first_timeout = timeout_;
-  if (policy_ != nullptr && policy_->retry_config != nullptr) {
-    replayable_ = filters::retry::bodyFitsReplay(headers, *policy_->retry_config);
+  if (policy.retry != nullptr) {
     const auto now = ctx_.time.monotonicNow();
-    retry_.emplace(*policy_->retry_config, policy_->retry, headers, replayable_, now, timeout_);
+    retry_ = policy.retry->newRetryState(headers, now, timeout_);
+    replayable_ = retry_->bodyReplayable();
     first_timeout = ceilMs(retry_->attemptTimeout(now));
   }
   startAttempt(first_timeout);
@@ -90,8 +89,8 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
 
 void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
   const auto now = ctx_.time.monotonicNow();
-  if (policy_ != nullptr && policy_->circuit != nullptr) {
-    admission_ = policy_->circuit->breaker.admit(now);
+  if (admission_control_ != nullptr) {
+    admission_ = admission_control_->admit(now);
     if (!admission_.allowed()) {
       const auto seconds = std::max<int64_t>(
           1, std::chrono::ceil<std::chrono::seconds>(admission_.retry_after).count());
@@ -118,25 +117,36 @@ void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
 void Router::breakerVerdict(bool success) {
   if (!verdict_pending_) return;
   verdict_pending_ = false;
-  policy_->circuit->breaker.onResult(ctx_.time.monotonicNow(), success, admission_.probe());
+  admission_control_->onResult(ctx_.time.monotonicNow(), success, admission_.probe());
 }
 
 void Router::breakerCancel() {
   if (!verdict_pending_) return;
   verdict_pending_ = false;
-  policy_->circuit->breaker.onCancelled(admission_.probe());
+  admission_control_->onCancelled(admission_.probe());
 }
 
-bool Router::tryRetry(filters::retry::AttemptOutcome outcome, int upstream_status,
+void Router::releaseSlots() {
+  if (holds_retry_slot_) admission_control_->endRetry();
+  if (holds_request_slot_) admission_control_->endRequest();
+  holds_retry_slot_ = holds_request_slot_ = false;
+}
+
+bool Router::tryRetry(AttemptOutcome outcome, int upstream_status,
                       const http::ResponseHeaders* response) {
   if (!retry_ || response_started_) return false;
-  const auto decision =
+  const RetryDecision decision =
       retry_->onAttemptFailed(outcome, upstream_status, response, ctx_.time.monotonicNow(),
                               ctx_.time.systemNow(), callbacks_->random());
   if (!decision.retry) return false;
-  if (policy_->circuit != nullptr) {
-    retry_slot_ = filters::circuit_breaker::BulkheadGuard(policy_->circuit->retries);
-    if (!retry_slot_) return false;
+  if (admission_control_ != nullptr) {
+    // One retry slot per request at a time: the previous retry's is given back first.
+    if (holds_retry_slot_) {
+      admission_control_->endRetry();
+      holds_retry_slot_ = false;
+    }
+    if (!admission_control_->tryStartRetry()) return false;
+    holds_retry_slot_ = true;
   }
   if (timer_) timer_->disable();
   // The next attempt sends again what this one sent, then whatever arrived since.
@@ -155,7 +165,7 @@ bool Router::tryRetry(filters::retry::AttemptOutcome outcome, int upstream_statu
   return true;
 }
 
-void Router::attemptFailed(filters::retry::AttemptOutcome outcome, int upstream_status, int status,
+void Router::attemptFailed(AttemptOutcome outcome, int upstream_status, int status,
                            const char* title, std::string detail) {
   if (tryRetry(outcome, upstream_status, nullptr)) return;
   fail(status, title, std::move(detail));
@@ -186,7 +196,7 @@ http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {
 
 void Router::sendBody(http::Buffer& data, bool end_stream) {
   if (replayable_ && retry_) {
-    if (replay_.length() + data.length() > policy_->retry_config->max_replay_body_bytes) {
+    if (replay_.length() + data.length() > retry_->maxReplayBodyBytes()) {
       // Too large to keep: the body streams, and this request will not be retried.
       replayable_ = false;
       retry_->markBodyNotReplayable();
@@ -247,12 +257,11 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
       break;
     case upstream::PoolFailure::ConnectTimeout:
       breakerVerdict(false);
-      attemptFailed(filters::retry::AttemptOutcome::ConnectFailure, 0, 504, "Gateway Timeout",
-                    detail);
+      attemptFailed(AttemptOutcome::ConnectFailure, 0, 504, "Gateway Timeout", detail);
       break;
     case upstream::PoolFailure::ConnectFailed:
       breakerVerdict(false);
-      attemptFailed(filters::retry::AttemptOutcome::ConnectFailure, 0, 502, "Bad Gateway", detail);
+      attemptFailed(AttemptOutcome::ConnectFailure, 0, 502, "Bad Gateway", detail);
       break;
   }
 }
@@ -260,11 +269,9 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
 void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
   if (timer_) timer_->disable();
   const int code = headers->status;
-  if (policy_ != nullptr && policy_->circuit != nullptr) {
-    breakerVerdict(!policy_->circuit->breaker.isFailureStatus(code));
-  }
-  if (retry_ && policy_->retry_config->retriableStatus(code) &&
-      tryRetry(filters::retry::AttemptOutcome::Response, code, headers.get())) {
+  if (admission_control_ != nullptr) breakerVerdict(!admission_control_->isFailureStatus(code));
+  if (retry_ && retry_->retriableStatus(code) &&
+      tryRetry(AttemptOutcome::Response, code, headers.get())) {
     // This response is dropped (its connection with it) and the request tried again.
     endAttempt(code, "");
     auto& stats = pool_->stats();
@@ -327,7 +334,7 @@ void Router::onCodecError(const http::CodecError& error) {
     return;
   }
   breakerVerdict(false);
-  attemptFailed(filters::retry::AttemptOutcome::Reset, 0, 502, "Bad Gateway", error.detail);
+  attemptFailed(AttemptOutcome::Reset, 0, 502, "Bad Gateway", error.detail);
 }
 
 void Router::onUpstreamReset(event::CloseReason) {
@@ -353,7 +360,7 @@ void Router::onUpstreamReset(event::CloseReason) {
     return;
   }
   breakerVerdict(false);
-  attemptFailed(filters::retry::AttemptOutcome::Reset, 0, 502, "Bad Gateway",
+  attemptFailed(AttemptOutcome::Reset, 0, 502, "Bad Gateway",
                 "the upstream connection closed before a complete response");
 }
 
@@ -369,7 +376,7 @@ void Router::onTimeout() {
   breakerVerdict(false);
   const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
       ctx_.time.monotonicNow() - attempt_start_);
-  attemptFailed(filters::retry::AttemptOutcome::Timeout, 0, 504, "Gateway Timeout",
+  attemptFailed(AttemptOutcome::Timeout, 0, 504, "Gateway Timeout",
                 "the upstream did not respond within " + std::to_string(waited.count()) + "ms");
 }
 
@@ -409,6 +416,7 @@ void Router::onDestroy() {
   timer_.reset();
   retry_timer_.reset();
   breakerCancel();
+  releaseSlots();
   endAttempt(0, "the request ended before the response (client gone)");
   if (pending_ != nullptr) {
     pending_->cancel();

@@ -5,11 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "filters/circuit_breaker/bulkhead.h"
-#include "filters/circuit_breaker/circuit_breaker.h"
-#include "filters/retry/retry_policy.h"
 #include "proxy/http/filter.h"
 #include "proxy/router/route_table.h"
+#include "proxy/router/upstream_policy.h"
 #include "proxy/upstream/conn_pool.h"
 
 namespace switchyard::router {
@@ -22,11 +20,12 @@ struct RouterContext {
 // The terminal filter: sends the request upstream through the pool of the cluster the route
 // decision picked (made before the filter chain ran; a request without a route or with an
 // unknown version gets its 404/400 here), and streams the response back through the encode side
-// of the chain, naming the cluster in the route's upstream header. With the chain's `retry` and
-// `circuit_breaker` policies (ClusterPolicy) it applies, per attempt: the breaker's admission
-// (an open breaker is a 503 with Retry-After), the concurrent-request and retry bulkheads, and
-// retries after a connect failure, a reset, a timeout or a retriable status, with backoff, a
-// deadline and a replay of the buffered body, on another endpoint when there is one. Timeouts:
+// of the chain, naming the cluster in the route's upstream header. With the decision's
+// UpstreamPolicy (upstream_policy.h; the `retry` and `circuit_breaker` filters provide it) it
+// applies, per attempt: admission control (an open breaker is a 503 with Retry-After), the
+// concurrent-request and retry slots, and retries after a connect failure, a reset, a timeout or
+// a retriable status, with backoff, a deadline and a replay of the buffered body, on another
+// endpoint when there is one. Timeouts:
 // the route's timeout runs from the start of the upstream attempt to the response head (504).
 // A request that fails on a reused keep-alive connection before any response byte (the server
 // closed it while idle) is sent once more on a fresh connection if it has no body.
@@ -64,11 +63,10 @@ class Router final : public http::StreamFilter,
   void startAttempt(std::chrono::milliseconds attempt_timeout);
   // An attempt failed before any of its response reached the client: retried when the policy
   // says so, else the client gets `status`.
-  void attemptFailed(filters::retry::AttemptOutcome outcome, int upstream_status, int status,
-                     const char* title, std::string detail);
+  void attemptFailed(AttemptOutcome outcome, int upstream_status, int status, const char* title,
+                     std::string detail);
   // Asks the retry policy about a failed attempt; true if a retry was scheduled.
-  bool tryRetry(filters::retry::AttemptOutcome outcome, int upstream_status,
-                const http::ResponseHeaders* response);
+  bool tryRetry(AttemptOutcome outcome, int upstream_status, const http::ResponseHeaders* response);
   void breakerVerdict(bool success);
   void breakerCancel();
   // Closes the current attempt's books (duration, observer); a no-op when none is open.
@@ -83,11 +81,13 @@ class Router final : public http::StreamFilter,
   RouterContext& ctx_;
   const RouteDecision& decision_;
   std::chrono::milliseconds timeout_{0};
-  const ClusterPolicy* policy_ = nullptr;
-  std::optional<filters::retry::RetryState> retry_;
-  filters::circuit_breaker::BulkheadGuard request_slot_;
-  filters::circuit_breaker::BulkheadGuard retry_slot_;
-  filters::circuit_breaker::Admission admission_;
+  void releaseSlots();
+
+  AdmissionControl* admission_control_ = nullptr;
+  RetryStatePtr retry_;
+  bool holds_request_slot_ = false;
+  bool holds_retry_slot_ = false;
+  Admission admission_;
   bool verdict_pending_ = false;  // the breaker admitted this attempt and awaits its result
   http::Buffer replay_;           // the body sent on this attempt, for a retry
   bool replayable_ = false;

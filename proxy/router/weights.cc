@@ -91,23 +91,25 @@ const config::TargetConfig* findTarget(const config::RouteConfig& route,
   return v == nullptr ? nullptr : &v->target;
 }
 
-std::string validateOverride(const config::Config& config, const std::string& route,
-                             const std::string& version, const WeightOverrides::Weights& weights) {
+OverrideCheck checkOverride(const config::Config& config, const std::string& route,
+                            const std::string& version, const WeightOverrides::Weights& weights) {
+  using P = OverrideProblem;
   const config::RouteConfig* r = nullptr;
   for (const auto& candidate : config.routes) {
     if (candidate.name == route) r = &candidate;
   }
-  if (r == nullptr) return "route \"" + route + "\" does not exist";
+  if (r == nullptr) return {P::UnknownRoute, "route \"" + route + "\" does not exist"};
   if (!r->versions.empty() && version.empty()) {
     std::string names;
     for (const auto& v : r->versions) names += (names.empty() ? "" : ", ") + v.name;
-    return "route \"" + route + "\" is versioned: name one of its versions (" + names + ")";
+    return {P::VersionRequired,
+            "route \"" + route + "\" is versioned: name one of its versions (" + names + ")"};
   }
   const config::TargetConfig* target = findTarget(*r, version);
   if (target == nullptr) {
-    return version.empty() || r->versions.empty()
-               ? "route \"" + route + "\" has no versions"
-               : "route \"" + route + "\" has no version \"" + version + "\"";
+    return {P::UnknownVersion, version.empty() || r->versions.empty()
+                                   ? "route \"" + route + "\" has no versions"
+                                   : "route \"" + route + "\" has no version \"" + version + "\""};
   }
   uint64_t total = 0;
   for (const auto& [cluster, weight] : weights) {
@@ -116,13 +118,21 @@ std::string validateOverride(const config::Config& config, const std::string& ro
     if (!found) {
       std::string names;
       for (const auto& wc : target->split) names += (names.empty() ? "" : ", ") + wc.cluster;
-      return "cluster \"" + cluster + "\" is not part of the split of route \"" + route + "\"" +
-             (version.empty() ? "" : " version \"" + version + "\"") + " (" + names + ")";
+      return {P::ClusterNotInSplit,
+              "cluster \"" + cluster + "\" is not part of the split of route \"" + route + "\"" +
+                  (version.empty() ? "" : " version \"" + version + "\"") + " (" + names + ")"};
     }
     total += weight;
   }
-  if (total == 0) return "the weights add up to 0; at least one must be positive";
+  if (total == 0) {
+    return {P::ZeroTotal, "the weights add up to 0; at least one must be positive"};
+  }
   return {};
+}
+
+std::string validateOverride(const config::Config& config, const std::string& route,
+                             const std::string& version, const WeightOverrides::Weights& weights) {
+  return checkOverride(config, route, version, weights).message;
 }
 
 std::vector<uint32_t> effectiveWeights(const config::TargetConfig& target,

@@ -51,9 +51,26 @@ class WeightOverrides {
 const config::TargetConfig* findTarget(const config::RouteConfig& route,
                                        const std::string& version);
 
+// What is wrong with a weight override, for callers that answer differently (404 or 400).
+enum class OverrideProblem {
+  None,
+  UnknownRoute,
+  VersionRequired,    // a versioned route, and no version named
+  UnknownVersion,     // the route has no such version (or no versions at all)
+  ClusterNotInSplit,  // a cluster the split does not have
+  ZeroTotal,          // every weight is 0
+};
+struct OverrideCheck {
+  OverrideProblem problem = OverrideProblem::None;
+  std::string message;  // empty when it fits
+  bool ok() const { return problem == OverrideProblem::None; }
+};
+
 // Checks an override against the configuration: the route and version exist, every cluster
-// named belongs to that split, and the weights are not all zero. Returns an error message, or
-// an empty string when it fits.
+// named belongs to that split, and the weights are not all zero.
+OverrideCheck checkOverride(const config::Config& config, const std::string& route,
+                            const std::string& version, const WeightOverrides::Weights& weights);
+// checkOverride()'s message: an empty string when it fits.
 std::string validateOverride(const config::Config& config, const std::string& route,
                              const std::string& version, const WeightOverrides::Weights& weights);
 

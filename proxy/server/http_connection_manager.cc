@@ -3,7 +3,6 @@
 #include "proxy/accesslog/format.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/common/pooled.h"
-#include "proxy/rollback/guard.h"
 #include "proxy/server/worker.h"
 #include "proxy/tracing/exporter.h"
 #include "proxy/tracing/propagation.h"
@@ -30,8 +29,14 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     snapshot_ = w.snapshot();
     const auto& filters = snapshot_->stream_filters;
     filter_manager_.reserve(filters.size() + 1);
-    for (const filters::FilterFactory* f : filters) {
-      filter_manager_.addFilter(f->create(w.filterContext()));
+    for (const WorkerSnapshot::StreamFilter& f : filters) {
+      if (http::StreamFilterPtr filter = f.factory->create(w.filterContext(), f.local)) {
+        filter_manager_.addFilter(std::move(filter));
+      } else {
+        // A filter with nothing to do for this request: a pass-through keeps the positions that
+        // route configurations are indexed by.
+        filter_manager_.addFilter(std::make_unique<http::StreamFilter>());
+      }
     }
     filter_manager_.setTerminalFilter(
         std::make_unique<router::Router>(w.routerContext(), decision_));
@@ -48,6 +53,9 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       return;
     }
     route_stats_ = decision_.target->stats;
+    if (!decision_.target->filter_configs.empty()) {
+      filter_manager_.setRouteConfigs(decision_.target->filter_configs.data());
+    }
     info_.version = decision_.target->version;
     info_.deprecation = decision_.target->deprecation;
     info_.cluster = decision_.pool->config().name;
@@ -142,6 +150,11 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       span.setAttribute("switchyard.upstream_attempts",
                         static_cast<int64_t>(info_.upstream_attempts));
       span.setAttribute("switchyard.local_reply", info_.local_reply);
+      info_.filter_state.forEachLogValue(
+          [&span](std::string_view name, const common::FieldValue& value) {
+            const std::string key = "switchyard." + std::string(name);
+            std::visit([&](const auto& v) { span.setAttribute(key, v); }, value);
+          });
       if (info_.response_code >= 500) {
         span.setAttribute("error.type", std::to_string(info_.response_code));
         span.setError("answered " + std::to_string(info_.response_code));
@@ -170,6 +183,10 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
       e.duration = time.monotonicNow() - info_.start;
       if (info_.upstream_attempts > 0) e.upstream_duration = info_.upstream_duration;
       e.attempts = info_.upstream_attempts;
+      info_.filter_state.forEachLogValue(
+          [&e](std::string_view name, const common::FieldValue& value) {
+            e.fields.emplace_back(std::string(name), value);
+          });
       e.client = info_.downstream_address;
       obs.access_log->write(accesslog::formatAccessLogLine(e));
     }
@@ -367,8 +384,8 @@ void HttpConnectionManager::onStreamComplete() {
   const common::MonotonicTime now = worker_.dispatcher().timeSource().monotonicNow();
   rs.duration.observe(now - info.start);
   const router::Target* target = stream->decision_.target;
-  if (target != nullptr && target->guard != nullptr) {
-    target->guard->record(now, info.response_code, now - info.start);
+  if (target != nullptr && target->observer != nullptr) {
+    target->observer->record(now, info.response_code, now - info.start);
   }
   const bool close = stream->close_after_;
   stream->filter_manager_.destroy();

@@ -2,24 +2,21 @@
 
 #include <event2/event.h>
 #include <prometheus/registry.h>
-
-#include <poll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
+#include <condition_variable>
 #include <csignal>
-#include <cstring>
+#include <functional>
 #include <thread>
 
 #include "config/loader.h"
-#include "filters/circuit_breaker/circuit_breaker_filter.h"
-#include "filters/retry/retry_filter.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
 #include "proxy/rollback/manager.h"
+#include "proxy/server/admin_views.h"
+#include "proxy/server/endpoint_prober.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
 #include "proxy/tracing/exporter.h"
@@ -29,17 +26,23 @@ namespace switchyard::server {
 
 using nlohmann::json;
 
-Server::Server(config::ConfigConstSharedPtr config, std::shared_ptr<prometheus::Registry> registry,
-               const common::TimeSource& time, const filters::FilterRegistry& filters)
-    : config_(std::move(config)), registry_(std::move(registry)), time_(time), filters_(filters) {}
-
-Server::~Server() = default;
-
 namespace {
 
+// How often, and how patiently, /health's view of endpoint reachability is refreshed.
+constexpr std::chrono::milliseconds ProbeInterval{5000};
+constexpr std::chrono::milliseconds ProbeTimeout{250};
+// How long an admin handler of a filter waits for every worker to run its task.
+constexpr std::chrono::milliseconds WorkerTaskTimeout{5000};
+
 struct SignalEvent {
-  ::event* ev;
-  ~SignalEvent() { event_free(ev); }
+  ::event* ev = nullptr;
+  SignalEvent() = default;
+  explicit SignalEvent(::event* e) : ev(e) {}
+  SignalEvent(SignalEvent&& other) noexcept : ev(other.ev) { other.ev = nullptr; }
+  SignalEvent& operator=(SignalEvent&&) = delete;
+  ~SignalEvent() {
+    if (ev != nullptr) event_free(ev);
+  }
 };
 
 // What a reload cannot change without a restart: the sockets, the admin listener and the
@@ -85,40 +88,116 @@ class ServerControl final : public rollback::ProxyControl {
   Server& server_;
 };
 
-// Whether a TCP connection to the endpoint opens within `timeout`: "" if it does, else why not.
-// Runs on the admin thread, never on a worker.
-std::string probeEndpoint(const config::SocketAddress& address, std::chrono::milliseconds timeout) {
-  const int fd = event::Connection::connectTo(address.host, address.port);
-  if (fd < 0) return strerror(errno);
-  pollfd p{fd, POLLOUT, 0};
-  const int ready = poll(&p, 1, static_cast<int>(timeout.count()));
-  int error = 0;
-  socklen_t len = sizeof(error);
-  if (ready == 1) getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len);
-  close(fd);
-  if (ready == 0) return "connect timed out after " + std::to_string(timeout.count()) + "ms";
-  if (ready < 0) return strerror(errno);
-  return error == 0 ? "" : strerror(error);
+EndpointProber::Clusters proberClusters(const config::Config& config) {
+  EndpointProber::Clusters out;
+  for (const auto& c : config.clusters) out[c.name] = c.endpoints;
+  return out;
 }
 
-admin::AdminResponse jsonResponse(int status, const json& body) {
-  admin::AdminResponse r;
-  r.status = status;
-  r.body = body.dump(2) + "\n";
-  return r;
-}
+// A filter's admin handler reaches the workers through this: each runs the task on its thread
+// with its object of the filter's chain entry.
+class WorkerTasks final : public filters::AdminContext {
+ public:
+  WorkerTasks(std::vector<Worker*> workers, std::string key)
+      : workers_(std::move(workers)), key_(std::move(key)) {}
+
+  bool runOnWorkers(const std::function<void(uint32_t, filters::WorkerLocal*)>& fn,
+                    std::chrono::milliseconds timeout) override {
+    // Shared with the posted tasks, which may outlive this call when it times out: then they
+    // find `abandoned` and leave `fn` (and whatever it refers to) alone.
+    struct Shared {
+      std::mutex mutex;
+      std::condition_variable done;
+      size_t remaining = 0;
+      bool abandoned = false;
+      std::function<void(uint32_t, filters::WorkerLocal*)> fn;
+    };
+    auto shared = std::make_shared<Shared>();
+    shared->remaining = workers_.size();
+    shared->fn = fn;
+    for (uint32_t i = 0; i < workers_.size(); ++i) {
+      workers_[i]->postToLocal(key_, [shared, i](filters::WorkerLocal* local) {
+        std::lock_guard lock(shared->mutex);
+        if (shared->abandoned) return;
+        shared->fn(i, local);
+        if (--shared->remaining == 0) shared->done.notify_all();
+      });
+    }
+    std::unique_lock lock(shared->mutex);
+    if (shared->done.wait_for(lock, timeout, [&] { return shared->remaining == 0; })) return true;
+    shared->abandoned = true;
+    return false;
+  }
+
+ private:
+  std::vector<Worker*> workers_;
+  std::string key_;
+};
 
 }  // namespace
+
+// Everything run() sets up, owned for the length of the run.
+struct Server::Run {
+  config::ConfigConstSharedPtr initial;
+  uint32_t workers = 1;
+  std::unique_ptr<stats::ProxyStats> stats;
+  std::vector<std::unique_ptr<ListenerShared>> listeners;
+  std::vector<std::vector<int>> fds;  // per worker, per listener
+  Observability observability;
+  std::unique_ptr<tracing::Sampler> sampler;
+  std::unique_ptr<tracing::BatchSpanExporter> exporter;
+  std::unique_ptr<accesslog::AccessLogWriter> access_log;
+  std::unique_ptr<event::LibeventDispatcher> main;
+  std::function<void(const char*)> start_drain;
+  bool draining = false;
+  common::MonotonicTime drain_deadline{};
+  event::TimerPtr drain_timer;
+  event::TimerPtr collect_timer;
+  std::function<void(int)> on_signal;
+  std::vector<SignalEvent> signals;
+  std::unique_ptr<ServerControl> control;
+  std::unique_ptr<rollback::RollbackManager> rollback;
+  std::unique_ptr<EndpointProber> prober;
+  std::unique_ptr<admin::AdminServer> admin;
+
+  void closeSockets() {
+    for (auto& v : fds) {
+      for (int fd : v) ::close(fd);
+      v.clear();
+    }
+  }
+};
+
+Server::Server(config::ConfigConstSharedPtr config, std::shared_ptr<prometheus::Registry> registry,
+               const common::TimeSource& time, const filters::FilterRegistry& filters)
+    : config_(std::move(config)), registry_(std::move(registry)), time_(time), filters_(filters) {}
+
+Server::~Server() = default;
 
 config::ConfigConstSharedPtr Server::currentConfig() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return config_;
 }
 
+ActiveConfigPtr Server::currentActive() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return active_;
+}
+
+void Server::requestStop() {
+  if (event::LibeventDispatcher* main = main_.load()) {
+    main->post([this] {
+      if (run_ != nullptr) run_->start_drain("stop requested");
+    });
+  }
+}
+
 Server::ReloadResult Server::reload(const char* trigger) {
   ReloadResult result = reloadLocked(trigger);
+  if (!result.ok) return result;
   // Outside the lock: the manager calls back into setWeights() and friends under its own.
-  if (result.ok && rollback_ != nullptr) rollback_->setRoutes(currentConfig());
+  if (rollback_ != nullptr) rollback_->setRoutes(currentConfig());
+  if (run_ != nullptr && run_->prober) run_->prober->setClusters(proberClusters(*currentConfig()));
   return result;
 }
 
@@ -142,8 +221,11 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   for (const auto& dropped : result.dropped) {
     SY_LOG(Warn, "%s: weight override dropped: %s", trigger, dropped.c_str());
   }
+  // The new settings apply to the runtime state from here on; requests in flight keep the
+  // configuration they started under.
   config_ = next;
-  for (auto& w : workers_) w->installConfig(next);
+  active_ = activateConfig(next, state_);
+  for (auto& w : workers_) w->installConfig(active_);
   publishWeights();
   stats_->config_reloads.Add({{"result", "success"}}).Increment();
   SY_LOG(Info, "%s: configuration reloaded from %s", trigger, next->source_file.c_str());
@@ -178,8 +260,8 @@ std::string Server::setWeights(const std::string& route, const std::string& vers
                                const std::map<std::string, uint32_t>& weights) {
   std::lock_guard<std::mutex> lock(mutex_);
   router::WeightOverrides::Weights w(weights.begin(), weights.end());
-  std::string error = router::validateOverride(*config_, route, version, w);
-  if (!error.empty()) return error;
+  router::OverrideCheck check = router::checkOverride(*config_, route, version, w);
+  if (!check.ok()) return check.message;
   overrides_.set(route, version, std::move(w));
   publishWeights();
   return {};
@@ -211,354 +293,204 @@ std::string Server::resumeRoute(const std::string& route) {
   return {};
 }
 
-json Server::clustersJson() {
-  const config::ConfigConstSharedPtr cfg = currentConfig();
-  const filters::retry::RetryFilterFactory* retry = nullptr;
-  const filters::circuit_breaker::CircuitBreakerFilterFactory* breaker = nullptr;
-  for (const auto& f : cfg->filters) {
-    if (retry == nullptr) {
-      retry = dynamic_cast<const filters::retry::RetryFilterFactory*>(f.factory.get());
-    }
-    if (breaker == nullptr) {
-      breaker = dynamic_cast<const filters::circuit_breaker::CircuitBreakerFilterFactory*>(
-          f.factory.get());
-    }
-  }
-  const json retries = retry != nullptr ? retry->clustersJson() : json::object();
-  const json breakers = breaker != nullptr ? breaker->clustersJson() : json::object();
-  json clusters = json::array();
-  for (const auto& c : cfg->clusters) {
-    json endpoints = json::array();
-    for (const auto& e : c.endpoints) endpoints.push_back(e.text);
-    const prometheus::Labels labels{{"cluster", c.name}};
-    json out = {
-        {"name", c.name},
-        {"endpoints", std::move(endpoints)},
-        {"connections",
-         {{"open", stats_->upstream_connections.Add(labels).Value()},
-          {"max_per_worker", c.max_connections},
-          {"max_pending_per_worker", c.max_pending_requests}}},
-        {"circuit_breaker", breakers.contains(c.name) ? breakers[c.name] : json(nullptr)},
-        {"retry_budget", retries.contains(c.name) ? retries[c.name] : json(nullptr)},
-    };
-    clusters.push_back(std::move(out));
-  }
-  return {{"clusters", std::move(clusters)}};
-}
-
-json Server::healthJson(const tracing::BatchSpanExporter* exporter,
-                        const rollback::RollbackManager* rollback, int& status) {
-  const config::ConfigConstSharedPtr cfg = currentConfig();
-  const json clusters_view = clustersJson()["clusters"];
-  enum Level { Ok = 0, Degraded = 1, Down = 2 };
-  Level overall = Ok;
-  auto name = [](Level l) { return l == Ok ? "ok" : l == Degraded ? "degraded" : "down"; };
-  json clusters = json::object();
-  for (const auto& c : cfg->clusters) {
-    json endpoints = json::array();
-    size_t reachable = 0;
-    for (const auto& e : c.endpoints) {
-      const std::string error = probeEndpoint(e, std::chrono::milliseconds(250));
-      reachable += error.empty();
-      json ep = {{"address", e.text}, {"reachable", error.empty()}};
-      if (!error.empty()) ep["error"] = error;
-      endpoints.push_back(std::move(ep));
-    }
-    json breaker = nullptr;
-    for (const auto& v : clusters_view) {
-      if (v["name"] == c.name) breaker = v["circuit_breaker"];
-    }
-    const bool open = breaker.is_object() && breaker.value("state", "") == "open";
-    Level level = reachable == 0 ? Down : (reachable < c.endpoints.size() || open) ? Degraded : Ok;
-    overall = std::max(overall, level);
-    clusters[c.name] = {
-        {"status", name(level)},
-        {"endpoints", std::move(endpoints)},
-        {"circuit_breaker", breaker.is_object() ? breaker["state"] : json(nullptr)}};
-  }
-  json components = {{"clusters", std::move(clusters)}};
-  if (exporter != nullptr) {
-    const auto s = exporter->status();
-    json t = s.toJson();
-    t["status"] = s.healthy ? "ok" : "degraded";
-    if (!s.healthy) overall = std::max(overall, Degraded);
-    components["trace_exporter"] = std::move(t);
-  } else {
-    components["trace_exporter"] = {{"status", "disabled"}};
-  }
-  if (rollback != nullptr) {
-    json routes = rollback->stateJson()["routes"];
-    json r = json::object();
-    bool rolled_back = false;
-    for (const auto& [route, st] : routes.items()) {
-      r[route] = st["state"];
-      rolled_back = rolled_back || st["state"] != "active";
-    }
-    // A rolled-back route works (on its old version), but someone should look at it.
-    if (rolled_back) overall = std::max(overall, Degraded);
-    components["rollback"] = {{"status", rolled_back ? "degraded" : "ok"}, {"routes", r}};
-  } else {
-    components["rollback"] = {{"status", "disabled"}};
-  }
-  components["redis"] = {{"status", "not_configured"}};
-  status = overall == Down ? 503 : 200;
-  return {
-      {"status", name(overall)}, {"ready", ready_.load()}, {"components", std::move(components)}};
-}
-
-json Server::routesJson() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto targetJson = [&](const std::string& route, const std::string& version,
-                        const config::TargetConfig& target) {
-    auto override_weights = overrides_.get(route, version);
-    const auto weights =
-        router::effectiveWeights(target, override_weights ? &*override_weights : nullptr);
-    json split = json::array();
-    for (size_t i = 0; i < target.split.size(); ++i) {
-      split.push_back({{"cluster", target.split[i].cluster},
-                       {"configured_weight", target.split[i].weight},
-                       {"weight", weights[i]}});
-    }
-    json out = {{"split", std::move(split)}, {"overridden", override_weights.has_value()}};
-    out["sticky"] = target.sticky_header.empty() ? "client address" : target.sticky_header;
-    return out;
-  };
-  json routes = json::array();
-  for (const auto& r : config_->routes) {
-    json route = {{"name", r.name}, {"prefix", r.prefix}};
-    if (r.versions.empty()) {
-      route.update(targetJson(r.name, "", r.target));
-    } else {
-      route["default_version"] = r.default_version;
-      auto pin = overrides_.pinned(r.name);
-      route["pinned_version"] = pin ? json(*pin) : json(nullptr);
-      json versions = json::object();
-      for (const auto& v : r.versions) {
-        json version = targetJson(r.name, v.name, v.target);
-        version["deprecated"] = v.deprecated != nullptr || r.deprecated != nullptr;
-        versions[v.name] = std::move(version);
-      }
-      route["versions"] = std::move(versions);
-    }
-    route["deprecated"] = r.deprecated != nullptr;
-    routes.push_back(std::move(route));
-  }
-  return {{"routes", std::move(routes)}};
-}
-
-// {"route": "api", "version": "v2", "weights": {"modern": 20, "legacy": 80}} sets an override;
-// "weights": null clears it (back to the configured split).
-json Server::setWeightsFromAdmin(const json& body, int& status) {
-  status = 400;
-  if (!body.is_object()) return {{"error", "expected a JSON object"}};
-  for (const auto& [key, value] : body.items()) {
-    if (key != "route" && key != "version" && key != "weights") {
-      return {{"error", "unknown key \"" + key + "\" (expected route, version, weights)"}};
-    }
-  }
-  if (!body.contains("route") || !body["route"].is_string()) {
-    return {{"error", "\"route\" (a string) is required"}};
-  }
-  const std::string route = body["route"];
-  std::string version;
-  if (body.contains("version")) {
-    if (!body["version"].is_string()) return {{"error", "\"version\" must be a string"}};
-    version = body["version"];
-  }
-  if (!body.contains("weights")) {
-    return {{"error", "\"weights\" is required: an object of cluster: weight, or null"}};
-  }
-  const json& weights = body["weights"];
-  std::lock_guard<std::mutex> lock(mutex_);
-  if (weights.is_null()) {
-    std::string error = router::validateOverride(*config_, route, version, {});
-    if (!error.empty() && error.find("add up to 0") == std::string::npos) {
-      status = 404;
-      return {{"error", error}};
-    }
-    const bool cleared = overrides_.clear(route, version);
-    publishWeights();
-    SY_LOG(Info, "admin: weights of route %s%s%s reset to the configuration", route.c_str(),
-           version.empty() ? "" : " version ", version.c_str());
-    status = 200;
-    return {{"route", route}, {"version", version}, {"cleared", cleared}};
-  }
-  if (!weights.is_object() || weights.empty()) {
-    return {{"error", "\"weights\" must be an object of cluster: weight, or null"}};
-  }
-  router::WeightOverrides::Weights parsed;
-  for (const auto& [cluster, w] : weights.items()) {
-    if (!w.is_number_unsigned() || w.get<uint64_t>() > 1'000'000) {
-      return {{"error", "weight of \"" + cluster + "\" must be an integer from 0 to 1000000"}};
-    }
-    parsed[cluster] = w.get<uint32_t>();
-  }
-  std::string error = router::validateOverride(*config_, route, version, parsed);
-  if (!error.empty()) {
-    status = error.find("does not exist") != std::string::npos ? 404 : 400;
-    return {{"error", error}};
-  }
-  overrides_.set(route, version, parsed);
-  publishWeights();
-  std::string text;
-  for (const auto& [cluster, w] : parsed) {
-    text += (text.empty() ? "" : ", ") + cluster + "=" + std::to_string(w);
-  }
-  SY_LOG(Info, "admin: weights of route %s%s%s set to %s", route.c_str(),
-         version.empty() ? "" : " version ", version.c_str(), text.c_str());
-  status = 200;
-  return {{"route", route}, {"version", version}, {"weights", weights}};
-}
-
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
-  stats::ProxyStats stats(*registry_);
-  stats_ = &stats;
+  Run run;
+  run_ = &run;
+  run.stats = std::make_unique<stats::ProxyStats>(*registry_);
+  stats_ = run.stats.get();
   // The listeners keep pointing into the configuration they started with (a reload cannot
   // change them), so it stays alive until the end.
-  const config::ConfigConstSharedPtr initial = config_;
-  const config::Config& cfg = *initial;
-  uint32_t workers = cfg.workers;
-  if (workers == 0) workers = std::max(1u, std::thread::hardware_concurrency());
+  run.initial = config_;
+  run.workers = run.initial->workers;
+  if (run.workers == 0) run.workers = std::max(1u, std::thread::hardware_concurrency());
 
-  std::vector<std::unique_ptr<ListenerShared>> listeners;
+  if (!openSockets(run) || !startObservability(run)) {
+    run.closeSockets();
+    stats_ = nullptr;
+    run_ = nullptr;
+    return 1;
+  }
+  installSignals(run);
+  startRollback(run);
+  startWorkers(run);
+  run.prober = std::make_unique<EndpointProber>(proberClusters(*run.initial), ProbeInterval,
+                                                ProbeTimeout, time_);
+  registerAdmin(run);
+  try {
+    run.admin->start();
+  } catch (const std::exception& e) {
+    SY_LOG(Error, "admin listener: %s", e.what());
+    shutdown(run);
+    run_ = nullptr;
+    return 1;
+  }
+  // /health answers from the first round of probes, which takes at most one probe timeout.
+  run.prober->waitForFirstRound(ProbeTimeout * 2);
+  for (auto& w : workers_) w->start();
+  ready_ = true;
+  for (const auto& l : run.initial->listeners) {
+    SY_LOG(Info, "listening on %s (%s) with %u workers; admin on %s", l.address.text.c_str(),
+           l.name.c_str(), run.workers, run.initial->admin.address.text.c_str());
+  }
+
+  main_ = run.main.get();
+  run.main->run();
+  main_ = nullptr;
+
+  shutdown(run);
+  run_ = nullptr;
+  SY_LOG(Info, "stopped");
+  return 0;
+}
+
+bool Server::openSockets(Run& run) {
+  const config::Config& cfg = *run.initial;
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
     const prometheus::Labels labels{{"listener", l.name}};
-    listeners.push_back(std::unique_ptr<ListenerShared>(new ListenerShared{
-        i, l, stats.active_connections.Add(labels), stats.downstream_connections.Add(labels),
-        stats.downstream_connections_rejected.Add(labels)}));
+    run.listeners.push_back(std::unique_ptr<ListenerShared>(
+        new ListenerShared{i, l, run.stats->active_connections.Add(labels),
+                           run.stats->downstream_connections.Add(labels),
+                           run.stats->downstream_connections_rejected.Add(labels)}));
   }
-
   // Every socket is bound before anything starts, so a taken port fails the start cleanly.
-  std::vector<std::vector<int>> fds(workers);
-  auto closeAll = [&fds] {
-    for (auto& v : fds) {
-      for (int fd : v) close(fd);
-    }
-  };
+  run.fds.resize(run.workers);
   try {
-    for (uint32_t w = 0; w < workers; ++w) {
-      for (const auto& l : cfg.listeners) fds[w].push_back(openListenSocket(l.address));
+    for (uint32_t w = 0; w < run.workers; ++w) {
+      for (const auto& l : cfg.listeners) run.fds[w].push_back(openListenSocket(l.address));
     }
   } catch (const std::exception& e) {
     SY_LOG(Error, "%s", e.what());
-    closeAll();
-    return 1;
+    return false;
   }
+  return true;
+}
 
+bool Server::startObservability(Run& run) {
+  const config::Config& cfg = *run.initial;
   // Tracing and the access log live as long as the workers that feed them.
-  Observability observability;
-  std::unique_ptr<tracing::Sampler> sampler;
-  std::unique_ptr<tracing::BatchSpanExporter> exporter;
-  std::unique_ptr<accesslog::AccessLogWriter> access_log;
   if (cfg.tracing.enabled) {
-    sampler = std::make_unique<tracing::Sampler>(cfg.tracing.sampling_ratio);
+    run.sampler = std::make_unique<tracing::Sampler>(cfg.tracing.sampling_ratio);
     common::RealRandom random;
     tracing::ResourceInfo resource{cfg.tracing.service_name, common::uuidV4(random),
                                    SWITCHYARD_VERSION};
-    exporter = std::make_unique<tracing::BatchSpanExporter>(cfg.tracing, std::move(resource),
-                                                            *registry_, time_);
-    observability.sampler = sampler.get();
-    observability.exporter = exporter.get();
+    run.exporter = std::make_unique<tracing::BatchSpanExporter>(cfg.tracing, std::move(resource),
+                                                                *registry_, time_);
+    run.observability.sampler = run.sampler.get();
+    run.observability.exporter = run.exporter.get();
   }
   if (cfg.access_log.enabled) {
     std::string error;
-    access_log = accesslog::AccessLogWriter::open(cfg.access_log, *registry_, error);
-    if (!access_log) {
+    run.access_log = accesslog::AccessLogWriter::open(cfg.access_log, *registry_, error);
+    if (!run.access_log) {
       SY_LOG(Error, "access_log: %s", error.c_str());
-      closeAll();
-      return 1;
+      return false;
     }
-    observability.access_log = access_log.get();
+    run.observability.access_log = run.access_log.get();
   }
+  return true;
+}
 
+void Server::installSignals(Run& run) {
   // Signals are handled before anything listens, so a SIGTERM right after start drains too.
-  event::LibeventDispatcher main(time_);
-  bool draining = false;
-  common::MonotonicTime drain_deadline{};
-  event::TimerPtr drain_timer;
-  drain_timer = main.createTimer([&] {
+  run.main = std::make_unique<event::LibeventDispatcher>(time_);
+  event::LibeventDispatcher& main = *run.main;
+  const config::Config& cfg = *run.initial;
+  run.drain_timer = main.createTimer([this, &run, &main] {
     uint32_t open = 0;
     for (auto& w : workers_) open += w->activeConnections();
-    if (open == 0 || time_.monotonicNow() >= drain_deadline) {
+    if (open == 0 || time_.monotonicNow() >= run.drain_deadline) {
       if (open > 0) SY_LOG(Warn, "drain timeout: closing %u connections", open);
       main.exit();
       return;
     }
-    drain_timer->enable(std::chrono::milliseconds(20));
+    run.drain_timer->enable(std::chrono::milliseconds(20));
   });
-  auto startDrain = [&](const char* why) {
-    if (draining) return;
-    draining = true;
+  run.start_drain = [this, &run, &cfg](const char* why) {
+    if (run.draining) return;
+    run.draining = true;
     ready_ = false;
     SY_LOG(Info, "%s: draining (up to %lldms)", why,
            static_cast<long long>(cfg.drain_timeout.count()));
-    drain_deadline = time_.monotonicNow() + cfg.drain_timeout;
+    run.drain_deadline = time_.monotonicNow() + cfg.drain_timeout;
     for (auto& w : workers_) w->drain();
-    drain_timer->enable(std::chrono::milliseconds(20));
+    run.drain_timer->enable(std::chrono::milliseconds(20));
   };
+  // Runtime state a reload retired goes once the requests still using it are done.
+  run.collect_timer = main.createTimer([this, &run] {
+    state_.collect();
+    run.collect_timer->enable(std::chrono::seconds(5));
+  });
+  run.collect_timer->enable(std::chrono::seconds(5));
 
-  struct Ctx {
-    std::function<void(int)> fn;
-  } ctx{[&](int sig) {
+  run.on_signal = [this, &run, &cfg](int sig) {
     if (sig == SIGHUP) {
-      if (!draining) reload("SIGHUP");
+      if (!run.draining) reload("SIGHUP");
       return;
     }
     if (sig == SIGUSR1) {
       // Log rotation: the writer reopens the file at the same path before its next line.
-      if (access_log) {
+      if (run.access_log) {
         SY_LOG(Info, "SIGUSR1: reopening the access log %s", cfg.access_log.path.c_str());
-        access_log->reopen();
+        run.access_log->reopen();
       }
       return;
     }
-    startDrain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  }};
-  auto onSignal = [](evutil_socket_t sig, short, void* arg) noexcept {
-    static_cast<Ctx*>(arg)->fn(static_cast<int>(sig));
+    run.start_drain(sig == SIGTERM ? "SIGTERM" : "SIGINT");
   };
-  SignalEvent term{evsignal_new(main.base(), SIGTERM, onSignal, &ctx)};
-  SignalEvent intr{evsignal_new(main.base(), SIGINT, onSignal, &ctx)};
-  SignalEvent hup{evsignal_new(main.base(), SIGHUP, onSignal, &ctx)};
-  SignalEvent usr1{evsignal_new(main.base(), SIGUSR1, onSignal, &ctx)};
-  event_add(term.ev, nullptr);
-  event_add(intr.ev, nullptr);
-  event_add(hup.ev, nullptr);
-  event_add(usr1.ev, nullptr);
-
-  // Rollback plans: their guards exist before the workers' routes point at them.
-  ServerControl control(*this);
-  std::unique_ptr<rollback::RollbackManager> rollback;
-  if (cfg.rollback && !cfg.rollback->plans.empty()) {
-    rollback = std::make_unique<rollback::RollbackManager>(*cfg.rollback, initial, control, time_,
-                                                           *registry_);
-    rollback::RollbackManager* manager = rollback.get();
-    observability.guards = [manager](const std::string& route) { return manager->guard(route); };
+  auto onSignal = [](evutil_socket_t sig, short, void* arg) noexcept {
+    (*static_cast<std::function<void(int)>*>(arg))(static_cast<int>(sig));
+  };
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
+    run.signals.emplace_back(evsignal_new(main.base(), sig, onSignal, &run.on_signal));
+    event_add(run.signals.back().ev, nullptr);
   }
+}
 
+void Server::startRollback(Run& run) {
+  const config::Config& cfg = *run.initial;
+  // Rollback plans: their guards exist before the workers' routes point at them.
+  if (!cfg.rollback || cfg.rollback->plans.empty()) return;
+  run.control = std::make_unique<ServerControl>(*this);
+  run.rollback = std::make_unique<rollback::RollbackManager>(*cfg.rollback, run.initial,
+                                                             *run.control, time_, *registry_);
+  rollback::RollbackManager* manager = run.rollback.get();
+  run.observability.observers = [manager](const std::string& route,
+                                          const std::string& version) -> router::RequestObserver* {
+    rollback::Guard* guard = manager->guard(route);
+    return guard != nullptr && guard->config().version == version ? guard : nullptr;
+  };
+}
+
+void Server::startWorkers(Run& run) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    for (uint32_t w = 0; w < workers; ++w) {
-      workers_.push_back(std::make_unique<Worker>(w, config_, stats, listeners, fds[w], time_,
-                                                  overrides_, observability));
+    active_ = activateConfig(config_, state_);
+    for (uint32_t w = 0; w < run.workers; ++w) {
+      workers_.push_back(std::make_unique<Worker>(w, active_, *run.stats, run.listeners, run.fds[w],
+                                                  time_, overrides_, run.observability));
+      run.fds[w].clear();  // the worker owns them now
     }
     publishWeights();
   }
-
-  if (rollback) {
+  if (run.rollback) {
     // A route rolled back before a restart is rolled back again before any request arrives.
-    rollback->load();
-    rollback->start();
-    rollback_ = rollback.get();
+    run.rollback->load();
+    run.rollback->start();
+    rollback_ = run.rollback.get();
   }
+}
 
-  admin::AdminServer admin(cfg.admin, time_);
-  if (rollback) {
+void Server::registerAdmin(Run& run) {
+  const config::Config& cfg = *run.initial;
+  run.admin = std::make_unique<admin::AdminServer>(cfg.admin, time_);
+  admin::AdminServer& admin = *run.admin;
+  stats::ProxyStats& stats = *run.stats;
+  if (run.rollback) {
     admin.setMaxBodyBytes(std::max<size_t>(admin::AdminServer::DefaultMaxBodyBytes,
                                            cfg.rollback->webhook_max_body_bytes + 1));
-    rollback::RollbackManager* m = rollback.get();
+    rollback::RollbackManager* m = run.rollback.get();
     admin.addHandler(
         "POST", "/alerts/alertmanager",
         [m](const admin::AdminRequest& r) { return m->handleAlertmanagerWebhook(r); }, true);
@@ -580,31 +512,45 @@ int Server::run() {
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
   admin.addHandler("GET", "/config",
                    admin::jsonHandler([this] { return config::configToJson(*currentConfig()); }));
-  admin.addHandler("GET", "/routes", admin::jsonHandler([this] { return routesJson(); }));
-  admin.addHandler("GET", "/clusters", admin::jsonHandler([this] { return clustersJson(); }));
-  {
-    const tracing::BatchSpanExporter* exp = exporter.get();
-    const rollback::RollbackManager* rb = rollback.get();
-    admin.addHandler("GET", "/health", [this, exp, rb](const admin::AdminRequest&) {
-      int status = 200;
-      json body = healthJson(exp, rb, status);
-      return jsonResponse(status, body);
-    });
-  }
+  admin.addHandler("GET", "/routes", admin::jsonHandler([this] {
+                     std::lock_guard<std::mutex> lock(mutex_);
+                     return routesView(*config_, overrides_);
+                   }));
+  admin.addHandler("GET", "/clusters", admin::jsonHandler([this, &stats] {
+                     return clustersView(*currentConfig(), stats);
+                   }));
+  const tracing::BatchSpanExporter* exporter = run.exporter.get();
+  const rollback::RollbackManager* rollback = run.rollback.get();
+  EndpointProber* prober = run.prober.get();
+  admin.addHandler("GET", "/health",
+                   [this, &stats, exporter, rollback, prober](const admin::AdminRequest&) {
+                     const config::ConfigConstSharedPtr cfg = currentConfig();
+                     std::map<std::string, std::string> routes;
+                     if (rollback != nullptr) {
+                       for (const auto& [route, st] : rollback->stateJson()["routes"].items()) {
+                         routes[route] = st["state"];
+                       }
+                     }
+                     HealthInputs in{*cfg,
+                                     stats,
+                                     prober->results(),
+                                     exporter,
+                                     rollback != nullptr ? &routes : nullptr,
+                                     ready_.load()};
+                     int status = 200;
+                     json body = healthView(in, status);
+                     return admin::jsonResponse(status, body);
+                   });
   admin.addHandler(
       "POST", "/routes/weights",
       [this](const admin::AdminRequest& req) {
         json body = json::parse(req.body, nullptr, false);
-        if (body.is_discarded()) {
-          return admin::problemResponse(400, "Bad Request", "the body is not valid JSON");
-        }
-        int status = 200;
-        json out = setWeightsFromAdmin(body, status);
-        if (status != 200) {
-          return admin::problemResponse(status, http::reasonPhrase(status),
-                                        out.value("error", std::string()));
-        }
-        return jsonResponse(200, out);
+        if (body.is_discarded()) return admin::problemResponse(400, "the body is not valid JSON");
+        std::lock_guard<std::mutex> lock(mutex_);
+        AdminResult r = setWeightsRequest(body, *config_, overrides_);
+        if (r.status != 200) return admin::problemResponse(r.status, r.body.value("error", ""));
+        publishWeights();
+        return admin::jsonResponse(200, r.body);
       },
       true);
   admin.addHandler(
@@ -614,42 +560,59 @@ int Server::run() {
         json out = {{"result", r.ok ? "success" : "failure"}};
         if (!r.ok) out["errors"] = r.errors;
         if (!r.dropped.empty()) out["dropped_weight_overrides"] = r.dropped;
-        return jsonResponse(r.ok ? 200 : 400, out);
+        return admin::jsonResponse(r.ok ? 200 : 400, out);
       },
       true);
-  try {
-    admin.start();
-  } catch (const std::exception& e) {
-    SY_LOG(Error, "admin listener: %s", e.what());
-    closeAll();
-    return 1;
+  registerFilterAdmin(run);
+}
+
+void Server::registerFilterAdmin(Run& run) {
+  // A filter's endpoints live under "/<name>" for as long as the process runs; each call is
+  // answered by the filter of the configuration in effect, or with 404 while it has none.
+  for (const auto& [name, registration] : filters_.entries()) {
+    for (const filters::AdminEndpoint& endpoint : registration.admin) {
+      const std::string filter = name;
+      run.admin->addHandler(
+          endpoint.method, "/" + name + endpoint.path,
+          [this, filter, endpoint](const admin::AdminRequest& request) {
+            const ActiveConfigPtr active = currentActive();
+            const config::Config& cfg = *active->config;
+            for (size_t i = 0; i < cfg.filters.size(); ++i) {
+              if (cfg.filters[i].name != filter) continue;
+              std::vector<Worker*> workers;
+              {
+                std::lock_guard<std::mutex> lock(mutex_);
+                for (auto& w : workers_) workers.push_back(w.get());
+              }
+              WorkerTasks tasks(std::move(workers), Worker::localKey(cfg, i));
+              return cfg.filters[i].factory->handleAdmin(endpoint, request, tasks);
+            }
+            return admin::problemResponse(
+                404, "the " + filter + " filter is not in the configuration in effect");
+          },
+          endpoint.mutating);
+    }
   }
+}
 
-  for (auto& w : workers_) w->start();
-  ready_ = true;
-  for (const auto& l : cfg.listeners) {
-    SY_LOG(Info, "listening on %s (%s) with %u workers; admin on %s", l.address.text.c_str(),
-           l.name.c_str(), workers, cfg.admin.address.text.c_str());
-  }
-
-  main.run();
-
-  admin.stop();
-  if (rollback) {
-    rollback->stop();
+void Server::shutdown(Run& run) {
+  if (run.admin) run.admin->stop();
+  if (run.rollback) {
+    run.rollback->stop();
     rollback_ = nullptr;
   }
   for (auto& w : workers_) w->stop();
   {
     std::lock_guard<std::mutex> lock(mutex_);
     workers_.clear();
+    active_.reset();
   }
+  run.prober.reset();
   // What the workers handed over is still worth sending.
-  if (exporter) exporter->shutdown(cfg.tracing.export_timeout);
-  if (access_log) access_log->shutdown();
+  if (run.exporter) run.exporter->shutdown(run.initial->tracing.export_timeout);
+  if (run.access_log) run.access_log->shutdown();
+  run.closeSockets();
   stats_ = nullptr;
-  SY_LOG(Info, "stopped");
-  return 0;
 }
 
 }  // namespace switchyard::server

@@ -12,6 +12,8 @@
 #include "filters/registry.h"
 #include "proxy/common/time.h"
 #include "proxy/router/weights.h"
+#include "proxy/server/active_config.h"
+#include "proxy/upstream/runtime_state.h"
 
 namespace prometheus {
 class Registry;
@@ -24,8 +26,11 @@ struct ProxyStats;
 namespace switchyard::rollback {
 class RollbackManager;
 }
-namespace switchyard::tracing {
-class BatchSpanExporter;
+namespace switchyard::admin {
+class AdminServer;
+}
+namespace switchyard::event {
+class LibeventDispatcher;
 }
 
 namespace switchyard::server {
@@ -39,13 +44,20 @@ class Worker;
 //   new requests on every worker while requests in flight finish under the old; an invalid one
 //   is refused with the errors --validate would print and changes nothing. Listeners, the admin
 //   listener and the worker count need a restart: a reload that changes them is refused.
+// The runtime state of the filters (circuit breakers, bulkheads, retry budgets) belongs to the
+// server, not to a configuration: a reload applies new settings to it and keeps its state (an
+// open breaker stays open), and a cluster's state goes when a configuration without the cluster
+// is in effect and no request under an older one still uses it.
 class Server {
  public:
   Server(config::ConfigConstSharedPtr config, std::shared_ptr<prometheus::Registry> registry,
          const common::TimeSource& time, const filters::FilterRegistry& filters);
   ~Server();
-  // Runs until drained after a signal; returns the process exit code.
+  // Runs until drained after a signal or requestStop(); returns the process exit code.
   int run();
+  // Starts the drain as SIGTERM would (thread-safe; for a server run inside another program,
+  // such as a test).
+  void requestStop();
 
   struct ReloadResult {
     bool ok = false;
@@ -62,33 +74,44 @@ class Server {
   std::string pinVersion(const std::string& route, const std::string& version);
   std::string resumeRoute(const std::string& route);
 
+  // The filters' runtime state (for tests and the admin page).
+  const upstream::RuntimeStateRegistry& runtimeState() const { return state_; }
+
  private:
+  struct Run;  // what run() sets up, torn down in reverse
+
   config::ConfigConstSharedPtr currentConfig() const;
+  ActiveConfigPtr currentActive() const;
   ReloadResult reloadLocked(const char* trigger);
   // Sets switchyard_route_weight for every split in effect; call with mutex_ held.
   void publishWeights();
-  nlohmann::json routesJson();
-  // Each cluster's endpoints, open connections, breaker state and bulkhead occupancy, retry
-  // budget (admin GET /clusters).
-  nlohmann::json clustersJson();
-  // GET /health: each cluster (endpoints reachable now, breaker state), the trace exporter, the
-  // rollback state, Redis, and an overall status ("ok", "degraded"; "down", with a 503, when a
-  // cluster has no reachable endpoint).
-  nlohmann::json healthJson(const tracing::BatchSpanExporter* exporter,
-                            const rollback::RollbackManager* rollback, int& status);
-  nlohmann::json setWeightsFromAdmin(const nlohmann::json& body, int& status);
+
+  // The parts of run(), in the order they run.
+  bool openSockets(Run& run);
+  bool startObservability(Run& run);
+  void installSignals(Run& run);
+  void startRollback(Run& run);
+  void startWorkers(Run& run);
+  void registerAdmin(Run& run);
+  void registerFilterAdmin(Run& run);
+  void shutdown(Run& run);
 
   config::ConfigConstSharedPtr config_;  // the one in effect; guarded by mutex_
+  ActiveConfigPtr active_;               // config_ activated; guarded by mutex_
   std::shared_ptr<prometheus::Registry> registry_;
   const common::TimeSource& time_;
   const filters::FilterRegistry& filters_;
   std::atomic<bool> ready_{false};
   router::WeightOverrides overrides_;
-  mutable std::mutex mutex_;  // config_, workers_ (as a list), weight gauges, reload
+  upstream::RuntimeStateRegistry state_;
+  mutable std::mutex mutex_;  // config_, active_, workers_ (as a list), weight gauges, reload
   std::vector<std::unique_ptr<Worker>> workers_;
   stats::ProxyStats* stats_ = nullptr;
   std::vector<prometheus::Gauge*> weight_gauges_;
   rollback::RollbackManager* rollback_ = nullptr;  // set while run() runs; null without plans
+  std::atomic<event::LibeventDispatcher*> main_{nullptr};  // set while run()'s loop runs
+  // What run() set up; set before any other thread starts and cleared after they stop.
+  Run* run_ = nullptr;
 };
 
 }  // namespace switchyard::server

@@ -11,8 +11,6 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "filters/circuit_breaker/circuit_breaker_filter.h"
-#include "filters/retry/retry_filter.h"
 #include "proxy/common/logging.h"
 #include "proxy/server/http_connection_manager.h"
 
@@ -43,7 +41,7 @@ int openListenSocket(const config::SocketAddress& address) {
   return fd;
 }
 
-Worker::Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
+Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
                std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
                const common::TimeSource& time, const router::WeightOverrides& overrides,
                const Observability& observability)
@@ -53,10 +51,10 @@ Worker::Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::Proxy
       overrides_(overrides),
       observability_(observability),
       dispatcher_(time),
+      initial_(std::move(config)),
       router_ctx_{time},
       filter_ctx_{dispatcher_, random_, time, index} {
   unmatched_stats_ = routeStats("unmatched", "");
-  snapshot_ = buildSnapshot(std::move(config));
   for (size_t i = 0; i < listeners.size(); ++i) {
     auto l = std::make_unique<Listener>();
     l->worker = this;
@@ -76,8 +74,18 @@ Worker::~Worker() {
     if (l->ev != nullptr) event_free(l->ev);
     if (l->fd >= 0) ::close(l->fd);
   }
+  // Connections the drain did not end (it timed out) go now, with the configurations and filter
+  // objects their streams still hold.
   connections_.clear();
   snapshot_.reset();
+  locals_.clear();
+}
+
+std::string Worker::localKey(const config::Config& config, size_t position) {
+  const std::string& name = config.filters[position].name;
+  size_t before = 0;
+  for (size_t i = 0; i < position; ++i) before += config.filters[i].name == name;
+  return name + "#" + std::to_string(before);
 }
 
 stats::RouteStats* Worker::routeStats(const std::string& route, const std::string& version) {
@@ -86,9 +94,10 @@ stats::RouteStats* Worker::routeStats(const std::string& route, const std::strin
   return slot.get();
 }
 
-WorkerSnapshotPtr Worker::buildSnapshot(config::ConfigConstSharedPtr config) {
+WorkerSnapshotPtr Worker::buildSnapshot(ActiveConfigPtr active) {
   auto snap = std::make_shared<WorkerSnapshot>();
-  snap->config = std::move(config);
+  snap->active = std::move(active);
+  snap->config = snap->active->config;
   for (const auto& c : snap->config->clusters) {
     std::shared_ptr<upstream::ConnPool> pool;
     if (snapshot_) {
@@ -104,51 +113,46 @@ WorkerSnapshotPtr Worker::buildSnapshot(config::ConfigConstSharedPtr config) {
     snap->pools.push_back(std::move(pool));
   }
   const config::Config& cfg = *snap->config;
-  // The router applies the chain's retry and circuit_breaker policies to each attempt; their
-  // per-cluster state is looked up once here, not per request.
-  const filters::retry::RetryFilterFactory* retry = nullptr;
-  const filters::circuit_breaker::CircuitBreakerFilterFactory* breaker = nullptr;
-  for (const auto& f : cfg.filters) {
-    if (retry == nullptr) {
-      retry = dynamic_cast<const filters::retry::RetryFilterFactory*>(f.factory.get());
-    }
-    if (breaker == nullptr) {
-      breaker = dynamic_cast<const filters::circuit_breaker::CircuitBreakerFilterFactory*>(
-          f.factory.get());
+  // The filters' objects on this worker: kept from the previous configuration where the filter
+  // wants them (same chain entry), made anew otherwise; the ones no entry claims go when the last
+  // snapshot holding them does.
+  std::map<std::string, filters::WorkerLocalPtr> locals;
+  for (size_t i = 0; i < cfg.filters.size(); ++i) {
+    const std::string key = localKey(cfg, i);
+    auto previous = locals_.find(key);
+    filters::WorkerLocalPtr local = cfg.filters[i].factory->workerLocal(
+        filter_ctx_, previous != locals_.end() ? previous->second : nullptr);
+    snap->locals.push_back(local);
+    if (local) locals[key] = std::move(local);
+  }
+  locals_ = std::move(locals);
+  for (size_t i = 0; i < cfg.filters.size(); ++i) {
+    if (cfg.filters[i].stream_filter) {
+      snap->stream_filters.push_back({cfg.filters[i].factory.get(), snap->locals[i].get()});
     }
   }
-  for (const auto& f : cfg.filters) {
-    if (f.factory->createsStreamFilters()) snap->stream_filters.push_back(f.factory.get());
-  }
-  snap->policies.resize(cfg.clusters.size());
-  for (size_t i = 0; i < cfg.clusters.size(); ++i) {
-    router::ClusterPolicy& p = snap->policies[i];
-    if (retry != nullptr && retry->config().max_retries > 0) {
-      p.retry_config = &retry->config();
-      p.retry = &retry->clusterFor(cfg.clusters[i].name);
-    }
-    if (breaker != nullptr) p.circuit = &breaker->clusterFor(cfg.clusters[i].name);
-  }
-  auto findPool = [&](const std::string& name) {
+  auto findPool = [&](const std::string& name) -> upstream::ConnPool* {
     for (size_t i = 0; i < cfg.clusters.size(); ++i) {
-      if (cfg.clusters[i].name == name) {
-        return std::pair<upstream::ConnPool*, const router::ClusterPolicy*>(snap->pools[i].get(),
-                                                                            &snap->policies[i]);
-      }
+      if (cfg.clusters[i].name == name) return snap->pools[i].get();
     }
-    return std::pair<upstream::ConnPool*, const router::ClusterPolicy*>(nullptr, nullptr);
+    return nullptr;
   };
+  const ActiveConfig& active_config = *snap->active;
   snap->routes = std::make_unique<router::RouteTable>(
       cfg, findPool,
+      [&active_config](const std::string& route, const std::string& version,
+                       const std::string& cluster) {
+        return active_config.policy(route, version, cluster);
+      },
       [this](const std::string& route, const std::string& version) {
         return routeStats(route, version);
       },
-      observability_.guards);
+      observability_.observers);
   snap->routes->applyWeights(overrides_);
   return snap;
 }
 
-void Worker::installConfig(config::ConfigConstSharedPtr config) {
+void Worker::installConfig(ActiveConfigPtr config) {
   dispatcher_.post([this, config = std::move(config)]() mutable {
     WorkerSnapshotPtr next = buildSnapshot(std::move(config));
     WorkerSnapshotPtr previous = std::move(snapshot_);
@@ -163,8 +167,18 @@ void Worker::installConfig(config::ConfigConstSharedPtr config) {
   });
 }
 
+void Worker::postToLocal(const std::string& key, std::function<void(filters::WorkerLocal*)> fn) {
+  dispatcher_.post([this, key, fn = std::move(fn)] {
+    auto it = locals_.find(key);
+    fn(it != locals_.end() ? it->second.get() : nullptr);
+  });
+}
+
 void Worker::start() {
-  thread_ = std::thread([this] { dispatcher_.run(); });
+  thread_ = std::thread([this] {
+    snapshot_ = buildSnapshot(std::move(initial_));
+    dispatcher_.run();
+  });
 }
 
 void Worker::drain() {
@@ -187,12 +201,20 @@ void Worker::doDrain() {
   std::vector<HttpConnectionManager*> conns;
   for (auto& c : connections_) conns.push_back(c.get());
   for (auto* c : conns) c->startDrain();
-  for (auto& p : snapshot_->pools) p->closeIdle();
+  if (snapshot_) {
+    for (auto& p : snapshot_->pools) p->closeIdle();
+  }
 }
 
 void Worker::stop() {
   if (!thread_.joinable()) return;
-  dispatcher_.post([this] { dispatcher_.exit(); });
+  dispatcher_.post([this] {
+    // The worker's own hold on its configuration and filter objects ends on its thread; streams
+    // still open (a drain that timed out) keep theirs until the destructor closes them.
+    snapshot_.reset();
+    locals_.clear();
+    dispatcher_.exit();
+  });
   thread_.join();
 }
 

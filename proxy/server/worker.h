@@ -16,6 +16,7 @@
 #include "proxy/router/route_table.h"
 #include "proxy/router/router.h"
 #include "proxy/router/weights.h"
+#include "proxy/server/active_config.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
 
@@ -25,9 +26,6 @@ class BatchSpanExporter;
 }  // namespace switchyard::tracing
 namespace switchyard::accesslog {
 class AccessLogWriter;
-}
-namespace switchyard::rollback {
-class Guard;
 }
 
 namespace switchyard::server {
@@ -40,8 +38,8 @@ struct Observability {
   const tracing::Sampler* sampler = nullptr;       // tracing on: make and propagate trace context
   tracing::BatchSpanExporter* exporter = nullptr;  // sampled spans go here
   accesslog::AccessLogWriter* access_log = nullptr;
-  // The rollback guards, by route (null: no rollback plans); stable for the process.
-  std::function<rollback::Guard*(const std::string& route)> guards;
+  // Who watches a route's version (the rollback guards); null: nobody. Stable for the process.
+  router::RouteTable::ObserverLookup observers;
 };
 
 // Shared by the workers: one per configured listener.
@@ -54,16 +52,22 @@ struct ListenerShared {
   std::atomic<uint32_t> connections{0};
 };
 
-// What a stream runs under: one configuration and this worker's routes and pools for it. A
-// stream holds its snapshot until it ends, so a reload changes nothing under a request in
-// flight; a pool whose cluster did not change is shared with the next snapshot (its idle
+// What a stream runs under: one configuration and this worker's routes, pools and filter objects
+// for it. A stream holds its snapshot until it ends, so a reload changes nothing under a request
+// in flight; a pool whose cluster did not change is shared with the next snapshot (its idle
 // connections survive the reload), others close when the last stream using them ends.
 struct WorkerSnapshot {
-  config::ConfigConstSharedPtr config;
+  ActiveConfigPtr active;
+  config::ConfigConstSharedPtr config;                     // active->config
   std::vector<std::shared_ptr<upstream::ConnPool>> pools;  // same order as config->clusters
-  std::vector<router::ClusterPolicy> policies;             // same order
-  // The chain's factories that make a filter per request, in order.
-  std::vector<const filters::FilterFactory*> stream_filters;
+  // The chain's filters that run per request, in order, each with this worker's object for it.
+  struct StreamFilter {
+    const filters::FilterFactory* factory;
+    filters::WorkerLocal* local;
+  };
+  std::vector<StreamFilter> stream_filters;
+  // This worker's object of each filter of the chain (by position; null where none).
+  std::vector<filters::WorkerLocalPtr> locals;
   std::unique_ptr<router::RouteTable> routes;
 };
 using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;
@@ -74,7 +78,7 @@ using WorkerSnapshotPtr = std::shared_ptr<WorkerSnapshot>;
 // the weight overrides' generation counter.
 class Worker {
  public:
-  Worker(uint32_t index, config::ConfigConstSharedPtr config, stats::ProxyStats& stats,
+  Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
          std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
          const common::TimeSource& time, const router::WeightOverrides& overrides,
          const Observability& observability);
@@ -82,14 +86,23 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Starts the thread, which installs the first configuration (making the filters' worker-local
+  // objects on it) before it serves anything.
   void start();
   // Stops accepting and lets connections finish their current request (thread-safe).
   void drain();
-  // Ends the loop and joins the thread (thread-safe; call after drain() has had its time).
+  // Releases the worker's configuration and filter objects on its thread, ends the loop and joins
+  // the thread (thread-safe; call after drain() has had its time).
   void stop();
   // New requests run under `config` from the next turn of the loop on (thread-safe). The
   // listeners and the worker count are not taken from it: those need a restart.
-  void installConfig(config::ConfigConstSharedPtr config);
+  void installConfig(ActiveConfigPtr config);
+  // Runs fn(local) on the worker's thread with its object for the chain entry `key` (see
+  // localKey(); null when it has none). Thread-safe; fn runs later, in order with other posts.
+  void postToLocal(const std::string& key, std::function<void(filters::WorkerLocal*)> fn);
+  // The key of the chain entry at `position` of `config`: its name and how many entries of the
+  // same name come before it ("cache#0"). Worker-local objects are kept across reloads by key.
+  static std::string localKey(const config::Config& config, size_t position);
   // Open client connections on this worker (thread-safe read).
   uint32_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
 
@@ -119,7 +132,7 @@ class Worker {
   static void onAccept(int fd, short what, void* arg) noexcept;
   void acceptOn(Listener& l);
   void doDrain();
-  WorkerSnapshotPtr buildSnapshot(config::ConfigConstSharedPtr config);
+  WorkerSnapshotPtr buildSnapshot(ActiveConfigPtr config);
   stats::RouteStats* routeStats(const std::string& route, const std::string& version);
 
   const uint32_t index_;
@@ -133,7 +146,10 @@ class Worker {
   std::map<std::string, std::unique_ptr<stats::ClusterStats>> cluster_stats_;
   std::map<std::string, std::unique_ptr<stats::RouteStats>> route_stats_;
   stats::RouteStats* unmatched_stats_;
+  ActiveConfigPtr initial_;  // installed by the thread at start()
   WorkerSnapshotPtr snapshot_;
+  // The filters' worker-local objects by localKey(), kept from one configuration to the next.
+  std::map<std::string, filters::WorkerLocalPtr> locals_;
   router::RouterContext router_ctx_;
   filters::WorkerContext filter_ctx_;
   std::vector<std::unique_ptr<Listener>> listeners_;

@@ -42,4 +42,12 @@ void FakeFilterCallbacks::encodeData(http::Buffer& data, bool end_stream) {
   encode_ended_ = end_stream;
 }
 
+void FakeFilterCallbacks::replaceResponse(http::ResponseHeadersPtr headers, http::Buffer& body) {
+  ++replace_response_calls_;
+  encoded_headers_ = std::move(headers);
+  encoded_body_ = body.toString();
+  body.drain(body.length());
+  encode_ended_ = true;
+}
+
 }  // namespace switchyard::test

@@ -74,6 +74,13 @@ class FakeFilterCallbacks : public http::StreamFilterCallbacks {
   }
   void onUpstreamBelowWriteBufferLowWatermark() override { ++upstream_below_low_watermark_calls_; }
   void requestBody() override { ++request_body_calls_; }
+  const http::RouteFilterConfig* routeConfig() override { return route_config_; }
+  // Records the replacement as the encoded response (headers and body).
+  void replaceResponse(http::ResponseHeadersPtr headers, http::Buffer& body) override;
+
+  // What routeConfig() returns (not owned).
+  void setRouteConfig(const http::RouteFilterConfig* config) { route_config_ = config; }
+  int replaceResponseCalls() const { return replace_response_calls_; }
 
  private:
   common::SimulatedTimeSource time_;
@@ -96,6 +103,8 @@ class FakeFilterCallbacks : public http::StreamFilterCallbacks {
   http::DownstreamWatermarkCallbacks* watermark_callbacks_ = nullptr;
   int upstream_above_high_watermark_calls_ = 0;
   int upstream_below_low_watermark_calls_ = 0;
+  const http::RouteFilterConfig* route_config_ = nullptr;
+  int replace_response_calls_ = 0;
 };
 
 }  // namespace switchyard::test

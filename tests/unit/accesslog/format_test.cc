@@ -27,8 +27,8 @@ AccessLogEntry fullEntry() {
   e.duration = microseconds(12345);
   e.upstream_duration = microseconds(10002);
   e.attempts = 2;
-  e.cache = "miss";
-  e.rate_limit = "allowed";
+  e.fields.emplace_back("cache", std::string("miss"));
+  e.fields.emplace_back("rate_limit", std::string("allowed"));
   e.client = "10.0.0.9:51234";
   e.user_agent = "curl/8.5.0";
   return e;
@@ -55,6 +55,22 @@ TEST(AccessLogFormatTest, EmptyStringsAndAbsentUpstreamAreOmitted) {
             R"({"time":"2026-01-01T00:00:00.000Z","method":"GET","path":"/nowhere",)"
             R"("status":404,"request_bytes":0,"response_bytes":0,"duration_ms":0.08,)"
             R"("attempts":0,"retries":0})");
+}
+
+TEST(AccessLogFormatTest, FilterFieldsKeepTheirTypesAndNeverReplaceTheLinesOwnKeys) {
+  AccessLogEntry e;
+  e.time = common::SystemTime(milliseconds(1767225600000));
+  e.status = 200;
+  e.fields.emplace_back("remaining", int64_t{41});
+  e.fields.emplace_back("shadow", true);
+  e.fields.emplace_back("status", std::string("forged"));  // the line's own key: skipped
+  e.fields.emplace_back("remaining", int64_t{7});          // a repeat: the first one stays
+  e.fields.emplace_back("client", std::string("forged"));  // a key that comes later: skipped
+  e.client = "10.0.0.9:51234";
+  EXPECT_EQ(formatAccessLogLine(e),
+            R"({"time":"2026-01-01T00:00:00.000Z","status":200,"request_bytes":0,)"
+            R"("response_bytes":0,"duration_ms":0.0,"attempts":0,"retries":0,"remaining":41,)"
+            R"("shadow":true,"client":"10.0.0.9:51234"})");
 }
 
 TEST(AccessLogFormatTest, ZeroUpstreamDurationIsKept) {

@@ -21,7 +21,7 @@ class GreetingFactory : public filters::FilterFactory {
  public:
   GreetingFactory(std::string text, std::string secret)
       : text_(std::move(text)), secret_(std::move(secret)) {}
-  http::StreamFilterPtr create(filters::WorkerContext&) const override {
+  http::StreamFilterPtr create(filters::WorkerContext&, filters::WorkerLocal*) const override {
     return std::make_unique<http::StreamFilter>();
   }
   nlohmann::json toJson() const override {

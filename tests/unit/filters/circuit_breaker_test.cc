@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/config.h"
 #include "config/config_error.h"
 #include "filters/circuit_breaker/bulkhead.h"
 #include "filters/circuit_breaker/circuit_breaker.h"
@@ -21,6 +22,7 @@
 #include "proxy/common/logging.h"
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
+#include "proxy/upstream/runtime_state.h"
 #include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
 
@@ -736,36 +738,53 @@ TEST_F(CircuitBreakerConfigTest, ClusterErrors) {
 
 // ---- factory ----
 
-TEST(CircuitBreakerFactoryTest, RegisteredAsBuiltinAndPassesRequestsThrough) {
+TEST(CircuitBreakerFactoryTest, RegisteredAsAnAdmissionPolicyWithoutAStreamFilter) {
   FilterRegistry registry;
   registerBuiltinFilters(registry);
-  const FilterBuildFn* build = registry.find("circuit_breaker");
-  ASSERT_NE(build, nullptr);
+  const FilterRegistration* registration = registry.find("circuit_breaker");
+  ASSERT_NE(registration, nullptr);
+  EXPECT_FALSE(registration->stream_filter);
+  EXPECT_EQ(registration->policies, std::vector<PolicyKind>{PolicyKind::Admission});
 
   prometheus::Registry metrics;
   common::SimulatedTimeSource time;
   BuildContext ctx{"filters[1].circuit_breaker", metrics, time};
   YAML::Node root = YAML::Load("circuit_breaker: {cooldown: 5s}");
-  FilterFactoryPtr factory = (*build)(root["circuit_breaker"], ctx);
+  FilterFactoryPtr factory = registration->build(root["circuit_breaker"], ctx);
   ASSERT_NE(factory, nullptr);
-  const auto& cb = dynamic_cast<const CircuitBreakerFilterFactory&>(*factory);
+  const auto& cb = static_cast<const CircuitBreakerFilterFactory&>(*factory);
   EXPECT_EQ(cb.config().defaults.cooldown, 5s);
-
+  // The router applies it per attempt; nothing runs per request.
   test::FakeFilterCallbacks callbacks;
-  http::StreamFilterPtr filter = factory->create(callbacks.workerContext());
-  ASSERT_NE(filter, nullptr);
-  callbacks.attach(*filter);
-  EXPECT_EQ(filter->decodeHeaders(callbacks.requestHeaders(), true),
-            http::FilterHeadersStatus::Continue);
-  EXPECT_TRUE(callbacks.localReplies().empty());
+  EXPECT_EQ(factory->create(callbacks.workerContext(), nullptr), nullptr);
 
   YAML::Node bad = YAML::Load("circuit_breaker: {cooldown: soon}");
   try {
-    (*build)(bad["circuit_breaker"], ctx);
+    registration->build(bad["circuit_breaker"], ctx);
     ADD_FAILURE() << "no error";
   } catch (const config::ConfigError& e) {
     EXPECT_EQ(e.path(), "filters[1].circuit_breaker.cooldown");
   }
+}
+
+// A configuration with these clusters, for activating factories.
+config::Config clustersConfig(std::vector<std::string> names) {
+  config::Config out;
+  for (std::string& name : names) {
+    config::ClusterConfig c;
+    c.name = std::move(name);
+    out.clusters.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Puts `factory` into effect as the server does for a configuration.
+void activate(const FilterFactory& factory, const config::Config& config,
+              upstream::RuntimeStateRegistry& state) {
+  state.beginActivation();
+  ActivationContext ctx{config, state};
+  factory.activate(ctx);
+  state.endActivation();
 }
 
 TEST(CircuitBreakerFactoryTest, PerClusterStateWithItsOwnSettingsAndMetrics) {
@@ -779,39 +798,48 @@ TEST(CircuitBreakerFactoryTest, PerClusterStateWithItsOwnSettingsAndMetrics) {
   legacy.max_concurrent_retries = 1;
   config.clusters.emplace("legacy", legacy);
   CircuitBreakerFilterFactory factory(config, &metrics, time);
+  EXPECT_EQ(factory.admissionFor("legacy"), nullptr);  // nothing before activation
 
-  // The clusters the configuration names exist before any traffic.
+  // Every cluster of the configuration has its state, and metrics, before any traffic.
+  upstream::RuntimeStateRegistry state;
+  activate(factory, clustersConfig({"modern", "legacy"}), state);
   EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "legacy"}}), 0);
-  EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "modern"}}),
-            std::nullopt);
-  factory.prepareClusters({"modern", "legacy"});
   EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "modern"}}), 0);
+  EXPECT_EQ(state.liveNames(),
+            (std::vector<std::string>{"circuit_breaker/legacy", "circuit_breaker/modern"}));
 
-  ClusterCircuit& l = factory.clusterFor("legacy");
-  ClusterCircuit& m = factory.clusterFor("modern");
-  EXPECT_EQ(&factory.clusterFor("legacy"), &l);
-  EXPECT_EQ(&factory.breakerFor("modern"), &m.breaker);
-  EXPECT_EQ(l.breaker.settings().consecutive_failures, 1u);
-  EXPECT_EQ(m.breaker.settings().consecutive_failures, 5u);
-  EXPECT_EQ(l.retries.limit(), 1u);
-  EXPECT_EQ(m.retries.limit(), 0u);
+  ClusterAdmission* l = factory.admissionFor("legacy");
+  ClusterAdmission* m = factory.admissionFor("modern");
+  ASSERT_NE(l, nullptr);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(l->circuit().breaker.settings().consecutive_failures, 1u);
+  EXPECT_EQ(m->circuit().breaker.settings().consecutive_failures, 5u);
+  EXPECT_EQ(l->circuit().retries.limit(), 1u);
+  EXPECT_EQ(m->circuit().retries.limit(), 0u);
+  EXPECT_EQ(m->maxConcurrentRequests(), 2u);
+  EXPECT_TRUE(l->isFailureStatus(503));
+  EXPECT_FALSE(l->isFailureStatus(404));
 
-  l.breaker.onResult(time.monotonicNow(), false, false);
-  EXPECT_EQ(l.breaker.state(), BreakerState::Open);
-  EXPECT_EQ(m.breaker.state(), BreakerState::Closed);
-  EXPECT_FALSE(l.breaker.admit(time.monotonicNow()).allowed());
+  // The router's policy for any route to a cluster is that cluster's admission control.
+  router::UpstreamPolicy policy;
+  factory.contributePolicy({"api", "v2", "legacy", nullptr}, policy);
+  EXPECT_EQ(policy.admission, l);
+  EXPECT_EQ(policy.retry, nullptr);
+
+  l->onResult(time.monotonicNow(), false, false);
+  EXPECT_EQ(l->circuit().breaker.state(), BreakerState::Open);
+  EXPECT_EQ(m->circuit().breaker.state(), BreakerState::Closed);
+  EXPECT_FALSE(l->admit(time.monotonicNow()).allowed());
   EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "legacy"}}), 2);
   EXPECT_EQ(
       metricValue(metrics, "switchyard_circuit_breaker_rejected_total", {{"cluster", "legacy"}}),
       1);
 
-  BulkheadGuard r1(m.requests);
-  BulkheadGuard r2(m.requests);
-  BulkheadGuard r3(m.requests);
-  EXPECT_FALSE(r3);
-  BulkheadGuard retry1(l.retries);
-  BulkheadGuard retry2(l.retries);
-  EXPECT_FALSE(retry2);
+  EXPECT_TRUE(m->tryStartRequest());
+  EXPECT_TRUE(m->tryStartRequest());
+  EXPECT_FALSE(m->tryStartRequest());
+  EXPECT_TRUE(l->tryStartRetry());
+  EXPECT_FALSE(l->tryStartRetry());
   EXPECT_EQ(metricValue(metrics, "switchyard_bulkhead_overflow_total",
                         {{"cluster", "modern"}, {"limit", "max_concurrent_requests"}}),
             1);
@@ -824,19 +852,107 @@ TEST(CircuitBreakerFactoryTest, PerClusterStateWithItsOwnSettingsAndMetrics) {
             std::nullopt);
 
   time.advance(12s);
-  nlohmann::json clusters = factory.clustersJson();
-  EXPECT_EQ(clusters["legacy"]["state"], "open");
-  EXPECT_EQ(clusters["legacy"]["open_remaining_ms"], 18000);
-  EXPECT_EQ(clusters["legacy"]["concurrent_retries"],
+  nlohmann::json out = nlohmann::json::object();
+  ClusterView view{out};
+  factory.describeCluster("legacy", view);
+  EXPECT_TRUE(view.degraded);  // open
+  EXPECT_EQ(out["circuit_breaker"]["state"], "open");
+  EXPECT_EQ(out["circuit_breaker"]["open_remaining_ms"], 18000);
+  EXPECT_EQ(out["circuit_breaker"]["concurrent_retries"],
             nlohmann::json::parse(R"({"active": 1, "limit": 1})"));
-  EXPECT_EQ(clusters["modern"]["state"], "closed");
-  EXPECT_EQ(clusters["modern"]["concurrent_requests"],
+  nlohmann::json modern = nlohmann::json::object();
+  ClusterView modern_view{modern};
+  factory.describeCluster("modern", modern_view);
+  EXPECT_FALSE(modern_view.degraded);
+  EXPECT_EQ(modern["circuit_breaker"]["state"], "closed");
+  EXPECT_EQ(modern["circuit_breaker"]["concurrent_requests"],
             nlohmann::json::parse(R"({"active": 2, "limit": 2})"));
-  EXPECT_EQ(clusters.size(), 2u);
+  m->endRequest();
+  m->endRequest();
+  l->endRetry();
+}
 
-  // A reloaded configuration shares the families and starts its clusters closed.
-  CircuitBreakerFilterFactory again(config, &metrics, time);
-  EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "legacy"}}), 0);
+TEST(CircuitBreakerFactoryTest, AReloadKeepsTheStateAndAppliesTheNewSettings) {
+  QuietLogs quiet;
+  prometheus::Registry metrics;
+  common::SimulatedTimeSource time;
+  upstream::RuntimeStateRegistry state;
+  CircuitBreakerConfig first;
+  first.defaults.consecutive_failures = 1;
+  first.defaults.max_concurrent_requests = 1;
+  auto before = std::make_unique<CircuitBreakerFilterFactory>(first, &metrics, time);
+  activate(*before, clustersConfig({"legacy", "modern"}), state);
+  ClusterAdmission* old_legacy = before->admissionFor("legacy");
+  old_legacy->onResult(time.monotonicNow(), false, false);
+  ASSERT_EQ(old_legacy->circuit().breaker.state(), BreakerState::Open);
+  ASSERT_TRUE(before->admissionFor("modern")->tryStartRequest());  // a request in flight
+
+  // The reload: stricter thresholds, a larger bulkhead, and no more `modern`.
+  CircuitBreakerConfig second;
+  second.defaults.consecutive_failures = 3;
+  second.defaults.max_concurrent_requests = 5;
+  second.defaults.cooldown = 90s;
+  CircuitBreakerFilterFactory after(second, &metrics, time);
+  activate(after, clustersConfig({"legacy"}), state);
+  ClusterAdmission* legacy = after.admissionFor("legacy");
+  // The same breaker, still open (its cooldown as it was when it opened), no probe let through.
+  EXPECT_EQ(&legacy->circuit(), &old_legacy->circuit());
+  EXPECT_EQ(legacy->circuit().breaker.state(), BreakerState::Open);
+  EXPECT_FALSE(legacy->admit(time.monotonicNow()).allowed());
+  EXPECT_EQ(legacy->circuit().breaker.settings().consecutive_failures, 3u);
+  EXPECT_EQ(legacy->maxConcurrentRequests(), 5u);
+  EXPECT_EQ(after.admissionFor("modern"), nullptr);
+
+  // `modern` is retired, not gone: the old configuration's request still holds it.
+  EXPECT_EQ(state.liveNames(), std::vector<std::string>{"circuit_breaker/legacy"});
+  EXPECT_EQ(state.retiredCount(), 1u);
+  EXPECT_EQ(state.collect(), 0u);
+  EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "modern"}}), 0);
+  before->admissionFor("modern")->endRequest();
+  before.reset();  // the last stream under the old configuration ended
+  EXPECT_EQ(state.collect(), 1u);
+  EXPECT_EQ(state.retiredCount(), 0u);
+  // Its series go with it; the kept cluster's stay.
+  EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "modern"}}),
+            std::nullopt);
+  EXPECT_EQ(metricValue(metrics, "switchyard_circuit_breaker_state", {{"cluster", "legacy"}}), 2);
+
+  // New thresholds act on the kept state: after the cooldown, a probe; its failure re-opens.
+  time.advance(31s);
+  Admission probe = legacy->admit(time.monotonicNow());
+  ASSERT_TRUE(probe.probe());
+  legacy->onResult(time.monotonicNow(), true, true);
+  EXPECT_EQ(legacy->circuit().breaker.state(), BreakerState::Closed);
+  for (int i = 0; i < 2; ++i) legacy->onResult(time.monotonicNow(), false, false);
+  EXPECT_EQ(legacy->circuit().breaker.state(), BreakerState::Closed);  // 3 needed now
+  legacy->onResult(time.monotonicNow(), false, false);
+  EXPECT_EQ(legacy->circuit().breaker.state(), BreakerState::Open);
+  EXPECT_EQ(legacy->circuit().breaker.snapshot(time.monotonicNow())["open_remaining_ms"], 90000);
+}
+
+TEST(CircuitBreakerFactoryTest, ReconfiguringTheIntervalStartsTheRatioWindowAfresh) {
+  QuietLogs quiet;
+  common::SimulatedTimeSource time;
+  BreakerSettings s;
+  s.consecutive_failures = 0;
+  s.failure_ratio = 0.5;
+  s.min_requests = 4;
+  s.interval = 10s;
+  CircuitBreaker b("legacy", s);
+  for (int i = 0; i < 3; ++i) b.onResult(time.monotonicNow(), i == 0, false);
+  EXPECT_EQ(b.window(time.monotonicNow()).requests, 3u);
+  s.interval = 60s;
+  b.reconfigure(s);
+  EXPECT_EQ(b.window(time.monotonicNow()).requests, 0u);
+  // Counting goes on in buckets of the new length.
+  for (int i = 0; i < 3; ++i) b.onResult(time.monotonicNow(), true, false);
+  time.advance(30s);
+  b.onResult(time.monotonicNow(), false, false);
+  EXPECT_EQ(b.window(time.monotonicNow()).requests, 4u);
+  EXPECT_EQ(b.state(), BreakerState::Closed);  // 1 of 4
+  s.failure_ratio.reset();
+  b.reconfigure(s);
+  EXPECT_EQ(b.window(time.monotonicNow()).requests, 0u);  // off
 }
 
 TEST(CircuitBreakerFactoryTest, ToJson) {

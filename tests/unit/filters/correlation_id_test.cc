@@ -36,7 +36,7 @@ class CorrelationIdFilterTest : public testing::Test {
  protected:
   void build(CorrelationIdConfig config = {}) {
     factory_ = std::make_unique<CorrelationIdFilterFactory>(std::move(config));
-    filter_ = factory_->create(callbacks_.workerContext());
+    filter_ = factory_->create(callbacks_.workerContext(), nullptr);
     callbacks_.attach(*filter_);
   }
 
@@ -299,7 +299,7 @@ TEST_F(CorrelationIdFilterTest, GeneratedIdsDependOnlyOnTheSeed) {
   decode();
   test::FakeFilterCallbacks other(42);
   CorrelationIdFilterFactory factory{CorrelationIdConfig{}};
-  http::StreamFilterPtr filter = factory.create(other.workerContext());
+  http::StreamFilterPtr filter = factory.create(other.workerContext(), nullptr);
   other.attach(*filter);
   filter->decodeHeaders(other.requestHeaders(), true);
   EXPECT_EQ(other.streamInfo().correlation_id, streamId());
@@ -331,8 +331,9 @@ TEST(CorrelationIdFactoryTest, ToJson) {
 TEST(CorrelationIdFactoryTest, RegisteredAsBuiltin) {
   FilterRegistry registry;
   registerBuiltinFilters(registry);
-  const FilterBuildFn* build = registry.find("correlation_id");
-  ASSERT_NE(build, nullptr);
+  const FilterRegistration* registration = registry.find("correlation_id");
+  ASSERT_NE(registration, nullptr);
+  const FilterBuildFn* build = &registration->build;
 
   prometheus::Registry metrics;
   common::SimulatedTimeSource time;
@@ -343,7 +344,7 @@ TEST(CorrelationIdFactoryTest, RegisteredAsBuiltin) {
   EXPECT_EQ(factory->toJson()["header"], "x-trace-ref");
 
   test::FakeFilterCallbacks callbacks;
-  http::StreamFilterPtr filter = factory->create(callbacks.workerContext());
+  http::StreamFilterPtr filter = factory->create(callbacks.workerContext(), nullptr);
   ASSERT_NE(filter, nullptr);
 }
 

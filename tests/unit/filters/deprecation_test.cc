@@ -373,7 +373,7 @@ deprecated:
   http::StreamFilterPtr stream(test::FakeFilterCallbacks& callbacks,
                                const config::DeprecationPolicy* policy, const char* client,
                                const std::string& version = "v1") {
-    http::StreamFilterPtr filter = factory_->create(callbacks.workerContext());
+    http::StreamFilterPtr filter = factory_->create(callbacks.workerContext(), nullptr);
     callbacks.attach(*filter);
     callbacks.streamInfo().route_name = "api";
     callbacks.streamInfo().version = version;
@@ -628,7 +628,7 @@ TEST_F(DeprecationFilterTest, ClientHeaderAllowListAndMaxClients) {
   DeprecationFilterFactory factory(first_one, deprecatedRequestsFamily(other_metrics));
   for (const char* client : {"a", "b", "a"}) {
     test::FakeFilterCallbacks callbacks;
-    http::StreamFilterPtr filter = factory.create(callbacks.workerContext());
+    http::StreamFilterPtr filter = factory.create(callbacks.workerContext(), nullptr);
     callbacks.attach(*filter);
     callbacks.timeSource().setSystemTime(utc("2025-02-01T00:00:00Z"));
     callbacks.streamInfo().route_name = "api";
@@ -642,12 +642,19 @@ TEST_F(DeprecationFilterTest, ClientHeaderAllowListAndMaxClients) {
 
 TEST_F(DeprecationFilterTest, WorkersShareTheSeries) {
   build();
-  auto request = [&](uint32_t worker_index) {
+  // Each worker has its own cache (its WorkerLocal); the counters are the same series.
+  std::vector<WorkerLocalPtr> locals;
+  auto request = [&](uint32_t worker_index, bool with_local) {
     test::FakeFilterCallbacks callbacks;
     callbacks.timeSource().setSystemTime(utc("2025-02-01T00:00:00Z"));
     WorkerContext ctx{callbacks.simulatedDispatcher(), callbacks.seededRandom(),
                       callbacks.timeSource(), worker_index};
-    http::StreamFilterPtr filter = factory_->create(ctx);
+    if (with_local && locals.size() <= worker_index) {
+      locals.push_back(factory_->workerLocal(ctx, nullptr));
+      ASSERT_NE(locals.back(), nullptr);
+    }
+    http::StreamFilterPtr filter =
+        factory_->create(ctx, with_local ? locals[worker_index].get() : nullptr);
     callbacks.attach(*filter);
     callbacks.streamInfo().route_name = "api";
     callbacks.streamInfo().version = "v1";
@@ -657,11 +664,15 @@ TEST_F(DeprecationFilterTest, WorkersShareTheSeries) {
     filter->encodeHeaders(response, true);
     EXPECT_EQ(lines(response.headers), allHeaders) << worker_index;
   };
-  request(0);
-  request(1);
-  request(1);
-  request(DeprecationFilterFactory::MaxWorkers);  // no slot of its own: still counted
+  request(0, true);
+  request(1, true);
+  request(1, true);
+  request(2, false);  // no worker object: the filter makes its own, still counted
   EXPECT_EQ(counterValue(metrics_, "api", "v1", "unknown"), 4);
+  // A new configuration gets new caches: the policies it knows are other objects.
+  WorkerContext ctx{callbacks_.simulatedDispatcher(), callbacks_.seededRandom(),
+                    callbacks_.timeSource(), 0};
+  EXPECT_NE(factory_->workerLocal(ctx, locals[0]), locals[0]);
 }
 
 TEST_F(DeprecationFilterTest, UsesTheWorkerTimeSource) {
@@ -694,8 +705,9 @@ TEST(DeprecationFactoryTest, ToJson) {
 TEST(DeprecationFactoryTest, RegisteredAsBuiltin) {
   FilterRegistry registry;
   registerBuiltinFilters(registry);
-  const FilterBuildFn* build = registry.find("deprecation");
-  ASSERT_NE(build, nullptr);
+  const FilterRegistration* registration = registry.find("deprecation");
+  ASSERT_NE(registration, nullptr);
+  const FilterBuildFn* build = &registration->build;
 
   prometheus::Registry metrics;
   common::SimulatedTimeSource time;
@@ -710,7 +722,7 @@ TEST(DeprecationFactoryTest, RegisteredAsBuiltin) {
   ASSERT_NE(again, nullptr);
 
   test::FakeFilterCallbacks callbacks;
-  http::StreamFilterPtr filter = factory->create(callbacks.workerContext());
+  http::StreamFilterPtr filter = factory->create(callbacks.workerContext(), nullptr);
   ASSERT_NE(filter, nullptr);
 
   try {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.h"
 #include "config/config_error.h"
 #include "filters/registry.h"
 #include "filters/retry/config.h"
@@ -19,6 +20,7 @@
 #include "filters/retry/retry_policy.h"
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
+#include "proxy/upstream/runtime_state.h"
 #include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
 
@@ -878,65 +880,163 @@ TEST_F(RetryConfigTest, UnknownKeys) {
 
 // ---- factory ----
 
-TEST(RetryFactoryTest, RegisteredAsBuiltinAndPassesRequestsThrough) {
+TEST(RetryFactoryTest, RegisteredAsARetryPolicyWithoutAStreamFilter) {
   FilterRegistry registry;
   registerBuiltinFilters(registry);
-  const FilterBuildFn* build = registry.find("retry");
-  ASSERT_NE(build, nullptr);
+  const FilterRegistration* registration = registry.find("retry");
+  ASSERT_NE(registration, nullptr);
+  EXPECT_FALSE(registration->stream_filter);
+  EXPECT_EQ(registration->policies, std::vector<PolicyKind>{PolicyKind::Retry});
 
   prometheus::Registry metrics;
   common::SimulatedTimeSource time;
   BuildContext ctx{"filters[0].retry", metrics, time};
   YAML::Node root = YAML::Load("retry: {max_retries: 2}");
-  FilterFactoryPtr factory = (*build)(root["retry"], ctx);
+  FilterFactoryPtr factory = registration->build(root["retry"], ctx);
   ASSERT_NE(factory, nullptr);
-  const auto& retry = dynamic_cast<const RetryFilterFactory&>(*factory);
+  const auto& retry = static_cast<const RetryFilterFactory&>(*factory);
   EXPECT_EQ(retry.config().max_retries, 2u);
-
   test::FakeFilterCallbacks callbacks;
-  http::StreamFilterPtr filter = factory->create(callbacks.workerContext());
-  ASSERT_NE(filter, nullptr);
-  callbacks.attach(*filter);
-  callbacks.requestHeaders().method = "GET";
-  EXPECT_EQ(filter->decodeHeaders(callbacks.requestHeaders(), true),
-            http::FilterHeadersStatus::Continue);
-  http::ResponseHeaders response;
-  EXPECT_EQ(filter->encodeHeaders(response, true), http::FilterHeadersStatus::Continue);
-  EXPECT_TRUE(callbacks.localReplies().empty());
+  EXPECT_EQ(factory->create(callbacks.workerContext(), nullptr), nullptr);
 
   // Errors carry the filter's path.
   YAML::Node bad = YAML::Load("retry: {max_retries: 1000}");
   try {
-    (*build)(bad["retry"], ctx);
+    registration->build(bad["retry"], ctx);
     ADD_FAILURE() << "no error";
   } catch (const config::ConfigError& e) {
     EXPECT_EQ(e.path(), "filters[0].retry.max_retries");
   }
 }
 
-TEST(RetryFactoryTest, ClusterStateIsMadeOnceAndShared) {
+config::Config clustersConfig(std::vector<std::string> names) {
+  config::Config out;
+  for (std::string& name : names) {
+    config::ClusterConfig c;
+    c.name = std::move(name);
+    out.clusters.push_back(std::move(c));
+  }
+  return out;
+}
+
+void activate(const FilterFactory& factory, const config::Config& config,
+              upstream::RuntimeStateRegistry& state) {
+  state.beginActivation();
+  ActivationContext ctx{config, state};
+  factory.activate(ctx);
+  state.endActivation();
+}
+
+TEST(RetryFactoryTest, ClusterStateIsClaimedOnceAndOutlivesTheFactory) {
   prometheus::Registry metrics;
+  upstream::RuntimeStateRegistry state;
   RetryConfig config;
   config.budget.min_retries = 5;
-  RetryFilterFactory factory(config, &metrics);
-  RetryCluster& a = factory.clusterFor("legacy");
-  EXPECT_EQ(&factory.clusterFor("legacy"), &a);
-  EXPECT_NE(&factory.clusterFor("modern"), &a);
-  EXPECT_EQ(&factory.budgetFor("legacy"), &a.budget);
-  a.budget.startRequest();
-  EXPECT_EQ(factory.clustersJson(), nlohmann::json::parse(R"({
-    "legacy": {"active_requests": 1, "active_retries": 0, "retry_limit": 5},
-    "modern": {"active_requests": 0, "active_retries": 0, "retry_limit": 5}})"));
-  a.budget.endRequest();
+  auto factory = std::make_unique<RetryFilterFactory>(config, &metrics);
+  EXPECT_EQ(factory->clusterFor("legacy"), nullptr);
+  activate(*factory, clustersConfig({"legacy", "modern"}), state);
+  RetryCluster* a = factory->clusterFor("legacy");
+  ASSERT_NE(a, nullptr);
+  EXPECT_NE(factory->clusterFor("modern"), a);
+  a->budget.startRequest();
+  nlohmann::json out = nlohmann::json::object();
+  ClusterView view{out};
+  factory->describeCluster("legacy", view);
+  EXPECT_EQ(out["retry_budget"], nlohmann::json::parse(
+                                     R"({"active_requests": 1, "active_retries": 0,
+                                         "retry_limit": 5})"));
   // Counters exist (at zero) from the moment the cluster is known.
   EXPECT_EQ(metricValue(metrics, "switchyard_retries_total",
                         {{"cluster", "modern"}, {"reason", "reset"}}),
             0);
   EXPECT_EQ(
       metricValue(metrics, "switchyard_retry_budget_exhausted_total", {{"cluster", "modern"}}), 0);
-  // A second factory (a reloaded configuration) shares the families.
+
+  // A reloaded configuration takes the same budget (the request in flight still counts) with
+  // its new settings.
+  config.budget.min_retries = 1;
   RetryFilterFactory again(config, &metrics);
-  again.clusterFor("legacy");
+  activate(again, clustersConfig({"legacy"}), state);
+  EXPECT_EQ(again.clusterFor("legacy"), a);
+  EXPECT_EQ(a->budget.activeRequests(), 1u);
+  EXPECT_EQ(a->budget.limit(), 1u);
+  a->budget.endRequest();
+  factory.reset();
+  EXPECT_EQ(state.collect(), 1u);  // modern
+}
+
+TEST(RetryFactoryTest, PoliciesPerRouteAndVersion) {
+  upstream::RuntimeStateRegistry state;
+  RetryConfig config;
+  config.max_retries = 2;
+  RetryFilterFactory factory(config, nullptr);
+  activate(factory, clustersConfig({"legacy", "modern"}), state);
+
+  // A route's block refines the filter's configuration; a version's block refines the route's.
+  RouteFilterConfigPtr route = factory.parseRouteConfig(
+      YAML::Load("{max_retries: 5, per_try_timeout: 2s}"), "routes[0].filters.retry", nullptr);
+  RouteFilterConfigPtr version =
+      factory.parseRouteConfig(YAML::Load("{retry_on: [connect-failure]}"),
+                               "routes[0].versions.v2.filters.retry", route.get());
+  const RetryConfig& r = static_cast<const RetryRouteConfig&>(*route).config();
+  EXPECT_EQ(r.max_retries, 5u);
+  EXPECT_EQ(r.per_try_timeout, 2000ms);
+  EXPECT_TRUE(r.retriableStatus(503));
+  const RetryConfig& v = static_cast<const RetryRouteConfig&>(*version).config();
+  EXPECT_EQ(v.max_retries, 5u);
+  EXPECT_EQ(v.per_try_timeout, 2000ms);
+  EXPECT_FALSE(v.retriableStatus(503));
+  EXPECT_TRUE(v.retry_connect_failure);
+  EXPECT_FALSE(v.retry_reset);
+
+  router::UpstreamPolicy plain;
+  factory.contributePolicy({"other", "", "legacy", nullptr}, plain);
+  router::UpstreamPolicy routed;
+  factory.contributePolicy({"api", "v1", "legacy", route.get()}, routed);
+  router::UpstreamPolicy routed_again;
+  factory.contributePolicy({"api", "v3", "legacy", route.get()}, routed_again);
+  router::UpstreamPolicy other_cluster;
+  factory.contributePolicy({"api", "v1", "modern", route.get()}, other_cluster);
+  ASSERT_NE(plain.retry, nullptr);
+  ASSERT_NE(routed.retry, nullptr);
+  EXPECT_NE(plain.retry, routed.retry);
+  EXPECT_EQ(routed.retry, routed_again.retry);  // one policy per (configuration, cluster)
+  EXPECT_NE(routed.retry, other_cluster.retry);
+  EXPECT_EQ(static_cast<const RetryPolicyImpl*>(plain.retry)->config().max_retries, 2u);
+  EXPECT_EQ(static_cast<const RetryPolicyImpl*>(routed.retry)->config().max_retries, 5u);
+  EXPECT_EQ(static_cast<const RetryPolicyImpl*>(routed.retry)->cluster(),
+            factory.clusterFor("legacy"));
+
+  // A route that turns retries off gets no policy at all.
+  RouteFilterConfigPtr off =
+      factory.parseRouteConfig(YAML::Load("{max_retries: 0}"), "routes[1].filters.retry", nullptr);
+  router::UpstreamPolicy none;
+  factory.contributePolicy({"health", "", "legacy", off.get()}, none);
+  EXPECT_EQ(none.retry, nullptr);
+
+  // A request's state from a policy: the per-try timeout of the route's block.
+  http::RequestHeaders request;
+  request.method = "GET";
+  common::SimulatedTimeSource time;
+  router::RetryStatePtr s =
+      routed.retry->newRetryState(request, time.monotonicNow(), std::chrono::seconds(15));
+  EXPECT_EQ(s->attemptTimeout(time.monotonicNow()), 2s);
+  EXPECT_TRUE(s->bodyReplayable());
+  EXPECT_TRUE(s->retriableStatus(502));
+  EXPECT_EQ(factory.clusterFor("legacy")->budget.activeRequests(), 1u);
+  s.reset();
+  EXPECT_EQ(factory.clusterFor("legacy")->budget.activeRequests(), 0u);
+
+  // The budget is per cluster, not per route.
+  try {
+    factory.parseRouteConfig(YAML::Load("{budget: {percent: 50}}"), "routes[0].filters.retry",
+                             nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const config::ConfigError& e) {
+    EXPECT_EQ(e.path(), "routes[0].filters.retry.budget");
+    EXPECT_NE(std::string(e.what()).find("per cluster"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(route->toJson()["max_retries"], 5);
 }
 
 TEST(RetryFactoryTest, ToJson) {

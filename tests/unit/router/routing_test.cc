@@ -116,10 +116,7 @@ class RoutingConfigTest : public ::testing::Test {
 
   RouteTable table(const config::Config& config) {
     return RouteTable(
-        config,
-        [this](const std::string& name) {
-          return std::pair<upstream::ConnPool*, const ClusterPolicy*>(pool(name), nullptr);
-        },
+        config, [this](const std::string& name) { return pool(name); }, nullptr,
         [](const std::string&, const std::string&) { return nullptr; });
   }
   upstream::ConnPool* pool(const std::string& name) {

@@ -1,0 +1,60 @@
+#pragma once
+
+// The admin pages that show and change the proxy's traffic state: /clusters, /health, /routes
+// and POST /routes/weights. Each is a function of what it shows, so it is tested without a
+// server; the server registers them (server.cc) and calls them on the admin thread.
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/router/weights.h"
+#include "proxy/server/endpoint_prober.h"
+
+namespace switchyard::stats {
+struct ProxyStats;
+}
+namespace switchyard::tracing {
+class BatchSpanExporter;
+}
+
+namespace switchyard::server {
+
+// GET /clusters: {"clusters": [{name, endpoints, connections, and what each filter adds (its
+// circuit breaker, its retry budget)}]}. `degraded` (optional) gets the clusters a filter sees
+// as unhealthy.
+nlohmann::json clustersView(const config::Config& config, stats::ProxyStats& stats,
+                            std::map<std::string, bool>* degraded = nullptr);
+
+struct HealthInputs {
+  const config::Config& config;
+  stats::ProxyStats& stats;
+  std::map<std::string, std::vector<EndpointProber::Result>> endpoints;  // by cluster
+  const tracing::BatchSpanExporter* exporter = nullptr;                  // null: tracing off
+  // Each planned route's rollback state ("active", "rolled_back", ...); null: no plans.
+  const std::map<std::string, std::string>* rollback = nullptr;
+  bool ready = false;
+};
+// GET /health: each cluster (endpoints reachable at the last probe, breaker state), the trace
+// exporter, the rollback state, Redis, and an overall status: "ok"; "degraded" when an endpoint
+// is unreachable, a filter sees a cluster as unhealthy, the exporter fails or a route is rolled
+// back; "down" (with `status` 503) when a cluster has no reachable endpoint.
+nlohmann::json healthView(const HealthInputs& in, int& status);
+
+// GET /routes: every route with its splits, the weights in effect and whether they are
+// overridden, the pinned version, deprecation.
+nlohmann::json routesView(const config::Config& config, const router::WeightOverrides& overrides);
+
+struct AdminResult {
+  int status = 200;
+  nlohmann::json body;  // {"error": ...} when status is not 200
+};
+// POST /routes/weights {"route": "api", "version": "v2", "weights": {"modern": 20, ...}} sets an
+// override; "weights": null clears it. 400 for a malformed body or an override that does not fit
+// the split, 404 for a route or version that does not exist.
+AdminResult setWeightsRequest(const nlohmann::json& body, const config::Config& config,
+                              router::WeightOverrides& overrides);
+
+}  // namespace switchyard::server

@@ -1,6 +1,8 @@
 // Retries, retry budgets, circuit breakers and bulkheads against the real binary, with test
 // upstreams that fail on command (/control/fail, /control/reset) on loopback.
 
+#include <signal.h>
+
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -234,6 +236,96 @@ TEST_F(ResilienceTest, ConcurrencyBulkheadRefusesFastInsteadOfQueueing) {
   EXPECT_TRUE(hasMetric(
       "switchyard_bulkhead_overflow_total{cluster=\"api\",limit=\"max_concurrent_requests\"} 1"));
   EXPECT_EQ(httpGet(port(), "/after").status, 200);
+}
+
+TEST_F(ResilienceTest, AnOpenBreakerStaysOpenAcrossAReload) {
+  auto& only = addUpstream("only");
+  ProxyConfig before =
+      config({&only}, "  - circuit_breaker: {consecutive_failures: 3, cooldown: 1h}\n");
+  startProxy(before);
+  only.control("fail?status=503");
+  EXPECT_EQ(send(3), (std::map<int, int>{{503, 3}}));
+  ASSERT_TRUE(hasMetric("switchyard_circuit_breaker_state{cluster=\"api\"} 2"));
+  only.recover();
+
+  // SIGHUP with a changed chain and breaker settings: the breaker is the same, still open.
+  ProxyConfig after = config({&only},
+                             "  - retry: {max_retries: 1}\n"
+                             "  - circuit_breaker: {consecutive_failures: 10, "
+                             "cooldown: 2h, max_concurrent_requests: 50}\n");
+  writeFile("switchyard.yaml", after.render(port(), adminPort()));
+  ASSERT_TRUE(proxy().terminate(SIGHUP));
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (!hasMetric("switchyard_config_reloads_total{result=\"success\"} 1")) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << proxy().output();
+    std::this_thread::sleep_for(10ms);  // waiting on another process, bounded by the deadline
+  }
+  const int64_t seen = only.stats().requests;
+  auto statuses = send(50);
+  EXPECT_EQ(statuses, (std::map<int, int>{{503, 50}}));
+  EXPECT_EQ(only.stats().requests, seen) << "the backend saw requests while the breaker was open";
+  const auto view = nlohmann::json::parse(httpGet(adminPort(), "/clusters").body);
+  EXPECT_EQ(view["clusters"][0]["circuit_breaker"]["state"], "open");
+  EXPECT_EQ(view["clusters"][0]["circuit_breaker"]["concurrent_requests"]["limit"], 50);
+  // Opened under the old settings: the cooldown it was given (1h) still runs.
+  EXPECT_LE(view["clusters"][0]["circuit_breaker"]["open_remaining_ms"].get<int64_t>(), 3'600'000);
+  const std::string m = metrics();
+  EXPECT_NE(m.find("switchyard_circuit_breaker_transitions_total{cluster=\"api\",from=\"closed\","
+                   "to=\"open\"} 1"),
+            std::string::npos)
+      << m;
+}
+
+TEST_F(ResilienceTest, ReloadsUnderLoadKeepOneBulkheadAndDropNothing) {
+  auto& a = addUpstream("a");
+  auto& b = addUpstream("b");
+  auto chain = [](int i) {
+    return "  - retry: {max_retries: " + std::to_string(1 + i % 2) +
+           ", base_interval: 5ms, max_interval: 10ms}\n"
+           "  - circuit_breaker: {max_concurrent_requests: " +
+           std::to_string(1000 + i) + "}\n";
+  };
+  startProxy(config({&a, &b}, chain(0)));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      RawConnection conn;
+      // Bounded: at most 100k requests or until told to stop.
+      for (int i = 0; i < 100000 && !stop.load(); ++i) {
+        if (!conn.connected() && !conn.connect(port())) {
+          ++failed;
+          continue;
+        }
+        auto r = conn.send(buildRequest("GET", "/item")) ? conn.readResponse(5s) : std::nullopt;
+        if (r && r->status == 200) {
+          ++ok;
+          continue;
+        }
+        ++failed;
+        conn.close();
+      }
+    });
+  }
+  for (int i = 1; i <= 20; ++i) {
+    writeFile("switchyard.yaml", config({&a, &b}, chain(i)).render(port(), adminPort()));
+    Response r = httpRequest(adminPort(), "POST", "/reload",
+                             {{"Authorization", "Bearer integration-secret-token"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::this_thread::sleep_for(50ms);  // let traffic run under each configuration
+  }
+  stop = true;
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_GT(ok.load(), 400);
+  // Every request of every configuration gave its slot back to the one bulkhead.
+  const auto view = nlohmann::json::parse(httpGet(adminPort(), "/clusters").body);
+  EXPECT_EQ(view["clusters"][0]["circuit_breaker"]["concurrent_requests"],
+            nlohmann::json::parse(R"({"active": 0, "limit": 1020})"));
+  EXPECT_EQ(view["clusters"][0]["retry_budget"]["active_requests"], 0);
+  EXPECT_TRUE(hasMetric("switchyard_config_reloads_total{result=\"success\"} 20"));
 }
 
 }  // namespace

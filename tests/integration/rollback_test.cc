@@ -121,8 +121,15 @@ TEST_F(RollbackTest, GuardRollsBackWithinTwoSecondsAndSurvivesKillNine) {
   std::printf("guard rollback: %lld ms after the first failure, %d failed responses\n",
               static_cast<long long>(first_v1_ms.load()), failed.load());
 
-  // The record: trigger, each step, the notification sent.
+  // The record: trigger, each step, the notification sent. Traffic moved with the first step;
+  // the notification may still be on its way.
   json s = state();
+  const auto recorded = std::chrono::steady_clock::now() + 5s;
+  while (s["routes"]["api"]["state"] == "rolling_back" &&
+         std::chrono::steady_clock::now() < recorded) {
+    std::this_thread::sleep_for(10ms);  // the manager thread of another process; bounded
+    s = state();
+  }
   EXPECT_EQ(s["routes"]["api"]["state"], "rolled_back") << s.dump(2);
   ASSERT_EQ(s["executions"].size(), 1u);
   const json& e = s["executions"][0];

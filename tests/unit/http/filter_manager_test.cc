@@ -863,5 +863,101 @@ TEST(FilterManagerProblemJsonTest, EscapesSpecialCharacters) {
   EXPECT_EQ(json["correlation_id"], id);
 }
 
+// ---- replaceResponse(), routeConfig() ----
+
+// A response a filter makes in place of another.
+ResponseHeadersPtr replacement(int status, std::string_view body) {
+  auto headers = makeResponseHeaders();
+  headers->status = status;
+  headers->headers.add("content-length", std::to_string(body.size()));
+  headers->headers.add("x-replaced", "yes");
+  return headers;
+}
+
+TEST_F(FilterManagerTest, AFilterReplacesALocalReplyOfTheRouter) {
+  addFilter("a");
+  auto& b = addFilter("b");
+  auto& t = setTerminal();
+  t.respond_on_end = false;
+  b.on_encode_headers = [&](ResponseHeaders& headers) {
+    if (headers.status != 503) return;
+    Buffer body("stale copy");
+    b.cb().replaceResponse(replacement(200, "stale copy"), body);
+  };
+  fm_->decodeHeaders(request(), true);
+  takeLog();
+  t.cb().sendLocalReply({503, "Service Unavailable", "breaker open", {}});
+  // `b` made the response; `a` (closer to the client) sees it as any other.
+  EXPECT_EQ(takeLog(), (Log{"a:onLocalReply:503", "b:onLocalReply:503", "t:onLocalReply:503",
+                            "b:encodeHeaders:503", "a:encodeHeaders:200", "wire:headers:200",
+                            "a:encodeData:stale copy:end", "wire:data:stale copy:end"}));
+  EXPECT_EQ(stream_.headers.status, 200);
+  ASSERT_NE(stream_.headers.headers.get("x-replaced"), nullptr);
+  EXPECT_EQ(*stream_.headers.headers.get("x-replaced"), "yes");
+  EXPECT_EQ(stream_.body, "stale copy");
+  EXPECT_TRUE(stream_.ended);
+  EXPECT_FALSE(info_.local_reply);
+  EXPECT_EQ(info_.response_code, 200);
+}
+
+TEST_F(FilterManagerTest, AnUpstreamResponseIsReplacedAndItsBodyDropped) {
+  addFilter("a");
+  auto& b = addFilter("b");
+  auto& t = setTerminal();
+  t.respond_on_end = false;
+  b.encode_headers_status = FilterHeadersStatus::StopIteration;
+  fm_->decodeHeaders(request(), true);
+  t.sendHeaders(503, false);
+  t.sendData("upstream error ", false);  // held with the headers
+  takeLog();
+  // Later (an answer from elsewhere, say), `b` replaces the held response and lets it go on.
+  Buffer body("fallback");
+  b.cb().replaceResponse(replacement(200, "fallback"), body);
+  b.cb().continueEncoding();
+  t.sendData("page", true);  // the rest of the old body goes nowhere
+  EXPECT_EQ(takeLog(), (Log{"a:encodeHeaders:200", "wire:headers:200", "a:encodeData:fallback:end",
+                            "wire:data:fallback:end"}));
+  EXPECT_EQ(stream_.body, "fallback");
+  EXPECT_TRUE(fm_->responseComplete());
+}
+
+TEST_F(FilterManagerTest, OnlyTheFilterHoldingTheHeadsMayReplaceItAndOnlyBeforeItLeft) {
+  auto& a = addFilter("a");
+  auto& b = addFilter("b");
+  auto& t = setTerminal();
+  t.respond_on_end = false;
+  b.encode_headers_status = FilterHeadersStatus::StopIteration;
+  fm_->decodeHeaders(request(), true);
+  t.sendHeaders(500, true);
+  Buffer body("x");
+  a.cb().replaceResponse(replacement(200, "x"), body);  // `a` has not seen it: ignored
+  b.cb().continueEncoding();
+  EXPECT_EQ(stream_.headers.status, 500);
+  Buffer late("y");
+  b.cb().replaceResponse(replacement(200, "y"), late);  // already on the wire: ignored
+  EXPECT_EQ(stream_.headers_calls, 1);
+  EXPECT_EQ(stream_.headers.status, 500);
+}
+
+// A route's configuration of each filter, by position.
+struct Labelled final : public RouteFilterConfig {
+  explicit Labelled(std::string l) : label(std::move(l)) {}
+  nlohmann::json toJson() const override { return label; }
+  std::string label;
+};
+
+TEST_F(FilterManagerTest, EachFilterFindsItsRouteConfiguration) {
+  auto& a = addFilter("a");
+  auto& b = addFilter("b");
+  auto& t = setTerminal();
+  EXPECT_EQ(a.cb().routeConfig(), nullptr);  // not routed yet
+  Labelled for_b("b's");
+  const RouteFilterConfig* configs[] = {nullptr, &for_b};
+  fm_->setRouteConfigs(configs);
+  EXPECT_EQ(a.cb().routeConfig(), nullptr);
+  EXPECT_EQ(b.cb().routeConfig(), &for_b);
+  EXPECT_EQ(t.cb().routeConfig(), nullptr);  // the router takes none
+}
+
 }  // namespace
 }  // namespace switchyard::http

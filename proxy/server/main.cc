@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
   }
   common::setLogLevel(level);
 
-  server::Server server(cfg, registry, time, filters);
+  server::ConfigSource source{[&](const std::string& path) {
+                                return config::loadConfigFile(path, {filters, *registry, time});
+                              },
+                              [](const config::Config& c) { return config::configToJson(c); }};
+  server::Server server(cfg, registry, time, filters, std::move(source));
   return server.run();
 }

@@ -9,7 +9,7 @@
 #include <functional>
 #include <thread>
 
-#include "config/loader.h"
+#include "config/config_error.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
@@ -47,10 +47,11 @@ struct SignalEvent {
 
 // What a reload cannot change without a restart: the sockets, the admin listener and the
 // worker threads. Returns one message per part that changed.
-std::vector<std::string> restartOnlyChanges(const config::Config& from, const config::Config& to) {
+std::vector<std::string> restartOnlyChanges(const ConfigSource& source, const config::Config& from,
+                                            const config::Config& to) {
   std::vector<std::string> out;
-  const json a = config::configToJson(from);
-  const json b = config::configToJson(to);
+  const json a = source.dump(from);
+  const json b = source.dump(to);
   const std::string file = to.source_file + ": ";
   if (from.workers != to.workers) out.push_back(file + "workers: changing it needs a restart");
   if (a["listeners"] != b["listeners"]) {
@@ -169,8 +170,13 @@ struct Server::Run {
 };
 
 Server::Server(config::ConfigConstSharedPtr config, std::shared_ptr<prometheus::Registry> registry,
-               const common::TimeSource& time, const filters::FilterRegistry& filters)
-    : config_(std::move(config)), registry_(std::move(registry)), time_(time), filters_(filters) {}
+               const common::TimeSource& time, const filters::FilterRegistry& filters,
+               ConfigSource source)
+    : config_(std::move(config)),
+      registry_(std::move(registry)),
+      time_(time),
+      filters_(filters),
+      source_(std::move(source)) {}
 
 Server::~Server() = default;
 
@@ -206,8 +212,8 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   ReloadResult result;
   config::ConfigConstSharedPtr next;
   try {
-    next = config::loadConfigFile(config_->source_file, {filters_, *registry_, time_});
-    result.errors = restartOnlyChanges(*config_, *next);
+    next = source_.load(config_->source_file);
+    result.errors = restartOnlyChanges(source_, *config_, *next);
   } catch (const config::ConfigErrors& e) {
     for (const auto& error : e.errors()) result.errors.push_back(error.format(e.file()));
   }
@@ -511,7 +517,7 @@ void Server::registerAdmin(Run& run) {
   admin.addHandler("GET", "/healthz", admin::healthzHandler());
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
   admin.addHandler("GET", "/config",
-                   admin::jsonHandler([this] { return config::configToJson(*currentConfig()); }));
+                   admin::jsonHandler([this] { return source_.dump(*currentConfig()); }));
   admin.addHandler("GET", "/routes", admin::jsonHandler([this] {
                      std::lock_guard<std::mutex> lock(mutex_);
                      return routesView(*config_, overrides_);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,16 @@ namespace switchyard::server {
 
 class Worker;
 
+// How the server reads its configuration file again (SIGHUP, POST /reload) and shows a
+// configuration (GET /config; also how it tells what a reload changed). The loader sits above the
+// server; main wires it in.
+struct ConfigSource {
+  // Reads, expands, validates and builds the file at `path`; throws config::ConfigErrors.
+  std::function<config::ConfigConstSharedPtr(const std::string& path)> load;
+  // The effective configuration as JSON, secrets redacted.
+  std::function<nlohmann::json(const config::Config&)> dump;
+};
+
 // The process: workers, the admin listener and the signal handling of the main thread.
 //   SIGTERM / SIGINT: stop accepting, report not ready, let in-flight requests finish (up to
 //   drain_timeout), close idle keep-alive connections, then exit 0.
@@ -51,7 +62,8 @@ class Worker;
 class Server {
  public:
   Server(config::ConfigConstSharedPtr config, std::shared_ptr<prometheus::Registry> registry,
-         const common::TimeSource& time, const filters::FilterRegistry& filters);
+         const common::TimeSource& time, const filters::FilterRegistry& filters,
+         ConfigSource source);
   ~Server();
   // Runs until drained after a signal or requestStop(); returns the process exit code.
   int run();
@@ -101,6 +113,7 @@ class Server {
   std::shared_ptr<prometheus::Registry> registry_;
   const common::TimeSource& time_;
   const filters::FilterRegistry& filters_;
+  const ConfigSource source_;
   std::atomic<bool> ready_{false};
   router::WeightOverrides overrides_;
   upstream::RuntimeStateRegistry state_;

@@ -227,7 +227,12 @@ class ExtensionTest : public ::testing::Test {
     std::ofstream(path) << text;
     config::ConfigConstSharedPtr config =
         config::loadConfigFile(path, {filters_, *registry_, time_});
-    server_ = std::make_unique<server::Server>(config, registry_, time_, filters_);
+    server::ConfigSource source{
+        [this](const std::string& file) {
+          return config::loadConfigFile(file, {filters_, *registry_, time_});
+        },
+        [](const config::Config& c) { return config::configToJson(c); }};
+    server_ = std::make_unique<server::Server>(config, registry_, time_, filters_, source);
     thread_ = std::thread([this] { exit_code_ = server_->run(); });
     const auto deadline = std::chrono::steady_clock::now() + 10s;
     while (httpGet(admin_port_, "/ready", {}, 1s).status != 200) {

@@ -63,8 +63,9 @@ nlohmann::json RetryRouteConfig::toJson() const { return configJson(config_); }
 
 router::RetryStatePtr RetryPolicyImpl::newRetryState(const http::RequestHeaders& request,
                                                      common::MonotonicTime now,
-                                                     common::Duration route_timeout) const {
-  return std::make_unique<RouterRetryState>(config_, cluster_, request, now, route_timeout);
+                                                     common::Duration route_timeout,
+                                                     router::RetryStateStorage& storage) const {
+  return storage.emplace<RouterRetryState>(config_, cluster_, request, now, route_timeout);
 }
 
 RetryFilterFactory::RetryFilterFactory(RetryConfig config, prometheus::Registry* metrics)

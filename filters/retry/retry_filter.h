@@ -44,8 +44,8 @@ class RetryPolicyImpl final : public router::RetryPolicy {
   RetryPolicyImpl(const RetryConfig& config, RetryCluster* cluster)
       : config_(config), cluster_(cluster) {}
   router::RetryStatePtr newRetryState(const http::RequestHeaders& request,
-                                      common::MonotonicTime now,
-                                      common::Duration route_timeout) const override;
+                                      common::MonotonicTime now, common::Duration route_timeout,
+                                      router::RetryStateStorage& storage) const override;
   const RetryConfig& config() const { return config_; }
   RetryCluster* cluster() const { return cluster_; }
 

@@ -79,7 +79,7 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   std::chrono::milliseconds first_timeout = timeout_;
   if (policy.retry != nullptr) {
     const auto now = ctx_.time.monotonicNow();
-    retry_ = policy.retry->newRetryState(headers, now, timeout_);
+    retry_ = policy.retry->newRetryState(headers, now, timeout_, retry_storage_);
     replayable_ = retry_->bodyReplayable();
     first_timeout = ceilMs(retry_->attemptTimeout(now));
   }

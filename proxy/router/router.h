@@ -84,6 +84,7 @@ class Router final : public http::StreamFilter,
   void releaseSlots();
 
   AdmissionControl* admission_control_ = nullptr;
+  RetryStateStorage retry_storage_;  // before retry_, which lives in it
   RetryStatePtr retry_;
   bool holds_request_slot_ = false;
   bool holds_retry_slot_ = false;

@@ -12,10 +12,12 @@
 // atomics, never a lock on the success path); a RetryState belongs to one request on one worker.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <utility>
 
-#include "proxy/common/pooled.h"
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
 #include "proxy/http/headers.h"
@@ -39,9 +41,9 @@ struct RetryDecision {
 };
 
 // One request's retries, made by a RetryPolicy when the router has picked the cluster, destroyed
-// with the request. Used on its worker's thread only. Objects are made once per request: they
-// come from the thread's free lists.
-class RetryState : public common::ThreadPooled {
+// with the request. Used on its worker's thread only. It lives in storage the router lends it
+// (RetryStateStorage), so a request's retries cost no allocation.
+class RetryState {
  public:
   virtual ~RetryState() = default;
 
@@ -64,17 +66,38 @@ class RetryState : public common::ThreadPooled {
                                         common::MonotonicTime now, common::SystemTime system_now,
                                         common::Random& random) = 0;
 };
-using RetryStatePtr = std::unique_ptr<RetryState>;
+// Destroys a RetryState in place; the storage belongs to the router.
+struct RetryStateDeleter {
+  void operator()(RetryState* state) const { state->~RetryState(); }
+};
+using RetryStatePtr = std::unique_ptr<RetryState, RetryStateDeleter>;
+
+// Room for one RetryState, lent by the router to RetryPolicy::newRetryState(). Must outlive the
+// state made in it.
+class RetryStateStorage {
+ public:
+  static constexpr size_t Size = 128;
+  template <class T, class... Args>
+  RetryStatePtr emplace(Args&&... args) {
+    static_assert(sizeof(T) <= Size, "a RetryState must fit RetryStateStorage::Size");
+    static_assert(alignof(T) <= alignof(std::max_align_t));
+    return RetryStatePtr(new (bytes_) T(std::forward<Args>(args)...));
+  }
+
+ private:
+  alignas(std::max_align_t) std::byte bytes_[Size];
+};
 
 // The retry policy of one (route, version, cluster).
 class RetryPolicy {
  public:
   virtual ~RetryPolicy() = default;
-  // The state of `request`'s retries, started at `now`; `route_timeout` (zero: none) is the
-  // attempt timeout when the policy sets none of its own. `request` outlives the state.
+  // The state of `request`'s retries, started at `now`, made in `storage`; `route_timeout` (zero:
+  // none) is the attempt timeout when the policy sets none of its own. `request` and `storage`
+  // outlive the state.
   virtual RetryStatePtr newRetryState(const http::RequestHeaders& request,
-                                      common::MonotonicTime now,
-                                      common::Duration route_timeout) const = 0;
+                                      common::MonotonicTime now, common::Duration route_timeout,
+                                      RetryStateStorage& storage) const = 0;
 };
 
 // What admission control says about one attempt.

@@ -1018,8 +1018,9 @@ TEST(RetryFactoryTest, PoliciesPerRouteAndVersion) {
   http::RequestHeaders request;
   request.method = "GET";
   common::SimulatedTimeSource time;
-  router::RetryStatePtr s =
-      routed.retry->newRetryState(request, time.monotonicNow(), std::chrono::seconds(15));
+  router::RetryStateStorage storage;
+  router::RetryStatePtr s = routed.retry->newRetryState(request, time.monotonicNow(),
+                                                        std::chrono::seconds(15), storage);
   EXPECT_EQ(s->attemptTimeout(time.monotonicNow()), 2s);
   EXPECT_TRUE(s->bodyReplayable());
   EXPECT_TRUE(s->retriableStatus(502));

@@ -22,7 +22,6 @@
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -40,6 +39,7 @@
 #include "proxy/rollback/alertmanager.h"
 #include "proxy/rollback/config.h"
 #include "proxy/rollback/guard.h"
+#include "proxy/rollback/records.h"
 
 namespace prometheus {
 class Registry;
@@ -66,42 +66,6 @@ class ProxyControl {
   virtual std::string resume(const std::string& route) = 0;
 };
 
-enum class TriggerKind { Alertmanager, Manual, Guard };
-std::string_view triggerKindName(TriggerKind kind);
-
-struct Trigger {
-  TriggerKind kind = TriggerKind::Manual;
-  std::string reason;
-  // Alertmanager only: the alert that asked for the rollback.
-  Labels alert_labels;
-  std::string fingerprint;
-  std::string group_key;
-  std::string starts_at;
-};
-
-enum class RouteStatus { Active, RollingBack, RolledBack, RollbackFailed };
-std::string_view routeStatusName(RouteStatus status);
-
-struct StepRecord {
-  std::string type;                // set_weights, pin_version, webhook, notify
-  std::string status = "pending";  // pending, running, succeeded, failed, skipped
-  uint32_t attempts = 0;
-  std::string started_at;   // RFC 3339 UTC; empty until it starts
-  std::string finished_at;  // empty until it ends
-  std::vector<std::string> log;
-};
-
-struct Execution {
-  std::string id;
-  std::string route;
-  Trigger trigger;
-  std::string started_at;
-  std::string finished_at;
-  std::string status = "running";  // running, succeeded, failed
-  std::vector<StepRecord> steps;
-  std::vector<std::string> log;  // what happened to it outside its steps (restart, resume)
-};
-
 // What the webhook/notify steps call; httpPostJson() over real sockets unless replaced.
 using HttpPoster = std::function<HttpPostResult(
     const HttpUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
@@ -116,7 +80,7 @@ struct ManagerOptions {
 
 class RollbackManager {
  public:
-  enum class Outcome { Started, AlreadyRolledBack, InProgress, NoPlan };
+  using Outcome = TriggerOutcome;
   struct TriggerResult {
     Outcome outcome = Outcome::NoPlan;
     std::string execution_id;  // the new one when Started; the route's current one otherwise
@@ -182,30 +146,12 @@ class RollbackManager {
   // POST /rollback/resume {"route": "..."}
   admin::AdminResponse handleResume(const admin::AdminRequest& request);
 
-  // JSON forms, also the persisted ones.
-  static nlohmann::json toJson(const Execution& execution);
-  // Throws nlohmann::json::exception or std::invalid_argument on a malformed record.
-  static Execution executionFromJson(const nlohmann::json& json);
-
  private:
-  struct RouteState {
-    RouteStatus status = RouteStatus::Active;
-    std::string since;
-    std::string execution_id;
-  };
   struct Run {  // an execution in progress
     std::string execution_id;
     const PlanConfig* plan = nullptr;
     size_t step = 0;
     common::MonotonicTime next_at{};
-  };
-  struct AlertRecord {
-    std::string received_at;
-    std::string fingerprint;
-    std::string alertname;
-    std::string status;
-    std::string result;  // accepted, duplicate, resolved, unmatched
-    nlohmann::json routes = nlohmann::json::array();
   };
   struct Metrics {
     prometheus::Family<prometheus::Counter>& rollbacks;
@@ -221,8 +167,8 @@ class RollbackManager {
   void finishLocked(Run& run, Execution& execution, bool succeeded);
   void pruneLocked();
   void persistLocked();
-  nlohmann::json stateJsonLocked(bool for_file) const;
-  bool loadFromJsonLocked(const nlohmann::json& state, std::string& error);
+  // Takes the state read from the file; routes without a plan any more are forgotten.
+  void takeLoadedLocked(RollbackState loaded);
   void reapplyLocked();
   bool rememberKeyLocked(const std::string& key);  // false when already seen
   void recordAlertLocked(AlertRecord record);
@@ -242,13 +188,9 @@ class RollbackManager {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   config::ConfigConstSharedPtr routes_;
-  std::map<std::string, RouteState> states_;  // every planned route
-  std::deque<Execution> executions_;          // oldest first
+  RollbackState state_;  // state_.routes has every planned route, and only those
   std::vector<Run> runs_;
-  std::deque<std::string> alert_keys_;  // oldest first
-  std::unordered_set<std::string> alert_key_set_;
-  std::deque<AlertRecord> alerts_;  // oldest first
-  uint64_t next_id_ = 1;
+  std::unordered_set<std::string> alert_key_set_;  // state_.alert_keys, for lookups
   common::MonotonicTime next_guard_check_{};
   bool loaded_ = false;
   bool stopping_ = false;

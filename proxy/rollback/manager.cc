@@ -508,28 +508,17 @@ std::string RollbackManager::runStep(const StepConfig& step,
   return "";
 }
 
-std::string RollbackManager::resume(const std::string& route, int& status) {
+RollbackManager::ResumeResult RollbackManager::resume(const std::string& route) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = state_.routes.find(route);
-  if (it == state_.routes.end()) {
-    status = 404;
-    return "route " + quote(route) + " has no rollback plan";
-  }
+  if (it == state_.routes.end()) return {ResumeOutcome::NoPlan, "", ""};
   RouteState& state = it->second;
-  if (state.status == RouteStatus::Active) {
-    status = 409;
-    return "route " + quote(route) + " is active: nothing to resume";
-  }
+  if (state.status == RouteStatus::Active) return {ResumeOutcome::Active, state.execution_id, ""};
   if (state.status == RouteStatus::RollingBack) {
-    status = 409;
-    return "a rollback of route " + quote(route) + " is running (" + state.execution_id +
-           "); resume it once it has finished";
+    return {ResumeOutcome::InProgress, state.execution_id, ""};
   }
   std::string error = control_.resume(route);
-  if (!error.empty()) {
-    status = 502;
-    return "could not undo the rollback of route " + quote(route) + ": " + error;
-  }
+  if (!error.empty()) return {ResumeOutcome::ControlFailed, state.execution_id, std::move(error)};
   const std::string previous = state.execution_id;
   if (Execution* e = findLocked(previous)) {
     e->log.push_back(now() + " resumed by an operator: the route follows its configuration again");
@@ -539,8 +528,7 @@ std::string RollbackManager::resume(const std::string& route, int& status) {
   SY_LOG(Info, "rollback: route %s resumed (was %s)", route.c_str(),
          previous.empty() ? "rolled back" : previous.c_str());
   persistLocked();
-  status = 200;
-  return "";
+  return {ResumeOutcome::Resumed, previous, ""};
 }
 
 bool RollbackManager::rememberKeyLocked(const std::string& key) {
@@ -558,10 +546,79 @@ void RollbackManager::recordAlertLocked(AlertRecord record) {
   while (state_.alerts.size() > options_.max_alert_records) state_.alerts.pop_front();
 }
 
+void RollbackManager::recordRejectedWebhook() {
+  metrics_.webhooks.Add({{"result", "invalid"}}).Increment();
+}
+
+std::vector<AlertDecision> RollbackManager::receiveAlerts(const AlertmanagerPayload& payload) {
+  if (payload.truncated_alerts > 0) {
+    SY_LOG(Warn, "rollback: alertmanager group %s dropped %lld alerts (max_alerts)",
+           payload.group_key.c_str(), static_cast<long long>(payload.truncated_alerts));
+  }
+
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<AlertDecision> decisions;
+  for (const Alert& alert : payload.alerts) {
+    AlertDecision decision;
+    const std::string received_at = now();
+    decision.fingerprint = alert.fingerprint;
+    decision.status = alert.status;
+    if (auto it = alert.labels.find("alertname"); it != alert.labels.end()) {
+      decision.alertname = it->second;
+    }
+    if (!rememberKeyLocked(idempotencyKey(payload, alert))) {
+      decision.result = AlertResult::Duplicate;
+    } else if (alert.status == "resolved") {
+      // Never rolls forward: a resolved alert says the symptom is gone, most likely because the
+      // rollback worked. Resuming stays an operator's decision.
+      decision.result = AlertResult::Resolved;
+    } else {
+      const config::Config* routes = routes_.get();
+      for (const PlanConfig& plan : config_.plans) {
+        const config::RouteConfig* route = nullptr;
+        if (routes != nullptr) {
+          for (const auto& r : routes->routes) {
+            if (r.name == plan.route) route = &r;
+          }
+        }
+        if (!alertMatchesPlan(alert, plan, route)) continue;
+        std::string reason =
+            "alert " + (decision.alertname.empty() ? alert.fingerprint : decision.alertname);
+        if (auto s = alert.annotations.find("summary"); s != alert.annotations.end()) {
+          reason += ": " + s->second;
+        }
+        TriggerResult r = triggerLocked(
+            plan.route, Trigger{TriggerKind::Alertmanager, reason, alert.labels, alert.fingerprint,
+                                payload.group_key, alert.starts_at});
+        if (r.outcome != Outcome::Started) {
+          if (Execution* e = findLocked(r.execution_id)) {
+            e->log.push_back(received_at + " " + reason + " (fingerprint " + alert.fingerprint +
+                             ") received; " + std::string(outcomeName(r.outcome)) +
+                             ", not run again");
+          }
+        }
+        decision.routes.push_back({plan.route, r.outcome, r.execution_id});
+      }
+      decision.result = decision.routes.empty() ? AlertResult::Unmatched : AlertResult::Accepted;
+    }
+    const std::string result(alertResultName(decision.result));
+    metrics_.webhooks.Add({{"result", result}}).Increment();
+    SY_LOG(Info, "rollback: alert %s (fingerprint %s, group %s) %s: %s", decision.alertname.c_str(),
+           alert.fingerprint.c_str(), payload.group_key.c_str(), alert.status.c_str(),
+           result.c_str());
+    if (decision.result != AlertResult::Duplicate) {
+      recordAlertLocked(alertRecord(decision, received_at));
+    }
+    decisions.push_back(std::move(decision));
+  }
+  persistLocked();
+  return decisions;
+}
+
 admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
     const admin::AdminRequest& request) {
   auto invalid = [&](int status, std::string detail) {
-    metrics_.webhooks.Add({{"result", "invalid"}}).Increment();
+    recordRejectedWebhook();
     SY_LOG(Warn, "rollback: alertmanager webhook refused (%d): %s", status, detail.c_str());
     return problem(status, std::move(detail));
   };
@@ -580,71 +637,9 @@ admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
   AlertmanagerPayload payload;
   std::string error;
   if (!parseAlertmanagerPayload(request.body, payload, error)) return invalid(400, error);
-  if (payload.truncated_alerts > 0) {
-    SY_LOG(Warn, "rollback: alertmanager group %s dropped %lld alerts (max_alerts)",
-           payload.group_key.c_str(), static_cast<long long>(payload.truncated_alerts));
-  }
 
-  std::lock_guard<std::mutex> lock(mutex_);
   json results = json::array();
-  for (const Alert& alert : payload.alerts) {
-    AlertRecord record;
-    record.received_at = now();
-    record.fingerprint = alert.fingerprint;
-    record.status = alert.status;
-    if (auto it = alert.labels.find("alertname"); it != alert.labels.end()) {
-      record.alertname = it->second;
-    }
-    if (!rememberKeyLocked(idempotencyKey(payload, alert))) {
-      record.result = "duplicate";
-    } else if (alert.status == "resolved") {
-      // Never rolls forward: a resolved alert says the symptom is gone, most likely because the
-      // rollback worked. Resuming stays an operator's decision.
-      record.result = "resolved";
-    } else {
-      const config::Config* routes = routes_.get();
-      for (const PlanConfig& plan : config_.plans) {
-        const config::RouteConfig* route = nullptr;
-        if (routes != nullptr) {
-          for (const auto& r : routes->routes) {
-            if (r.name == plan.route) route = &r;
-          }
-        }
-        if (!alertMatchesPlan(alert, plan, route)) continue;
-        std::string reason =
-            "alert " + (record.alertname.empty() ? alert.fingerprint : record.alertname);
-        if (auto s = alert.annotations.find("summary"); s != alert.annotations.end()) {
-          reason += ": " + s->second;
-        }
-        TriggerResult r = triggerLocked(
-            plan.route, Trigger{TriggerKind::Alertmanager, reason, alert.labels, alert.fingerprint,
-                                payload.group_key, alert.starts_at});
-        if (r.outcome != Outcome::Started) {
-          if (Execution* e = findLocked(r.execution_id)) {
-            e->log.push_back(record.received_at + " " + reason + " (fingerprint " +
-                             alert.fingerprint + ") received; " +
-                             std::string(outcomeName(r.outcome)) + ", not run again");
-          }
-        }
-        record.routes.push_back({{"route", plan.route},
-                                 {"outcome", outcomeName(r.outcome)},
-                                 {"execution_id", r.execution_id}});
-      }
-      record.result = record.routes.empty() ? "unmatched" : "accepted";
-    }
-    metrics_.webhooks.Add({{"result", record.result}}).Increment();
-    SY_LOG(Info, "rollback: alert %s (fingerprint %s, group %s) %s: %s", record.alertname.c_str(),
-           alert.fingerprint.c_str(), payload.group_key.c_str(), alert.status.c_str(),
-           record.result.c_str());
-    json item = {{"fingerprint", alert.fingerprint},
-                 {"alertname", record.alertname},
-                 {"status", alert.status},
-                 {"result", record.result},
-                 {"routes", record.routes}};
-    results.push_back(std::move(item));
-    if (record.result != "duplicate") recordAlertLocked(std::move(record));
-  }
-  persistLocked();
+  for (const AlertDecision& decision : receiveAlerts(payload)) results.push_back(toJson(decision));
   return jsonResponse(200, {{"alerts", payload.alerts.size()}, {"results", std::move(results)}});
 }
 
@@ -691,9 +686,20 @@ admin::AdminResponse RollbackManager::handleResume(const admin::AdminRequest& re
     return *refused;
   }
   const std::string route = body["route"];
-  int status = 200;
-  std::string error = resume(route, status);
-  if (!error.empty()) return problem(status, error);
+  ResumeResult r = resume(route);
+  switch (r.outcome) {
+    case ResumeOutcome::NoPlan:
+      return problem(404, "route " + quote(route) + " has no rollback plan");
+    case ResumeOutcome::Active:
+      return problem(409, "route " + quote(route) + " is active: nothing to resume");
+    case ResumeOutcome::InProgress:
+      return problem(409, "a rollback of route " + quote(route) + " is running (" + r.execution_id +
+                              "); resume it once it has finished");
+    case ResumeOutcome::ControlFailed:
+      return problem(502, "could not undo the rollback of route " + quote(route) + ": " + r.error);
+    case ResumeOutcome::Resumed:
+      break;
+  }
   return jsonResponse(200, {{"route", route}, {"state", "active"}});
 }
 

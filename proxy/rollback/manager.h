@@ -122,9 +122,27 @@ class RollbackManager {
   // trigger also needs the route to be active (a failed rollback is not retried by the guard;
   // an alert or an operator may retry it).
   TriggerResult trigger(const std::string& route, Trigger trigger);
-  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again. Returns ""
-  // or why not; `status` is the HTTP status that fits (200, 404, 409, 502).
-  std::string resume(const std::string& route, int& status);
+
+  enum class ResumeOutcome { Resumed, NoPlan, Active, InProgress, ControlFailed };
+  struct ResumeResult {
+    ResumeOutcome outcome = ResumeOutcome::NoPlan;
+    std::string execution_id;  // the route's execution (running one when InProgress), or ""
+    std::string error;         // ControlFailed: what ProxyControl::resume() said
+  };
+  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again, unless it
+  // has no plan, is active already or is rolling back (then nothing changes).
+  ResumeResult resume(const std::string& route);
+
+  // The alerts of an Alertmanager notification (parsed and checked by the caller): each one is
+  // dropped if its idempotency key was seen, recorded if resolved (never rolls forward), else
+  // triggers every plan it matches. Counted in switchyard_rollback_webhooks_total and kept for
+  // GET /rollback (except duplicates). One decision per alert, in the payload's order.
+  std::vector<AlertDecision> receiveAlerts(const AlertmanagerPayload& payload);
+  // Counts a webhook request refused before its alerts were read (result="invalid").
+  void recordRejectedWebhook();
+
+  // The configuration the manager was built with; immutable, so any thread may read it.
+  const RollbackConfig& config() const { return config_; }
 
   std::optional<RouteStatus> routeStatus(const std::string& route) const;
   std::optional<Execution> execution(const std::string& id) const;

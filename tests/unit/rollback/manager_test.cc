@@ -536,6 +536,73 @@ TEST_F(ManagerTest, ManualTriggerAndResumeThroughTheAdminHandlers) {
   EXPECT_EQ(json::parse(m.handleState(get).body)["routes"]["api"]["state"], "rolled_back");
 }
 
+TEST_F(ManagerTest, ResumeSaysWhyItCannot) {
+  using R = RollbackManager::ResumeOutcome;
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  EXPECT_EQ(m.resume("nope").outcome, R::NoPlan);
+  EXPECT_EQ(m.resume("simple").outcome, R::NoPlan);  // configured, but without a plan
+  EXPECT_EQ(m.resume("api").outcome, R::Active);
+  const std::string id = m.trigger("api", trig(TriggerKind::Manual, "r")).execution_id;
+  RollbackManager::ResumeResult r = m.resume("api");
+  EXPECT_EQ(r.outcome, R::InProgress);
+  EXPECT_EQ(r.execution_id, id);
+  EXPECT_TRUE(control_.calls().empty());
+  m.runOnce();
+  control_.clear();
+  control_.failResume("overrides are locked");
+  r = m.resume("api");
+  EXPECT_EQ(r.outcome, R::ControlFailed);
+  EXPECT_EQ(r.error, "overrides are locked");
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  control_.failResume("");
+  r = m.resume("api");
+  EXPECT_EQ(r.outcome, R::Resumed);
+  EXPECT_EQ(r.execution_id, id);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_EQ(control_.calls(), (std::vector<std::string>{"resume api", "resume api"}));
+}
+
+TEST_F(ManagerTest, ReceivedAlertsGetADecisionEach) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  AlertmanagerPayload parsed;
+  std::string error;
+  ASSERT_TRUE(parseAlertmanagerPayload(payload([](json& d) {
+                                         json other = d["alerts"][0];
+                                         other["labels"]["cluster"] = "elsewhere";
+                                         other["fingerprint"] = "other";
+                                         d["alerts"].push_back(other);
+                                       }),
+                                       parsed, error))
+      << error;
+  std::vector<AlertDecision> d = m.receiveAlerts(parsed);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].result, AlertResult::Accepted);
+  EXPECT_EQ(d[0].fingerprint, "0f12e33329fd4126");
+  EXPECT_EQ(d[0].alertname, "SidecarCanaryHighErrorRatio");
+  EXPECT_EQ(d[0].status, "firing");
+  ASSERT_EQ(d[0].routes.size(), 1u);
+  EXPECT_EQ(d[0].routes[0].route, "api");
+  EXPECT_EQ(d[0].routes[0].outcome, TriggerOutcome::Started);
+  EXPECT_EQ(d[0].routes[0].execution_id, m.executions().at(0).id);
+  EXPECT_EQ(d[1].result, AlertResult::Unmatched);
+  EXPECT_TRUE(d[1].routes.empty());
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
+
+  // Again: both are duplicates, neither is recorded again.
+  d = m.receiveAlerts(parsed);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].result, AlertResult::Duplicate);
+  EXPECT_EQ(d[1].result, AlertResult::Duplicate);
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(m.stateJson()["alerts"].size(), 2u);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "duplicate"}}), 2);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 0);
+  m.recordRejectedWebhook();
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 1);
+}
+
 TEST_F(ManagerTest, TheGuardTriggersOnceWhileTheRouteIsActive) {
   RollbackManager& m = make(
       "rollback:\n"
@@ -567,8 +634,7 @@ TEST_F(ManagerTest, TheGuardTriggersOnceWhileTheRouteIsActive) {
   EXPECT_EQ(m.executions().size(), 1u);
   // Resuming starts the guard afresh, so the old errors do not roll it back at once.
   time_.advance(seconds(1));
-  int status = 0;
-  EXPECT_EQ(m.resume("api", status), "");
+  EXPECT_EQ(m.resume("api").outcome, RollbackManager::ResumeOutcome::Resumed);
   time_.advance(milliseconds(250));
   m.runOnce();
   EXPECT_EQ(m.executions().size(), 1u);
@@ -610,8 +676,7 @@ TEST_F(ManagerTest, RestartReappliesTrafficStepsWithoutCallingOut) {
           m.handleAlertmanagerWebhook(webhookRequest(payload())).body)["results"][0]["result"],
       "duplicate");
   // And the next execution id does not reuse an old one.
-  int status = 0;
-  m.resume("api", status);
+  m.resume("api");
   auto t = m.trigger("api", trig(TriggerKind::Manual, "again"));
   EXPECT_NE(t.execution_id, id);
   EXPECT_EQ(t.execution_id.rfind("rb-2-", 0), 0u) << t.execution_id;
@@ -745,8 +810,7 @@ TEST_F(ManagerTest, ExecutionsAndAlertKeysAreBounded) {
   for (int i = 0; i < 3; ++i) {
     ids.push_back(m.trigger("api", trig(TriggerKind::Manual, "r")).execution_id);
     m.runOnce();
-    int status = 0;
-    m.resume("api", status);
+    m.resume("api");
   }
   ASSERT_EQ(m.executions().size(), 2u);
   EXPECT_EQ(m.executions()[0].id, ids[1]);

@@ -20,38 +20,6 @@ using nlohmann::json;
 constexpr const char* WebhookResults[] = {"accepted", "duplicate", "resolved", "unmatched",
                                           "invalid"};
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-admin::AdminResponse jsonResponse(int status, const json& body) {
-  admin::AdminResponse response;
-  response.status = status;
-  response.body = dumpJson(body, 2);
-  return response;
-}
-
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 502:
-      return "Bad Gateway";
-    default:
-      return "Error";
-  }
-}
-
-admin::AdminResponse problem(int status, std::string detail) {
-  return admin::problemResponse(status, std::string(reasonPhrase(status)), std::move(detail));
-}
-
 // Replaces {route}, {version}, {reason}, {trigger} and {execution_id}; other braces stay.
 std::string substitute(const std::string& text, const std::map<std::string, std::string>& values) {
   std::string out;
@@ -114,28 +82,6 @@ std::string triggerText(const Trigger& trigger) {
   std::string out(triggerKindName(trigger.kind));
   if (!trigger.reason.empty()) out += ": " + trigger.reason;
   return out;
-}
-
-// The body of a POST /rollback/* request: a JSON object with the keys named; "" or a problem.
-std::optional<admin::AdminResponse> readAdminBody(const admin::AdminRequest& request,
-                                                  size_t max_bytes,
-                                                  std::initializer_list<std::string_view> keys,
-                                                  json& out) {
-  if (request.body.size() > max_bytes) {
-    return problem(413, "the body is larger than " + std::to_string(max_bytes) + " bytes");
-  }
-  out = json::parse(request.body, nullptr, false);
-  if (out.is_discarded() || !out.is_object()) return problem(400, "expected a JSON object");
-  for (const auto& [key, value] : out.items()) {
-    bool known = false;
-    for (std::string_view k : keys) known = known || k == key;
-    if (!known) return problem(400, "unknown key " + quote(key));
-    if (!value.is_string()) return problem(400, quote(key) + " must be a string");
-  }
-  if (!out.contains("route") || out["route"].get<std::string>().empty()) {
-    return problem(400, "\"route\" is required");
-  }
-  return std::nullopt;
 }
 
 }  // namespace
@@ -613,94 +559,6 @@ std::vector<AlertDecision> RollbackManager::receiveAlerts(const AlertmanagerPayl
   }
   persistLocked();
   return decisions;
-}
-
-admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
-    const admin::AdminRequest& request) {
-  auto invalid = [&](int status, std::string detail) {
-    recordRejectedWebhook();
-    SY_LOG(Warn, "rollback: alertmanager webhook refused (%d): %s", status, detail.c_str());
-    return problem(status, std::move(detail));
-  };
-  if (request.body.size() > config_.webhook_max_body_bytes) {
-    return invalid(413, "the body is larger than " +
-                            std::to_string(config_.webhook_max_body_bytes) + " bytes");
-  }
-  auto type = request.headers.find("content-type");
-  std::string media =
-      type == request.headers.end() ? "" : type->second.substr(0, type->second.find(';'));
-  while (!media.empty() && media.back() == ' ') media.pop_back();
-  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (media != "application/json") {
-    return invalid(415, "expected Content-Type: application/json");
-  }
-  AlertmanagerPayload payload;
-  std::string error;
-  if (!parseAlertmanagerPayload(request.body, payload, error)) return invalid(400, error);
-
-  json results = json::array();
-  for (const AlertDecision& decision : receiveAlerts(payload)) results.push_back(toJson(decision));
-  return jsonResponse(200, {{"alerts", payload.alerts.size()}, {"results", std::move(results)}});
-}
-
-admin::AdminResponse RollbackManager::handleState(const admin::AdminRequest&) const {
-  return jsonResponse(200, stateJson());
-}
-
-admin::AdminResponse RollbackManager::handleExecutions(const admin::AdminRequest& request) const {
-  auto id = request.query_params.find("id");
-  if (id == request.query_params.end()) return jsonResponse(200, executionsJson());
-  std::optional<Execution> e = execution(id->second);
-  if (!e) return problem(404, "no execution " + quote(id->second));
-  return jsonResponse(200, toJson(*e));
-}
-
-admin::AdminResponse RollbackManager::handleTrigger(const admin::AdminRequest& request) {
-  json body;
-  if (auto refused =
-          readAdminBody(request, options_.max_admin_body_bytes, {"route", "reason"}, body)) {
-    return *refused;
-  }
-  const std::string route = body["route"];
-  std::string reason = body.value("reason", std::string("manual rollback"));
-  TriggerResult r = trigger(route, Trigger{TriggerKind::Manual, reason, {}, "", "", ""});
-  switch (r.outcome) {
-    case Outcome::NoPlan:
-      return problem(404, "route " + quote(route) + " has no rollback plan");
-    case Outcome::AlreadyRolledBack:
-      return problem(409, "route " + quote(route) + " is already rolled back (" + r.execution_id +
-                              "); resume it first");
-    case Outcome::InProgress:
-      return problem(
-          409, "a rollback of route " + quote(route) + " is running (" + r.execution_id + ")");
-    case Outcome::Started:
-      break;
-  }
-  return jsonResponse(202,
-                      {{"route", route}, {"execution_id", r.execution_id}, {"status", "running"}});
-}
-
-admin::AdminResponse RollbackManager::handleResume(const admin::AdminRequest& request) {
-  json body;
-  if (auto refused = readAdminBody(request, options_.max_admin_body_bytes, {"route"}, body)) {
-    return *refused;
-  }
-  const std::string route = body["route"];
-  ResumeResult r = resume(route);
-  switch (r.outcome) {
-    case ResumeOutcome::NoPlan:
-      return problem(404, "route " + quote(route) + " has no rollback plan");
-    case ResumeOutcome::Active:
-      return problem(409, "route " + quote(route) + " is active: nothing to resume");
-    case ResumeOutcome::InProgress:
-      return problem(409, "a rollback of route " + quote(route) + " is running (" + r.execution_id +
-                              "); resume it once it has finished");
-    case ResumeOutcome::ControlFailed:
-      return problem(502, "could not undo the rollback of route " + quote(route) + ": " + r.error);
-    case ResumeOutcome::Resumed:
-      break;
-  }
-  return jsonResponse(200, {{"route", route}, {"state", "active"}});
 }
 
 json RollbackManager::stateJson() const {

@@ -5,19 +5,23 @@
 // rollback state, and persists all of it so a rolled-back route stays rolled back across
 // restarts until an operator resumes it.
 //
+// This is the engine only: the records and their JSON forms (also the state file's) are in
+// records.h and codec.h, the admin endpoints that call into it in admin_handlers.h.
+//
 // Threads:
 // - The manager's own thread (start()/stop()) runs the plans' steps, waits out retry backoffs
 //   and polls the guards every `guard_interval`. Webhook and notify steps block this thread for
 //   at most their timeout; nothing here ever runs on a worker.
-// - trigger(), resume(), the JSON views and the admin handlers are called from any thread
-//   (normally the admin thread); they take the manager's mutex briefly, except that persisting
-//   the state (a small fsync'd file) happens under it too.
+// - trigger(), resume(), receiveAlerts(), recordRejectedWebhook() and the JSON views are called
+//   from any thread (normally the admin thread, through admin_handlers.h); they take the
+//   manager's mutex briefly, except that persisting the state (a small fsync'd file) happens
+//   under it too.
 // - guard(route)->record() is called by the workers: atomics only, no lock (see guard.h).
 // - ProxyControl is called from the manager's thread (steps, and from load()) and from the
 //   thread calling resume(); its implementation must be thread-safe and must not call back into
 //   the manager.
 //
-// Tests drive it without the thread: load(), then trigger()/handlers and runOnce() with a
+// Tests drive it without the thread: load(), then trigger()/receiveAlerts() and runOnce() with a
 // SimulatedTimeSource; a retry's backoff is a deadline runOnce() honours, never a sleep.
 
 #include <condition_variable>
@@ -34,7 +38,6 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/admin/admin_server.h"
 #include "proxy/common/time.h"
 #include "proxy/rollback/alertmanager.h"
 #include "proxy/rollback/config.h"
@@ -75,7 +78,6 @@ struct ManagerOptions {
   std::chrono::milliseconds guard_interval{250};
   HttpPoster http;                 // empty: httpPostJson() with the real clock for socket deadlines
   size_t max_alert_records = 100;  // recent webhook notifications shown on GET /rollback
-  size_t max_admin_body_bytes = 64 * 1024;  // POST /rollback/trigger and /rollback/resume
 };
 
 class RollbackManager {
@@ -129,8 +131,8 @@ class RollbackManager {
     std::string execution_id;  // the route's execution (running one when InProgress), or ""
     std::string error;         // ControlFailed: what ProxyControl::resume() said
   };
-  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again, unless it
-  // has no plan, is active already or is rolling back (then nothing changes).
+  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again. Changes
+  // nothing when the route has no plan, is active, is still rolling back, or ProxyControl fails.
   ResumeResult resume(const std::string& route);
 
   // The alerts of an Alertmanager notification (parsed and checked by the caller): each one is
@@ -151,18 +153,6 @@ class RollbackManager {
   // {"routes": {...}, "executions": [newest first], "alerts": [newest first]}
   nlohmann::json stateJson() const;
   nlohmann::json executionsJson() const;  // newest first
-
-  // Admin endpoints (the server registers them; the POST ones as mutating):
-  // POST /alerts/alertmanager
-  admin::AdminResponse handleAlertmanagerWebhook(const admin::AdminRequest& request);
-  // GET /rollback
-  admin::AdminResponse handleState(const admin::AdminRequest& request) const;
-  // GET /rollback/executions[?id=<id>]
-  admin::AdminResponse handleExecutions(const admin::AdminRequest& request) const;
-  // POST /rollback/trigger {"route": "...", "reason": "..."}
-  admin::AdminResponse handleTrigger(const admin::AdminRequest& request);
-  // POST /rollback/resume {"route": "..."}
-  admin::AdminResponse handleResume(const admin::AdminRequest& request);
 
  private:
   struct Run {  // an execution in progress

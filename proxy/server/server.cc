@@ -19,6 +19,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
+#include "proxy/rollback/admin_handlers.h"
 #include "proxy/rollback/manager.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
@@ -555,24 +556,7 @@ int Server::run() {
   }
 
   admin::AdminServer admin(cfg.admin, time_);
-  if (rollback) {
-    admin.setMaxBodyBytes(std::max<size_t>(admin::AdminServer::DefaultMaxBodyBytes,
-                                           cfg.rollback->webhook_max_body_bytes + 1));
-    rollback::RollbackManager* m = rollback.get();
-    admin.addHandler(
-        "POST", "/alerts/alertmanager",
-        [m](const admin::AdminRequest& r) { return m->handleAlertmanagerWebhook(r); }, true);
-    admin.addHandler("GET", "/rollback",
-                     [m](const admin::AdminRequest& r) { return m->handleState(r); });
-    admin.addHandler("GET", "/rollback/executions",
-                     [m](const admin::AdminRequest& r) { return m->handleExecutions(r); });
-    admin.addHandler(
-        "POST", "/rollback/trigger",
-        [m](const admin::AdminRequest& r) { return m->handleTrigger(r); }, true);
-    admin.addHandler(
-        "POST", "/rollback/resume",
-        [m](const admin::AdminRequest& r) { return m->handleResume(r); }, true);
-  }
+  if (rollback) rollback::registerRollbackAdmin(admin, *rollback);
   admin.addHandler(
       "GET", "/metrics",
       admin::metricsHandler(registry_, {stats.downstream_duration, stats.upstream_duration}));

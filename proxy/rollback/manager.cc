@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "proxy/common/logging.h"
+#include "proxy/rollback/codec.h"
 #include "proxy/rollback/state_file.h"
 
 namespace switchyard::rollback {
@@ -16,45 +17,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int StateFormat = 1;
 constexpr const char* WebhookResults[] = {"accepted", "duplicate", "resolved", "unmatched",
                                           "invalid"};
-
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-std::string dumpJson(const json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, json::error_handler_t::replace);
-}
-
-admin::AdminResponse jsonResponse(int status, const json& body) {
-  admin::AdminResponse response;
-  response.status = status;
-  response.body = dumpJson(body, 2);
-  return response;
-}
-
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 502:
-      return "Bad Gateway";
-    default:
-      return "Error";
-  }
-}
-
-admin::AdminResponse problem(int status, std::string detail) {
-  return admin::problemResponse(status, std::string(reasonPhrase(status)), std::move(detail));
-}
 
 // Replaces {route}, {version}, {reason}, {trigger} and {execution_id}; other braces stay.
 std::string substitute(const std::string& text, const std::map<std::string, std::string>& values) {
@@ -120,116 +84,7 @@ std::string triggerText(const Trigger& trigger) {
   return out;
 }
 
-json triggerToJson(const Trigger& trigger) {
-  json out = {{"kind", triggerKindName(trigger.kind)}, {"reason", trigger.reason}};
-  if (trigger.kind == TriggerKind::Alertmanager) {
-    out["alert"] = {{"labels", trigger.alert_labels},
-                    {"fingerprint", trigger.fingerprint},
-                    {"group_key", trigger.group_key},
-                    {"starts_at", trigger.starts_at}};
-  }
-  return out;
-}
-
-TriggerKind triggerKindFrom(const std::string& name) {
-  for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
-    if (triggerKindName(kind) == name) return kind;
-  }
-  throw std::invalid_argument("unknown trigger kind " + quote(name));
-}
-
-RouteStatus routeStatusFrom(const std::string& name) {
-  for (RouteStatus status : {RouteStatus::Active, RouteStatus::RollingBack, RouteStatus::RolledBack,
-                             RouteStatus::RollbackFailed}) {
-    if (routeStatusName(status) == name) return status;
-  }
-  throw std::invalid_argument("unknown route state " + quote(name));
-}
-
-std::string oneOf(const json& value, std::initializer_list<std::string_view> allowed,
-                  const char* what) {
-  std::string text = value.get<std::string>();
-  for (std::string_view a : allowed) {
-    if (a == text) return text;
-  }
-  throw std::invalid_argument("unknown " + std::string(what) + " " + quote(text));
-}
-
-std::string optionalString(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return "";
-  return it->get<std::string>();
-}
-
-std::vector<std::string> stringList(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return {};
-  return it->get<std::vector<std::string>>();
-}
-
-std::string_view outcomeName(RollbackManager::Outcome outcome) {
-  switch (outcome) {
-    case RollbackManager::Outcome::Started:
-      return "started";
-    case RollbackManager::Outcome::AlreadyRolledBack:
-      return "already_rolled_back";
-    case RollbackManager::Outcome::InProgress:
-      return "in_progress";
-    case RollbackManager::Outcome::NoPlan:
-      return "no_plan";
-  }
-  return "unknown";
-}
-
-// The body of a POST /rollback/* request: a JSON object with the keys named; "" or a problem.
-std::optional<admin::AdminResponse> readAdminBody(const admin::AdminRequest& request,
-                                                  size_t max_bytes,
-                                                  std::initializer_list<std::string_view> keys,
-                                                  json& out) {
-  if (request.body.size() > max_bytes) {
-    return problem(413, "the body is larger than " + std::to_string(max_bytes) + " bytes");
-  }
-  out = json::parse(request.body, nullptr, false);
-  if (out.is_discarded() || !out.is_object()) return problem(400, "expected a JSON object");
-  for (const auto& [key, value] : out.items()) {
-    bool known = false;
-    for (std::string_view k : keys) known = known || k == key;
-    if (!known) return problem(400, "unknown key " + quote(key));
-    if (!value.is_string()) return problem(400, quote(key) + " must be a string");
-  }
-  if (!out.contains("route") || out["route"].get<std::string>().empty()) {
-    return problem(400, "\"route\" is required");
-  }
-  return std::nullopt;
-}
-
 }  // namespace
-
-std::string_view triggerKindName(TriggerKind kind) {
-  switch (kind) {
-    case TriggerKind::Alertmanager:
-      return "alertmanager";
-    case TriggerKind::Manual:
-      return "manual";
-    case TriggerKind::Guard:
-      return "guard";
-  }
-  return "unknown";
-}
-
-std::string_view routeStatusName(RouteStatus status) {
-  switch (status) {
-    case RouteStatus::Active:
-      return "active";
-    case RouteStatus::RollingBack:
-      return "rolling_back";
-    case RouteStatus::RolledBack:
-      return "rolled_back";
-    case RouteStatus::RollbackFailed:
-      return "rollback_failed";
-  }
-  return "unknown";
-}
 
 RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstSharedPtr routes,
                                  ProxyControl& control, const common::TimeSource& time,
@@ -268,7 +123,7 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
     };
   }
   for (const PlanConfig& plan : config_.plans) {
-    states_[plan.route] = RouteState{RouteStatus::Active, now(), ""};
+    state_.routes[plan.route] = RouteState{RouteStatus::Active, now(), ""};
     metrics_.active.Add({{"route", plan.route}}).Set(0);
     // Counters start at 0, so that increase() sees the first rollback of a route.
     for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
@@ -341,8 +196,8 @@ bool RollbackManager::idle() const {
 
 std::optional<RouteStatus> RollbackManager::routeStatus(const std::string& route) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = states_.find(route);
-  if (it == states_.end()) return std::nullopt;
+  auto it = state_.routes.find(route);
+  if (it == state_.routes.end()) return std::nullopt;
   return it->second.status;
 }
 
@@ -355,18 +210,18 @@ std::optional<Execution> RollbackManager::execution(const std::string& id) const
 
 std::vector<Execution> RollbackManager::executions() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return {executions_.begin(), executions_.end()};
+  return {state_.executions.begin(), state_.executions.end()};
 }
 
 Execution* RollbackManager::findLocked(const std::string& id) {
-  for (Execution& e : executions_) {
+  for (Execution& e : state_.executions) {
     if (e.id == id) return &e;
   }
   return nullptr;
 }
 
 const Execution* RollbackManager::findLocked(const std::string& id) const {
-  for (const Execution& e : executions_) {
+  for (const Execution& e : state_.executions) {
     if (e.id == id) return &e;
   }
   return nullptr;
@@ -374,7 +229,7 @@ const Execution* RollbackManager::findLocked(const std::string& id) const {
 
 void RollbackManager::setRouteLocked(const std::string& route, RouteStatus status,
                                      const std::string& id) {
-  RouteState& state = states_[route];
+  RouteState& state = state_.routes[route];
   state.status = status;
   state.since = now();
   state.execution_id = id;
@@ -392,7 +247,7 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
                                                               Trigger trigger) {
   const PlanConfig* plan = config_.findPlan(route);
   if (plan == nullptr) return {Outcome::NoPlan, ""};
-  RouteState& state = states_[route];
+  RouteState& state = state_.routes[route];
   if (state.status == RouteStatus::RollingBack) return {Outcome::InProgress, state.execution_id};
   if (state.status == RouteStatus::RolledBack ||
       (state.status == RouteStatus::RollbackFailed && trigger.kind == TriggerKind::Guard)) {
@@ -400,7 +255,7 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
   }
 
   Execution execution;
-  execution.id = "rb-" + std::to_string(next_id_++) + "-" + compactUtc(time_.systemNow());
+  execution.id = "rb-" + std::to_string(state_.next_id++) + "-" + compactUtc(time_.systemNow());
   execution.route = route;
   execution.started_at = now();
   for (const StepConfig& step : plan->steps) {
@@ -409,7 +264,7 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
     execution.steps.push_back(std::move(record));
   }
   execution.trigger = std::move(trigger);
-  executions_.push_back(execution);
+  state_.executions.push_back(execution);
 
   Run run;
   run.execution_id = execution.id;
@@ -429,11 +284,11 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
 }
 
 void RollbackManager::pruneLocked() {
-  while (executions_.size() > config_.max_executions) {
-    auto victim = std::find_if(executions_.begin(), executions_.end(),
+  while (state_.executions.size() > config_.max_executions) {
+    auto victim = std::find_if(state_.executions.begin(), state_.executions.end(),
                                [](const Execution& e) { return e.status != "running"; });
-    if (victim == executions_.end()) return;
-    executions_.erase(victim);
+    if (victim == state_.executions.end()) return;
+    state_.executions.erase(victim);
   }
 }
 
@@ -444,7 +299,7 @@ common::MonotonicTime RollbackManager::runOnce() {
     next_guard_check_ = now_mono + options_.guard_interval;
     bool started = false;
     for (auto& [route, guard] : guards_) {
-      if (states_[route].status != RouteStatus::Active) continue;
+      if (state_.routes[route].status != RouteStatus::Active) continue;
       GuardStatus status = guard->evaluate(now_mono);
       if (!status.breached) continue;
       SY_LOG(Warn, "rollback guard of route %s tripped: %s", route.c_str(), status.reason.c_str());
@@ -599,28 +454,17 @@ std::string RollbackManager::runStep(const StepConfig& step,
   return "";
 }
 
-std::string RollbackManager::resume(const std::string& route, int& status) {
+RollbackManager::ResumeResult RollbackManager::resume(const std::string& route) {
   std::lock_guard<std::mutex> lock(mutex_);
-  auto it = states_.find(route);
-  if (it == states_.end()) {
-    status = 404;
-    return "route " + quote(route) + " has no rollback plan";
-  }
+  auto it = state_.routes.find(route);
+  if (it == state_.routes.end()) return {ResumeOutcome::NoPlan, "", ""};
   RouteState& state = it->second;
-  if (state.status == RouteStatus::Active) {
-    status = 409;
-    return "route " + quote(route) + " is active: nothing to resume";
-  }
+  if (state.status == RouteStatus::Active) return {ResumeOutcome::Active, state.execution_id, ""};
   if (state.status == RouteStatus::RollingBack) {
-    status = 409;
-    return "a rollback of route " + quote(route) + " is running (" + state.execution_id +
-           "); resume it once it has finished";
+    return {ResumeOutcome::InProgress, state.execution_id, ""};
   }
   std::string error = control_.resume(route);
-  if (!error.empty()) {
-    status = 502;
-    return "could not undo the rollback of route " + quote(route) + ": " + error;
-  }
+  if (!error.empty()) return {ResumeOutcome::ControlFailed, state.execution_id, std::move(error)};
   const std::string previous = state.execution_id;
   if (Execution* e = findLocked(previous)) {
     e->log.push_back(now() + " resumed by an operator: the route follows its configuration again");
@@ -630,68 +474,50 @@ std::string RollbackManager::resume(const std::string& route, int& status) {
   SY_LOG(Info, "rollback: route %s resumed (was %s)", route.c_str(),
          previous.empty() ? "rolled back" : previous.c_str());
   persistLocked();
-  status = 200;
-  return "";
+  return {ResumeOutcome::Resumed, previous, ""};
 }
 
 bool RollbackManager::rememberKeyLocked(const std::string& key) {
   if (!alert_key_set_.insert(key).second) return false;
-  alert_keys_.push_back(key);
-  while (alert_keys_.size() > config_.max_alert_keys) {
-    alert_key_set_.erase(alert_keys_.front());
-    alert_keys_.pop_front();
+  state_.alert_keys.push_back(key);
+  while (state_.alert_keys.size() > config_.max_alert_keys) {
+    alert_key_set_.erase(state_.alert_keys.front());
+    state_.alert_keys.pop_front();
   }
   return true;
 }
 
 void RollbackManager::recordAlertLocked(AlertRecord record) {
-  alerts_.push_back(std::move(record));
-  while (alerts_.size() > options_.max_alert_records) alerts_.pop_front();
+  state_.alerts.push_back(std::move(record));
+  while (state_.alerts.size() > options_.max_alert_records) state_.alerts.pop_front();
 }
 
-admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
-    const admin::AdminRequest& request) {
-  auto invalid = [&](int status, std::string detail) {
-    metrics_.webhooks.Add({{"result", "invalid"}}).Increment();
-    SY_LOG(Warn, "rollback: alertmanager webhook refused (%d): %s", status, detail.c_str());
-    return problem(status, std::move(detail));
-  };
-  if (request.body.size() > config_.webhook_max_body_bytes) {
-    return invalid(413, "the body is larger than " +
-                            std::to_string(config_.webhook_max_body_bytes) + " bytes");
-  }
-  auto type = request.headers.find("content-type");
-  std::string media =
-      type == request.headers.end() ? "" : type->second.substr(0, type->second.find(';'));
-  while (!media.empty() && media.back() == ' ') media.pop_back();
-  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (media != "application/json") {
-    return invalid(415, "expected Content-Type: application/json");
-  }
-  AlertmanagerPayload payload;
-  std::string error;
-  if (!parseAlertmanagerPayload(request.body, payload, error)) return invalid(400, error);
+void RollbackManager::recordRejectedWebhook() {
+  metrics_.webhooks.Add({{"result", "invalid"}}).Increment();
+}
+
+std::vector<AlertDecision> RollbackManager::receiveAlerts(const AlertmanagerPayload& payload) {
   if (payload.truncated_alerts > 0) {
     SY_LOG(Warn, "rollback: alertmanager group %s dropped %lld alerts (max_alerts)",
            payload.group_key.c_str(), static_cast<long long>(payload.truncated_alerts));
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  json results = json::array();
+  std::vector<AlertDecision> decisions;
   for (const Alert& alert : payload.alerts) {
-    AlertRecord record;
-    record.received_at = now();
-    record.fingerprint = alert.fingerprint;
-    record.status = alert.status;
+    AlertDecision decision;
+    const std::string received_at = now();
+    decision.fingerprint = alert.fingerprint;
+    decision.status = alert.status;
     if (auto it = alert.labels.find("alertname"); it != alert.labels.end()) {
-      record.alertname = it->second;
+      decision.alertname = it->second;
     }
     if (!rememberKeyLocked(idempotencyKey(payload, alert))) {
-      record.result = "duplicate";
+      decision.result = AlertResult::Duplicate;
     } else if (alert.status == "resolved") {
       // Never rolls forward: a resolved alert says the symptom is gone, most likely because the
       // rollback worked. Resuming stays an operator's decision.
-      record.result = "resolved";
+      decision.result = AlertResult::Resolved;
     } else {
       const config::Config* routes = routes_.get();
       for (const PlanConfig& plan : config_.plans) {
@@ -703,7 +529,7 @@ admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
         }
         if (!alertMatchesPlan(alert, plan, route)) continue;
         std::string reason =
-            "alert " + (record.alertname.empty() ? alert.fingerprint : record.alertname);
+            "alert " + (decision.alertname.empty() ? alert.fingerprint : decision.alertname);
         if (auto s = alert.annotations.find("summary"); s != alert.annotations.end()) {
           reason += ": " + s->second;
         }
@@ -712,264 +538,70 @@ admin::AdminResponse RollbackManager::handleAlertmanagerWebhook(
                                 payload.group_key, alert.starts_at});
         if (r.outcome != Outcome::Started) {
           if (Execution* e = findLocked(r.execution_id)) {
-            e->log.push_back(record.received_at + " " + reason + " (fingerprint " +
-                             alert.fingerprint + ") received; " +
-                             std::string(outcomeName(r.outcome)) + ", not run again");
+            e->log.push_back(received_at + " " + reason + " (fingerprint " + alert.fingerprint +
+                             ") received; " + std::string(outcomeName(r.outcome)) +
+                             ", not run again");
           }
         }
-        record.routes.push_back({{"route", plan.route},
-                                 {"outcome", outcomeName(r.outcome)},
-                                 {"execution_id", r.execution_id}});
+        decision.routes.push_back({plan.route, r.outcome, r.execution_id});
       }
-      record.result = record.routes.empty() ? "unmatched" : "accepted";
+      decision.result = decision.routes.empty() ? AlertResult::Unmatched : AlertResult::Accepted;
     }
-    metrics_.webhooks.Add({{"result", record.result}}).Increment();
-    SY_LOG(Info, "rollback: alert %s (fingerprint %s, group %s) %s: %s", record.alertname.c_str(),
+    const std::string result(alertResultName(decision.result));
+    metrics_.webhooks.Add({{"result", result}}).Increment();
+    SY_LOG(Info, "rollback: alert %s (fingerprint %s, group %s) %s: %s", decision.alertname.c_str(),
            alert.fingerprint.c_str(), payload.group_key.c_str(), alert.status.c_str(),
-           record.result.c_str());
-    json item = {{"fingerprint", alert.fingerprint},
-                 {"alertname", record.alertname},
-                 {"status", alert.status},
-                 {"result", record.result},
-                 {"routes", record.routes}};
-    results.push_back(std::move(item));
-    if (record.result != "duplicate") recordAlertLocked(std::move(record));
+           result.c_str());
+    if (decision.result != AlertResult::Duplicate) {
+      recordAlertLocked(alertRecord(decision, received_at));
+    }
+    decisions.push_back(std::move(decision));
   }
   persistLocked();
-  return jsonResponse(200, {{"alerts", payload.alerts.size()}, {"results", std::move(results)}});
-}
-
-admin::AdminResponse RollbackManager::handleState(const admin::AdminRequest&) const {
-  return jsonResponse(200, stateJson());
-}
-
-admin::AdminResponse RollbackManager::handleExecutions(const admin::AdminRequest& request) const {
-  auto id = request.query_params.find("id");
-  if (id == request.query_params.end()) return jsonResponse(200, executionsJson());
-  std::optional<Execution> e = execution(id->second);
-  if (!e) return problem(404, "no execution " + quote(id->second));
-  return jsonResponse(200, toJson(*e));
-}
-
-admin::AdminResponse RollbackManager::handleTrigger(const admin::AdminRequest& request) {
-  json body;
-  if (auto refused =
-          readAdminBody(request, options_.max_admin_body_bytes, {"route", "reason"}, body)) {
-    return *refused;
-  }
-  const std::string route = body["route"];
-  std::string reason = body.value("reason", std::string("manual rollback"));
-  TriggerResult r = trigger(route, Trigger{TriggerKind::Manual, reason, {}, "", "", ""});
-  switch (r.outcome) {
-    case Outcome::NoPlan:
-      return problem(404, "route " + quote(route) + " has no rollback plan");
-    case Outcome::AlreadyRolledBack:
-      return problem(409, "route " + quote(route) + " is already rolled back (" + r.execution_id +
-                              "); resume it first");
-    case Outcome::InProgress:
-      return problem(
-          409, "a rollback of route " + quote(route) + " is running (" + r.execution_id + ")");
-    case Outcome::Started:
-      break;
-  }
-  return jsonResponse(202,
-                      {{"route", route}, {"execution_id", r.execution_id}, {"status", "running"}});
-}
-
-admin::AdminResponse RollbackManager::handleResume(const admin::AdminRequest& request) {
-  json body;
-  if (auto refused = readAdminBody(request, options_.max_admin_body_bytes, {"route"}, body)) {
-    return *refused;
-  }
-  const std::string route = body["route"];
-  int status = 200;
-  std::string error = resume(route, status);
-  if (!error.empty()) return problem(status, error);
-  return jsonResponse(200, {{"route", route}, {"state", "active"}});
-}
-
-json RollbackManager::toJson(const Execution& e) {
-  json steps = json::array();
-  for (const StepRecord& s : e.steps) {
-    steps.push_back({{"type", s.type},
-                     {"status", s.status},
-                     {"attempts", s.attempts},
-                     {"started_at", s.started_at.empty() ? json(nullptr) : json(s.started_at)},
-                     {"finished_at", s.finished_at.empty() ? json(nullptr) : json(s.finished_at)},
-                     {"log", s.log}});
-  }
-  return {{"id", e.id},
-          {"route", e.route},
-          {"trigger", triggerToJson(e.trigger)},
-          {"started_at", e.started_at},
-          {"finished_at", e.finished_at.empty() ? json(nullptr) : json(e.finished_at)},
-          {"status", e.status},
-          {"steps", std::move(steps)},
-          {"log", e.log}};
-}
-
-Execution RollbackManager::executionFromJson(const json& j) {
-  Execution e;
-  e.id = j.at("id").get<std::string>();
-  e.route = j.at("route").get<std::string>();
-  if (e.id.empty() || e.route.empty()) throw std::invalid_argument("empty execution id or route");
-  const json& t = j.at("trigger");
-  e.trigger.kind = triggerKindFrom(t.at("kind").get<std::string>());
-  e.trigger.reason = optionalString(t, "reason");
-  if (auto alert = t.find("alert"); alert != t.end() && !alert->is_null()) {
-    e.trigger.alert_labels = alert->at("labels").get<Labels>();
-    e.trigger.fingerprint = optionalString(*alert, "fingerprint");
-    e.trigger.group_key = optionalString(*alert, "group_key");
-    e.trigger.starts_at = optionalString(*alert, "starts_at");
-  }
-  e.started_at = j.at("started_at").get<std::string>();
-  e.finished_at = optionalString(j, "finished_at");
-  e.status = oneOf(j.at("status"), {"running", "succeeded", "failed"}, "execution status");
-  for (const json& s : j.at("steps")) {
-    StepRecord step;
-    step.type =
-        oneOf(s.at("type"), {"set_weights", "pin_version", "webhook", "notify"}, "step type");
-    step.status = oneOf(s.at("status"), {"pending", "running", "succeeded", "failed", "skipped"},
-                        "step status");
-    step.attempts = s.at("attempts").get<uint32_t>();
-    step.started_at = optionalString(s, "started_at");
-    step.finished_at = optionalString(s, "finished_at");
-    step.log = stringList(s, "log");
-    e.steps.push_back(std::move(step));
-  }
-  e.log = stringList(j, "log");
-  return e;
+  return decisions;
 }
 
 json RollbackManager::stateJson() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return stateJsonLocked(false);
+  std::map<std::string, GuardView> guards;
+  for (const auto& [route, guard] : guards_) {
+    guards[route] = GuardView{guard->config().version, guard->evaluate(time_.monotonicNow())};
+  }
+  return stateViewJson(state_, guards);
 }
 
 json RollbackManager::executionsJson() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  json out = json::array();
-  for (auto it = executions_.rbegin(); it != executions_.rend(); ++it) out.push_back(toJson(*it));
-  return out;
-}
-
-json RollbackManager::stateJsonLocked(bool for_file) const {
-  json routes = json::object();
-  for (const auto& [route, state] : states_) {
-    json r = {
-        {"state", routeStatusName(state.status)},
-        {"since", state.since},
-        {"execution_id", state.execution_id.empty() ? json(nullptr) : json(state.execution_id)}};
-    if (!for_file) {
-      auto g = guards_.find(route);
-      if (g != guards_.end()) {
-        GuardStatus s = g->second->evaluate(time_.monotonicNow());
-        r["guard"] = {{"version", g->second->config().version},
-                      {"requests", s.requests},
-                      {"errors", s.errors},
-                      {"error_ratio", s.error_ratio},
-                      {"p95_seconds", s.p95_seconds},
-                      {"breached", s.breached}};
-      } else {
-        r["guard"] = nullptr;
-      }
-    }
-    routes[route] = std::move(r);
-  }
-  json executions = json::array();
-  json alerts = json::array();
-  if (for_file) {
-    for (const Execution& e : executions_) executions.push_back(toJson(e));
-  } else {
-    for (auto it = executions_.rbegin(); it != executions_.rend(); ++it) {
-      executions.push_back(toJson(*it));
-    }
-  }
-  auto alertJson = [](const AlertRecord& a) {
-    return json{{"received_at", a.received_at}, {"fingerprint", a.fingerprint},
-                {"alertname", a.alertname},     {"status", a.status},
-                {"result", a.result},           {"routes", a.routes}};
-  };
-  if (for_file) {
-    for (const AlertRecord& a : alerts_) alerts.push_back(alertJson(a));
-  } else {
-    for (auto it = alerts_.rbegin(); it != alerts_.rend(); ++it) alerts.push_back(alertJson(*it));
-  }
-  json out = {{"routes", std::move(routes)},
-              {"executions", std::move(executions)},
-              {"alerts", std::move(alerts)}};
-  if (for_file) {
-    out["format"] = StateFormat;
-    out["next_id"] = next_id_;
-    out["alert_keys"] = alert_keys_;
-  }
-  return out;
+  return rollback::executionsJson(state_.executions);
 }
 
 void RollbackManager::persistLocked() {
   if (config_.state_file.empty() || !loaded_) return;
   std::string error =
-      writeFileAtomically(config_.state_file, dumpJson(stateJsonLocked(true), 1) + "\n");
+      writeFileAtomically(config_.state_file, dumpJson(stateFileJson(state_), 1) + "\n");
   if (!error.empty()) {
     SY_LOG(Error, "rollback: cannot write the state file %s: %s", config_.state_file.c_str(),
            error.c_str());
   }
 }
 
-bool RollbackManager::loadFromJsonLocked(const json& state, std::string& error) {
-  try {
-    if (!state.is_object()) throw std::invalid_argument("not a JSON object");
-    if (state.at("format").get<int>() != StateFormat) {
-      throw std::invalid_argument("unknown format " + state.at("format").dump());
+void RollbackManager::takeLoadedLocked(RollbackState loaded) {
+  state_.executions = std::move(loaded.executions);
+  pruneLocked();
+  for (auto& [route, s] : loaded.routes) {
+    if (state_.routes.count(route) == 0) {
+      SY_LOG(Warn, "rollback: route %s was %s but has no rollback plan any more; forgotten",
+             route.c_str(), std::string(routeStatusName(s.status)).c_str());
+      continue;
     }
-    std::deque<Execution> executions;
-    for (const json& e : state.at("executions")) executions.push_back(executionFromJson(e));
-    std::map<std::string, RouteState> states;
-    for (const auto& [route, value] : state.at("routes").items()) {
-      RouteState s;
-      s.status = routeStatusFrom(value.at("state").get<std::string>());
-      s.since = value.at("since").get<std::string>();
-      s.execution_id = optionalString(value, "execution_id");
-      states[route] = std::move(s);
-    }
-    std::vector<std::string> keys = stringList(state, "alert_keys");
-    std::deque<AlertRecord> alerts;
-    if (auto it = state.find("alerts"); it != state.end()) {
-      for (const json& a : *it) {
-        AlertRecord r;
-        r.received_at = a.at("received_at").get<std::string>();
-        r.fingerprint = a.at("fingerprint").get<std::string>();
-        r.alertname = a.at("alertname").get<std::string>();
-        r.status = a.at("status").get<std::string>();
-        r.result = a.at("result").get<std::string>();
-        r.routes = a.at("routes");
-        alerts.push_back(std::move(r));
-      }
-    }
-    const uint64_t next_id = state.at("next_id").get<uint64_t>();
-
-    // Everything parsed: take it.
-    executions_ = std::move(executions);
-    pruneLocked();
-    for (auto& [route, s] : states) {
-      if (states_.count(route) == 0) {
-        SY_LOG(Warn, "rollback: route %s was %s but has no rollback plan any more; forgotten",
-               route.c_str(), std::string(routeStatusName(s.status)).c_str());
-        continue;
-      }
-      states_[route] = std::move(s);
-      metrics_.active.Add({{"route", route}})
-          .Set(states_[route].status == RouteStatus::Active ? 0 : 1);
-    }
-    for (const std::string& key : keys) rememberKeyLocked(key);
-    alerts_ = std::move(alerts);
-    while (alerts_.size() > options_.max_alert_records) alerts_.pop_front();
-    next_id_ = std::max(next_id_, next_id);
-    return true;
-  } catch (const std::exception& e) {
-    error = e.what();
-    return false;
+    state_.routes[route] = std::move(s);
+    metrics_.active.Add({{"route", route}})
+        .Set(state_.routes[route].status == RouteStatus::Active ? 0 : 1);
   }
+  for (const std::string& key : loaded.alert_keys) rememberKeyLocked(key);
+  state_.alerts = std::move(loaded.alerts);
+  while (state_.alerts.size() > options_.max_alert_records) state_.alerts.pop_front();
+  state_.next_id = std::max(state_.next_id, loaded.next_id);
 }
 
 void RollbackManager::load() {
@@ -992,7 +624,12 @@ void RollbackManager::load() {
       error = "not valid JSON";
       ok = false;
     } else {
-      ok = loadFromJsonLocked(state, error);
+      try {
+        takeLoadedLocked(stateFromFileJson(state));
+      } catch (const std::exception& e) {
+        error = e.what();
+        ok = false;
+      }
     }
   }
   if (!ok) {
@@ -1011,7 +648,7 @@ void RollbackManager::load() {
 void RollbackManager::reapplyLocked() {
   const std::string stamp = now();
   // An execution still "running" on disk was cut short by a crash or a kill.
-  for (Execution& e : executions_) {
+  for (Execution& e : state_.executions) {
     if (e.status != "running") continue;
     e.status = "failed";
     e.finished_at = stamp;
@@ -1028,8 +665,8 @@ void RollbackManager::reapplyLocked() {
       }
     }
     e.log.push_back(stamp + " interrupted: the sidecar stopped while this execution ran");
-    auto state = states_.find(e.route);
-    if (state == states_.end() || state->second.execution_id != e.id) continue;
+    auto state = state_.routes.find(e.route);
+    if (state == state_.routes.end() || state->second.execution_id != e.id) continue;
     // Traffic that was already moved stays moved: the route counts as rolled back (the steps
     // that did not run are not run now; the execution shows which).
     state->second.status = moved_traffic ? RouteStatus::RolledBack : RouteStatus::RollbackFailed;
@@ -1037,7 +674,7 @@ void RollbackManager::reapplyLocked() {
                     std::string(routeStatusName(state->second.status)) + " after the restart");
   }
 
-  for (auto& [route, state] : states_) {
+  for (auto& [route, state] : state_.routes) {
     if (state.status == RouteStatus::Active) continue;
     if (state.status == RouteStatus::RollingBack) state.status = RouteStatus::RollbackFailed;
     const PlanConfig* plan = config_.findPlan(route);

@@ -5,24 +5,27 @@
 // rollback state, and persists all of it so a rolled-back route stays rolled back across
 // restarts until an operator resumes it.
 //
+// This is the engine only: the records and their JSON forms (also the state file's) are in
+// records.h and codec.h, the admin endpoints that call into it in admin_handlers.h.
+//
 // Threads:
 // - The manager's own thread (start()/stop()) runs the plans' steps, waits out retry backoffs
 //   and polls the guards every `guard_interval`. Webhook and notify steps block this thread for
 //   at most their timeout; nothing here ever runs on a worker.
-// - trigger(), resume(), the JSON views and the admin handlers are called from any thread
-//   (normally the admin thread); they take the manager's mutex briefly, except that persisting
-//   the state (a small fsync'd file) happens under it too.
+// - trigger(), resume(), receiveAlerts(), recordRejectedWebhook() and the JSON views are called
+//   from any thread (normally the admin thread, through admin_handlers.h); they take the
+//   manager's mutex briefly, except that persisting the state (a small fsync'd file) happens
+//   under it too.
 // - guard(route)->record() is called by the workers: atomics only, no lock (see guard.h).
 // - ProxyControl is called from the manager's thread (steps, and from load()) and from the
 //   thread calling resume(); its implementation must be thread-safe and must not call back into
 //   the manager.
 //
-// Tests drive it without the thread: load(), then trigger()/handlers and runOnce() with a
+// Tests drive it without the thread: load(), then trigger()/receiveAlerts() and runOnce() with a
 // SimulatedTimeSource; a retry's backoff is a deadline runOnce() honours, never a sleep.
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,11 +38,11 @@
 #include <vector>
 
 #include "config/config.h"
-#include "proxy/admin/admin_server.h"
 #include "proxy/common/time.h"
 #include "proxy/rollback/alertmanager.h"
 #include "proxy/rollback/config.h"
 #include "proxy/rollback/guard.h"
+#include "proxy/rollback/records.h"
 
 namespace prometheus {
 class Registry;
@@ -66,42 +69,6 @@ class ProxyControl {
   virtual std::string resume(const std::string& route) = 0;
 };
 
-enum class TriggerKind { Alertmanager, Manual, Guard };
-std::string_view triggerKindName(TriggerKind kind);
-
-struct Trigger {
-  TriggerKind kind = TriggerKind::Manual;
-  std::string reason;
-  // Alertmanager only: the alert that asked for the rollback.
-  Labels alert_labels;
-  std::string fingerprint;
-  std::string group_key;
-  std::string starts_at;
-};
-
-enum class RouteStatus { Active, RollingBack, RolledBack, RollbackFailed };
-std::string_view routeStatusName(RouteStatus status);
-
-struct StepRecord {
-  std::string type;                // set_weights, pin_version, webhook, notify
-  std::string status = "pending";  // pending, running, succeeded, failed, skipped
-  uint32_t attempts = 0;
-  std::string started_at;   // RFC 3339 UTC; empty until it starts
-  std::string finished_at;  // empty until it ends
-  std::vector<std::string> log;
-};
-
-struct Execution {
-  std::string id;
-  std::string route;
-  Trigger trigger;
-  std::string started_at;
-  std::string finished_at;
-  std::string status = "running";  // running, succeeded, failed
-  std::vector<StepRecord> steps;
-  std::vector<std::string> log;  // what happened to it outside its steps (restart, resume)
-};
-
 // What the webhook/notify steps call; httpPostJson() over real sockets unless replaced.
 using HttpPoster = std::function<HttpPostResult(
     const HttpUrl& url, const std::vector<std::pair<std::string, std::string>>& headers,
@@ -111,12 +78,11 @@ struct ManagerOptions {
   std::chrono::milliseconds guard_interval{250};
   HttpPoster http;                 // empty: httpPostJson() with the real clock for socket deadlines
   size_t max_alert_records = 100;  // recent webhook notifications shown on GET /rollback
-  size_t max_admin_body_bytes = 64 * 1024;  // POST /rollback/trigger and /rollback/resume
 };
 
 class RollbackManager {
  public:
-  enum class Outcome { Started, AlreadyRolledBack, InProgress, NoPlan };
+  using Outcome = TriggerOutcome;
   struct TriggerResult {
     Outcome outcome = Outcome::NoPlan;
     std::string execution_id;  // the new one when Started; the route's current one otherwise
@@ -158,9 +124,27 @@ class RollbackManager {
   // trigger also needs the route to be active (a failed rollback is not retried by the guard;
   // an alert or an operator may retry it).
   TriggerResult trigger(const std::string& route, Trigger trigger);
-  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again. Returns ""
-  // or why not; `status` is the HTTP status that fits (200, 404, 409, 502).
-  std::string resume(const std::string& route, int& status);
+
+  enum class ResumeOutcome { Resumed, NoPlan, Active, InProgress, ControlFailed };
+  struct ResumeResult {
+    ResumeOutcome outcome = ResumeOutcome::NoPlan;
+    std::string execution_id;  // the route's execution (running one when InProgress), or ""
+    std::string error;         // ControlFailed: what ProxyControl::resume() said
+  };
+  // Undoes the rollback of `route` (ProxyControl::resume) and makes it active again. Changes
+  // nothing when the route has no plan, is active, is still rolling back, or ProxyControl fails.
+  ResumeResult resume(const std::string& route);
+
+  // The alerts of an Alertmanager notification (parsed and checked by the caller): each one is
+  // dropped if its idempotency key was seen, recorded if resolved (never rolls forward), else
+  // triggers every plan it matches. Counted in switchyard_rollback_webhooks_total and kept for
+  // GET /rollback (except duplicates). One decision per alert, in the payload's order.
+  std::vector<AlertDecision> receiveAlerts(const AlertmanagerPayload& payload);
+  // Counts a webhook request refused before its alerts were read (result="invalid").
+  void recordRejectedWebhook();
+
+  // The configuration the manager was built with; immutable, so any thread may read it.
+  const RollbackConfig& config() const { return config_; }
 
   std::optional<RouteStatus> routeStatus(const std::string& route) const;
   std::optional<Execution> execution(const std::string& id) const;
@@ -170,42 +154,12 @@ class RollbackManager {
   nlohmann::json stateJson() const;
   nlohmann::json executionsJson() const;  // newest first
 
-  // Admin endpoints (the server registers them; the POST ones as mutating):
-  // POST /alerts/alertmanager
-  admin::AdminResponse handleAlertmanagerWebhook(const admin::AdminRequest& request);
-  // GET /rollback
-  admin::AdminResponse handleState(const admin::AdminRequest& request) const;
-  // GET /rollback/executions[?id=<id>]
-  admin::AdminResponse handleExecutions(const admin::AdminRequest& request) const;
-  // POST /rollback/trigger {"route": "...", "reason": "..."}
-  admin::AdminResponse handleTrigger(const admin::AdminRequest& request);
-  // POST /rollback/resume {"route": "..."}
-  admin::AdminResponse handleResume(const admin::AdminRequest& request);
-
-  // JSON forms, also the persisted ones.
-  static nlohmann::json toJson(const Execution& execution);
-  // Throws nlohmann::json::exception or std::invalid_argument on a malformed record.
-  static Execution executionFromJson(const nlohmann::json& json);
-
  private:
-  struct RouteState {
-    RouteStatus status = RouteStatus::Active;
-    std::string since;
-    std::string execution_id;
-  };
   struct Run {  // an execution in progress
     std::string execution_id;
     const PlanConfig* plan = nullptr;
     size_t step = 0;
     common::MonotonicTime next_at{};
-  };
-  struct AlertRecord {
-    std::string received_at;
-    std::string fingerprint;
-    std::string alertname;
-    std::string status;
-    std::string result;  // accepted, duplicate, resolved, unmatched
-    nlohmann::json routes = nlohmann::json::array();
   };
   struct Metrics {
     prometheus::Family<prometheus::Counter>& rollbacks;
@@ -221,8 +175,8 @@ class RollbackManager {
   void finishLocked(Run& run, Execution& execution, bool succeeded);
   void pruneLocked();
   void persistLocked();
-  nlohmann::json stateJsonLocked(bool for_file) const;
-  bool loadFromJsonLocked(const nlohmann::json& state, std::string& error);
+  // Takes the state read from the file; routes without a plan any more are forgotten.
+  void takeLoadedLocked(RollbackState loaded);
   void reapplyLocked();
   bool rememberKeyLocked(const std::string& key);  // false when already seen
   void recordAlertLocked(AlertRecord record);
@@ -242,13 +196,9 @@ class RollbackManager {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   config::ConfigConstSharedPtr routes_;
-  std::map<std::string, RouteState> states_;  // every planned route
-  std::deque<Execution> executions_;          // oldest first
+  RollbackState state_;  // state_.routes has every planned route, and only those
   std::vector<Run> runs_;
-  std::deque<std::string> alert_keys_;  // oldest first
-  std::unordered_set<std::string> alert_key_set_;
-  std::deque<AlertRecord> alerts_;  // oldest first
-  uint64_t next_id_ = 1;
+  std::unordered_set<std::string> alert_key_set_;  // state_.alert_keys, for lookups
   common::MonotonicTime next_guard_check_{};
   bool loaded_ = false;
   bool stopping_ = false;

@@ -14,6 +14,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
+#include "proxy/rollback/admin_handlers.h"
 #include "proxy/rollback/manager.h"
 #include "proxy/server/admin_views.h"
 #include "proxy/server/endpoint_prober.h"
@@ -493,24 +494,7 @@ void Server::registerAdmin(Run& run) {
   run.admin = std::make_unique<admin::AdminServer>(cfg.admin, time_);
   admin::AdminServer& admin = *run.admin;
   stats::ProxyStats& stats = *run.stats;
-  if (run.rollback) {
-    admin.setMaxBodyBytes(std::max<size_t>(admin::AdminServer::DefaultMaxBodyBytes,
-                                           cfg.rollback->webhook_max_body_bytes + 1));
-    rollback::RollbackManager* m = run.rollback.get();
-    admin.addHandler(
-        "POST", "/alerts/alertmanager",
-        [m](const admin::AdminRequest& r) { return m->handleAlertmanagerWebhook(r); }, true);
-    admin.addHandler("GET", "/rollback",
-                     [m](const admin::AdminRequest& r) { return m->handleState(r); });
-    admin.addHandler("GET", "/rollback/executions",
-                     [m](const admin::AdminRequest& r) { return m->handleExecutions(r); });
-    admin.addHandler(
-        "POST", "/rollback/trigger",
-        [m](const admin::AdminRequest& r) { return m->handleTrigger(r); }, true);
-    admin.addHandler(
-        "POST", "/rollback/resume",
-        [m](const admin::AdminRequest& r) { return m->handleResume(r); }, true);
-  }
+  if (run.rollback) rollback::registerRollbackAdmin(admin, *run.rollback);
   admin.addHandler(
       "GET", "/metrics",
       admin::metricsHandler(registry_, {stats.downstream_duration, stats.upstream_duration}));

@@ -4,16 +4,12 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 
 #include "proxy/rollback/state_file.h"
-#include "tests/support/http_sink.h"
-#include "tests/unit/rollback/fixtures.h"
-#include "tests/unit/rollback/payloads.h"
-#include "tests/unit/rollback/temp_dir.h"
+#include "tests/unit/rollback/manager_fixture.h"
 
 namespace switchyard::rollback {
 namespace {
@@ -29,293 +25,8 @@ Trigger trig(TriggerKind kind, std::string reason) {
   return t;
 }
 
-class ManagerTest : public ::testing::Test {
- protected:
-  std::string statePath() const { return dir_.path() + "/rollback.json"; }
-
-  // The standard plan for route api: move v2's traffic to legacy, pin v1, call the deployment
-  // webhook and the chat hook (both the sink).
-  std::string standardPlan(const std::string& extra_top = "") const {
-    return "rollback:\n"
-           "  state_file: " +
-           statePath() + "\n" + extra_top +
-           "  plans:\n"
-           "    - route: api\n"
-           "      steps:\n"
-           "        - set_weights: {version: v2, weights: {legacy: 100}}\n"
-           "        - pin_version: {version: v1}\n"
-           "        - webhook:\n"
-           "            url: " +
-           sink_.url("/deploy/rollback") +
-           "\n"
-           "            body: {service: orders, why: '{reason}', id: '{execution_id}', n: 2}\n"
-           "          timeout: 1s\n"
-           "        - notify: {url: '" +
-           sink_.url("/chat") +
-           "', message: 'rolled back {route} {version} ({trigger}): {reason}'}\n";
-  }
-
-  RollbackManager& make(const std::string& yaml, ManagerOptions options = {}) {
-    RollbackConfig config = parseRollbackConfig(YAML::Load(yaml)["rollback"], "rollback");
-    for (const auto& error : validateRollbackConfig(config, *routes_)) {
-      ADD_FAILURE() << error.format("test.yaml");
-    }
-    // A fresh registry per manager: a restarted manager registers the same families again.
-    registries_.push_back(std::make_unique<prometheus::Registry>());
-    registry_ = registries_.back().get();
-    managers_.push_back(std::make_unique<RollbackManager>(std::move(config), routes_, control_,
-                                                          time_, *registry_, std::move(options)));
-    return *managers_.back();
-  }
-
-  static admin::AdminRequest webhookRequest(const std::string& body,
-                                            const std::string& type = "application/json") {
-    admin::AdminRequest r;
-    r.method = "POST";
-    r.path = "/alerts/alertmanager";
-    r.body = body;
-    if (!type.empty()) r.headers["content-type"] = type;
-    return r;
-  }
-  static admin::AdminRequest postRequest(const std::string& path, const std::string& body) {
-    admin::AdminRequest r;
-    r.method = "POST";
-    r.path = path;
-    r.body = body;
-    r.headers["content-type"] = "application/json";
-    return r;
-  }
-  // The captured payload with `edit` applied.
-  static std::string payload(const std::function<void(json&)>& edit = nullptr) {
-    json doc = json::parse(test::CapturedPayload);
-    if (edit) edit(doc);
-    return doc.dump();
-  }
-  double metric(const std::string& name, const std::map<std::string, std::string>& labels) {
-    return test::metricValue(*registry_, name, labels);
-  }
-  std::string readState() const {
-    std::string text;
-    std::string error;
-    readWholeFile(statePath(), text, error);
-    return text;
-  }
-
-  test::TempDir dir_;
-  ::switchyard::test::HttpSink sink_;
-  common::SimulatedTimeSource time_;
-  test::FakeProxyControl control_;
-  config::ConfigConstSharedPtr routes_ = test::testRoutes();
-  std::vector<std::unique_ptr<prometheus::Registry>> registries_;
-  prometheus::Registry* registry_ = nullptr;
-  std::vector<std::unique_ptr<RollbackManager>> managers_;
-};
-
-TEST_F(ManagerTest, CapturedAlertRunsThePlanStepByStep) {
-  RollbackManager& m = make(standardPlan());
-  m.load();
-  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 0);
-
-  admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload()));
-  ASSERT_EQ(r.status, 200) << r.body;
-  json summary = json::parse(r.body);
-  EXPECT_EQ(summary["alerts"], 1);
-  EXPECT_EQ(summary["results"][0]["result"], "accepted");
-  EXPECT_EQ(summary["results"][0]["fingerprint"], "0f12e33329fd4126");
-  EXPECT_EQ(summary["results"][0]["routes"][0]["route"], "api");
-  EXPECT_EQ(summary["results"][0]["routes"][0]["outcome"], "started");
-  const std::string id = summary["results"][0]["routes"][0]["execution_id"];
-  // The answer comes before any step runs: the steps run on the manager's thread.
-  EXPECT_TRUE(control_.calls().empty());
-  EXPECT_EQ(sink_.requestCount(), 0u);
-  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
-  EXPECT_FALSE(m.idle());
-
-  m.runOnce();
-  EXPECT_TRUE(m.idle());
-  EXPECT_EQ(control_.calls(),
-            (std::vector<std::string>{"set_weights api v2 legacy=100", "pin api v1"}));
-  auto requests = sink_.requests();
-  ASSERT_EQ(requests.size(), 2u);
-  EXPECT_EQ(requests[0].path, "/deploy/rollback");
-  const std::string reason = "alert SidecarCanaryHighErrorRatio: 5xx ratio on cluster v2 is 19.15%";
-  EXPECT_EQ(json::parse(requests[0].body),
-            (json{{"service", "orders"}, {"why", reason}, {"id", id}, {"n", 2}}));
-  EXPECT_EQ(requests[1].path, "/chat");
-  json chat = json::parse(requests[1].body);
-  EXPECT_EQ(chat["text"], "rolled back api v2 (alertmanager): " + reason);
-  EXPECT_EQ(chat["execution_id"], id);
-  EXPECT_EQ(chat["trigger"], "alertmanager");
-
-  std::optional<Execution> e = m.execution(id);
-  ASSERT_TRUE(e.has_value());
-  EXPECT_EQ(e->status, "succeeded");
-  EXPECT_EQ(e->route, "api");
-  EXPECT_EQ(e->trigger.kind, TriggerKind::Alertmanager);
-  EXPECT_EQ(e->trigger.fingerprint, "0f12e33329fd4126");
-  EXPECT_EQ(e->trigger.alert_labels.at("cluster"), "v2");
-  EXPECT_EQ(e->started_at, "2026-01-01T00:00:00.000Z");
-  EXPECT_EQ(e->finished_at, "2026-01-01T00:00:00.000Z");
-  ASSERT_EQ(e->steps.size(), 4u);
-  for (const StepRecord& s : e->steps) {
-    EXPECT_EQ(s.status, "succeeded") << s.type;
-    EXPECT_EQ(s.attempts, 1u) << s.type;
-    ASSERT_EQ(s.log.size(), 1u) << s.type;
-  }
-  EXPECT_EQ(e->steps[0].type, "set_weights");
-  EXPECT_EQ(e->steps[0].log[0],
-            "2026-01-01T00:00:00.000Z attempt 1: set weights of api v2 to legacy=100");
-  EXPECT_EQ(e->steps[2].log[0], "2026-01-01T00:00:00.000Z attempt 1: POST " +
-                                    sink_.url("/deploy/rollback") + " -> 200");
-  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
-
-  EXPECT_EQ(metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "alertmanager"}}),
-            1);
-  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "accepted"}}), 1);
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 0);
-
-  json state = m.stateJson();
-  EXPECT_EQ(state["routes"]["api"]["state"], "rolled_back");
-  EXPECT_EQ(state["routes"]["api"]["execution_id"], id);
-  EXPECT_EQ(state["executions"][0]["id"], id);
-  EXPECT_EQ(state["executions"][0]["steps"][3]["type"], "notify");
-  EXPECT_EQ(state["alerts"][0]["result"], "accepted");
-  // Persisted after every change, atomically: only the state file is in the directory.
-  EXPECT_EQ(json::parse(readState())["routes"]["api"]["state"], "rolled_back");
-  EXPECT_EQ(dir_.entries(), std::set<std::string>{"rollback.json"});
-}
-
-TEST_F(ManagerTest, SamePayloadTwiceRunsOnce) {
-  RollbackManager& m = make(standardPlan());
-  m.load();
-  ASSERT_EQ(m.handleAlertmanagerWebhook(webhookRequest(payload())).status, 200);
-  // Again while the first is still running, and again once it is done.
-  for (int i = 0; i < 2; ++i) {
-    admin::AdminResponse again = m.handleAlertmanagerWebhook(webhookRequest(payload()));
-    ASSERT_EQ(again.status, 200);
-    EXPECT_EQ(json::parse(again.body)["results"][0]["result"], "duplicate");
-    m.runOnce();
-  }
-  EXPECT_EQ(m.executions().size(), 1u);
-  EXPECT_EQ(control_.calls().size(), 2u);
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "duplicate"}}), 2);
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "accepted"}}), 1);
-}
-
-TEST_F(ManagerTest, ResolvedIsRecordedAndNeverRollsForward) {
-  RollbackManager& m = make(standardPlan());
-  m.load();
-  m.handleAlertmanagerWebhook(webhookRequest(payload()));
-  m.runOnce();
-  control_.clear();
-  admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload([](json& d) {
-    d["status"] = "resolved";
-    d["alerts"][0]["status"] = "resolved";
-    d["alerts"][0]["endsAt"] = "2026-11-21T21:10:00Z";
-  })));
-  ASSERT_EQ(r.status, 200);
-  EXPECT_EQ(json::parse(r.body)["results"][0]["result"], "resolved");
-  m.runOnce();
-  EXPECT_TRUE(control_.calls().empty());
-  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
-  json state = m.stateJson();
-  EXPECT_EQ(state["alerts"][0]["result"], "resolved");
-  EXPECT_EQ(state["alerts"][1]["result"], "accepted");
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "resolved"}}), 1);
-}
-
-TEST_F(ManagerTest, ResolvedForAnActiveRouteDoesNothing) {
-  RollbackManager& m = make(standardPlan());
-  m.load();
-  admin::AdminResponse r = m.handleAlertmanagerWebhook(
-      webhookRequest(payload([](json& d) { d["alerts"][0]["status"] = "resolved"; })));
-  EXPECT_EQ(json::parse(r.body)["results"][0]["result"], "resolved");
-  m.runOnce();
-  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
-  EXPECT_TRUE(m.executions().empty());
-  EXPECT_TRUE(control_.calls().empty());
-}
-
-TEST_F(ManagerTest, ARolledBackRouteRecordsNewAlertsWithoutRunningAgain) {
-  RollbackManager& m = make(standardPlan());
-  m.load();
-  m.handleAlertmanagerWebhook(webhookRequest(payload()));
-  m.runOnce();
-  const size_t requests = sink_.requestCount();
-  admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload([](json& d) {
-    d["alerts"][0]["startsAt"] = "2026-11-21T22:00:00Z";  // fired again: a new alert
-  })));
-  json result = json::parse(r.body)["results"][0];
-  EXPECT_EQ(result["result"], "accepted");
-  EXPECT_EQ(result["routes"][0]["outcome"], "already_rolled_back");
-  m.runOnce();
-  EXPECT_EQ(m.executions().size(), 1u);
-  EXPECT_EQ(sink_.requestCount(), requests);
-  const std::vector<std::string> log = m.executions()[0].log;
-  ASSERT_EQ(log.size(), 1u);
-  EXPECT_NE(log[0].find("already_rolled_back, not run again"), std::string::npos) << log[0];
-}
-
-TEST_F(ManagerTest, UnmatchedAlertsDoNothing) {
-  RollbackManager& m = make(standardPlan());
-  m.load();
-  for (const auto& labels : std::vector<json>{
-           {{"alertname", "X"}, {"cluster", "elsewhere"}, {"action", "rollback"}},
-           {{"alertname", "X"}, {"cluster", "v2"}},                            // no action=rollback
-           {{"alertname", "X"}, {"route", "simple"}, {"action", "rollback"}},  // no plan
-       }) {
-    admin::AdminResponse r = m.handleAlertmanagerWebhook(webhookRequest(payload([&](json& d) {
-      d["alerts"][0]["labels"] = labels;
-      d["alerts"][0]["fingerprint"] = labels.dump();
-    })));
-    ASSERT_EQ(r.status, 200);
-    EXPECT_EQ(json::parse(r.body)["results"][0]["result"], "unmatched") << labels;
-  }
-  m.runOnce();
-  EXPECT_TRUE(m.executions().empty());
-  EXPECT_TRUE(control_.calls().empty());
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "unmatched"}}), 3);
-}
-
-TEST_F(ManagerTest, BadRequestsAreRefusedWithoutAnyStateChange) {
-  RollbackManager& m = make(standardPlan("  webhook: {max_body_bytes: 4KiB}\n"));
-  m.load();
-  struct Case {
-    admin::AdminRequest request;
-    int status;
-    std::string detail;
-  };
-  const std::vector<Case> cases = {
-      {webhookRequest("not json"), 400, "the body is not valid JSON"},
-      {webhookRequest(payload([](json& d) { d["version"] = "3"; })), 400,
-       "\"version\" must be \"4\" (Alertmanager webhook payload version 4)"},
-      {webhookRequest(payload([](json& d) { d.erase("alerts"); })), 400,
-       "\"alerts\" is required: an array of alerts"},
-      {webhookRequest(payload([](json& d) { d["alerts"][0]["labels"]["route"] = 1; })), 400,
-       "\"alerts[0].labels\".\"route\" must be a string"},
-      {webhookRequest(payload([](json& d) { d["pad"] = std::string(5000, 'x'); })), 413,
-       "the body is larger than 4096 bytes"},
-      {webhookRequest(payload(), "text/plain"), 415, "expected Content-Type: application/json"},
-      {webhookRequest(payload(), ""), 415, "expected Content-Type: application/json"},
-  };
-  for (const Case& c : cases) {
-    admin::AdminResponse r = m.handleAlertmanagerWebhook(c.request);
-    EXPECT_EQ(r.status, c.status) << c.detail;
-    EXPECT_EQ(r.content_type, "application/problem+json");
-    EXPECT_EQ(json::parse(r.body)["detail"], c.detail);
-  }
-  m.runOnce();
-  EXPECT_TRUE(m.executions().empty());
-  EXPECT_EQ(m.stateJson()["alerts"], json::array());
-  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
-  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 7);
-  EXPECT_FALSE(dir_.entries().count("rollback.json"));  // nothing was ever written
-  // Parameters of the media type are fine; the payload's first try was not recorded.
-  admin::AdminResponse ok =
-      m.handleAlertmanagerWebhook(webhookRequest(payload(), "Application/JSON; charset=utf-8"));
-  EXPECT_EQ(json::parse(ok.body)["results"][0]["result"], "accepted");
-}
+// The engine on its own; its admin endpoints are tested in admin_handlers_test.cc.
+class ManagerTest : public test::ManagerFixture {};
 
 TEST_F(ManagerTest, AFailedStepStopsThePlan) {
   RollbackManager& m = make(standardPlan());
@@ -469,71 +180,71 @@ TEST_F(ManagerTest, AWebhookThatHangsTimesOut) {
   EXPECT_EQ(sink_.requestCount(), 1u);
 }
 
-TEST_F(ManagerTest, ManualTriggerAndResumeThroughTheAdminHandlers) {
+TEST_F(ManagerTest, ResumeSaysWhyItCannot) {
+  using R = RollbackManager::ResumeOutcome;
   RollbackManager& m = make(standardPlan());
   m.load();
-  admin::AdminResponse r =
-      m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api","reason":"bad deploy"})"));
-  ASSERT_EQ(r.status, 202) << r.body;
-  const std::string id = json::parse(r.body)["execution_id"];
-  EXPECT_EQ(m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api"})")).status, 409);
+  EXPECT_EQ(m.resume("nope").outcome, R::NoPlan);
+  EXPECT_EQ(m.resume("simple").outcome, R::NoPlan);  // configured, but without a plan
+  EXPECT_EQ(m.resume("api").outcome, R::Active);
+  const std::string id = m.trigger("api", trig(TriggerKind::Manual, "r")).execution_id;
+  RollbackManager::ResumeResult r = m.resume("api");
+  EXPECT_EQ(r.outcome, R::InProgress);
+  EXPECT_EQ(r.execution_id, id);
+  EXPECT_TRUE(control_.calls().empty());
   m.runOnce();
-  EXPECT_EQ(m.execution(id)->trigger.kind, TriggerKind::Manual);
-  EXPECT_EQ(m.execution(id)->trigger.reason, "bad deploy");
-  r = m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api"})"));
-  EXPECT_EQ(r.status, 409);
-  EXPECT_EQ(json::parse(r.body)["detail"],
-            "route \"api\" is already rolled back (" + id + "); resume it first");
-  EXPECT_EQ(metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "manual"}}), 1);
-
-  for (const auto& [body, status] : std::vector<std::pair<std::string, int>>{
-           {"{}", 400},
-           {"[]", 400},
-           {"nope", 400},
-           {R"({"route":1})", 400},
-           {R"({"route":"api","extra":"x"})", 400},
-           {R"({"route":"simple"})", 404},
-           {R"({"route":")" + std::string(70000, 'a') + "\"}", 413}}) {
-    EXPECT_EQ(m.handleTrigger(postRequest("/rollback/trigger", body)).status, status) << body;
-  }
-
   control_.clear();
   control_.failResume("overrides are locked");
-  r = m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})"));
-  EXPECT_EQ(r.status, 502);
+  r = m.resume("api");
+  EXPECT_EQ(r.outcome, R::ControlFailed);
+  EXPECT_EQ(r.error, "overrides are locked");
   EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
   control_.failResume("");
-  r = m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})"));
-  ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(json::parse(r.body)["state"], "active");
-  EXPECT_EQ(control_.calls(), (std::vector<std::string>{"resume api", "resume api"}));
+  r = m.resume("api");
+  EXPECT_EQ(r.outcome, R::Resumed);
+  EXPECT_EQ(r.execution_id, id);
   EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
-  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 0);
-  EXPECT_NE(m.execution(id)->log.back().find("resumed by an operator"), std::string::npos);
-  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})")).status, 409);
-  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({"route":"nope"})")).status, 404);
-  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({})")).status, 400);
+  EXPECT_EQ(control_.calls(), (std::vector<std::string>{"resume api", "resume api"}));
+}
 
-  // A resumed route can roll back again.
-  r = m.handleTrigger(postRequest("/rollback/trigger", R"({"route":"api"})"));
-  ASSERT_EQ(r.status, 202);
-  EXPECT_EQ(m.handleResume(postRequest("/rollback/resume", R"({"route":"api"})")).status, 409);
-  m.runOnce();
-  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
-  EXPECT_EQ(m.executions().size(), 2u);
+TEST_F(ManagerTest, ReceivedAlertsGetADecisionEach) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  AlertmanagerPayload parsed;
+  std::string error;
+  ASSERT_TRUE(parseAlertmanagerPayload(payload([](json& d) {
+                                         json other = d["alerts"][0];
+                                         other["labels"]["cluster"] = "elsewhere";
+                                         other["fingerprint"] = "other";
+                                         d["alerts"].push_back(other);
+                                       }),
+                                       parsed, error))
+      << error;
+  std::vector<AlertDecision> d = m.receiveAlerts(parsed);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].result, AlertResult::Accepted);
+  EXPECT_EQ(d[0].fingerprint, "0f12e33329fd4126");
+  EXPECT_EQ(d[0].alertname, "SidecarCanaryHighErrorRatio");
+  EXPECT_EQ(d[0].status, "firing");
+  ASSERT_EQ(d[0].routes.size(), 1u);
+  EXPECT_EQ(d[0].routes[0].route, "api");
+  EXPECT_EQ(d[0].routes[0].outcome, TriggerOutcome::Started);
+  EXPECT_EQ(d[0].routes[0].execution_id, m.executions().at(0).id);
+  EXPECT_EQ(d[1].result, AlertResult::Unmatched);
+  EXPECT_TRUE(d[1].routes.empty());
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
 
-  admin::AdminRequest get;
-  get.method = "GET";
-  get.path = "/rollback/executions";
-  json list = json::parse(m.handleExecutions(get).body);
-  ASSERT_EQ(list.size(), 2u);
-  EXPECT_EQ(list[1]["id"], id);  // newest first
-  get.query_params["id"] = id;
-  EXPECT_EQ(json::parse(m.handleExecutions(get).body)["id"], id);
-  get.query_params["id"] = "nope";
-  EXPECT_EQ(m.handleExecutions(get).status, 404);
-  get.path = "/rollback";
-  EXPECT_EQ(json::parse(m.handleState(get).body)["routes"]["api"]["state"], "rolled_back");
+  // Again: both are duplicates, neither is recorded again.
+  d = m.receiveAlerts(parsed);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].result, AlertResult::Duplicate);
+  EXPECT_EQ(d[1].result, AlertResult::Duplicate);
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(m.stateJson()["alerts"].size(), 2u);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "duplicate"}}), 2);
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 0);
+  m.recordRejectedWebhook();
+  EXPECT_EQ(metric("switchyard_rollback_webhooks_total", {{"result", "invalid"}}), 1);
 }
 
 TEST_F(ManagerTest, TheGuardTriggersOnceWhileTheRouteIsActive) {
@@ -567,8 +278,7 @@ TEST_F(ManagerTest, TheGuardTriggersOnceWhileTheRouteIsActive) {
   EXPECT_EQ(m.executions().size(), 1u);
   // Resuming starts the guard afresh, so the old errors do not roll it back at once.
   time_.advance(seconds(1));
-  int status = 0;
-  EXPECT_EQ(m.resume("api", status), "");
+  EXPECT_EQ(m.resume("api").outcome, RollbackManager::ResumeOutcome::Resumed);
   time_.advance(milliseconds(250));
   m.runOnce();
   EXPECT_EQ(m.executions().size(), 1u);
@@ -579,7 +289,7 @@ TEST_F(ManagerTest, RestartReappliesTrafficStepsWithoutCallingOut) {
   {
     RollbackManager& m = make(standardPlan());
     m.load();
-    m.handleAlertmanagerWebhook(webhookRequest(payload()));
+    receive(m, payload());
     m.runOnce();
     ASSERT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
   }
@@ -605,13 +315,9 @@ TEST_F(ManagerTest, RestartReappliesTrafficStepsWithoutCallingOut) {
                        "2026-01-01T00:01:00.000Z restart: pin api to v1 re-applied"}));
   EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
   // The idempotency keys survived too.
-  EXPECT_EQ(
-      json::parse(
-          m.handleAlertmanagerWebhook(webhookRequest(payload())).body)["results"][0]["result"],
-      "duplicate");
+  EXPECT_EQ(receive(m, payload()).at(0).result, AlertResult::Duplicate);
   // And the next execution id does not reuse an old one.
-  int status = 0;
-  m.resume("api", status);
+  m.resume("api");
   auto t = m.trigger("api", trig(TriggerKind::Manual, "again"));
   EXPECT_NE(t.execution_id, id);
   EXPECT_EQ(t.execution_id.rfind("rb-2-", 0), 0u) << t.execution_id;
@@ -733,8 +439,7 @@ TEST_F(ManagerTest, AnUnreadableStateFileIsHandledLikeACorruptOne) {
 TEST_F(ManagerTest, NothingIsWrittenBeforeTheStateIsLoaded) {
   ASSERT_EQ(writeFileAtomically(statePath(), "previous"), "");
   RollbackManager& m = make(standardPlan());
-  m.handleAlertmanagerWebhook(
-      webhookRequest(payload([](json& d) { d["alerts"][0]["status"] = "resolved"; })));
+  receive(m, payload([](json& d) { d["alerts"][0]["status"] = "resolved"; }));
   EXPECT_EQ(readState(), "previous");
 }
 
@@ -745,8 +450,7 @@ TEST_F(ManagerTest, ExecutionsAndAlertKeysAreBounded) {
   for (int i = 0; i < 3; ++i) {
     ids.push_back(m.trigger("api", trig(TriggerKind::Manual, "r")).execution_id);
     m.runOnce();
-    int status = 0;
-    m.resume("api", status);
+    m.resume("api");
   }
   ASSERT_EQ(m.executions().size(), 2u);
   EXPECT_EQ(m.executions()[0].id, ids[1]);
@@ -754,15 +458,15 @@ TEST_F(ManagerTest, ExecutionsAndAlertKeysAreBounded) {
   EXPECT_EQ(json::parse(readState())["executions"].size(), 2u);
 
   auto resolved = [&](int n) {
-    return m.handleAlertmanagerWebhook(webhookRequest(payload([n](json& d) {
-      d["alerts"][0]["status"] = "resolved";
-      d["alerts"][0]["fingerprint"] = "f" + std::to_string(n);
-    })));
+    return receive(m, payload([n](json& d) {
+                     d["alerts"][0]["status"] = "resolved";
+                     d["alerts"][0]["fingerprint"] = "f" + std::to_string(n);
+                   }));
   };
   for (int i = 0; i < 11; ++i) resolved(i);
-  EXPECT_EQ(json::parse(resolved(10).body)["results"][0]["result"], "duplicate");
+  EXPECT_EQ(resolved(10).at(0).result, AlertResult::Duplicate);
   // The oldest key was forgotten to make room.
-  EXPECT_EQ(json::parse(resolved(0).body)["results"][0]["result"], "resolved");
+  EXPECT_EQ(resolved(0).at(0).result, AlertResult::Resolved);
   EXPECT_EQ(json::parse(readState())["alert_keys"].size(), 10u);
 }
 

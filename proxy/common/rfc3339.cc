@@ -44,6 +44,15 @@ std::string twoDigits(unsigned v) {
   return buf;
 }
 
+// `count` digits at `pos`.
+bool digitsAt(std::string_view s, size_t pos, size_t count) {
+  if (s.size() < pos + count) return false;
+  for (size_t i = pos; i < pos + count; ++i) {
+    if (!isDigit(s[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string formatRfc3339Millis(SystemTime t) {
@@ -219,6 +228,42 @@ std::string formatRfc3339(SystemTime t) {
   }
   out += 'Z';
   return out;
+}
+
+bool isRfc3339(std::string_view s) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  if (!digitsAt(s, 0, 4) || s.size() < 20 || s[4] != '-' || !digitsAt(s, 5, 2) || s[7] != '-' ||
+      !digitsAt(s, 8, 2) || (s[10] != 'T' && s[10] != 't') || !digitsAt(s, 11, 2) || s[13] != ':' ||
+      !digitsAt(s, 14, 2) || s[16] != ':' || !digitsAt(s, 17, 2)) {
+    return false;
+  }
+  auto num = [&](size_t pos) { return (s[pos] - '0') * 10 + (s[pos + 1] - '0'); };
+  if (num(5) < 1 || num(5) > 12 || num(8) < 1 || num(8) > 31 || num(11) > 23 || num(14) > 59 ||
+      num(17) > 60) {
+    return false;
+  }
+  size_t pos = 19;
+  if (pos < s.size() && s[pos] == '.') {
+    size_t start = ++pos;
+    while (pos < s.size() && isDigit(s[pos])) ++pos;
+    if (pos == start) return false;
+  }
+  if (pos == s.size()) return false;
+  if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size();
+  if (s[pos] != '+' && s[pos] != '-') return false;
+  return pos + 6 == s.size() && digitsAt(s, pos + 1, 2) && s[pos + 3] == ':' &&
+         digitsAt(s, pos + 4, 2) && num(pos + 1) <= 23 && num(pos + 4) <= 59;
+}
+
+std::string formatCompactUtc(SystemTime t) {
+  const int64_t secs = std::chrono::floor<std::chrono::seconds>(t.time_since_epoch()).count();
+  const time_t tt = static_cast<time_t>(secs);
+  tm p{};
+  gmtime_r(&tt, &p);
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02dZ", p.tm_year + 1900, p.tm_mon + 1,
+                p.tm_mday, p.tm_hour, p.tm_min, p.tm_sec);
+  return buf;
 }
 
 }  // namespace switchyard::common

@@ -15,6 +15,8 @@ namespace switchyard::common {
 // "2026-01-01T12:34:56.789Z": UTC, always three fractional digits (truncated, not rounded, so a
 // timestamp never moves into the next second). For logs and JSON status pages.
 std::string formatRfc3339Millis(SystemTime t);
+// "20260822T100000Z": UTC to the second, ISO 8601's basic form, for ids and file names.
+std::string formatCompactUtc(SystemTime t);
 // RFC 3339 in UTC: "2025-06-01T00:00:00Z", with a fraction ("...:00.25Z") only when there is one.
 std::string formatRfc3339(SystemTime t);
 
@@ -23,6 +25,10 @@ std::string formatRfc3339(SystemTime t);
 // "2025-06-01", meaning midnight UTC. Years 1970..2200. On failure returns false and, when
 // `error` is given, sets it to a sentence that quotes `text` and says what is wrong.
 bool parseRfc3339(std::string_view text, SystemTime& out, std::string* error = nullptr);
+// Whether `text` has RFC 3339's date-time syntax (YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM),
+// leap second allowed, any year, so Alertmanager's "0001-01-01T00:00:00Z" passes), without
+// converting it.
+bool isRfc3339(std::string_view text);
 
 // Calendar arithmetic in UTC on the proleptic Gregorian calendar.
 struct CivilDate {

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "proxy/common/logging.h"
+#include "proxy/common/strings.h"
 #include "proxy/rollback/alertmanager.h"
 #include "proxy/rollback/codec.h"
 
@@ -20,36 +21,11 @@ using admin::AdminRequest;
 using admin::AdminResponse;
 using nlohmann::json;
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-AdminResponse jsonResponse(int status, const json& body) {
-  AdminResponse response;
-  response.status = status;
-  response.body = dumpJson(body, 2);
-  return response;
-}
-
-std::string_view reasonPhrase(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 415:
-      return "Unsupported Media Type";
-    case 502:
-      return "Bad Gateway";
-    default:
-      return "Error";
-  }
-}
+using admin::jsonResponse;
+using common::quote;
 
 AdminResponse problem(int status, std::string detail) {
-  return admin::problemResponse(status, std::string(reasonPhrase(status)), std::move(detail));
+  return admin::problemResponse(status, std::move(detail));
 }
 
 // The body of a POST /rollback/* request: a JSON object with the keys named; "" or a problem.

@@ -3,22 +3,14 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "proxy/common/rfc3339.h"
+
 namespace switchyard::rollback {
 namespace {
 
 using nlohmann::json;
 
 constexpr size_t MaxFingerprint = 128;
-
-bool isDigit(char c) { return c >= '0' && c <= '9'; }
-
-bool digitsAt(std::string_view s, size_t pos, size_t count) {
-  if (pos + count > s.size()) return false;
-  for (size_t i = pos; i < pos + count; ++i) {
-    if (!isDigit(s[i])) return false;
-  }
-  return true;
-}
 
 // A string map (labels, annotations); false with `error` naming `field` otherwise.
 bool readLabels(const json& value, const std::string& field, Labels& out, std::string& error) {
@@ -85,13 +77,14 @@ bool readAlert(const json& value, size_t index, Alert& out, std::string& error) 
   if (!readLabels(*labels, where + "labels", out.labels, error)) return false;
   if (!readOptionalLabels(value, "annotations", where, out.annotations, error)) return false;
   auto starts = value.find("startsAt");
-  if (starts == value.end() || !starts->is_string() || !isRfc3339(starts->get<std::string>())) {
+  if (starts == value.end() || !starts->is_string() ||
+      !common::isRfc3339(starts->get<std::string>())) {
     error = "\"" + where + "startsAt\" is required: an RFC 3339 time";
     return false;
   }
   out.starts_at = starts->get<std::string>();
   if (!readOptionalString(value, "endsAt", where, out.ends_at, error)) return false;
-  if (!out.ends_at.empty() && !isRfc3339(out.ends_at)) {
+  if (!out.ends_at.empty() && !common::isRfc3339(out.ends_at)) {
     error = "\"" + where + "endsAt\" must be an RFC 3339 time";
     return false;
   }
@@ -109,31 +102,6 @@ bool readAlert(const json& value, size_t index, Alert& out, std::string& error) 
 }
 
 }  // namespace
-
-bool isRfc3339(std::string_view s) {
-  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
-  if (!digitsAt(s, 0, 4) || s.size() < 20 || s[4] != '-' || !digitsAt(s, 5, 2) || s[7] != '-' ||
-      !digitsAt(s, 8, 2) || (s[10] != 'T' && s[10] != 't') || !digitsAt(s, 11, 2) || s[13] != ':' ||
-      !digitsAt(s, 14, 2) || s[16] != ':' || !digitsAt(s, 17, 2)) {
-    return false;
-  }
-  auto num = [&](size_t pos) { return (s[pos] - '0') * 10 + (s[pos + 1] - '0'); };
-  if (num(5) < 1 || num(5) > 12 || num(8) < 1 || num(8) > 31 || num(11) > 23 || num(14) > 59 ||
-      num(17) > 60) {
-    return false;
-  }
-  size_t pos = 19;
-  if (pos < s.size() && s[pos] == '.') {
-    size_t start = ++pos;
-    while (pos < s.size() && isDigit(s[pos])) ++pos;
-    if (pos == start) return false;
-  }
-  if (pos == s.size()) return false;
-  if (s[pos] == 'Z' || s[pos] == 'z') return pos + 1 == s.size();
-  if (s[pos] != '+' && s[pos] != '-') return false;
-  return pos + 6 == s.size() && digitsAt(s, pos + 1, 2) && s[pos + 3] == ':' &&
-         digitsAt(s, pos + 4, 2) && num(pos + 1) <= 23 && num(pos + 4) <= 59;
-}
 
 bool parseAlertmanagerPayload(std::string_view body, AlertmanagerPayload& out, std::string& error) {
   json doc = json::parse(body, nullptr, false);

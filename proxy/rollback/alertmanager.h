@@ -47,9 +47,6 @@ struct AlertmanagerPayload {
 // some (notification_reason, routeLabels). Returns false with `error` saying what is wrong.
 bool parseAlertmanagerPayload(std::string_view body, AlertmanagerPayload& out, std::string& error);
 
-// True for "2026-08-22T10:00:00Z", "2026-11-21T20:57:58.396Z", "...+02:00".
-bool isRfc3339(std::string_view text);
-
 // The key that makes a notification idempotent: Alertmanager re-sends the same alert of the same
 // group (group_interval, repeat_interval, HA peers) with the same groupKey, fingerprint, status
 // and startsAt. The groupKey is hashed to keep the key short.

@@ -6,12 +6,14 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/common/strings.h"
+
 namespace switchyard::rollback {
 namespace {
 
 using nlohmann::json;
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using common::quote;
 
 json optionalTime(const std::string& time) { return time.empty() ? json(nullptr) : json(time); }
 

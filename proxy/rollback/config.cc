@@ -5,6 +5,8 @@
 #include <set>
 
 #include "config/yaml_util.h"
+#include "proxy/common/http_token.h"
+#include "proxy/common/strings.h"
 #include "proxy/router/weights.h"
 
 namespace switchyard::rollback {
@@ -15,7 +17,7 @@ using config::ConfigError;
 
 constexpr int64_t MaxWeight = 1'000'000;  // as the admin weights endpoint
 
-std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using common::quote;
 
 Origin originOf(const YAML::Node& node, const std::string& path) {
   return Origin{path, node.Mark().line + 1, node.Mark().column + 1};
@@ -32,17 +34,6 @@ bool isLabelName(std::string_view name) {
     char c = name[i];
     bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
     if (!letter && !(i > 0 && c >= '0' && c <= '9')) return false;
-  }
-  return true;
-}
-
-// RFC 9110 token characters, for extra header names.
-bool isToken(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-    if (!ok) return false;
   }
   return true;
 }
@@ -129,7 +120,8 @@ std::vector<std::pair<std::string, std::string>> parseHeaders(const YAML::Node& 
   for (const auto& kv : node) {
     const std::string name = kv.first.Scalar();
     const std::string p = child(path, name);
-    if (!isToken(name)) throw ConfigError(kv.first, p, quote(name) + " is not a header name");
+    if (!common::isToken(name))
+      throw ConfigError(kv.first, p, quote(name) + " is not a header name");
     std::string lower = name;
     for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (lower == "content-type" || lower == "content-length" || lower == "host" ||

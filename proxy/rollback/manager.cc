@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "proxy/common/logging.h"
+#include "proxy/common/rfc3339.h"
 #include "proxy/rollback/codec.h"
 #include "proxy/rollback/state_file.h"
 
@@ -114,12 +115,10 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
                    .Register(registry)},
       routes_(std::move(routes)) {
   if (!options_.http) {
-    options_.http = [](const HttpUrl& url,
-                       const std::vector<std::pair<std::string, std::string>>& headers,
-                       const std::string& body, std::chrono::milliseconds timeout) {
-      // Socket deadlines are real time whatever clock the manager is given.
-      static const common::RealTimeSource real_time;
-      return httpPostJson(url, headers, body, timeout, real_time);
+    options_.http = [this](const HttpUrl& url,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           const std::string& body, std::chrono::milliseconds timeout) {
+      return httpPostJson(url, headers, body, timeout, socket_time_);
     };
   }
   for (const PlanConfig& plan : config_.plans) {
@@ -141,7 +140,7 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
 
 RollbackManager::~RollbackManager() { stop(); }
 
-std::string RollbackManager::now() const { return formatUtc(time_.systemNow()); }
+std::string RollbackManager::now() const { return common::formatRfc3339Millis(time_.systemNow()); }
 
 Guard* RollbackManager::guard(const std::string& route) {
   auto it = guards_.find(route);
@@ -255,7 +254,8 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
   }
 
   Execution execution;
-  execution.id = "rb-" + std::to_string(state_.next_id++) + "-" + compactUtc(time_.systemNow());
+  execution.id =
+      "rb-" + std::to_string(state_.next_id++) + "-" + common::formatCompactUtc(time_.systemNow());
   execution.route = route;
   execution.started_at = now();
   for (const StepConfig& step : plan->steps) {

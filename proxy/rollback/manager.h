@@ -189,6 +189,9 @@ class RollbackManager {
   const RollbackConfig config_;
   ProxyControl& control_;
   const common::TimeSource& time_;
+  // Socket deadlines of the webhook and notify steps are real time whatever clock the manager
+  // is given.
+  const common::RealTimeSource socket_time_;
   ManagerOptions options_;
   Metrics metrics_;
   std::map<std::string, std::unique_ptr<Guard>> guards_;  // fixed after construction

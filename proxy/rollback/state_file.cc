@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "proxy/common/rfc3339.h"
+
 namespace switchyard::rollback {
 namespace {
 
@@ -19,15 +21,6 @@ std::string directoryOf(const std::string& path) {
   if (slash == std::string::npos) return ".";
   if (slash == 0) return "/";
   return path.substr(0, slash);
-}
-
-std::tm utcParts(common::SystemTime t, long& millis) {
-  const auto ms = std::chrono::floor<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  time_t seconds = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-  millis = static_cast<long>(ms - static_cast<int64_t>(seconds) * 1000);
-  std::tm parts{};
-  gmtime_r(&seconds, &parts);
-  return parts;
 }
 
 }  // namespace
@@ -93,34 +86,16 @@ ReadResult readWholeFile(const std::string& path, std::string& out, std::string&
 }
 
 std::string moveAside(const std::string& path, common::SystemTime now, std::string& error) {
-  std::string target = path + ".corrupt-" + compactUtc(now);
+  std::string target = path + ".corrupt-" + common::formatCompactUtc(now);
   // Two bad files within a second keep both.
   for (int i = 1; ::access(target.c_str(), F_OK) == 0 && i < 100; ++i) {
-    target = path + ".corrupt-" + compactUtc(now) + "-" + std::to_string(i);
+    target = path + ".corrupt-" + common::formatCompactUtc(now) + "-" + std::to_string(i);
   }
   if (::rename(path.c_str(), target.c_str()) != 0) {
     error = errnoText("rename");
     return "";
   }
   return target;
-}
-
-std::string formatUtc(common::SystemTime t) {
-  long millis = 0;
-  std::tm p = utcParts(t, millis);
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", p.tm_year + 1900,
-                p.tm_mon + 1, p.tm_mday, p.tm_hour, p.tm_min, p.tm_sec, millis);
-  return buf;
-}
-
-std::string compactUtc(common::SystemTime t) {
-  long millis = 0;
-  std::tm p = utcParts(t, millis);
-  char buf[96];
-  std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02dZ", p.tm_year + 1900, p.tm_mon + 1,
-                p.tm_mday, p.tm_hour, p.tm_min, p.tm_sec);
-  return buf;
 }
 
 }  // namespace switchyard::rollback

@@ -26,9 +26,4 @@ ReadResult readWholeFile(const std::string& path, std::string& out, std::string&
 // rename failed (`error` says why).
 std::string moveAside(const std::string& path, common::SystemTime now, std::string& error);
 
-// RFC 3339 UTC with milliseconds: "2026-08-22T10:00:00.123Z".
-std::string formatUtc(common::SystemTime t);
-// "20260822T100000Z", for file names and ids.
-std::string compactUtc(common::SystemTime t);
-
 }  // namespace switchyard::rollback

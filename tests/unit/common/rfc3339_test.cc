@@ -218,5 +218,25 @@ TEST(FormatRfc3339Test, RoundTrips) {
 
 // --- the deprecated: block ---
 
+TEST(Rfc3339Test, CompactForm) {
+  const SystemTime t{milliseconds(1787392800123)};
+  EXPECT_EQ(formatRfc3339Millis(t), "2026-08-22T10:00:00.123Z");
+  EXPECT_EQ(formatCompactUtc(t), "20260822T100000Z");
+}
+
+TEST(Rfc3339Test, SyntaxCheckAcceptsWhatAlertmanagerSends) {
+  for (const char* good :
+       {"2026-08-22T10:00:00Z", "2026-11-21T20:57:58.396Z", "0001-01-01T00:00:00Z",
+        "2026-08-22T10:00:00.123456789+02:00", "2026-08-22t10:00:00z"}) {
+    EXPECT_TRUE(isRfc3339(good)) << good;
+  }
+  for (const char* bad :
+       {"", "2026-08-22", "2026-08-22T10:00:00", "2026-13-01T00:00:00Z", "2026-08-22T24:00:00Z",
+        "2026-08-22T10:00:00.Z", "2026-08-22T10:00:00+0200", "2026-08-22 10:00:00Z",
+        "2026-08-22T10:00:00Zjunk"}) {
+    EXPECT_FALSE(isRfc3339(bad)) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace switchyard::common

@@ -1019,8 +1019,8 @@ TEST(RetryFactoryTest, PoliciesPerRouteAndVersion) {
   request.method = "GET";
   common::SimulatedTimeSource time;
   router::RetryStateStorage storage;
-  router::RetryStatePtr s = routed.retry->newRetryState(request, time.monotonicNow(),
-                                                        std::chrono::seconds(15), storage);
+  router::RetryStatePtr s =
+      routed.retry->newRetryState(request, time.monotonicNow(), std::chrono::seconds(15), storage);
   EXPECT_EQ(s->attemptTimeout(time.monotonicNow()), 2s);
   EXPECT_TRUE(s->bodyReplayable());
   EXPECT_TRUE(s->retriableStatus(502));

@@ -60,11 +60,5 @@ TEST(StateFileTest, MoveAsideKeepsEveryBadFile) {
                                                   "rollback.json.corrupt-20260822T100000Z-1"}));
 }
 
-TEST(StateFileTest, TimeFormats) {
-  const common::SystemTime t{std::chrono::milliseconds(1787392800123)};
-  EXPECT_EQ(formatUtc(t), "2026-08-22T10:00:00.123Z");
-  EXPECT_EQ(compactUtc(t), "20260822T100000Z");
-}
-
 }  // namespace
 }  // namespace switchyard::rollback

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "proxy/common/http_status.h"
 #include "tests/upstream/request_parser.h"
 
 namespace switchyard::test::upstream {
@@ -48,7 +49,8 @@ Behaviour selectBehaviour(const Request& request);
 // Value of `key` in a query string like "status=503&count=2", if present.
 std::optional<std::string_view> queryParam(std::string_view query, std::string_view key);
 
-const char* reasonPhrase(int status);
+// The reason phrases are the proxy's (proxy/common/http_status.h).
+using common::reasonPhrase;
 // 1xx, 204 and 304 never carry a body.
 bool statusAllowsBody(int status);
 

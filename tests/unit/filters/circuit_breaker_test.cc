@@ -23,6 +23,7 @@
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
 #include "proxy/upstream/runtime_state.h"
+#include "tests/support/activation.h"
 #include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
 
@@ -768,24 +769,8 @@ TEST(CircuitBreakerFactoryTest, RegisteredAsAnAdmissionPolicyWithoutAStreamFilte
 }
 
 // A configuration with these clusters, for activating factories.
-config::Config clustersConfig(std::vector<std::string> names) {
-  config::Config out;
-  for (std::string& name : names) {
-    config::ClusterConfig c;
-    c.name = std::move(name);
-    out.clusters.push_back(std::move(c));
-  }
-  return out;
-}
-
-// Puts `factory` into effect as the server does for a configuration.
-void activate(const FilterFactory& factory, const config::Config& config,
-              upstream::RuntimeStateRegistry& state) {
-  state.beginActivation();
-  ActivationContext ctx{config, state};
-  factory.activate(ctx);
-  state.endActivation();
-}
+using test::activate;
+using test::clustersConfig;
 
 TEST(CircuitBreakerFactoryTest, PerClusterStateWithItsOwnSettingsAndMetrics) {
   QuietLogs quiet;

@@ -240,7 +240,7 @@ void Connection::updateWatermarks(size_t len) {
   }
 }
 
-void Connection::write(http::Buffer& data) {
+void Connection::write(Buffer& data) {
   if (fd_ < 0 || flush_then_close_) {
     data.drain(data.length());
     return;

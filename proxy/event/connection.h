@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "proxy/event/buffer.h"
 #include "proxy/event/dispatcher.h"
-#include "proxy/http/buffer.h"
 
 struct event;
 
@@ -24,7 +24,7 @@ enum class CloseReason {
 class ConnectionCallbacks {
  public:
   virtual ~ConnectionCallbacks() = default;
-  virtual void onReadReady(http::Buffer& input) = 0;
+  virtual void onReadReady(Buffer& input) = 0;
   virtual void onClosed(CloseReason reason) = 0;
   virtual void onConnected() {}
   virtual void onAboveWriteBufferHighWatermark() {}
@@ -48,7 +48,7 @@ class Connection {
   static int connectTo(const std::string& host, uint16_t port);
 
   // Moves `data` to the output buffer and tries to send it now.
-  void write(http::Buffer& data);
+  void write(Buffer& data);
   void write(std::string_view data);
   // Lets `fill` append to the output buffer in place (a head encoded straight into it), then
   // sends as write() does.
@@ -75,7 +75,7 @@ class Connection {
     high_watermark_ = high;
   }
   size_t outputLength() const { return output_.length(); }
-  http::Buffer& input() { return input_; }
+  Buffer& input() { return input_; }
   int fd() const { return fd_; }
   void setCallbacks(ConnectionCallbacks& cb) { callbacks_ = &cb; }
 
@@ -110,8 +110,8 @@ class Connection {
   ConnectionCallbacks* callbacks_;
   ::event* read_ev_;
   ::event* write_ev_;
-  http::Buffer input_;
-  http::Buffer output_;
+  Buffer input_;
+  Buffer output_;
   bool connecting_;
   bool write_armed_ = false;
   bool flush_then_close_ = false;

@@ -1,60 +1,12 @@
 #pragma once
 
-#include <event2/buffer.h>
+// Bodies and heads in the HTTP layer travel in the event layer's buffers (chains of libevent
+// memory, moved without copies).
 
-#include <cstddef>
-#include <string>
-#include <string_view>
+#include "proxy/event/buffer.h"
 
 namespace switchyard::http {
 
-// An owned libevent evbuffer. Moving data between buffers moves chains, not bytes, so bodies pass
-// through the proxy without copies.
-class Buffer {
- public:
-  // The evbuffer is allocated on first write: most buffers of a request (filter manager
-  // holding areas, the router's early-body buffer) are never used.
-  Buffer() = default;
-  explicit Buffer(std::string_view data) { add(data); }
-  ~Buffer() {
-    if (buf_ != nullptr) evbuffer_free(buf_);
-  }
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  Buffer(Buffer&& o) noexcept : buf_(o.buf_) { o.buf_ = nullptr; }
-
-  size_t length() const { return buf_ == nullptr ? 0 : evbuffer_get_length(buf_); }
-  bool empty() const { return length() == 0; }
-  void add(std::string_view data) { evbuffer_add(raw(), data.data(), data.size()); }
-  // Moves every byte of `other` to the end of this buffer.
-  void move(Buffer& other) {
-    if (!other.empty()) evbuffer_add_buffer(raw(), other.buf_);
-  }
-  // Moves at most `n` bytes of `other` to the end of this buffer.
-  void move(Buffer& other, size_t n) {
-    if (!other.empty()) evbuffer_remove_buffer(other.buf_, raw(), n);
-  }
-  // Appends a copy of `other`, leaving it intact.
-  void copyFrom(const Buffer& other) {
-    if (!other.empty()) evbuffer_add_buffer_reference(raw(), other.buf_);
-  }
-  void drain(size_t n) {
-    if (buf_ != nullptr) evbuffer_drain(buf_, n);
-  }
-  std::string toString() const;
-  evbuffer* raw() {
-    if (buf_ == nullptr) buf_ = evbuffer_new();
-    return buf_;
-  }
-
- private:
-  evbuffer* buf_ = nullptr;
-};
-
-inline std::string Buffer::toString() const {
-  std::string out(length(), '\0');
-  if (!out.empty()) evbuffer_copyout(buf_, out.data(), out.size());
-  return out;
-}
+using event::Buffer;
 
 }  // namespace switchyard::http

@@ -6,9 +6,8 @@
 #include <string>
 
 #include "proxy/event/dispatcher.h"
+#include "proxy/event/libevent.h"
 #include "proxy/http/buffer.h"
-
-struct event;
 
 namespace switchyard::event {
 
@@ -108,8 +107,8 @@ class Connection {
 
   int fd_;
   ConnectionCallbacks* callbacks_;
-  ::event* read_ev_;
-  ::event* write_ev_;
+  EventPtr read_ev_;
+  EventPtr write_ev_;
   http::Buffer input_;
   http::Buffer output_;
   bool connecting_;

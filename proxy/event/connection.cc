@@ -106,6 +106,17 @@ int Connection::connectTo(const std::string& host, uint16_t port) {
   return fd;
 }
 
+std::unique_ptr<Transport> LibeventConnector::connect(const std::string& host, uint16_t port,
+                                                      ConnectionCallbacks& callbacks,
+                                                      std::string& error) {
+  const int fd = Connection::connectTo(host, port);
+  if (fd < 0) {
+    error = strerror(errno);
+    return nullptr;
+  }
+  return std::make_unique<Connection>(base_, fd, true, callbacks);
+}
+
 void Connection::onReadEvent(int, short, void* arg) noexcept {
   common::CachedClockScope clock;
   static_cast<Connection*>(arg)->doRead();

@@ -25,7 +25,7 @@
 
 #include "proxy/common/logging.h"
 #include "proxy/event/dispatcher.h"
-#include "proxy/event/memory.h"
+#include "proxy/event/libevent.h"
 
 namespace switchyard::admin {
 namespace {
@@ -128,11 +128,9 @@ int bindListener(const config::SocketAddress& address, uint16_t& bound_port, boo
 std::string uriDecode(std::string_view s) {
   const std::string in(s);
   size_t size = 0;
-  char* decoded = evhttp_uridecode(in.c_str(), 1, &size);
+  event::EventMemoryPtr decoded(evhttp_uridecode(in.c_str(), 1, &size));
   if (decoded == nullptr) throw std::bad_alloc();
-  std::string out(decoded, size);
-  event::freeEventMemory(decoded);
-  return out;
+  return std::string(decoded.get(), size);
 }
 
 std::map<std::string, std::string> parseQuery(std::string_view query) {
@@ -239,8 +237,6 @@ bool constantTimeEquals(std::string_view a, std::string_view b) noexcept {
   return diff == 0 && a.size() == b.size();
 }
 
-void AdminServer::HttpDeleter::operator()(evhttp* http) const noexcept { evhttp_free(http); }
-
 AdminServer::AdminServer(config::AdminConfig config, const common::TimeSource& time)
     : config_(std::move(config)),
       time_(time),
@@ -275,7 +271,7 @@ void AdminServer::start() {
   if (thread_.joinable()) throw std::logic_error("AdminServer::start called while running");
 
   auto dispatcher = std::make_unique<event::LibeventDispatcher>(time_);
-  std::unique_ptr<evhttp, HttpDeleter> http(evhttp_new(dispatcher->base()));
+  event::EvhttpPtr http(evhttp_new(dispatcher->base()));
   if (http == nullptr) throw std::runtime_error("admin listener: evhttp_new failed");
   evhttp_set_max_body_size(http.get(), static_cast<ev_ssize_t>(max_body_bytes_));
   evhttp_set_max_headers_size(http.get(), static_cast<ev_ssize_t>(max_headers_bytes_));

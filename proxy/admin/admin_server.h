@@ -36,9 +36,7 @@
 #include "config/config.h"
 #include "proxy/admin/admin_types.h"
 #include "proxy/common/time.h"
-
-struct evhttp;
-struct evhttp_request;
+#include "proxy/event/libevent.h"
 
 namespace prometheus {
 class Collectable;
@@ -97,10 +95,6 @@ class AdminServer {
     AdminHandler handler;
     bool mutating = false;
   };
-  struct HttpDeleter {
-    void operator()(evhttp* http) const noexcept;
-  };
-
   static void onRequest(evhttp_request* req, void* arg) noexcept;
   AdminResponse route(const AdminRequest& request) const;
   // The refusal for a mutating request, or nullopt when its bearer token is accepted.
@@ -117,7 +111,7 @@ class AdminServer {
   std::shared_ptr<const std::string> token_;
 
   std::unique_ptr<event::LibeventDispatcher> dispatcher_;
-  std::unique_ptr<evhttp, HttpDeleter> http_;  // declared after dispatcher_: freed before it
+  event::EvhttpPtr http_;  // declared after dispatcher_: freed before it
   std::thread thread_;
   std::atomic<uint16_t> port_{0};
 };

@@ -52,14 +52,14 @@ Connection::WriteBatch::~WriteBatch() {
 
 Connection::Connection(event_base* base, int fd, bool connecting, ConnectionCallbacks& callbacks)
     : fd_(fd), callbacks_(&callbacks), connecting_(connecting), reserve_(kChainSize) {
-  read_ev_ = event_new(base, fd, EV_READ | EV_PERSIST, &Connection::onReadEvent, this);
-  write_ev_ = event_new(base, fd, EV_WRITE | EV_PERSIST, &Connection::onWriteEvent, this);
+  read_ev_.reset(event_new(base, fd, EV_READ | EV_PERSIST, &Connection::onReadEvent, this));
+  write_ev_.reset(event_new(base, fd, EV_WRITE | EV_PERSIST, &Connection::onWriteEvent, this));
   if (read_ev_ == nullptr || write_ev_ == nullptr) abort();
   if (connecting_) {
-    event_add(write_ev_, nullptr);
+    event_add(write_ev_.get(), nullptr);
     write_armed_ = true;
   } else {
-    event_add(read_ev_, nullptr);
+    event_add(read_ev_.get(), nullptr);
   }
 }
 
@@ -69,8 +69,6 @@ Connection::~Connection() {
     v.erase(std::remove(v.begin(), v.end(), this), v.end());
   }
   closeSocket();
-  event_free(read_ev_);
-  event_free(write_ev_);
 }
 
 bool toSocketAddr(const std::string& host, uint16_t port, SocketAddr& out) {
@@ -106,6 +104,17 @@ int Connection::connectTo(const std::string& host, uint16_t port) {
     return -1;
   }
   return fd;
+}
+
+std::unique_ptr<Transport> LibeventConnector::connect(const std::string& host, uint16_t port,
+                                                      ConnectionCallbacks& callbacks,
+                                                      std::string& error) {
+  const int fd = Connection::connectTo(host, port);
+  if (fd < 0) {
+    error = strerror(errno);
+    return nullptr;
+  }
+  return std::make_unique<Connection>(base_, fd, true, callbacks);
 }
 
 void Connection::onReadEvent(int, short, void* arg) noexcept {
@@ -177,12 +186,12 @@ void Connection::doWrite() {
       return;
     }
     connecting_ = false;
-    event_add(read_ev_, nullptr);
+    event_add(read_ev_.get(), nullptr);
     if (output_.empty()) {
-      event_del(write_ev_);
+      event_del(write_ev_.get());
       write_armed_ = false;
     }
-    if (read_disable_count_ > 0) event_del(read_ev_);
+    if (read_disable_count_ > 0) event_del(read_ev_.get());
     callbacks_->onConnected();
     if (fd_ < 0) return;
   }
@@ -212,7 +221,7 @@ void Connection::flush() {
   }
   if (sent == SendResult::Done) {
     if (write_armed_) {
-      event_del(write_ev_);
+      event_del(write_ev_.get());
       write_armed_ = false;
     }
     if (flush_then_close_) {
@@ -224,7 +233,7 @@ void Connection::flush() {
     return;
   }
   if (!write_armed_) {
-    event_add(write_ev_, nullptr);
+    event_add(write_ev_.get(), nullptr);
     write_armed_ = true;
   }
   updateWatermarks(output_.length());
@@ -275,9 +284,9 @@ void Connection::write(std::string_view data) {
 void Connection::readDisable(bool disable) {
   if (fd_ < 0) return;
   if (disable) {
-    if (read_disable_count_++ == 0 && !connecting_) event_del(read_ev_);
+    if (read_disable_count_++ == 0 && !connecting_) event_del(read_ev_.get());
   } else if (read_disable_count_ > 0) {
-    if (--read_disable_count_ == 0 && !connecting_) event_add(read_ev_, nullptr);
+    if (--read_disable_count_ == 0 && !connecting_) event_add(read_ev_.get(), nullptr);
   }
 }
 
@@ -286,9 +295,9 @@ void Connection::close(CloseType type) {
   // Send what can go now; wait for the socket only if the kernel's buffer is full.
   if (type == CloseType::FlushWrite && !connecting_ && sendOutput() == SendResult::Blocked) {
     flush_then_close_ = true;
-    event_del(read_ev_);
+    event_del(read_ev_.get());
     if (!write_armed_) {
-      event_add(write_ev_, nullptr);
+      event_add(write_ev_.get(), nullptr);
       write_armed_ = true;
     }
     return;
@@ -302,8 +311,8 @@ void Connection::close(CloseType type) {
 
 void Connection::closeSocket() {
   if (fd_ < 0) return;
-  event_del(read_ev_);
-  event_del(write_ev_);
+  event_del(read_ev_.get());
+  event_del(write_ev_.get());
   write_armed_ = false;
   ::close(fd_);
   fd_ = -1;

@@ -3,81 +3,59 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "proxy/event/buffer.h"
+#include "proxy/event/connector.h"
 #include "proxy/event/dispatcher.h"
-
-struct event;
+#include "proxy/event/libevent.h"
+#include "proxy/event/transport.h"
 
 namespace switchyard::event {
-
-enum class CloseReason {
-  LocalClose,   // we closed it
-  RemoteClose,  // the peer closed (EOF)
-  Reset,        // read/write error, RST
-  ConnectFailed,
-};
-
-// What a connection reports to its owner. All on the dispatcher's thread. The owner may close
-// the connection (and schedule its own deferred deletion) from inside any of these.
-class ConnectionCallbacks {
- public:
-  virtual ~ConnectionCallbacks() = default;
-  virtual void onReadReady(Buffer& input) = 0;
-  virtual void onClosed(CloseReason reason) = 0;
-  virtual void onConnected() {}
-  virtual void onAboveWriteBufferHighWatermark() {}
-  virtual void onBelowWriteBufferLowWatermark() {}
-};
 
 // A non-blocking TCP socket on a libevent loop: reads into an input buffer, writes from an output
 // buffer with an optimistic write first (the write event is armed only when the kernel's buffer
 // is full), and flow control through watermarks on the output buffer.
-class Connection {
+class Connection final : public Transport {
  public:
   // Takes ownership of `fd`. `connecting` is true for an outbound socket whose connect() is in
   // progress; onConnected() or onClosed(ConnectFailed) follows.
   Connection(event_base* base, int fd, bool connecting, ConnectionCallbacks& callbacks);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Opens a non-blocking connection to host:port; returns nullptr (and sets errno) on an
-  // immediate failure.
+  // Opens a non-blocking connection to host:port; returns -1 (and sets errno) on an immediate
+  // failure.
   static int connectTo(const std::string& host, uint16_t port);
 
-  // Moves `data` to the output buffer and tries to send it now.
-  void write(Buffer& data);
-  void write(std::string_view data);
-  // Lets `fill` append to the output buffer in place (a head encoded straight into it), then
-  // sends as write() does.
+  // Transport
+  void write(Buffer& data) override;
+  void write(std::string_view data) override;
+  void readDisable(bool disable) override;
+  bool readEnabled() const override { return read_disable_count_ == 0; }
+  void close(CloseType type) override;
+  bool closed() const override { return fd_ < 0; }
+  bool closing() const override { return flush_then_close_; }
+  void setWatermarks(size_t low, size_t high) override {
+    low_watermark_ = low;
+    high_watermark_ = high;
+  }
+  size_t outputLength() const override { return output_.length(); }
+  Buffer& input() override { return input_; }
+  void setCallbacks(ConnectionCallbacks& cb) override { callbacks_ = &cb; }
+
+  // Transport::writeWith() without its two virtual calls, for owners that hold a Connection
+  // (the compiler does not prove the dynamic type of a member and guards each call instead).
   template <class Fill>
   void writeWith(Fill&& fill) {
     if (fd_ < 0 || flush_then_close_) return;
     fill(output_);
     afterWrite();
   }
-  // Stops/starts reading. Calls nest: reading resumes when every disable has been undone.
-  void readDisable(bool disable);
-  bool readEnabled() const { return read_disable_count_ == 0; }
-  // NoFlush drops what is buffered and closes now, without a callback. FlushWrite closes now if
-  // nothing is buffered (no callback); otherwise it stops reading, sends what is buffered and
-  // then calls onClosed(LocalClose) (or onClosed(Reset) if the peer goes away first). The
-  // caller bounds that wait with its own timer. Reset closes with an RST. Idempotent.
-  enum class CloseType { FlushWrite, NoFlush, Reset };
-  void close(CloseType type);
-  bool closed() const { return fd_ < 0; }
-  bool closing() const { return flush_then_close_; }
 
-  void setWatermarks(size_t low, size_t high) {
-    low_watermark_ = low;
-    high_watermark_ = high;
-  }
-  size_t outputLength() const { return output_.length(); }
-  Buffer& input() { return input_; }
   int fd() const { return fd_; }
-  void setCallbacks(ConnectionCallbacks& cb) { callbacks_ = &cb; }
 
   // While a read callback runs, writes to any connection of the thread are collected and sent
   // once when it returns, so a response head and the body parsed in the same read leave in one
@@ -105,11 +83,13 @@ class Connection {
   void closeSocket();
   void updateWatermarks(size_t output_length);
   void afterWrite();
+  Buffer* beginWrite() override { return fd_ < 0 || flush_then_close_ ? nullptr : &output_; }
+  void endWrite() override { afterWrite(); }
 
   int fd_;
   ConnectionCallbacks* callbacks_;
-  ::event* read_ev_;
-  ::event* write_ev_;
+  EventPtr read_ev_;
+  EventPtr write_ev_;
   Buffer input_;
   Buffer output_;
   bool connecting_;
@@ -121,6 +101,19 @@ class Connection {
   size_t low_watermark_ = 32 * 1024;
   size_t high_watermark_ = 64 * 1024;
   size_t reserve_;  // bytes of input chain reserved per read; adapts to what the peer sends
+};
+
+// Outbound TCP connections (Connection) on one libevent loop. `host` is a numeric IPv4 or IPv6
+// address; an immediate failure's `error` is strerror(errno).
+class LibeventConnector final : public Connector {
+ public:
+  explicit LibeventConnector(event_base* base) : base_(base) {}
+
+  std::unique_ptr<Transport> connect(const std::string& host, uint16_t port,
+                                     ConnectionCallbacks& callbacks, std::string& error) override;
+
+ private:
+  event_base* const base_;
 };
 
 std::string peerAddress(int fd);

@@ -105,7 +105,7 @@ class LibeventTimer final : public Timer, public common::ThreadPooled {
 TimerSlot* LibeventDispatcher::acquireTimerSlot(std::function<void()> cb) {
   TimerSlot* slot;
   if (free_timer_slots_.empty()) {
-    slot = new TimerSlot(base_, time_);
+    slot = new TimerSlot(base_.get(), time_);
   } else {
     slot = free_timer_slots_.back();
     free_timer_slots_.pop_back();
@@ -125,26 +125,26 @@ void LibeventDispatcher::releaseTimerSlot(TimerSlot* slot) {
 }
 
 LibeventDispatcher::LibeventDispatcher(const common::TimeSource& time) : time_(time) {
-  event_config* cfg = event_config_new();
+  EventConfigPtr cfg(event_config_new());
   // Locking is not needed: each base is used by one thread; cross-thread wakeups use eventfd.
-  event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
-  base_ = event_base_new_with_config(cfg);
-  event_config_free(cfg);
+  event_config_set_flag(cfg.get(), EVENT_BASE_FLAG_NOLOCK);
+  base_.reset(event_base_new_with_config(cfg.get()));
   if (base_ == nullptr) throw std::runtime_error("event_base_new failed");
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
-  post_event_ = event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &LibeventDispatcher::onPost, this);
-  event_add(post_event_, nullptr);
-  deferred_event_ = event_new(base_, -1, 0, &LibeventDispatcher::onDeferred, this);
+  post_event_.reset(
+      event_new(base_.get(), wake_fd_, EV_READ | EV_PERSIST, &LibeventDispatcher::onPost, this));
+  event_add(post_event_.get(), nullptr);
+  deferred_event_.reset(event_new(base_.get(), -1, 0, &LibeventDispatcher::onDeferred, this));
 }
 
 LibeventDispatcher::~LibeventDispatcher() {
   clearDeferred();
   for (TimerSlot* slot : free_timer_slots_) delete slot;
-  event_free(post_event_);
-  event_free(deferred_event_);
+  // The wakeup event goes before the descriptor it watches.
+  post_event_.reset();
+  deferred_event_.reset();
   close(wake_fd_);
-  event_base_free(base_);
 }
 
 TimerPtr LibeventDispatcher::createTimer(std::function<void()> cb) {
@@ -185,7 +185,7 @@ void LibeventDispatcher::deferredDelete(std::unique_ptr<DeferredDeletable> obj) 
   deferred_.push_back(std::move(obj));
   if (!deferred_scheduled_) {
     deferred_scheduled_ = true;
-    event_active(deferred_event_, 0, 0);
+    event_active(deferred_event_.get(), 0, 0);
   }
 }
 
@@ -198,9 +198,9 @@ void LibeventDispatcher::clearDeferred() {
   deferred_scheduled_ = false;
 }
 
-void LibeventDispatcher::run() { event_base_loop(base_, 0); }
+void LibeventDispatcher::run() { event_base_loop(base_.get(), 0); }
 
-void LibeventDispatcher::exit() { event_base_loopbreak(base_); }
+void LibeventDispatcher::exit() { event_base_loopbreak(base_.get()); }
 
 class SimulatedDispatcher::SimTimer final : public Timer {
  public:

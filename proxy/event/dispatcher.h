@@ -7,9 +7,7 @@
 #include <vector>
 
 #include "proxy/common/time.h"
-
-struct event_base;
-struct event;
+#include "proxy/event/libevent.h"
 
 namespace switchyard::event {
 
@@ -61,7 +59,7 @@ class LibeventDispatcher final : public Dispatcher {
   // Runs until exit() is called (from this thread, or via post() from another).
   void run();
   void exit();
-  event_base* base() const { return base_; }
+  event_base* base() const { return base_.get(); }
 
  private:
   friend class LibeventTimer;
@@ -76,9 +74,9 @@ class LibeventDispatcher final : public Dispatcher {
   void clearDeferred();
 
   const common::TimeSource& time_;
-  event_base* base_;
-  ::event* post_event_;
-  ::event* deferred_event_;
+  EventBasePtr base_;  // declared before the events on it: freed after them
+  EventPtr post_event_;
+  EventPtr deferred_event_;
   int wake_fd_;
   std::mutex post_mutex_;
   std::vector<std::function<void()>> posted_;

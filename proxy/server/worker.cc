@@ -13,6 +13,7 @@
 
 #include "proxy/common/logging.h"
 #include "proxy/server/http_connection_manager.h"
+#include "proxy/upstream/conn_pool_impl.h"
 
 namespace switchyard::server {
 
@@ -108,7 +109,7 @@ WorkerSnapshotPtr Worker::buildSnapshot(ActiveConfigPtr active) {
     if (!pool) {
       auto& stats = cluster_stats_[c.name];
       if (!stats) stats = std::make_unique<stats::ClusterStats>(stats_, c.name);
-      pool = std::make_shared<upstream::ConnPool>(dispatcher_.base(), dispatcher_, c, *stats);
+      pool = std::make_shared<upstream::ConnPoolImpl>(dispatcher_, connector_, c, *stats);
     }
     snap->pools.push_back(std::move(pool));
   }

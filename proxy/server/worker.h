@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "filters/registry.h"
 #include "proxy/common/random.h"
+#include "proxy/event/connection.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/router/route_table.h"
 #include "proxy/router/router.h"
@@ -141,6 +142,7 @@ class Worker {
   const router::WeightOverrides& overrides_;
   const Observability& observability_;
   event::LibeventDispatcher dispatcher_;
+  event::LibeventConnector connector_{dispatcher_.base()};  // the pools' upstream connections
   common::RealRandom random_;
   // Metric pointers by cluster / "route\nversion", kept across reloads.
   std::map<std::string, std::unique_ptr<stats::ClusterStats>> cluster_stats_;

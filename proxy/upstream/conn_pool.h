@@ -1,15 +1,11 @@
 #pragma once
 
-#include <cstdint>
-#include <deque>
-#include <list>
-#include <memory>
+#include <cstddef>
 #include <string>
-#include <vector>
 
 #include "config/config.h"
-#include "proxy/event/connection.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/event/transport.h"
 #include "proxy/http/codec.h"
 #include "proxy/stats/stats.h"
 
@@ -43,107 +39,65 @@ class PoolHandle {
   virtual void cancel() = 0;
 };
 
-class ConnPool;
-
-// One keep-alive connection to one endpoint. Owned by its pool; used by one request at a time.
-class UpstreamConnection final : public event::ConnectionCallbacks,
-                                 public http::ResponseCallbacks,
-                                 public event::DeferredDeletable {
+// One keep-alive connection to one endpoint, lent by its pool to one request at a time. The
+// pool owns it: the request holds it from onPoolReady() until it calls ConnPool::release() or
+// hears onUpstreamReset() (the pool has then closed it), and must not touch it afterwards. The
+// response is parsed by the connection and delivered to the attached callbacks. On the pool's
+// dispatcher thread.
+class UpstreamConnection {
  public:
-  UpstreamConnection(ConnPool& pool, size_t endpoint, int fd);
-  ~UpstreamConnection() override;
-
-  void attach(UpstreamStreamCallbacks& cb);
-  void sendHead(const http::RequestHeaders& headers);
-  void sendData(http::Buffer& data) { conn_.write(data); }
-  void readDisable(bool disable) { conn_.readDisable(disable); }
-  void setExpectNoBody(bool no_body) { parser_.setExpectNoBody(no_body); }
+  // Where the response and connection events go; call first, from onPoolReady().
+  virtual void attach(UpstreamStreamCallbacks& cb) = 0;
+  // Encodes the request head straight into the connection's output. May report
+  // onUpstreamReset() before it returns (the write failed).
+  virtual void sendHead(const http::RequestHeaders& headers) = 0;
+  // Moves `data` out to the connection. May report onUpstreamReset() before it returns.
+  virtual void sendData(http::Buffer& data) = 0;
+  // Pauses/resumes reading the response; calls nest.
+  virtual void readDisable(bool disable) = 0;
+  // The request is HEAD: the response has no body whatever it declares.
+  virtual void setExpectNoBody(bool no_body) = 0;
   // True once the connection has carried a request before this one: a failure before any
   // response byte may then be the server closing an idle connection, and is safe to retry.
-  bool reused() const { return requests_ > 1; }
-  bool responseStarted() const { return !parser_.idle(); }
-  size_t endpointIndex() const { return endpoint_; }
-  const config::SocketAddress& endpoint() const;
+  virtual bool reused() const = 0;
+  virtual bool responseStarted() const = 0;
+  // The endpoint's index in the cluster's configuration, and the endpoint.
+  virtual size_t endpointIndex() const = 0;
+  virtual const config::SocketAddress& endpoint() const = 0;
 
-  // event::ConnectionCallbacks
-  void onReadReady(http::Buffer& input) override;
-  void onClosed(event::CloseReason reason) override;
-  void onConnected() override;
-  void onAboveWriteBufferHighWatermark() override;
-  void onBelowWriteBufferLowWatermark() override;
-
-  // http::ResponseCallbacks (forwarded to the attached stream)
-  void onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override;
-  void onBody(http::Buffer& data, bool end_stream) override;
-  void onCodecError(const http::CodecError& error) override;
-
- private:
-  friend class ConnPool;
-  enum class State { Connecting, Idle, Busy, Closed };
-
-  ConnPool& pool_;
-  const size_t endpoint_;
-  event::Connection conn_;
-  http::Http1Parser parser_;
-  UpstreamStreamCallbacks* stream_ = nullptr;
-  State state_ = State::Connecting;
-  event::TimerPtr timer_;  // connect timeout, then idle timeout
-  uint64_t requests_ = 0;
-  size_t idle_pos_ = 0;  // index in the pool's idle list of its endpoint
-  bool in_idle_list_ = false;
+ protected:
+  // Never deleted through this interface: the pool owns its connections.
+  ~UpstreamConnection() = default;
 };
 
-// Connections to one cluster from one worker (the bulkhead): at most max_connections open, at
-// most max_pending_requests waiting for one, round-robin over the endpoints for new
-// connections and for picking an idle one.
+// Connections to one cluster, used by the requests of one worker. ConnPoolImpl is the one in
+// production; it says how connections are chosen, limited and timed out.
+//
+// All methods and callbacks on the dispatcher's thread (dispatcher()). The pool owns its
+// connections and the pending requests' handles; the caller owns its PoolCallbacks, which must
+// stay valid until onPoolReady()/onPoolFailure() has run or the handle is cancelled.
 class ConnPool {
  public:
-  ConnPool(event_base* base, event::Dispatcher& dispatcher, const config::ClusterConfig& config,
-           stats::ClusterStats& stats);
-  ~ConnPool();
-  ConnPool(const ConnPool&) = delete;
-  ConnPool& operator=(const ConnPool&) = delete;
+  static constexpr size_t NoEndpoint = static_cast<size_t>(-1);
+
+  virtual ~ConnPool() = default;
 
   // Either calls onPoolReady/onPoolFailure before returning (and returns nullptr), or queues the
-  // request and returns a handle to cancel it. A retry passes the endpoint of the attempt that
-  // failed as `avoid`: another endpoint is used when the cluster has one and the pool is not
-  // saturated (a queued request takes whichever connection frees up first).
-  static constexpr size_t NoEndpoint = static_cast<size_t>(-1);
-  PoolHandle* newStream(PoolCallbacks& cb, size_t avoid = NoEndpoint);
+  // request and returns a handle to cancel it, valid until one of the callbacks runs. A retry
+  // passes the endpoint of the attempt that failed as `avoid` (a first attempt NoEndpoint):
+  // another endpoint is used when the cluster has one and the pool is not saturated (a queued
+  // request takes whichever connection frees up first).
+  virtual PoolHandle* newStream(PoolCallbacks& cb, size_t avoid) = 0;
   // The request is done with `conn`: keep it for the next one if `reusable`, else close it.
-  void release(UpstreamConnection& conn, bool reusable);
+  virtual void release(UpstreamConnection& conn, bool reusable) = 0;
   // Closes idle connections (drain, shutdown).
-  void closeIdle();
+  virtual void closeIdle() = 0;
 
-  const config::ClusterConfig& config() const { return config_; }
-  stats::ClusterStats& stats() { return stats_; }
-  event::Dispatcher& dispatcher() { return dispatcher_; }
-  size_t openConnections() const { return conns_.size(); }
-  size_t pendingRequests() const { return pending_.size(); }
-
- private:
-  friend class UpstreamConnection;
-  class Pending;
-
-  bool createConnection(size_t endpoint, std::string& error);
-  void onConnectionReady(UpstreamConnection& conn);
-  void onConnectionClosed(UpstreamConnection& conn, event::CloseReason reason, bool was_connecting,
-                          bool connect_timeout);
-  void makeIdle(UpstreamConnection& conn);
-  void removeIdle(UpstreamConnection& conn);
-  void destroyConnection(UpstreamConnection& conn);
-  void failOnePending(PoolFailure reason, const std::string& detail);
-  size_t nextEndpoint();
-
-  event_base* base_;
-  event::Dispatcher& dispatcher_;
-  const config::ClusterConfig config_;
-  stats::ClusterStats& stats_;
-  std::list<std::unique_ptr<UpstreamConnection>> conns_;
-  std::vector<std::vector<UpstreamConnection*>> idle_;  // per endpoint, most recent last
-  std::deque<std::unique_ptr<Pending>> pending_;
-  size_t connecting_ = 0;
-  size_t rr_ = 0;
+  virtual const config::ClusterConfig& config() const = 0;
+  virtual stats::ClusterStats& stats() = 0;
+  virtual event::Dispatcher& dispatcher() = 0;
+  virtual size_t openConnections() const = 0;
+  virtual size_t pendingRequests() const = 0;
 };
 
 const char* poolFailureName(PoolFailure f);

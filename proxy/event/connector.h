@@ -1,0 +1,26 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "proxy/event/transport.h"
+
+namespace switchyard::event {
+
+// Opens outbound connections. connect() either fails at once (returns null and says why in
+// `error`, e.g. "Connection refused") or returns a transport whose connect is in progress:
+// onConnected() or onClosed(ConnectFailed) follows on `callbacks`, from the event loop, never
+// from inside connect(). Writes before the connect completes are buffered.
+//
+// On the dispatcher's thread. The caller owns the transport; `callbacks` must outlive it. The
+// production one, LibeventConnector, is in connection.h.
+class Connector {
+ public:
+  virtual ~Connector() = default;
+  virtual std::unique_ptr<Transport> connect(const std::string& host, uint16_t port,
+                                             ConnectionCallbacks& callbacks,
+                                             std::string& error) = 0;
+};
+
+}  // namespace switchyard::event

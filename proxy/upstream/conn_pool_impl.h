@@ -1,0 +1,71 @@
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "proxy/event/connector.h"
+#include "proxy/event/dispatcher.h"
+#include "proxy/stats/stats.h"
+#include "proxy/upstream/conn_pool.h"
+
+namespace switchyard::upstream {
+
+// Connections to one cluster from one worker (the bulkhead): at most max_connections open, at
+// most max_pending_requests waiting for one, round-robin over the endpoints for new
+// connections and for picking an idle one. A connection that does not connect within
+// connect_timeout fails one waiting request; an idle one is closed after idle_timeout, or when
+// its server sends anything; one is closed after max_requests_per_connection requests.
+//
+// Opens connections through `connector` and arms timers on `dispatcher`, both of which must
+// outlive the pool; a connection the pool closes is deleted deferred, through the dispatcher.
+// Destroying the pool closes every connection without a callback and drops pending requests
+// silently: by then no request may be using it.
+class ConnPoolImpl final : public ConnPool {
+ public:
+  ConnPoolImpl(event::Dispatcher& dispatcher, event::Connector& connector,
+               const config::ClusterConfig& config, stats::ClusterStats& stats);
+  ~ConnPoolImpl() override;
+  ConnPoolImpl(const ConnPoolImpl&) = delete;
+  ConnPoolImpl& operator=(const ConnPoolImpl&) = delete;
+
+  PoolHandle* newStream(PoolCallbacks& cb, size_t avoid) override;
+  void release(UpstreamConnection& conn, bool reusable) override;
+  void closeIdle() override;
+
+  const config::ClusterConfig& config() const override { return config_; }
+  stats::ClusterStats& stats() override { return stats_; }
+  event::Dispatcher& dispatcher() override { return dispatcher_; }
+  size_t openConnections() const override { return conns_.size(); }
+  size_t pendingRequests() const override { return pending_.size(); }
+
+ private:
+  class ActiveConnection;
+  class Pending;
+
+  bool createConnection(size_t endpoint, std::string& error);
+  void onConnectionReady(ActiveConnection& conn);
+  void onConnectionClosed(ActiveConnection& conn, event::CloseReason reason, bool was_connecting,
+                          bool connect_timeout);
+  void makeIdle(ActiveConnection& conn);
+  void removeIdle(ActiveConnection& conn);
+  void destroyConnection(ActiveConnection& conn);
+  void failOnePending(PoolFailure reason, const std::string& detail);
+  size_t nextEndpoint();
+
+  event::Dispatcher& dispatcher_;
+  event::Connector& connector_;
+  const config::ClusterConfig config_;
+  stats::ClusterStats& stats_;
+  std::list<std::unique_ptr<ActiveConnection>> conns_;
+  std::vector<std::vector<ActiveConnection*>> idle_;  // per endpoint, most recent last
+  std::deque<std::unique_ptr<Pending>> pending_;
+  size_t connecting_ = 0;
+  size_t rr_ = 0;
+};
+
+}  // namespace switchyard::upstream

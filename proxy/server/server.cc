@@ -14,6 +14,7 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
+#include "proxy/event/libevent.h"
 #include "proxy/rollback/admin_handlers.h"
 #include "proxy/rollback/manager.h"
 #include "proxy/server/admin_views.h"
@@ -34,17 +35,6 @@ constexpr std::chrono::milliseconds ProbeInterval{5000};
 constexpr std::chrono::milliseconds ProbeTimeout{250};
 // How long an admin handler of a filter waits for every worker to run its task.
 constexpr std::chrono::milliseconds WorkerTaskTimeout{5000};
-
-struct SignalEvent {
-  ::event* ev = nullptr;
-  SignalEvent() = default;
-  explicit SignalEvent(::event* e) : ev(e) {}
-  SignalEvent(SignalEvent&& other) noexcept : ev(other.ev) { other.ev = nullptr; }
-  SignalEvent& operator=(SignalEvent&&) = delete;
-  ~SignalEvent() {
-    if (ev != nullptr) event_free(ev);
-  }
-};
 
 // What a reload cannot change without a restart: the sockets, the admin listener and the
 // worker threads. Returns one message per part that changed.
@@ -156,7 +146,7 @@ struct Server::Run {
   event::TimerPtr drain_timer;
   event::TimerPtr collect_timer;
   std::function<void(int)> on_signal;
-  std::vector<SignalEvent> signals;
+  std::vector<event::EventPtr> signals;
   std::unique_ptr<ServerControl> control;
   std::unique_ptr<rollback::RollbackManager> rollback;
   std::unique_ptr<EndpointProber> prober;
@@ -451,7 +441,7 @@ void Server::installSignals(Run& run) {
   };
   for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) {
     run.signals.emplace_back(evsignal_new(main.base(), sig, onSignal, &run.on_signal));
-    event_add(run.signals.back().ev, nullptr);
+    event_add(run.signals.back().get(), nullptr);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "proxy/common/logging.h"
+#include "proxy/event/libevent.h"
 #include "proxy/server/http_connection_manager.h"
 #include "proxy/upstream/conn_pool_impl.h"
 
@@ -21,7 +22,7 @@ struct Worker::Listener {
   Worker* worker;
   ListenerShared* shared;
   int fd;
-  ::event* ev = nullptr;
+  event::EventPtr ev;
 };
 
 int openListenSocket(const config::SocketAddress& address) {
@@ -61,8 +62,9 @@ Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
     l->worker = this;
     l->shared = listeners[i].get();
     l->fd = listen_fds[i];
-    l->ev = event_new(dispatcher_.base(), l->fd, EV_READ | EV_PERSIST, &Worker::onAccept, l.get());
-    event_add(l->ev, nullptr);
+    l->ev.reset(
+        event_new(dispatcher_.base(), l->fd, EV_READ | EV_PERSIST, &Worker::onAccept, l.get()));
+    event_add(l->ev.get(), nullptr);
     listeners_.push_back(std::move(l));
     rejected_.push_back(std::make_unique<stats::CodeCounters>(
         stats_.downstream_rejected, prometheus::Labels{{"listener", listeners[i]->config.name}}));
@@ -72,7 +74,7 @@ Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
 Worker::~Worker() {
   stop();
   for (auto& l : listeners_) {
-    if (l->ev != nullptr) event_free(l->ev);
+    l->ev.reset();
     if (l->fd >= 0) ::close(l->fd);
   }
   // Connections the drain did not end (it timed out) go now, with the configurations and filter
@@ -189,10 +191,7 @@ void Worker::drain() {
 void Worker::doDrain() {
   draining_ = true;
   for (auto& l : listeners_) {
-    if (l->ev != nullptr) {
-      event_free(l->ev);
-      l->ev = nullptr;
-    }
+    l->ev.reset();
     if (l->fd >= 0) {
       ::close(l->fd);
       l->fd = -1;

@@ -245,6 +245,7 @@ void ConnPoolImpl::release(UpstreamConnection& upstream, bool reusable) {
   if (!reusable || conn.transport_->closed() || !conn.parser_.messageComplete() ||
       (max_requests > 0 && conn.requests_ >= max_requests)) {
     destroyConnection(conn);
+    openForWaiting();
     return;
   }
   conn.parser_.resumeNextMessage();
@@ -299,9 +300,24 @@ void ConnPoolImpl::onConnectionClosed(ActiveConnection& conn, event::CloseReason
       conn.stream_ = nullptr;
       stream->onUpstreamReset(reason);
     }
+    openForWaiting();
     return;
   }
   destroyConnection(conn);
+  openForWaiting();
+}
+
+void ConnPoolImpl::openForWaiting() {
+  // At max_connections a waiting request counts on a busy connection coming free; when one
+  // closes instead, the room it leaves goes to the requests that have no connection on its way.
+  while (pending_.size() > connecting_ && conns_.size() < config_.max_connections) {
+    std::string error;
+    if (createConnection(nextEndpoint(), error)) continue;
+    stats_.connect_failures.Increment();
+    std::unique_ptr<Pending> p = std::move(pending_.front());
+    pending_.pop_front();
+    p->cb_.onPoolFailure(PoolFailure::ConnectFailed, error);
+  }
 }
 
 void ConnPoolImpl::failOnePending(PoolFailure reason, const std::string& detail) {

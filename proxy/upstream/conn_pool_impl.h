@@ -55,6 +55,7 @@ class ConnPoolImpl final : public ConnPool {
   void removeIdle(ActiveConnection& conn);
   void destroyConnection(ActiveConnection& conn);
   void failOnePending(PoolFailure reason, const std::string& detail);
+  void openForWaiting();
   size_t nextEndpoint();
 
   event::Dispatcher& dispatcher_;

@@ -294,27 +294,41 @@ TEST_F(ConnPoolTest, AtMaxConnectionsRequestsQueueAndTakeTheNextFreeConnection) 
   EXPECT_EQ(connector_.created(), 1u);
 }
 
-TEST_F(ConnPoolTest, AtMaxConnectionsARequestQueuedBehindAClosedConnectionWaitsForTheNext) {
-  // A gap, kept as it was: a request queued at the limit is served by a connection that frees
-  // up, but nothing replaces one that closes (not reusable, max_requests_per_connection, a
-  // failed connect). The request waits until another request opens a connection, or until its
-  // own timeout.
+TEST_F(ConnPoolTest, AtMaxConnectionsAConnectionThatClosesIsReplacedForTheQueue) {
+  // A request queued at the limit counts on a busy connection coming free; when that one closes
+  // instead (not reusable, max_requests_per_connection, closed by the server), its room goes to
+  // a new connection for the queue.
   cluster_.max_connections = 1;
   FakeRequest& a = connectedRequest();
   FakeRequest& b = newRequest();
   b.start();
-  a.release(false);
-  EXPECT_TRUE(b.waiting());
-  EXPECT_EQ(pool().openConnections(), 0u);
-  EXPECT_EQ(connector_.created(), 1u);
-
   FakeRequest& c = newRequest();
   c.start();
+  EXPECT_EQ(connector_.created(), 1u);
+  a.release(false);
   EXPECT_EQ(connector_.created(), 2u);
+  EXPECT_EQ(pool().openConnections(), 1u);  // never more than max_connections
   connector_.last()->completeConnect();
   // The queue is first come, first served.
   EXPECT_EQ(b.ready, 1);
   EXPECT_TRUE(c.waiting());
+  // The server closes b's connection mid-request: c gets the next one.
+  connector_.last()->remoteClose();
+  EXPECT_EQ(connector_.created(), 3u);
+  connector_.last()->completeConnect();
+  EXPECT_EQ(c.ready, 1);
+}
+
+TEST_F(ConnPoolTest, AReplacementThatCannotBeOpenedFailsTheRequestWaitingForIt) {
+  cluster_.max_connections = 1;
+  FakeRequest& a = connectedRequest();
+  FakeRequest& b = newRequest();
+  b.start();
+  connector_.failNextConnect("Network is unreachable");
+  a.release(false);
+  EXPECT_EQ(b.failure, PoolFailure::ConnectFailed);
+  EXPECT_NE(b.detail.find("Network is unreachable"), std::string::npos) << b.detail;
+  EXPECT_EQ(pool().pendingRequests(), 0u);
 }
 
 TEST_F(ConnPoolTest, RequestsBeyondMaxPendingOverflow) {

@@ -126,7 +126,7 @@ void Router::breakerCancel() {
   admission_control_->onCancelled(admission_.probe());
 }
 
-void Router::releaseSlots() {
+void Router::releaseHeldSlots() {
   if (holds_retry_slot_) admission_control_->endRetry();
   if (holds_request_slot_) admission_control_->endRequest();
   holds_retry_slot_ = holds_request_slot_ = false;

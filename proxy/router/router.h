@@ -81,7 +81,12 @@ class Router final : public http::StreamFilter,
   RouterContext& ctx_;
   const RouteDecision& decision_;
   std::chrono::milliseconds timeout_{0};
-  void releaseSlots();
+  // onDestroy() runs twice per request (the stream's end, the destructor): the common case,
+  // no slot held, costs no call.
+  void releaseSlots() {
+    if (holds_request_slot_ || holds_retry_slot_) releaseHeldSlots();
+  }
+  void releaseHeldSlots();
 
   AdmissionControl* admission_control_ = nullptr;
   RetryStateStorage retry_storage_;  // before retry_, which lives in it

@@ -54,9 +54,10 @@ std::map<std::string, std::vector<EndpointProber::Result>> EndpointProber::resul
   return out;
 }
 
-void EndpointProber::waitForFirstRound(std::chrono::milliseconds timeout) {
+uint64_t EndpointProber::waitForRounds(uint64_t rounds, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  wake_.wait_for(lock, timeout, [this] { return rounds_ > 0 || stopping_; });
+  wake_.wait_for(lock, timeout, [&] { return rounds_ >= rounds || stopping_; });
+  return rounds_;
 }
 
 void EndpointProber::loop() {

@@ -43,8 +43,9 @@ class EndpointProber {
   void setClusters(Clusters clusters);
   // Each cluster's endpoints as last probed, in configuration order.
   std::map<std::string, std::vector<Result>> results() const;
-  // Waits until the first round has finished, at most `timeout`.
-  void waitForFirstRound(std::chrono::milliseconds timeout);
+  // Waits until `rounds` rounds have finished (the first starts at construction, the next on
+  // setClusters() or every `interval`), at most `timeout`. Returns the rounds finished.
+  uint64_t waitForRounds(uint64_t rounds, std::chrono::milliseconds timeout);
 
  private:
   void loop();

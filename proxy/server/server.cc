@@ -323,7 +323,7 @@ int Server::run() {
     return 1;
   }
   // /health answers from the first round of probes, which takes at most one probe timeout.
-  run.prober->waitForFirstRound(ProbeTimeout * 2);
+  run.prober->waitForRounds(1, ProbeTimeout * 2);
   for (auto& w : workers_) w->start();
   ready_ = true;
   for (const auto& l : run.initial->listeners) {

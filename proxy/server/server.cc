@@ -309,6 +309,8 @@ int Server::run() {
     return 1;
   }
   installSignals(run);
+  // From here on requestStop() reaches the loop (a post before it runs waits for it).
+  main_ = run.main.get();
   startRollback(run);
   startWorkers(run);
   run.prober = std::make_unique<EndpointProber>(proberClusters(*run.initial), ProbeInterval,
@@ -318,6 +320,7 @@ int Server::run() {
     run.admin->start();
   } catch (const std::exception& e) {
     SY_LOG(Error, "admin listener: %s", e.what());
+    main_ = nullptr;
     shutdown(run);
     run_ = nullptr;
     return 1;
@@ -331,7 +334,6 @@ int Server::run() {
            l.name.c_str(), run.workers, run.initial->admin.address.text.c_str());
   }
 
-  main_ = run.main.get();
   run.main->run();
   main_ = nullptr;
 

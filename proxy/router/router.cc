@@ -111,7 +111,10 @@ void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
   attempt_start_ = now;
   attempt_active_ = true;
   timer_->enable(attempt_timeout);
-  pending_ = pool_->newStream(*this, last_endpoint_);
+  // An answer given before newStream() returns may already have started the next attempt (a
+  // write failing on a reused connection is resent at once), whose handle this call's nullptr
+  // must not overwrite.
+  if (upstream::PoolHandle* handle = pool_->newStream(*this, last_endpoint_)) pending_ = handle;
 }
 
 void Router::breakerVerdict(bool success) {

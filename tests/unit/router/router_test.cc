@@ -1082,6 +1082,26 @@ TEST_F(RouterTest, ResetOnAReusedConnectionIsNotResentForAPost) {
   EXPECT_EQ(pool().newStreamCalls(), 1u);
 }
 
+// A retry, started from its timer, may get an idle connection whose write fails at once (the
+// server had closed it). The resend that follows waits for a connection and still belongs to the
+// router: the client leaving withdraws it from the pool, which would otherwise answer a router
+// that is gone.
+TEST_F(RouterTest, ResendAfterAFailedWriteCanStillBeCancelled) {
+  const RetryConfig config;
+  useRetry(config);
+  request();
+  start();
+  pool().ready().respond(503, true);
+  pool().answerNextWithConnection({.reused = true, .fail_send = true});
+  advance(backoffs(config, 1)[0]);
+  ASSERT_EQ(pool().newStreamCalls(), 3u);
+  EXPECT_TRUE(pool().connection(1).wasReset());
+  EXPECT_EQ(pool().connection(1).headsSent(), 0);
+  EXPECT_EQ(pool().request(2).state, PoolRequestState::Pending);
+  finish();
+  EXPECT_EQ(pool().request(2).state, PoolRequestState::Cancelled);
+}
+
 // A reset after the response head went out can only end the stream: the router asks for a local
 // reply, which the filter manager turns into a reset once the response has started. No retry,
 // no resend.

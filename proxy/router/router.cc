@@ -345,7 +345,8 @@ void Router::onUpstreamReset(event::CloseReason) {
   upstream::UpstreamConnection* conn = conn_;
   conn_ = nullptr;  // the pool has already closed it
   onUpstreamBelowWriteBufferLowWatermark();
-  const bool reused = conn != nullptr && conn->reused();
+  // A response byte, even short of a whole head, means the server took the request.
+  const bool reused = conn != nullptr && conn->reused() && !conn->responseStarted();
   const std::string& m = request_->method;
   const bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
   if (!response_started_ && reused && !retried_ && idempotent && request_->content_length <= 0 &&

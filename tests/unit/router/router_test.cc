@@ -1082,6 +1082,19 @@ TEST_F(RouterTest, ResetOnAReusedConnectionIsNotResentForAPost) {
   EXPECT_EQ(pool().newStreamCalls(), 1u);
 }
 
+// Once response bytes have come on a reused connection the server did not close it while idle:
+// a reset then is not resent.
+TEST_F(RouterTest, ResetAfterResponseBytesIsNotResent) {
+  pool().answerNextWithConnection({.reused = true});
+  request();
+  start();
+  FakeUpstreamConnection& conn = pool().connection(0);
+  conn.receivePartialHead();
+  conn.reset();
+  EXPECT_EQ(clientStatus(), 502);
+  EXPECT_EQ(pool().newStreamCalls(), 1u);
+}
+
 // A retry, started from its timer, may get an idle connection whose write fails at once (the
 // server had closed it). The resend that follows waits for a connection and still belongs to the
 // router: the client leaving withdraws it from the pool, which would otherwise answer a router

@@ -179,7 +179,12 @@ void Router::endAttempt(int status, std::string_view error) {
   attempt_active_ = false;
   auto& info = callbacks_->streamInfo();
   info.upstream_duration += ctx_.time.monotonicNow() - attempt_start_;
-  if (info.attempt_observer != nullptr) info.attempt_observer->onAttemptEnd(status, error);
+  if (info.attempt_observer == nullptr) return;
+  // Still waiting for the pool (a timeout, the client gone): the start was never reported.
+  if (pending_ != nullptr) {
+    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, "");
+  }
+  info.attempt_observer->onAttemptEnd(status, error);
 }
 
 http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {

@@ -1303,5 +1303,32 @@ TEST_F(RouterTest, AttemptObserverHearsEveryAttempt) {
   EXPECT_EQ(callbacks_.streamInfo().upstream_duration, 150ms);
 }
 
+// An attempt that never got a connection (it timed out waiting for one) is reported as started,
+// without an endpoint, before its end.
+TEST_F(RouterTest, AttemptObserverHearsTheStartOfAnAttemptWithoutAConnection) {
+  route_.timeout = 1s;
+  callbacks_.streamInfo().attempt_observer = &observer_;
+  request();
+  start();
+  advance(1s);
+  EXPECT_EQ(clientStatus(), 504);
+  EXPECT_EQ(observer_.events, (std::vector<std::string>{
+                                  "start legacy (no endpoint)",
+                                  "end 0: timed out waiting for the response",
+                              }));
+}
+
+// Likewise for an attempt whose client went away while it waited for a connection.
+TEST_F(RouterTest, AttemptObserverHearsTheStartOfAnAttemptAbandonedWhileWaiting) {
+  callbacks_.streamInfo().attempt_observer = &observer_;
+  request();
+  start();
+  finish();
+  EXPECT_EQ(observer_.events, (std::vector<std::string>{
+                                  "start legacy (no endpoint)",
+                                  "end 0: the request ended before the response (client gone)",
+                              }));
+}
+
 }  // namespace
 }  // namespace switchyard::router

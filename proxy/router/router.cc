@@ -111,7 +111,10 @@ void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
   attempt_start_ = now;
   attempt_active_ = true;
   timer_->enable(attempt_timeout);
-  pending_ = pool_->newStream(*this, last_endpoint_);
+  // An answer given before newStream() returns may already have started the next attempt (a
+  // write failing on a reused connection is resent at once), whose handle this call's nullptr
+  // must not overwrite.
+  if (upstream::PoolHandle* handle = pool_->newStream(*this, last_endpoint_)) pending_ = handle;
 }
 
 void Router::breakerVerdict(bool success) {
@@ -176,7 +179,12 @@ void Router::endAttempt(int status, std::string_view error) {
   attempt_active_ = false;
   auto& info = callbacks_->streamInfo();
   info.upstream_duration += ctx_.time.monotonicNow() - attempt_start_;
-  if (info.attempt_observer != nullptr) info.attempt_observer->onAttemptEnd(status, error);
+  if (info.attempt_observer == nullptr) return;
+  // Still waiting for the pool (a timeout, the client gone): the start was never reported.
+  if (pending_ != nullptr) {
+    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, "");
+  }
+  info.attempt_observer->onAttemptEnd(status, error);
 }
 
 http::FilterDataStatus Router::decodeData(http::Buffer& data, bool end_stream) {
@@ -342,7 +350,8 @@ void Router::onUpstreamReset(event::CloseReason) {
   upstream::UpstreamConnection* conn = conn_;
   conn_ = nullptr;  // the pool has already closed it
   onUpstreamBelowWriteBufferLowWatermark();
-  const bool reused = conn != nullptr && conn->reused();
+  // A response byte, even short of a whole head, means the server took the request.
+  const bool reused = conn != nullptr && conn->reused() && !conn->responseStarted();
   const std::string& m = request_->method;
   const bool idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
   if (!response_started_ && reused && !retried_ && idempotent && request_->content_length <= 0 &&

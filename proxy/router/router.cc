@@ -248,8 +248,11 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
   if (downstream_above_high_) conn_->readDisable(true);
 }
 
-void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& detail) {
+void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& detail,
+                           size_t endpoint) {
   pending_ = nullptr;
+  // A retry goes to another endpoint than the one that could not be reached.
+  if (endpoint != upstream::NoEndpoint) last_endpoint_ = endpoint;
   auto& info = callbacks_->streamInfo();
   if (info.attempt_observer != nullptr) {
     info.attempt_observer->onAttemptStart(*request_, pool_->config().name, "");

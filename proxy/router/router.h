@@ -45,7 +45,8 @@ class Router final : public http::StreamFilter,
 
   // upstream::PoolCallbacks
   void onPoolReady(upstream::UpstreamConnection& conn) override;
-  void onPoolFailure(upstream::PoolFailure reason, const std::string& detail) override;
+  void onPoolFailure(upstream::PoolFailure reason, const std::string& detail,
+                     size_t endpoint) override;
 
   // upstream::UpstreamStreamCallbacks
   void onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) override;

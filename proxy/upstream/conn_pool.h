@@ -15,12 +15,17 @@ enum class PoolFailure { ConnectFailed, ConnectTimeout, Overflow };
 
 class UpstreamConnection;
 
+// "No endpoint": a first attempt avoids none; an overflow is no endpoint's fault.
+inline constexpr size_t NoEndpoint = static_cast<size_t>(-1);
+
 // The router's side of a pool request.
 class PoolCallbacks {
  public:
   virtual ~PoolCallbacks() = default;
   virtual void onPoolReady(UpstreamConnection& conn) = 0;
-  virtual void onPoolFailure(PoolFailure reason, const std::string& detail) = 0;
+  // `endpoint` is the index of the endpoint that could not be reached (a retry avoids it), or
+  // NoEndpoint when no endpoint is at fault (Overflow).
+  virtual void onPoolFailure(PoolFailure reason, const std::string& detail, size_t endpoint) = 0;
 };
 
 // The router's side of a connection it is using: the parsed response and connection events.
@@ -78,7 +83,7 @@ class UpstreamConnection {
 // stay valid until onPoolReady()/onPoolFailure() has run or the handle is cancelled.
 class ConnPool {
  public:
-  static constexpr size_t NoEndpoint = static_cast<size_t>(-1);
+  static constexpr size_t NoEndpoint = upstream::NoEndpoint;
 
   virtual ~ConnPool() = default;
 

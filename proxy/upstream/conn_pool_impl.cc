@@ -192,7 +192,8 @@ PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
   if (pending_.size() >= config_.max_pending_requests) {
     stats_.overflow.Increment();
     cb.onPoolFailure(PoolFailure::Overflow,
-                     "too many requests are waiting for a connection to " + config_.name);
+                     "too many requests are waiting for a connection to " + config_.name,
+                     NoEndpoint);
     return nullptr;
   }
   // Open a connection unless enough are already on their way for the requests waiting.
@@ -200,7 +201,7 @@ PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
     std::string error;
     if (!createConnection(e, error)) {
       stats_.connect_failures.Increment();
-      cb.onPoolFailure(PoolFailure::ConnectFailed, error);
+      cb.onPoolFailure(PoolFailure::ConnectFailed, error, e);
       return nullptr;
     }
   }
@@ -285,7 +286,7 @@ void ConnPoolImpl::onConnectionClosed(ActiveConnection& conn, event::CloseReason
     conn.state_ = ActiveConnection::State::Closed;
     destroyConnection(conn);
     failOnePending(connect_timeout ? PoolFailure::ConnectTimeout : PoolFailure::ConnectFailed,
-                   detail);
+                   detail, conn.endpoint_);
     return;
   }
   if (conn.state_ == ActiveConnection::State::Busy && conn.stream_ != nullptr) {
@@ -312,22 +313,23 @@ void ConnPoolImpl::openForWaiting() {
   // closes instead, the room it leaves goes to the requests that have no connection on its way.
   while (pending_.size() > connecting_ && conns_.size() < config_.max_connections) {
     std::string error;
-    if (createConnection(nextEndpoint(), error)) continue;
+    const size_t endpoint = nextEndpoint();
+    if (createConnection(endpoint, error)) continue;
     stats_.connect_failures.Increment();
     std::unique_ptr<Pending> p = std::move(pending_.front());
     pending_.pop_front();
-    p->cb_.onPoolFailure(PoolFailure::ConnectFailed, error);
+    p->cb_.onPoolFailure(PoolFailure::ConnectFailed, error, endpoint);
   }
 }
 
-void ConnPoolImpl::failOnePending(PoolFailure reason, const std::string& detail) {
+void ConnPoolImpl::failOnePending(PoolFailure reason, const std::string& detail, size_t endpoint) {
   // A connection failed before it could serve anyone: one waiting request hears about it
   // (the one it was opened for); the others keep waiting for their own connections.
   if (pending_.empty()) return;
   if (pending_.size() <= connecting_) return;
   std::unique_ptr<Pending> p = std::move(pending_.front());
   pending_.pop_front();
-  p->cb_.onPoolFailure(reason, detail);
+  p->cb_.onPoolFailure(reason, detail, endpoint);
 }
 
 void ConnPoolImpl::destroyConnection(ActiveConnection& conn) {

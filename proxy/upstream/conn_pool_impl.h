@@ -54,7 +54,7 @@ class ConnPoolImpl final : public ConnPool {
   void makeIdle(ActiveConnection& conn);
   void removeIdle(ActiveConnection& conn);
   void destroyConnection(ActiveConnection& conn);
-  void failOnePending(PoolFailure reason, const std::string& detail);
+  void failOnePending(PoolFailure reason, const std::string& detail, size_t endpoint);
   void openForWaiting();
   size_t nextEndpoint();
 

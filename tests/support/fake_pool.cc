@@ -144,11 +144,12 @@ FakePool::FakePool(config::ClusterConfig config, event::Dispatcher& dispatcher)
 FakePool::~FakePool() = default;
 
 void FakePool::answerNextWithConnection(ConnectionOptions options) {
-  script_.push_back({true, options, upstream::PoolFailure::ConnectFailed, ""});
+  script_.push_back({true, options, upstream::PoolFailure::ConnectFailed, "", NoEndpoint});
 }
 
-void FakePool::answerNextWithFailure(upstream::PoolFailure reason, std::string detail) {
-  script_.push_back({false, {}, reason, std::move(detail)});
+void FakePool::answerNextWithFailure(upstream::PoolFailure reason, std::string detail,
+                                     size_t endpoint) {
+  script_.push_back({false, {}, reason, std::move(detail), endpoint});
 }
 
 upstream::PoolHandle* FakePool::newStream(upstream::PoolCallbacks& cb, size_t avoid) {
@@ -170,16 +171,16 @@ upstream::PoolHandle* FakePool::newStream(upstream::PoolCallbacks& cb, size_t av
 FakeUpstreamConnection& FakePool::ready(ConnectionOptions options) {
   for (size_t i = 0; i < requests_.size(); ++i) {
     if (requests_[i].state != StreamRequest::State::Pending) continue;
-    answer(i, {true, options, upstream::PoolFailure::ConnectFailed, ""});
+    answer(i, {true, options, upstream::PoolFailure::ConnectFailed, "", NoEndpoint});
     return *requests_[i].conn;
   }
   throw std::logic_error("FakePool::ready(): no request is waiting for a connection");
 }
 
-void FakePool::fail(upstream::PoolFailure reason, std::string detail) {
+void FakePool::fail(upstream::PoolFailure reason, std::string detail, size_t endpoint) {
   for (size_t i = 0; i < requests_.size(); ++i) {
     if (requests_[i].state != StreamRequest::State::Pending) continue;
-    answer(i, {false, {}, reason, std::move(detail)});
+    answer(i, {false, {}, reason, std::move(detail), endpoint});
     return;
   }
   throw std::logic_error("FakePool::fail(): no request is waiting for a connection");
@@ -196,7 +197,8 @@ void FakePool::answer(size_t index, Answer a) {
     } else {
       stats_.connect_failures.Increment();
     }
-    cb.onPoolFailure(a.failure, a.detail.empty() ? defaultDetail(a.failure) : a.detail);
+    cb.onPoolFailure(a.failure, a.detail.empty() ? defaultDetail(a.failure) : a.detail,
+                     a.failed_endpoint);
     return;
   }
   size_t endpoint = a.options.endpoint;

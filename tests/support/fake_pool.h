@@ -163,15 +163,17 @@ class FakePool final : public upstream::ConnPool {
 
   // Scripts the next unscripted newStream() call to get a connection before it returns.
   void answerNextWithConnection(ConnectionOptions options = {});
-  // Scripts the next unscripted newStream() call to fail before it returns.
-  void answerNextWithFailure(upstream::PoolFailure reason, std::string detail = "");
+  // Scripts the next unscripted newStream() call to fail before it returns; `endpoint` is the one
+  // reported as unreachable.
+  void answerNextWithFailure(upstream::PoolFailure reason, std::string detail = "",
+                             size_t endpoint = NoEndpoint);
 
   // Completes the oldest queued request with a new connection (onPoolReady). Throws
   // std::logic_error (a failed test) when none is queued.
   FakeUpstreamConnection& ready(ConnectionOptions options = {});
   // Fails the oldest queued request (onPoolFailure); an empty detail gets the real pool's wording.
   // Throws std::logic_error when none is queued.
-  void fail(upstream::PoolFailure reason, std::string detail = "");
+  void fail(upstream::PoolFailure reason, std::string detail = "", size_t endpoint = NoEndpoint);
 
   size_t newStreamCalls() const { return requests_.size(); }
   // The i-th newStream() call (0-based); references stay valid as more are made.
@@ -212,6 +214,7 @@ class FakePool final : public upstream::ConnPool {
     ConnectionOptions options;
     upstream::PoolFailure failure = upstream::PoolFailure::ConnectFailed;
     std::string detail;
+    size_t failed_endpoint = NoEndpoint;
   };
   // What the test does not see of a request: whom to answer, and the handle handed out.
   struct Entry {

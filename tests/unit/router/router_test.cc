@@ -552,7 +552,7 @@ TEST_F(RouterTest, RetriesAConnectFailureAfterTheBackoff) {
   EXPECT_EQ(pool().newStreamCalls(), 1u);
   advance(1ms);
   ASSERT_EQ(pool().newStreamCalls(), 2u);
-  // The failed attempt had no connection, so no endpoint to avoid.
+  // The pool named no endpoint at fault, so there is none to avoid.
   EXPECT_EQ(pool().request(1).avoid, NoEndpoint);
   FakeUpstreamConnection& conn = pool().ready();
   conn.respond(200, true);
@@ -717,6 +717,24 @@ TEST_F(RouterTest, RetryAvoidsTheEndpointOfTheFailedAttempt) {
   FakeUpstreamConnection& second = pool().ready();
   EXPECT_EQ(second.endpointIndex(), 0u);
   second.respond(200, true);
+  EXPECT_EQ(clientStatus(), 200);
+}
+
+// The endpoint that refused the connection is the one the retry avoids, not an earlier one.
+TEST_F(RouterTest, RetryAfterAConnectFailureAvoidsTheEndpointThatRefused) {
+  const RetryConfig config;
+  useRetry(config);
+  request();
+  start();
+  pool().ready({.endpoint = 0}).reset(event::CloseReason::Reset);
+  advance(backoffs(config, 1)[0]);
+  ASSERT_EQ(pool().newStreamCalls(), 2u);
+  EXPECT_EQ(pool().request(1).avoid, 0u);
+  pool().fail(PoolFailure::ConnectFailed, "", 1);
+  advance(backoffs(config, 2)[1]);
+  ASSERT_EQ(pool().newStreamCalls(), 3u);
+  EXPECT_EQ(pool().request(2).avoid, 1u);
+  pool().ready().respond(200, true);
   EXPECT_EQ(clientStatus(), 200);
 }
 

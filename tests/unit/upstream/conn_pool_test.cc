@@ -54,10 +54,11 @@ class FakeRequest final : public PoolCallbacks, public UpstreamStreamCallbacks {
     conn = &c;
     c.attach(*this);
   }
-  void onPoolFailure(PoolFailure reason, const std::string& why) override {
+  void onPoolFailure(PoolFailure reason, const std::string& why, size_t endpoint) override {
     handle = nullptr;
     failure = reason;
     detail = why;
+    failed_endpoint = endpoint;
   }
 
   // UpstreamStreamCallbacks
@@ -89,6 +90,7 @@ class FakeRequest final : public PoolCallbacks, public UpstreamStreamCallbacks {
   int ready = 0;
   std::optional<PoolFailure> failure;
   std::string detail;
+  size_t failed_endpoint = NoEndpoint;
   int status = 0;
   bool keep_alive = false;
   bool done = false;
@@ -366,6 +368,7 @@ TEST_F(ConnPoolTest, ImmediateConnectFailureFailsTheRequest) {
   EXPECT_FALSE(a.waiting());
   EXPECT_EQ(a.failure, PoolFailure::ConnectFailed);
   EXPECT_EQ(a.detail, "cannot connect to 10.0.0.1:8080: Network is unreachable");
+  EXPECT_EQ(a.failed_endpoint, 0u);
   EXPECT_EQ(connectFailures(), 1);
   EXPECT_EQ(gauge(), 0);
   EXPECT_EQ(pool().openConnections(), 0u);
@@ -390,6 +393,7 @@ TEST_F(ConnPoolTest, AsynchronousConnectFailureFailsOneRequestOthersKeepWaiting)
 
   first->failConnect(ECONNREFUSED);
   EXPECT_EQ(a.failure, PoolFailure::ConnectFailed);
+  EXPECT_EQ(a.failed_endpoint, 0u);
   EXPECT_EQ(a.detail, "cannot connect to 10.0.0.1:8080: Connection refused");
   EXPECT_TRUE(b.waiting());
   EXPECT_FALSE(b.failure.has_value());

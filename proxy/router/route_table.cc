@@ -1,5 +1,7 @@
 #include "proxy/router/route_table.h"
 
+#include <algorithm>
+
 #include "proxy/router/sticky.h"
 #include "proxy/router/versioning.h"
 
@@ -42,6 +44,11 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
         if (!config.filters[i].stream_filter) continue;
         target.filter_configs.push_back(i < filter_configs.size() ? filter_configs[i].get()
                                                                   : nullptr);
+      }
+      // Without a block for any of them the stream is not told at all.
+      if (std::all_of(target.filter_configs.begin(), target.filter_configs.end(),
+                      [](const http::RouteFilterConfig* c) { return c == nullptr; })) {
+        target.filter_configs.clear();
       }
     };
     if (!e.versioned) {

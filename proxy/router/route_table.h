@@ -35,7 +35,8 @@ struct Target {
   stats::RouteStats* stats;
   RequestObserver* observer = nullptr;  // e.g. the rollback guard watching this version
   // The route's (or version's) blocks of the filters that run per request, in chain order;
-  // null entries for filters without one. See FilterManager::setRouteConfigs().
+  // null entries for filters without one; empty when none has one. See
+  // FilterManager::setRouteConfigs().
   std::vector<const http::RouteFilterConfig*> filter_configs;
 };
 

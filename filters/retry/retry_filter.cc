@@ -25,38 +25,6 @@ nlohmann::json configJson(const RetryConfig& config) {
   return out;
 }
 
-// The router's view of one request's retry::RetryState.
-class RouterRetryState final : public router::RetryState {
- public:
-  RouterRetryState(const RetryConfig& config, RetryCluster* cluster,
-                   const http::RequestHeaders& request, common::MonotonicTime now,
-                   common::Duration route_timeout)
-      : config_(config),
-        replayable_(bodyFitsReplay(request, config)),
-        state_(config, cluster, request, replayable_, now, route_timeout) {}
-
-  common::Duration attemptTimeout(common::MonotonicTime attempt_start) const override {
-    return state_.attemptTimeout(attempt_start);
-  }
-  bool retriableStatus(int status) const override { return config_.retriableStatus(status); }
-  bool bodyReplayable() const override { return replayable_; }
-  uint64_t maxReplayBodyBytes() const override { return config_.max_replay_body_bytes; }
-  void markBodyNotReplayable() override { state_.markBodyNotReplayable(); }
-  router::RetryDecision onAttemptFailed(AttemptOutcome outcome, int status,
-                                        const http::ResponseHeaders* response,
-                                        common::MonotonicTime now, common::SystemTime system_now,
-                                        common::Random& random) override {
-    const retry::RetryDecision d =
-        state_.onAttemptFailed(outcome, status, response, now, system_now, random);
-    return {d.retry, d.delay, d.attempt_timeout};
-  }
-
- private:
-  const RetryConfig& config_;
-  const bool replayable_;
-  retry::RetryState state_;
-};
-
 }  // namespace
 
 nlohmann::json RetryRouteConfig::toJson() const { return configJson(config_); }
@@ -65,7 +33,8 @@ router::RetryStatePtr RetryPolicyImpl::newRetryState(const http::RequestHeaders&
                                                      common::MonotonicTime now,
                                                      common::Duration route_timeout,
                                                      router::RetryStateStorage& storage) const {
-  return storage.emplace<RouterRetryState>(config_, cluster_, request, now, route_timeout);
+  return storage.emplace<RetryState>(config_, cluster_, request, bodyFitsReplay(request, config_),
+                                     now, route_timeout);
 }
 
 RetryFilterFactory::RetryFilterFactory(RetryConfig config, prometheus::Registry* metrics)

@@ -251,6 +251,7 @@ RetryState::RetryState(const RetryConfig& config, RetryCluster* cluster,
     : config_(config),
       cluster_(cluster),
       request_(request),
+      head_replayable_(body_replayable),
       body_replayable_(body_replayable),
       deadline_(start + config.timeout),
       try_timeout_(config.per_try_timeout ? common::Duration(*config.per_try_timeout)
@@ -284,10 +285,9 @@ bool RetryState::retriable(AttemptOutcome outcome, int status) const {
   return false;
 }
 
-RetryDecision RetryState::onAttemptFailed(AttemptOutcome outcome, int status,
-                                          const http::ResponseHeaders* response,
-                                          common::MonotonicTime now, common::SystemTime system_now,
-                                          common::Random& random) {
+RetryDecision RetryState::decide(AttemptOutcome outcome, int status,
+                                 const http::ResponseHeaders* response, common::MonotonicTime now,
+                                 common::SystemTime system_now, common::Random& random) {
   // The attempt that held the slot is over, whatever comes next.
   if (holds_retry_slot_) {
     cluster_->budget.endRetry();

@@ -172,30 +172,45 @@ struct RetryDecision {
 // `attempt_timeout`, or gives the failure to the client. A response whose status is not
 // retriable (config.retriableStatus()) is a success as far as retries go: the router forwards it
 // without asking. Once any response byte has gone to the client the router asks no more.
-class RetryState {
+//
+// It is the router's RetryState (router/upstream_policy.h): RetryPolicyImpl makes one per request
+// in the storage the router lends.
+class RetryState final : public router::RetryState {
  public:
   // `request` must outlive this object. `cluster` may be null (no budget, no metrics).
   // `route_timeout` is the attempt timeout when the policy has no per_try_timeout; zero means
   // none. The deadline is start + config.timeout.
   RetryState(const RetryConfig& config, RetryCluster* cluster, const http::RequestHeaders& request,
              bool body_replayable, common::MonotonicTime start, common::Duration route_timeout);
-  ~RetryState();
+  ~RetryState() override;
   RetryState(const RetryState&) = delete;
   RetryState& operator=(const RetryState&) = delete;
 
   common::MonotonicTime deadline() const { return deadline_; }
   // The timeout of an attempt starting at `attempt_start`: the per-try (or route) timeout, cut to
   // what is left before the deadline; zero when nothing is left.
-  common::Duration attemptTimeout(common::MonotonicTime attempt_start) const;
+  common::Duration attemptTimeout(common::MonotonicTime attempt_start) const override;
+  bool retriableStatus(int status) const override { return config_.retriableStatus(status); }
+  // As the head told at the start (markBodyNotReplayable() may end the retries later).
+  bool bodyReplayable() const override { return head_replayable_; }
+  uint64_t maxReplayBodyBytes() const override { return config_.max_replay_body_bytes; }
   // The body outgrew max_replay_body_bytes and is being streamed: no more retries.
-  void markBodyNotReplayable() { body_replayable_ = false; }
+  void markBodyNotReplayable() override { body_replayable_ = false; }
 
   // `status` and `response` matter for AttemptOutcome::Response only (response may be null);
   // `system_now` dates a Retry-After given as an HTTP-date. A retry decided here holds a slot in
-  // the cluster's budget until the next call or the destructor.
-  RetryDecision onAttemptFailed(AttemptOutcome outcome, int status,
-                                const http::ResponseHeaders* response, common::MonotonicTime now,
-                                common::SystemTime system_now, common::Random& random);
+  // the cluster's budget until the next call or the destructor. With the reason and why not.
+  RetryDecision decide(AttemptOutcome outcome, int status, const http::ResponseHeaders* response,
+                       common::MonotonicTime now, common::SystemTime system_now,
+                       common::Random& random);
+  // decide() as the router sees it.
+  router::RetryDecision onAttemptFailed(AttemptOutcome outcome, int status,
+                                        const http::ResponseHeaders* response,
+                                        common::MonotonicTime now, common::SystemTime system_now,
+                                        common::Random& random) override {
+    const RetryDecision d = decide(outcome, status, response, now, system_now, random);
+    return {d.retry, d.delay, d.attempt_timeout};
+  }
 
   // Retries decided so far.
   uint32_t retries() const { return retries_; }
@@ -206,6 +221,7 @@ class RetryState {
   const RetryConfig& config_;
   RetryCluster* const cluster_;
   const http::RequestHeaders& request_;
+  const bool head_replayable_;
   bool body_replayable_;
   const common::MonotonicTime deadline_;
   const common::Duration try_timeout_;  // zero: none

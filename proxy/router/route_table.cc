@@ -32,6 +32,7 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       target.version = version;
       for (const auto& wc : t.split) {
         target.pools.push_back(pools(wc.cluster));
+        target.clusters.push_back(config.findCluster(wc.cluster));
         const UpstreamPolicy* policy = policies ? policies(r.name, version, wc.cluster) : nullptr;
         target.policies.push_back(policy != nullptr ? policy : &NoPolicy);
       }
@@ -143,6 +144,7 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
   }
   out.cluster_slot = slot;
   out.pool = target->pools[slot];
+  out.cluster = target->clusters[slot];
   out.policy = target->policies[slot];
 }
 

@@ -26,9 +26,10 @@ namespace switchyard::router {
 // Where one route (or one version of a route) sends its requests.
 struct Target {
   const config::TargetConfig* config;
-  std::string version;                           // canonical ("v2"); empty for unversioned routes
-  std::vector<upstream::ConnPool*> pools;        // in the split's order
-  std::vector<const UpstreamPolicy*> policies;   // same order; never null
+  std::string version;                     // canonical ("v2"); empty for unversioned routes
+  std::vector<upstream::ConnPool*> pools;  // in the split's order
+  std::vector<const config::ClusterConfig*> clusters;  // same order: the pools' clusters
+  std::vector<const UpstreamPolicy*> policies;         // same order; never null
   std::vector<uint32_t> bounds;                  // sticky bucket ranges for the weights in effect
   std::string sticky_header;                     // lower-case; empty: the client address
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
@@ -60,6 +61,7 @@ struct RouteDecision {
   const RouteEntry* route = nullptr;
   const Target* target = nullptr;
   upstream::ConnPool* pool = nullptr;
+  const config::ClusterConfig* cluster = nullptr;  // the pool's cluster
   const UpstreamPolicy* policy = nullptr;
   size_t cluster_slot = 0;  // index of the cluster in the target's split
   int status = 0;

@@ -20,8 +20,10 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   }
   auto& info = callbacks_->streamInfo();
   pool_ = decision_.pool;
+  // The cluster's settings, without asking the pool each time.
+  cluster_ = decision_.cluster != nullptr ? decision_.cluster : &pool_->config();
   const RouteEntry& route = *decision_.route;
-  timeout_ = route.timeout.count() > 0 ? route.timeout : pool_->config().response_timeout;
+  timeout_ = route.timeout.count() > 0 ? route.timeout : cluster_->response_timeout;
   request_ = &headers;
   request_complete_ = end_stream;
 
@@ -59,7 +61,7 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
     chunked_request_ = true;
     h.add("transfer-encoding", "chunked");
   }
-  if (!has_host) h.add("host", pool_->config().endpoints.front().text);
+  if (!has_host) h.add("host", cluster_->endpoints.front().text);
   if (!decision_.target->version.empty()) h.set("x-api-version", decision_.target->version);
 
   callbacks_->setDownstreamWatermarkCallbacks(this);
@@ -69,7 +71,7 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   if (admission_control_ != nullptr) {
     if (!admission_control_->tryStartRequest()) {
       fail(503, "Service Unavailable",
-           "too many concurrent requests to cluster " + pool_->config().name +
+           "too many concurrent requests to cluster " + cluster_->name +
                " (max_concurrent_requests " +
                std::to_string(admission_control_->maxConcurrentRequests()) + ")");
       return http::FilterHeadersStatus::StopIteration;
@@ -97,12 +99,12 @@ void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
       if (timer_) timer_->disable();
       http::LocalReply reply{503,
                              "Service Unavailable",
-                             "the circuit breaker of cluster " + pool_->config().name +
+                             "the circuit breaker of cluster " + cluster_->name +
                                  " is open; retry in " + std::to_string(seconds) + "s",
                              {}};
       reply.headers.add("retry-after", std::to_string(seconds));
       const std::string& upstream_header = decision_.route->upstream_header;
-      if (!upstream_header.empty()) reply.headers.add(upstream_header, pool_->config().name);
+      if (!upstream_header.empty()) reply.headers.add(upstream_header, cluster_->name);
       callbacks_->sendLocalReply(std::move(reply));
       return;
     }
@@ -182,7 +184,7 @@ void Router::endAttempt(int status, std::string_view error) {
   if (info.attempt_observer == nullptr) return;
   // Still waiting for the pool (a timeout, the client gone): the start was never reported.
   if (pending_ != nullptr) {
-    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, "");
+    info.attempt_observer->onAttemptStart(*request_, cluster_->name, "");
   }
   info.attempt_observer->onAttemptEnd(status, error);
 }
@@ -233,7 +235,7 @@ void Router::onPoolReady(upstream::UpstreamConnection& conn) {
   ++info.upstream_attempts;
   last_endpoint_ = conn.endpointIndex();
   if (info.attempt_observer != nullptr) {
-    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, conn.endpoint().text);
+    info.attempt_observer->onAttemptStart(*request_, cluster_->name, conn.endpoint().text);
   }
   conn.sendHead(*request_);
   if (conn_ == nullptr) return;
@@ -255,7 +257,7 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
   if (endpoint != upstream::NoEndpoint) last_endpoint_ = endpoint;
   auto& info = callbacks_->streamInfo();
   if (info.attempt_observer != nullptr) {
-    info.attempt_observer->onAttemptStart(*request_, pool_->config().name, "");
+    info.attempt_observer->onAttemptStart(*request_, cluster_->name, "");
   }
   endAttempt(0, detail);
   auto& stats = pool_->stats();
@@ -295,7 +297,7 @@ void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream
   const bool keep_alive = headers->keep_alive;
   if (headers->hop_by_hop) http::stripHopByHop(headers->headers);
   const std::string& upstream_header = decision_.route->upstream_header;
-  if (!upstream_header.empty()) headers->headers.set(upstream_header, pool_->config().name);
+  if (!upstream_header.empty()) headers->headers.set(upstream_header, cluster_->name);
   response_code_ = code;
   response_keep_alive_ = keep_alive;
   // Hand the connection back before the response completes downstream: completing it ends the
@@ -396,7 +398,7 @@ void Router::fail(int status, const char* title, std::string detail) {
   if (timer_) timer_->disable();
   http::LocalReply reply{status, title, std::move(detail), {}};
   const std::string& upstream_header = decision_.route->upstream_header;
-  if (!upstream_header.empty()) reply.headers.add(upstream_header, pool_->config().name);
+  if (!upstream_header.empty()) reply.headers.add(upstream_header, cluster_->name);
   callbacks_->sendLocalReply(std::move(reply));
 }
 

@@ -102,6 +102,7 @@ class Router final : public http::StreamFilter,
   std::chrono::milliseconds next_timeout_{0};
   event::TimerPtr retry_timer_;
   upstream::ConnPool* pool_ = nullptr;
+  const config::ClusterConfig* cluster_ = nullptr;  // pool_'s
   http::RequestHeaders* request_ = nullptr;
   upstream::PoolHandle* pending_ = nullptr;
   upstream::UpstreamConnection* conn_ = nullptr;

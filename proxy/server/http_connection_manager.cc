@@ -58,7 +58,8 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     }
     info_.version = decision_.target->version;
     info_.deprecation = decision_.target->deprecation;
-    info_.cluster = decision_.pool->config().name;
+    info_.cluster =
+        decision_.cluster != nullptr ? decision_.cluster->name : decision_.pool->config().name;
   }
 
   // Continues the caller's trace (or starts one) when tracing is on; every upstream attempt then

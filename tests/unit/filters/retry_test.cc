@@ -413,8 +413,7 @@ class RetryStateTest : public testing::Test {
   RetryDecision fail(RetryState& s, AttemptOutcome outcome, int status = 0,
                      const http::ResponseHeaders* response = nullptr,
                      common::Duration elapsed = 0s) {
-    return s.onAttemptFailed(outcome, status, response, start_ + elapsed, system_start_ + elapsed,
-                             random_);
+    return s.decide(outcome, status, response, start_ + elapsed, system_start_ + elapsed, random_);
   }
 
   static http::ResponseHeaders response(int status, const char* retry_after = nullptr) {
@@ -519,15 +518,14 @@ TEST_F(RetryStateTest, NextAttemptTimeoutIsClampedToTheDeadline) {
   FixedRandom longest = longestBackoff();
   auto s = make();
   // 27s in, the first backoff (the whole 1s) leaves 2s.
-  RetryDecision d = s->onAttemptFailed(AttemptOutcome::Reset, 0, nullptr, start_ + 27s,
-                                       system_start_ + 27s, longest);
+  RetryDecision d =
+      s->decide(AttemptOutcome::Reset, 0, nullptr, start_ + 27s, system_start_ + 27s, longest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.delay, 1s);
   EXPECT_EQ(d.attempt_timeout, 2s);
 
   auto early = make();
-  d = early->onAttemptFailed(AttemptOutcome::Reset, 0, nullptr, start_ + 3s, system_start_ + 3s,
-                             longest);
+  d = early->decide(AttemptOutcome::Reset, 0, nullptr, start_ + 3s, system_start_ + 3s, longest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.attempt_timeout, 5s);
 }
@@ -537,17 +535,17 @@ TEST_F(RetryStateTest, NoBackoffThatEndsAtOrPastTheDeadline) {
   FixedRandom shortest = shortestBackoff();
   auto s = make();
   // A 1s backoff from 29s ends exactly at the deadline: nothing left for an attempt.
-  RetryDecision d = s->onAttemptFailed(AttemptOutcome::Reset, 0, nullptr, start_ + 29s,
-                                       system_start_ + 29s, longest);
+  RetryDecision d =
+      s->decide(AttemptOutcome::Reset, 0, nullptr, start_ + 29s, system_start_ + 29s, longest);
   EXPECT_FALSE(d.retry);
   EXPECT_EQ(d.why_not, NoRetry::Deadline);
   // Less than 1ms left is not an attempt either.
-  d = s->onAttemptFailed(AttemptOutcome::Reset, 0, nullptr, start_ + 30s - 999us,
-                         system_start_ + 30s, shortest);
+  d = s->decide(AttemptOutcome::Reset, 0, nullptr, start_ + 30s - 999us, system_start_ + 30s,
+                shortest);
   EXPECT_EQ(d.why_not, NoRetry::Deadline);
   // 1ms is.
-  d = s->onAttemptFailed(AttemptOutcome::Reset, 0, nullptr, start_ + 30s - 1ms, system_start_ + 30s,
-                         shortest);
+  d = s->decide(AttemptOutcome::Reset, 0, nullptr, start_ + 30s - 1ms, system_start_ + 30s,
+                shortest);
   EXPECT_TRUE(d.retry);
   EXPECT_EQ(d.attempt_timeout, 1ms);
   EXPECT_EQ(s->retries(), 1u);
@@ -588,15 +586,13 @@ TEST_F(RetryStateTest, RetryAfterSetsAFloorUnderTheBackoff) {
   FixedRandom longest = longestBackoff();
   http::ResponseHeaders r = response(503, "5");
   auto s = make();
-  RetryDecision d =
-      s->onAttemptFailed(AttemptOutcome::Response, 503, &r, start_, system_start_, shortest);
+  RetryDecision d = s->decide(AttemptOutcome::Response, 503, &r, start_, system_start_, shortest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.delay, 5s);
 
   // A backoff longer than Retry-After wins.
   http::ResponseHeaders soon = response(503, "0");
-  d = s->onAttemptFailed(AttemptOutcome::Response, 503, &soon, start_ + 6s, system_start_ + 6s,
-                         longest);
+  d = s->decide(AttemptOutcome::Response, 503, &soon, start_ + 6s, system_start_ + 6s, longest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.delay, 2s);
 }
@@ -605,8 +601,8 @@ TEST_F(RetryStateTest, RetryAfterAsAnHttpDate) {
   FixedRandom shortest = shortestBackoff();
   http::ResponseHeaders r = response(503, "Thu, 01 Jan 2026 00:00:12 GMT");
   auto s = make();
-  RetryDecision d = s->onAttemptFailed(AttemptOutcome::Response, 503, &r, start_ + 2s,
-                                       system_start_ + 2s, shortest);
+  RetryDecision d =
+      s->decide(AttemptOutcome::Response, 503, &r, start_ + 2s, system_start_ + 2s, shortest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.delay, 10s);
   EXPECT_EQ(d.attempt_timeout, 15s);
@@ -627,23 +623,21 @@ TEST_F(RetryStateTest, RetryAfterIgnoredWhenNotHonouredOrUnreadable) {
   http::ResponseHeaders r = response(503, "20");
   config_.honor_retry_after = false;
   auto s = make();
-  RetryDecision d =
-      s->onAttemptFailed(AttemptOutcome::Response, 503, &r, start_, system_start_, shortest);
+  RetryDecision d = s->decide(AttemptOutcome::Response, 503, &r, start_, system_start_, shortest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.delay, 0s);
 
   config_.honor_retry_after = true;
   http::ResponseHeaders garbage = response(503, "soon");
   auto t = make();
-  d = t->onAttemptFailed(AttemptOutcome::Response, 503, &garbage, start_, system_start_, shortest);
+  d = t->decide(AttemptOutcome::Response, 503, &garbage, start_, system_start_, shortest);
   ASSERT_TRUE(d.retry);
   EXPECT_EQ(d.delay, 0s);
 
   // No headers given at all.
   auto u = make();
   EXPECT_TRUE(
-      u->onAttemptFailed(AttemptOutcome::Response, 503, nullptr, start_, system_start_, shortest)
-          .retry);
+      u->decide(AttemptOutcome::Response, 503, nullptr, start_, system_start_, shortest).retry);
 }
 
 TEST_F(RetryStateTest, RequestsAndRetriesCountInTheClusterBudget) {

@@ -427,6 +427,9 @@ void Router::onBelowWriteBufferLowWatermark() {
 }
 
 void Router::onDestroy() {
+  // The stream's end calls it, and so does the destructor: once is enough.
+  if (destroyed_) return;
+  destroyed_ = true;
   timer_.reset();
   retry_timer_.reset();
   breakerCancel();

@@ -119,6 +119,7 @@ class Router final : public http::StreamFilter,
   bool downstream_above_high_ = false;
   bool upstream_above_high_ = false;  // the connection's send buffer is over its high mark
   bool body_held_ = false;            // body_ grew past its bound before a connection came
+  bool destroyed_ = false;            // onDestroy() has run
   common::MonotonicTime attempt_start_{};
 };
 

@@ -26,6 +26,7 @@
 #include "tests/support/activation.h"
 #include "tests/support/config_errors.h"
 #include "tests/support/fake_filter_callbacks.h"
+#include "tests/support/quiet_logs.h"
 
 namespace switchyard::filters::circuit_breaker {
 namespace {
@@ -49,15 +50,7 @@ std::optional<double> metricValue(prometheus::Registry& registry, const std::str
   return std::nullopt;
 }
 
-// Transitions are logged; keep the test output to failures.
-class QuietLogs {
- public:
-  QuietLogs() : saved_(common::logLevel()) { common::setLogLevel(common::LogLevel::Error); }
-  ~QuietLogs() { common::setLogLevel(saved_); }
-
- private:
-  common::LogLevel saved_;
-};
+using test::QuietLogs;
 
 class CircuitBreakerTest : public testing::Test {
  protected:

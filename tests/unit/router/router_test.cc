@@ -30,6 +30,7 @@
 #include "tests/support/activation.h"
 #include "tests/support/fake_filter_callbacks.h"
 #include "tests/support/fake_pool.h"
+#include "tests/support/quiet_logs.h"
 
 namespace switchyard::router {
 namespace {
@@ -62,15 +63,7 @@ std::string header(const http::HeaderMap& headers, std::string_view name) {
   return value == nullptr ? "" : std::string(*value);
 }
 
-// Breaker transitions are logged; keep the test output to failures.
-class QuietLogs {
- public:
-  QuietLogs() : saved_(common::logLevel()) { common::setLogLevel(common::LogLevel::Error); }
-  ~QuietLogs() { common::setLogLevel(saved_); }
-
- private:
-  common::LogLevel saved_;
-};
+using test::QuietLogs;
 
 // Records what the router tells the stream about its attempts, one line per call.
 class RecordingObserver final : public http::AttemptObserver {

@@ -17,6 +17,15 @@ using common::quote;
 
 json optionalTime(const std::string& time) { return time.empty() ? json(nullptr) : json(time); }
 
+// A count: a JSON integer of at least 0 (the library would turn -1 into a huge unsigned one).
+template <class T>
+T countOf(const json& value, const char* what) {
+  if (value.is_number_integer() && !value.is_number_unsigned() && value.get<int64_t>() < 0) {
+    throw std::invalid_argument(std::string(what) + " must not be negative");
+  }
+  return value.get<T>();
+}
+
 TriggerKind triggerKindFrom(const std::string& name) {
   for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
     if (triggerKindName(kind) == name) return kind;
@@ -103,7 +112,7 @@ StepRecord stepRecordFromJson(const json& s) {
   step.type = oneOf(s.at("type"), {"set_weights", "pin_version", "webhook", "notify"}, "step type");
   step.status = oneOf(s.at("status"), {"pending", "running", "succeeded", "failed", "skipped"},
                       "step status");
-  step.attempts = s.at("attempts").get<uint32_t>();
+  step.attempts = countOf<uint32_t>(s.at("attempts"), "step attempts");
   step.started_at = optionalString(s, "started_at");
   step.finished_at = optionalString(s, "finished_at");
   step.log = stringList(s, "log");
@@ -218,7 +227,7 @@ RollbackState stateFromFileJson(const json& state) {
   if (auto it = state.find("alerts"); it != state.end()) {
     for (const json& a : *it) out.alerts.push_back(alertRecordFromJson(a));
   }
-  out.next_id = state.at("next_id").get<uint64_t>();
+  out.next_id = countOf<uint64_t>(state.at("next_id"), "next_id");
   return out;
 }
 

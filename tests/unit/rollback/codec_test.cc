@@ -163,6 +163,7 @@ TEST(CodecTest, AMalformedExecutionIsRefused) {
       {"unknown trigger kind", [](json& j) { j["trigger"]["kind"] = "cron"; }},
       {"unknown status", [](json& j) { j["status"] = "paused"; }},
       {"unknown step type", [](json& j) { j["steps"][0]["type"] = "reboot"; }},
+      {"negative attempts", [](json& j) { j["steps"][0]["attempts"] = -1; }},
       {"unknown step status", [](json& j) { j["steps"][0]["status"] = "done"; }},
   };
   for (const auto* cases : {&missing, &wrong_type}) {
@@ -317,6 +318,8 @@ TEST(CodecTest, AMalformedStateFileIsRefused) {
             "invalid: unknown route state \"sideways\"");
   EXPECT_EQ(refuse([](json& j) { j["executions"][0]["status"] = "paused"; }),
             "invalid: unknown execution status \"paused\"");
+  // -1 would wrap to a huge id, and the ids after it back to 0.
+  EXPECT_EQ(refuse([](json& j) { j["next_id"] = -1; }), "invalid: next_id must not be negative");
   for (const char* key : {"format", "next_id", "routes", "executions"}) {
     EXPECT_EQ(refuse([&](json& j) { j.erase(key); }).rfind("json: ", 0), 0u) << key;
   }

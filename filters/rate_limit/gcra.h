@@ -1,0 +1,76 @@
+#pragma once
+
+// The Generic Cell Rate Algorithm (GCRA) of the rate_limit filter, as pure functions of `now`
+// (REFERENCE.md section 4). A key's whole state is one number, its theoretical arrival time
+// (TAT): the time at which its bucket would be full again. Nothing here reads a clock; times are
+// integer nanoseconds of the monotonic clock, durations integer nanoseconds.
+//
+// A policy of `limit` requests per `window` with `burst` (default `limit`) admits `burst`
+// requests at once from a full bucket and then one request per emission interval
+// T = window / limit. In any interval of length L it admits at most burst + floor(L / T)
+// requests, wherever the interval starts: there is no window boundary to burst across, unlike a
+// fixed-window counter (which admits 2 * limit around each boundary). Denied requests do not
+// change the state, so a client that keeps retrying while denied is not locked out longer.
+
+#include <cstdint>
+
+namespace switchyard::filters::rate_limit {
+
+struct GcraParams {
+  // The largest tolerance accepted (about 100 years): keeps every sum of a time, the tolerance
+  // and a cost far from int64_t overflow.
+  static constexpr int64_t MaxToleranceNs = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
+
+  // `limit` requests per `window_ns`, burst `limit`. Throws std::invalid_argument, saying what is
+  // wrong, unless limit >= 1 and window_ns >= 1 and the tolerance is at most MaxToleranceNs.
+  static GcraParams make(int64_t limit, int64_t window_ns);
+  // The same with burst `burst` (>= 1).
+  static GcraParams make(int64_t limit, int64_t window_ns, int64_t burst);
+
+  int64_t limit = 0;
+  int64_t window_ns = 0;
+  int64_t burst = 0;
+  // T = ceil(window_ns / limit), at least 1 ns. Rounded up so that the policy never admits more
+  // than `limit` per `window` over the long run: with a window that does not divide evenly the
+  // long-run rate is below limit/window by less than 1 ns per request (3 per second: T is
+  // 333'333'334 ns).
+  int64_t emission_interval_ns = 0;
+  // DVT = burst * T exactly (a whole number of intervals, so `remaining` below counts whole
+  // requests and a full bucket admits exactly `burst` back-to-back requests).
+  int64_t tolerance_ns = 0;
+};
+
+struct GcraDecision {
+  bool allowed = false;
+  // The TAT to store: the new one when allowed; when denied, the stored TAT passed in
+  // (unchanged: a denial writes nothing).
+  int64_t tat = 0;
+  // Denied: how long until this request (same cost) would be admitted. Allowed: 0.
+  int64_t retry_after_ns = 0;
+  // Allowed: how many more cost-1 requests would be admitted right now. Denied: 0.
+  int64_t remaining = 0;
+  // Allowed: time until `remaining` grows by one, in (0, T] (the RateLimit field's `t`). Denied:
+  // retry_after_ns, as the RateLimit field of a 429 carries the Retry-After time.
+  int64_t reset_ns = 0;
+};
+
+// One request of `cost` (>= 0) at `now` against a key whose stored TAT is `stored_tat`; any
+// stored_tat <= now (0 for a key never seen) is a full bucket.
+//   new = max(stored_tat, now) + cost * T
+//   new - now > DVT: deny, retry_after = new - now - DVT, state unchanged
+//   otherwise:       tat = new, remaining = floor((DVT - (new - now)) / T),
+//                    reset = max(0, (new - now) - (DVT - (remaining + 1) * T))
+// A cost above `burst` can never be admitted; its retry_after is what the formula gives (the
+// configuration should refuse such costs). Arithmetic saturates instead of overflowing.
+GcraDecision gcraDecide(int64_t stored_tat, int64_t now, const GcraParams& params,
+                        int64_t cost = 1);
+
+// `ns` rounded up to whole seconds; 0 for ns <= 0. The RateLimit field's `t` is
+// ceilSeconds(reset_ns).
+int64_t ceilSeconds(int64_t ns);
+
+// The Retry-After value (delay-seconds) of a 429: max(1, ceil(retry_after)). Never 0, which
+// clients read as "retry now" and would spin on.
+int64_t retryAfterSeconds(int64_t retry_after_ns);
+
+}  // namespace switchyard::filters::rate_limit

@@ -18,7 +18,7 @@ namespace switchyard::filters::rate_limit {
 
 struct GcraParams {
   // The largest tolerance accepted (about 100 years): keeps every sum of a time, the tolerance
-  // and a cost far from int64_t overflow.
+  // and a cost far from int64_t overflow, and the Redis script's microseconds exact in doubles.
   static constexpr int64_t MaxToleranceNs = int64_t{100} * 365 * 24 * 3600 * 1'000'000'000;
 
   // `limit` requests per `window_ns`, burst `limit`. Throws std::invalid_argument, saying what is
@@ -72,5 +72,33 @@ int64_t ceilSeconds(int64_t ns);
 // The Retry-After value (delay-seconds) of a 429: max(1, ceil(retry_after)). Never 0, which
 // clients read as "retry now" and would spin on.
 int64_t retryAfterSeconds(int64_t retry_after_ns);
+
+// The same algorithm as one Redis Lua script (EVAL/EVALSHA), for a limit shared by several
+// proxies. Redis's own clock is the only time source (redis.call('TIME'), in microseconds), so
+// the proxies' clocks do not matter.
+//   KEYS[1]  the key (one key per call: ready for Redis Cluster with a hash tag)
+//   ARGV[1]  emission interval T in microseconds (integer >= 1)
+//   ARGV[2]  tolerance DVT in microseconds (integer >= 0, a multiple of T for whole `remaining`)
+//   ARGV[3]  cost (integer >= 0)
+// Returns the integers {allowed (0/1), remaining, retry_after_us, reset_us}, with the meaning
+// of GcraDecision. An allowed request stores the new TAT (decimal microseconds since the epoch)
+// with `SET key tat PX ttl`, ttl = max(1, ceil((tat - now) / 1 ms)): the key disappears when the
+// bucket is full again. A denial writes nothing. A missing key or one that does not hold a number
+// is a full bucket.
+// Lua 5.1 only (Redis and its look-alikes): no table.maxn, no bit operations, no integer
+// division operator. Lua numbers are doubles: the arithmetic is exact while
+// now + DVT + cost * T stays below 2^53 microseconds (about 285 years after 1970), which
+// MaxToleranceNs and any realistic cost keep. Needs Redis >= 5 (TIME before a write relies on
+// effect replication, the default since 5.0).
+extern const char* const GcraScript;
+
+// The script's ARGV[1] and ARGV[2] for `params`: T rounded up to whole microseconds (at least 1)
+// and DVT = burst * that T, so a policy enforced in Redis admits exactly `burst` at once and
+// never more than the local one over time.
+struct GcraScriptArgs {
+  int64_t emission_interval_us = 0;
+  int64_t tolerance_us = 0;
+};
+GcraScriptArgs gcraScriptArgs(const GcraParams& params);
 
 }  // namespace switchyard::filters::rate_limit

@@ -1,15 +1,22 @@
 #include "filters/rate_limit/gcra.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/common/random.h"
+#include "tests/support/process.h"
 
 namespace switchyard::filters::rate_limit {
 namespace {
@@ -376,6 +383,165 @@ TEST(GcraTest, ExtremeValuesSaturateInsteadOfOverflowing) {
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.remaining, 0);
   EXPECT_EQ(d.tat, GcraParams::MaxToleranceNs);
+}
+
+TEST(GcraTest, ScriptArgsInMicroseconds) {
+  GcraScriptArgs args = gcraScriptArgs(GcraParams::make(10, S));
+  EXPECT_EQ(args.emission_interval_us, 100'000);
+  EXPECT_EQ(args.tolerance_us, 1'000'000);
+  args = gcraScriptArgs(GcraParams::make(3, S));  // T = 333'333'334 ns
+  EXPECT_EQ(args.emission_interval_us, 333'334);
+  EXPECT_EQ(args.tolerance_us, 3 * 333'334);
+  args = gcraScriptArgs(GcraParams::make(1000, 10, 5));  // T = 1 ns
+  EXPECT_EQ(args.emission_interval_us, 1);
+  EXPECT_EQ(args.tolerance_us, 5);
+}
+
+// The script against a real Redis (Debian's redis-server), through redis-cli. Redis's clock
+// runs on its own, so each call is bracketed by two TIME readings and compared with gcraDecide
+// at both ends: with T = 10 s and calls a few milliseconds long, `allowed` and `remaining` are
+// exact and the durations fall between the two.
+std::string findOnPath(std::string_view name) {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    std::string candidate = dir + "/" + std::string(name);
+    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+class GcraScriptTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string server = findOnPath("redis-server");
+    cli_ = findOnPath("redis-cli");
+    if (server.empty() || cli_.empty()) GTEST_SKIP() << "redis-server or redis-cli not installed";
+    port_ = test::freePort();
+    ASSERT_GT(port_, 0);
+    redis_.emplace(server,
+                   std::vector<std::string>{"--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                            "--save", "", "--appendonly", "no"});
+    ASSERT_TRUE(test::waitForPort(static_cast<uint16_t>(port_), std::chrono::seconds(10)))
+        << redis_->output();
+  }
+  void TearDown() override {
+    if (redis_) redis_->stop();
+  }
+
+  // The reply's lines (redis-cli prints one value per line when its output is not a terminal).
+  std::vector<std::string> command(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{"-p", std::to_string(port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    test::Process cli(cli_, argv);
+    EXPECT_EQ(cli.waitExit(std::chrono::seconds(10)), 0);
+    std::vector<std::string> lines;
+    std::istringstream out(cli.output());
+    for (std::string line; std::getline(out, line);) lines.push_back(line);
+    return lines;
+  }
+
+  // A whole decimal integer, or a test failure.
+  static int64_t integer(const std::string& text) {
+    size_t used = 0;
+    int64_t value = 0;
+    try {
+      value = std::stoll(text, &used);
+    } catch (const std::exception&) {
+    }
+    EXPECT_TRUE(!text.empty() && used == text.size()) << "not an integer: '" << text << "'";
+    return value;
+  }
+
+  int64_t timeMicros() {
+    std::vector<std::string> reply = command({"TIME"});
+    EXPECT_EQ(reply.size(), 2u);
+    return reply.size() == 2 ? integer(reply[0]) * 1'000'000 + integer(reply[1]) : 0;
+  }
+
+  // The stored TAT, 0 when the key does not exist.
+  int64_t storedTat(const std::string& key) {
+    std::vector<std::string> reply = command({"GET", key});
+    return reply.empty() || reply[0].empty() ? 0 : integer(reply[0]);
+  }
+
+  std::vector<int64_t> eval(const std::string& key, const GcraParams& params, int64_t cost) {
+    std::vector<std::string> reply =
+        command({"EVAL", GcraScript, "1", key, std::to_string(params.emission_interval_ns),
+                 std::to_string(params.tolerance_ns), std::to_string(cost)});
+    std::vector<int64_t> values;
+    for (const std::string& line : reply) values.push_back(integer(line));
+    return values;
+  }
+
+  // One EVAL checked against gcraDecide at Redis's time just before and just after it. `params`
+  // is in microseconds. Returns whether it was allowed.
+  bool checkedEval(const std::string& key, const GcraParams& params, int64_t cost) {
+    const int64_t stored = storedTat(key);
+    const std::vector<std::string> ttl_before = command({"PTTL", key});
+    const int64_t lo = timeMicros();
+    const std::vector<int64_t> reply = eval(key, params, cost);
+    const int64_t hi = timeMicros();
+    EXPECT_EQ(reply.size(), 4u);
+    if (reply.size() != 4) return false;
+    const GcraDecision early = gcraDecide(stored, lo, params, cost);
+    const GcraDecision late = gcraDecide(stored, hi, params, cost);
+    EXPECT_EQ(early.allowed, late.allowed) << "calls too slow for the test's interval";
+    EXPECT_EQ(reply[0], early.allowed ? 1 : 0);
+    EXPECT_EQ(reply[1], early.remaining);
+    EXPECT_EQ(reply[1], late.remaining);
+    EXPECT_GE(reply[2], late.retry_after_ns);
+    EXPECT_LE(reply[2], early.retry_after_ns);
+    EXPECT_GE(reply[3], std::min(early.reset_ns, late.reset_ns));
+    EXPECT_LE(reply[3], std::max(early.reset_ns, late.reset_ns));
+    const int64_t tat = storedTat(key);
+    const int64_t ttl_ms = integer(command({"PTTL", key}).at(0));
+    if (reply[0] == 1) {
+      EXPECT_GE(tat, early.tat);
+      EXPECT_LE(tat, late.tat);
+      EXPECT_GT(ttl_ms, 0);
+      EXPECT_LE(ttl_ms, (tat - lo + 999) / 1000);
+    } else {
+      // A denial writes nothing: same TAT, and the TTL was not renewed.
+      EXPECT_EQ(tat, stored);
+      EXPECT_LE(ttl_ms, integer(ttl_before.at(0)));
+    }
+    return reply[0] == 1;
+  }
+
+  std::string cli_;
+  int port_ = 0;
+  std::optional<test::Process> redis_;
+};
+
+TEST_F(GcraScriptTest, BurstThenRetryAsGcraDecide) {
+  const GcraParams params = GcraParams::make(5, 50'000'000);  // in microseconds: T = 10 s
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(checkedEval("sy:rl:{a}", params, 1)) << i;
+  EXPECT_FALSE(checkedEval("sy:rl:{a}", params, 1));
+  EXPECT_FALSE(checkedEval("sy:rl:{a}", params, 1));
+  // Another key is untouched by the first.
+  EXPECT_TRUE(checkedEval("sy:rl:{b}", params, 1));
+  // The TAT is stored as a plain integer of microseconds since the epoch.
+  const int64_t tat = storedTat("sy:rl:{a}");
+  EXPECT_GT(tat, int64_t{1'600'000'000} * 1'000'000);
+}
+
+TEST_F(GcraScriptTest, CostsAndOddStates) {
+  const GcraParams params = GcraParams::make(10, 100'000'000);  // T = 10 s in microseconds
+  EXPECT_TRUE(checkedEval("k", params, 4));
+  EXPECT_TRUE(checkedEval("k", params, 6));
+  EXPECT_FALSE(checkedEval("k", params, 1));
+  // A cost above the burst never fits.
+  EXPECT_FALSE(checkedEval("big", params, 11));
+  EXPECT_EQ(command({"EXISTS", "big"}), std::vector<std::string>{"0"});
+  // A key that does not hold a number is a full bucket (and is then overwritten).
+  command({"SET", "junk", "not a number"});
+  std::vector<int64_t> reply = eval("junk", params, 1);
+  EXPECT_EQ(reply, (std::vector<int64_t>{1, 9, 0, 10'000'000}));
+  // A TAT from the past is a full bucket too.
+  command({"SET", "old", "1000"});
+  EXPECT_TRUE(checkedEval("old", params, 10));
 }
 
 }  // namespace

@@ -60,6 +60,11 @@ std::vector<std::string> restartOnlyChanges(const ConfigSource& source, const co
   if (a.value("rollback", json()) != b.value("rollback", json())) {
     out.push_back(file + "rollback: changing the plans needs a restart");
   }
+  // Each worker's Redis connection is made once, at start; the dump hides the password.
+  const auto password = [](const config::Config& c) { return c.redis ? c.redis->password : ""; };
+  if (a.value("redis", json()) != b.value("redis", json()) || password(from) != password(to)) {
+    out.push_back(file + "redis: changing it needs a restart");
+  }
   return out;
 }
 

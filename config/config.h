@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/deprecation.h"
 #include "proxy/accesslog/config.h"
 #include "proxy/common/socket_address.h"
+#include "proxy/redis/config.h"
 #include "proxy/tracing/config.h"
 
 namespace switchyard::rollback {
@@ -120,6 +122,8 @@ struct Config {
   accesslog::AccessLogConfig access_log;  // disabled unless an `access_log:` block is present
   // Rollback plans, guards and their state file; null without a `rollback:` block.
   std::shared_ptr<const rollback::RollbackConfig> rollback;
+  // The Redis every worker connects to (one connection each); absent without a `redis:` block.
+  std::optional<redis::RedisConfig> redis;
 
   const ClusterConfig* findCluster(const std::string& name) const;
 };

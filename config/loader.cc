@@ -267,7 +267,7 @@ class Loader {
   std::vector<ConfigError> load(const YAML::Node& root) {
     MapReader top(root, "", errors_,
                   {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
-                   "routes", "filters", "tracing", "access_log", "rollback"});
+                   "routes", "filters", "tracing", "access_log", "rollback", "redis"});
     if (!root.IsMap()) return errors_.take();
     // The chain first: routes may carry blocks of its filters (`routes[].filters`).
     top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
@@ -306,6 +306,9 @@ class Loader {
     });
     top.optional("access_log", [this](const YAML::Node& node, const std::string& path) {
       config_.access_log = accesslog::parseAccessLogConfig(node, path);
+    });
+    top.optional("redis", [this](const YAML::Node& node, const std::string& path) {
+      config_.redis = redis::parseRedisConfig(node, path);
     });
     top.optional("rollback", [this](const YAML::Node& node, const std::string& path) {
       config_.rollback = std::make_shared<const rollback::RollbackConfig>(
@@ -905,6 +908,7 @@ nlohmann::json configToJson(const Config& config) {
   if (config.tracing.enabled) out["tracing"] = config.tracing.toJson();
   if (config.access_log.enabled) out["access_log"] = config.access_log.toJson();
   if (config.rollback) out["rollback"] = rollbackToJson(*config.rollback);
+  if (config.redis) out["redis"] = config.redis->toJson();
   return out;
 }
 

@@ -50,6 +50,9 @@ class Registry;
 namespace switchyard::config {
 struct Config;
 }
+namespace switchyard::redis {
+class Client;
+}
 
 namespace switchyard::filters {
 
@@ -59,6 +62,10 @@ struct WorkerContext {
   common::Random& random;
   const common::TimeSource& time;
   uint32_t worker_index;
+  // The worker's Redis client (proxy/redis/client.h, which says how to use it); null without a
+  // `redis:` block. Lives as long as the worker's loop runs; at worker stop it answers what is
+  // still pending with Disconnected and goes, after the filters' worker-local objects.
+  redis::Client* redis = nullptr;
 };
 
 // One worker's object for one filter of the chain: a cache shard, a connection, formatted

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config ninja-build
-  libevent-dev libhttp-parser-dev libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev
+  libevent-dev libhttp-parser-dev libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libssl-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang-format ccache curl procps iproute2
 )

@@ -96,7 +96,23 @@ json healthView(const HealthInputs& in, int& status) {
   } else {
     components["rollback"] = {{"status", "disabled"}};
   }
-  components["redis"] = {{"status", "not_configured"}};
+  if (in.redis != nullptr) {
+    json workers = json::array();
+    size_t connected = 0;
+    for (const redis::ClientStatus::View& w : in.redis->workers) {
+      connected += w.state == redis::ClientState::Connected;
+      workers.push_back(w.toJson());
+    }
+    const size_t total = in.redis->workers.size();
+    const Level level = total > 0 && connected == total ? Ok : connected == 0 ? Down : Degraded;
+    // Without Redis the data path still serves (what needs it fails open or closed by its own
+    // policy): at most degraded overall.
+    if (level != Ok) overall = std::max(overall, Degraded);
+    components["redis"] = {
+        {"status", name(level)}, {"address", in.redis->address}, {"workers", std::move(workers)}};
+  } else {
+    components["redis"] = {{"status", "not_configured"}};
+  }
   status = overall == Down ? 503 : 200;
   return {{"status", name(overall)}, {"ready", in.ready}, {"components", std::move(components)}};
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "proxy/redis/stats.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/endpoint_prober.h"
 
@@ -36,11 +37,19 @@ struct HealthInputs {
   // Each planned route's rollback state ("active", "rolled_back", ...); null: no plans.
   const std::map<std::string, std::string>* rollback = nullptr;
   bool ready = false;
+  // Redis: its address and each worker's client; null without a `redis:` block.
+  struct Redis {
+    std::string address;
+    std::vector<redis::ClientStatus::View> workers;
+  };
+  const Redis* redis = nullptr;
 };
 // GET /health: each cluster (endpoints reachable at the last probe, breaker state), the trace
-// exporter, the rollback state, Redis, and an overall status: "ok"; "degraded" when an endpoint
-// is unreachable, a filter sees a cluster as unhealthy, the exporter fails or a route is rolled
-// back; "down" (with `status` 503) when a cluster has no reachable endpoint.
+// exporter, the rollback state, Redis (each worker's connection: "ok" when all are connected,
+// "down" when none is, else "degraded"), and an overall status: "ok"; "degraded" when an
+// endpoint is unreachable, a filter sees a cluster as unhealthy, the exporter fails, a route is
+// rolled back or a worker has no Redis connection (requests are still served without it);
+// "down" (with `status` 503) when a cluster has no reachable endpoint.
 nlohmann::json healthView(const HealthInputs& in, int& status);
 
 // GET /routes: every route with its splits, the weights in effect and whether they are

@@ -15,6 +15,7 @@
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
 #include "proxy/event/libevent.h"
+#include "proxy/redis/stats.h"
 #include "proxy/rollback/admin_handlers.h"
 #include "proxy/rollback/manager.h"
 #include "proxy/server/admin_views.h"
@@ -59,6 +60,11 @@ std::vector<std::string> restartOnlyChanges(const ConfigSource& source, const co
   }
   if (a.value("rollback", json()) != b.value("rollback", json())) {
     out.push_back(file + "rollback: changing the plans needs a restart");
+  }
+  // Each worker's Redis connection is made once, at start; the dump hides the password.
+  const auto password = [](const config::Config& c) { return c.redis ? c.redis->password : ""; };
+  if (a.value("redis", json()) != b.value("redis", json()) || password(from) != password(to)) {
+    out.push_back(file + "redis: changing it needs a restart");
   }
   return out;
 }
@@ -133,6 +139,7 @@ struct Server::Run {
   config::ConfigConstSharedPtr initial;
   uint32_t workers = 1;
   std::unique_ptr<stats::ProxyStats> stats;
+  std::unique_ptr<redis::RedisStats> redis_stats;  // with `redis:` only
   std::vector<std::unique_ptr<ListenerShared>> listeners;
   std::vector<std::vector<int>> fds;  // per worker, per listener
   Observability observability;
@@ -299,6 +306,7 @@ int Server::run() {
   // The listeners keep pointing into the configuration they started with (a reload cannot
   // change them), so it stays alive until the end.
   run.initial = config_;
+  if (run.initial->redis) run.redis_stats = std::make_unique<redis::RedisStats>(*registry_);
   run.workers = run.initial->workers;
   if (run.workers == 0) run.workers = std::max(1u, std::thread::hardware_concurrency());
 
@@ -468,7 +476,8 @@ void Server::startWorkers(Run& run) {
     active_ = activateConfig(config_, state_);
     for (uint32_t w = 0; w < run.workers; ++w) {
       workers_.push_back(std::make_unique<Worker>(w, active_, *run.stats, run.listeners, run.fds[w],
-                                                  time_, overrides_, run.observability));
+                                                  time_, overrides_, run.observability,
+                                                  run.redis_stats.get()));
       run.fds[w].clear();  // the worker owns them now
     }
     publishWeights();
@@ -487,9 +496,10 @@ void Server::registerAdmin(Run& run) {
   admin::AdminServer& admin = *run.admin;
   stats::ProxyStats& stats = *run.stats;
   if (run.rollback) rollback::registerRollbackAdmin(admin, *run.rollback);
-  admin.addHandler(
-      "GET", "/metrics",
-      admin::metricsHandler(registry_, {stats.downstream_duration, stats.upstream_duration}));
+  std::vector<std::shared_ptr<prometheus::Collectable>> histograms = {stats.downstream_duration,
+                                                                      stats.upstream_duration};
+  if (run.redis_stats) histograms.push_back(run.redis_stats->command_duration);
+  admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_, std::move(histograms)));
   admin.addHandler("GET", "/healthz", admin::healthzHandler());
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
   admin.addHandler("GET", "/config",
@@ -513,12 +523,21 @@ void Server::registerAdmin(Run& run) {
                          routes[route] = st["state"];
                        }
                      }
+                     HealthInputs::Redis redis_health;
+                     if (cfg->redis) {
+                       redis_health.address = cfg->redis->address.text;
+                       std::lock_guard<std::mutex> lock(mutex_);
+                       for (auto& w : workers_) {
+                         redis_health.workers.push_back(w->redisStatus().read());
+                       }
+                     }
                      HealthInputs in{*cfg,
                                      stats,
                                      prober->results(),
                                      exporter,
                                      rollback != nullptr ? &routes : nullptr,
-                                     ready_.load()};
+                                     ready_.load(),
+                                     cfg->redis ? &redis_health : nullptr};
                      int status = 200;
                      json body = healthView(in, status);
                      return admin::jsonResponse(status, body);

@@ -46,17 +46,21 @@ int openListenSocket(const config::SocketAddress& address) {
 Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
                std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
                const common::TimeSource& time, const router::WeightOverrides& overrides,
-               const Observability& observability)
+               const Observability& observability, redis::RedisStats* redis_stats)
     : index_(index),
       stats_(stats),
       time_(time),
       overrides_(overrides),
       observability_(observability),
       dispatcher_(time),
+      redis_stats_(redis_stats),
       initial_(std::move(config)),
       router_ctx_{time},
-      filter_ctx_{dispatcher_, random_, time, index} {
+      filter_ctx_{dispatcher_, random_, time, index, nullptr} {
   unmatched_stats_ = routeStats("unmatched", "");
+  if (initial_->config->redis && redis_stats_ != nullptr) {
+    redis_status_.setState(redis::ClientState::Connecting);
+  }
   for (size_t i = 0; i < listeners.size(); ++i) {
     auto l = std::make_unique<Listener>();
     l->worker = this;
@@ -179,6 +183,13 @@ void Worker::postToLocal(const std::string& key, std::function<void(filters::Wor
 
 void Worker::start() {
   thread_ = std::thread([this] {
+    // Before the first snapshot: the filters' worker-local objects may use it.
+    const std::optional<redis::RedisConfig>& redis_config = initial_->config->redis;
+    if (redis_config && redis_stats_ != nullptr) {
+      redis_ = std::make_unique<redis::Client>(dispatcher_, random_, *redis_config, *redis_stats_,
+                                               redis_status_, index_);
+      filter_ctx_.redis = redis_.get();
+    }
     snapshot_ = buildSnapshot(std::move(initial_));
     dispatcher_.run();
   });
@@ -213,6 +224,9 @@ void Worker::stop() {
     // still open (a drain that timed out) keep theirs until the destructor closes them.
     snapshot_.reset();
     locals_.clear();
+    // Streams still waiting for Redis hear Disconnected now, while the loop still runs.
+    filter_ctx_.redis = nullptr;
+    redis_.reset();
     dispatcher_.exit();
   });
   thread_.join();

@@ -14,6 +14,7 @@
 #include "proxy/common/random.h"
 #include "proxy/event/connection.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/redis/client.h"
 #include "proxy/router/route_table.h"
 #include "proxy/router/router.h"
 #include "proxy/router/weights.h"
@@ -82,18 +83,20 @@ class Worker {
   Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
          std::vector<std::unique_ptr<ListenerShared>>& listeners, std::vector<int> listen_fds,
          const common::TimeSource& time, const router::WeightOverrides& overrides,
-         const Observability& observability);
+         const Observability& observability, redis::RedisStats* redis_stats = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Starts the thread, which installs the first configuration (making the filters' worker-local
-  // objects on it) before it serves anything.
+  // Starts the thread, which makes its Redis client (with `redis:` and `redis_stats`) and
+  // installs the first configuration (making the filters' worker-local objects on it) before it
+  // serves anything.
   void start();
   // Stops accepting and lets connections finish their current request (thread-safe).
   void drain();
-  // Releases the worker's configuration and filter objects on its thread, ends the loop and joins
-  // the thread (thread-safe; call after drain() has had its time).
+  // Releases the worker's configuration and filter objects, then its Redis client, on its
+  // thread, ends the loop and joins the thread (thread-safe; call after drain() has had its
+  // time).
   void stop();
   // New requests run under `config` from the next turn of the loop on (thread-safe). The
   // listeners and the worker count are not taken from it: those need a restart.
@@ -106,6 +109,8 @@ class Worker {
   static std::string localKey(const config::Config& config, size_t position);
   // Open client connections on this worker (thread-safe read).
   uint32_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
+  // Where this worker's Redis client is, for /health (thread-safe read; "stopped" without one).
+  const redis::ClientStatus& redisStatus() const { return redis_status_; }
 
   // For the connections of this worker, on its thread.
   event::LibeventDispatcher& dispatcher() { return dispatcher_; }
@@ -144,6 +149,9 @@ class Worker {
   event::LibeventDispatcher dispatcher_;
   event::LibeventConnector connector_{dispatcher_.base()};  // the pools' upstream connections
   common::RealRandom random_;
+  redis::RedisStats* const redis_stats_;
+  redis::ClientStatus redis_status_;
+  std::unique_ptr<redis::Client> redis_;  // made and destroyed on the worker's thread
   // Metric pointers by cluster / "route\nversion", kept across reloads.
   std::map<std::string, std::unique_ptr<stats::ClusterStats>> cluster_stats_;
   std::map<std::string, std::unique_ptr<stats::RouteStats>> route_stats_;

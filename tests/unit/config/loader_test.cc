@@ -278,6 +278,36 @@ TEST_F(LoaderTest, JsonDumpRedactsTokenAndReloads) {
   EXPECT_EQ(again, reloadable);
 }
 
+TEST_F(LoaderTest, RedisBlock) {
+  EXPECT_FALSE(load(MinimalYaml)->redis.has_value());
+  EXPECT_FALSE(configToJson(*load(MinimalYaml)).contains("redis"));
+  ConfigConstSharedPtr config = load(std::string(MinimalYaml) +
+                                     "redis:\n"
+                                     "  address: 127.0.0.1:6380\n"
+                                     "  password: pa55\n"
+                                     "  database: 2\n");
+  ASSERT_TRUE(config->redis.has_value());
+  EXPECT_EQ(config->redis->address.port, 6380);
+  EXPECT_EQ(config->redis->password, "pa55");
+  EXPECT_EQ(config->redis->database, 2u);
+  const nlohmann::json json = configToJson(*config);
+  EXPECT_EQ(json["redis"]["address"], "127.0.0.1:6380");
+  EXPECT_EQ(json["redis"]["password"], "<redacted>");
+  EXPECT_EQ(json.dump().find("pa55"), std::string::npos);
+}
+
+TEST_F(LoaderTest, RedisErrorsAtTheirPosition) {
+  EXPECT_EQ(
+      errorOf(std::string(MinimalYaml) + "redis:\n  address: 127.0.0.1:6379\n  timeout: 0s\n"),
+      "test.yaml:13:12: redis.timeout: must be above 0");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "redis:\n"),
+            "test.yaml:11:1: redis.address: required (e.g. 127.0.0.1:6379)");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "redis: {address: redis:6379}\n"),
+            "test.yaml:11:18: redis.address: expected host:port with a numeric IP address or "
+            "localhost (no name is looked up), e.g. 127.0.0.1:6379 or [::1]:6379, got "
+            "\"redis:6379\"");
+}
+
 TEST_F(LoaderTest, JsonDumpEmptyToken) {
   EXPECT_EQ(configToJson(*load(MinimalYaml))["admin"]["token"], "");
   EXPECT_EQ(configToJson(*load(MinimalYaml))["filters"], nlohmann::json::array());
@@ -330,7 +360,7 @@ routes:
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "
-            "rollback)");
+            "rollback, redis)");
 }
 
 TEST_F(LoaderTest, WrongTypes) {

@@ -50,7 +50,7 @@ class AdminViewsTest : public ::testing::Test {
   }
 
   HealthInputs health(std::map<std::string, std::vector<EndpointProber::Result>> endpoints) {
-    return HealthInputs{*config_, stats_, std::move(endpoints), nullptr, nullptr, true};
+    return HealthInputs{*config_, stats_, std::move(endpoints), nullptr, nullptr, true, nullptr};
   }
 
   filters::FilterRegistry filters_;
@@ -107,6 +107,42 @@ TEST_F(AdminViewsTest, HealthFromTheLastProbeAndTheFilters) {
   EXPECT_EQ(h["components"]["redis"]["status"], "not_configured");
   EXPECT_EQ(h["components"]["rollback"]["status"], "disabled");
   common::setLogLevel(common::LogLevel::Info);
+}
+
+TEST_F(AdminViewsTest, RedisMakesTheProxyDegradedNeverDown) {
+  using R = EndpointProber::Result;
+  HealthInputs in = health(
+      {{"legacy", {R{"127.0.0.1:19001", true, ""}}}, {"modern", {R{"127.0.0.1:19002", true, ""}}}});
+  const redis::ClientStatus::View up{redis::ClientState::Connected, 0, ""};
+  const redis::ClientStatus::View lost{redis::ClientState::CoolingDown, 3,
+                                       "connect: Connection refused"};
+  HealthInputs::Redis redis{"127.0.0.1:6379", {up, up}};
+  in.redis = &redis;
+  int status = 0;
+  json h = healthView(in, status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(h["status"], "ok") << h.dump(2);
+  EXPECT_EQ(h["components"]["redis"]["status"], "ok");
+  EXPECT_EQ(h["components"]["redis"]["address"], "127.0.0.1:6379");
+  EXPECT_EQ(h["components"]["redis"]["workers"][0],
+            json::parse(R"({"state": "connected", "consecutive_failures": 0, "last_error": ""})"));
+
+  // One worker without its connection: degraded.
+  redis.workers = {up, lost};
+  h = healthView(in, status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(h["status"], "degraded");
+  EXPECT_EQ(h["components"]["redis"]["status"], "degraded");
+  EXPECT_EQ(h["components"]["redis"]["workers"][1],
+            json::parse(R"({"state": "cooling_down", "consecutive_failures": 3,
+                            "last_error": "connect: Connection refused"})"));
+
+  // Redis down: the component is down, the proxy (which serves without it) degraded.
+  redis.workers = {lost, lost};
+  h = healthView(in, status);
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(h["status"], "degraded");
+  EXPECT_EQ(h["components"]["redis"]["status"], "down");
 }
 
 TEST_F(AdminViewsTest, WeightRequestsAnswerWithTheRightStatus) {

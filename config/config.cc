@@ -9,6 +9,13 @@ const ClusterConfig* Config::findCluster(const std::string& name) const {
   return nullptr;
 }
 
+const RouteConfig* Config::findRoute(const std::string& name) const {
+  for (const RouteConfig& route : routes) {
+    if (route.name == name) return &route;
+  }
+  return nullptr;
+}
+
 const VersionConfig* RouteConfig::findVersion(std::string_view version) const {
   for (const VersionConfig& v : versions) {
     if (v.name == version) return &v;

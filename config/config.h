@@ -126,6 +126,7 @@ struct Config {
   std::optional<redis::RedisConfig> redis;
 
   const ClusterConfig* findCluster(const std::string& name) const;
+  const RouteConfig* findRoute(const std::string& name) const;
 };
 using ConfigConstSharedPtr = std::shared_ptr<const Config>;
 

@@ -36,6 +36,11 @@ struct LocalReply {
   std::string title;   // short, human-readable, e.g. "Too Many Requests"
   std::string detail;  // one sentence for the problem+json body
   HeaderMap headers;   // extra response headers (Retry-After, RateLimit, ...)
+  // The problem type URI (RFC 9457); empty: "about:blank".
+  std::string type = {};
+  // More members of the problem+json object, e.g. {"violated-policies": [...]}; null: none. The
+  // members above win over these.
+  nlohmann::json members = {};
 };
 
 // A filter's configuration for one route or one version of a route, parsed by the filter (see

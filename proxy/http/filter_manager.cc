@@ -305,7 +305,8 @@ void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
 
   auto headers = makeResponseHeaders();
   headers->status = reply.status;
-  std::string body = problemJson(reply.status, reply.title, reply.detail, info_.correlation_id);
+  std::string body = problemJson(reply.status, reply.title, reply.detail, info_.correlation_id,
+                                 reply.type, reply.members);
   headers->headers.add("content-type", "application/problem+json");
   headers->headers.add("content-length", std::to_string(body.size()));
   for (auto& e : reply.headers.entries()) headers->headers.add(e.name, e.value);
@@ -344,9 +345,10 @@ void FilterManager::destroy() {
 }
 
 std::string problemJson(int status, std::string_view title, std::string_view detail,
-                        std::string_view correlation_id) {
-  nlohmann::json j;
-  j["type"] = "about:blank";
+                        std::string_view correlation_id, std::string_view type,
+                        const nlohmann::json& members) {
+  nlohmann::json j = members.is_object() ? members : nlohmann::json::object();
+  j["type"] = type.empty() ? std::string("about:blank") : std::string(type);
   j["title"] = title.empty() ? std::string(reasonPhrase(status)) : std::string(title);
   j["status"] = status;
   if (!detail.empty()) j["detail"] = std::string(detail);

@@ -125,6 +125,7 @@ class FilterManager {
 
 // The problem+json body (RFC 9457) of a local reply.
 std::string problemJson(int status, std::string_view title, std::string_view detail,
-                        std::string_view correlation_id);
+                        std::string_view correlation_id, std::string_view type = {},
+                        const nlohmann::json& members = nullptr);
 
 }  // namespace switchyard::http

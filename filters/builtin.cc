@@ -1,6 +1,7 @@
 #include "filters/circuit_breaker/circuit_breaker_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/deprecation/deprecation_filter.h"
+#include "filters/rate_limit/rate_limit_filter.h"
 #include "filters/registry.h"
 #include "filters/retry/retry_filter.h"
 
@@ -11,6 +12,7 @@ void registerBuiltinFilters(FilterRegistry& registry) {
   deprecation::registerDeprecationFilter(registry);
   retry::registerRetryFilter(registry);
   circuit_breaker::registerCircuitBreakerFilter(registry);
+  rate_limit::registerRateLimitFilter(registry);
 }
 
 }  // namespace switchyard::filters

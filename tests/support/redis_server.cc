@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <stdexcept>
 
@@ -40,6 +41,28 @@ void RedisServer::kill() {
   process_->terminate(SIGKILL);
   process_->waitExit(std::chrono::seconds(5));
   process_.reset();
+}
+
+void RedisServer::pause() {
+  if (process_) process_->terminate(SIGSTOP);
+}
+
+void RedisServer::resume() {
+  if (process_) process_->terminate(SIGCONT);
+}
+
+std::string RedisServer::cli(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {"-h", "127.0.0.1", "-p", std::to_string(port_)};
+  if (!options_.password.empty()) {
+    argv.push_back("--no-auth-warning");
+    argv.push_back("-a");
+    argv.push_back(options_.password);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  Process cli("/usr/bin/redis-cli", argv);
+  const std::optional<int> code = cli.waitExit(std::chrono::seconds(5));
+  if (code != 0) throw std::runtime_error("redis-cli failed:\n" + cli.output());
+  return cli.output();
 }
 
 void RedisServer::start() {

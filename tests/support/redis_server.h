@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/support/process.h"
 
@@ -34,6 +35,13 @@ class RedisServer {
   void kill();
   // Starts it again on the same port (after kill()).
   void start();
+  // SIGSTOP / SIGCONT: connections stay open and nothing answers, as a Redis stuck in a long
+  // command or behind a saturated network would be.
+  void pause();
+  void resume();
+  // Runs redis-cli with `args` against it and returns what it printed (e.g. {"SCRIPT",
+  // "FLUSH"}). Throws std::runtime_error if it does not exit with 0 within 5 s.
+  std::string cli(const std::vector<std::string>& args) const;
 
  private:
   Options options_;

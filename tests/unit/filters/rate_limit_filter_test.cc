@@ -18,6 +18,7 @@
 #include "filters/rate_limit/config.h"
 #include "filters/rate_limit/headers.h"
 #include "filters/rate_limit/rate_limit_filter.h"
+#include "filters/rate_limit/redis_gcra_store.h"
 #include "proxy/common/path.h"
 #include "proxy/http/filter_manager.h"
 #include "proxy/upstream/runtime_state.h"
@@ -718,6 +719,63 @@ TEST_F(RateLimitLoadTest, NamesAreCheckedAgainstTheWholeConfiguration) {
       errorsOf(head + "        - {name: b, limit: 1, window: 1s, match: {route: api}}\n").size(),
       1u)
       << "only the route's global policy is left";
+}
+
+}  // namespace
+}  // namespace switchyard::filters::rate_limit
+
+namespace switchyard::filters::rate_limit {
+namespace {
+
+redis::Value integer(int64_t v) {
+  redis::Value out;
+  out.type = redis::Value::Type::Integer;
+  out.integer = v;
+  return out;
+}
+
+TEST(RedisGcraStoreTest, RepliesBecomeDecisionsOrErrorKinds) {
+  redis::Result reply;
+  reply.value.type = redis::Value::Type::Array;
+  reply.value.array = {integer(1), integer(41), integer(0), integer(1500000)};
+  StoreResult r = gcraStoreResult(reply);
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(r.decision.allowed);
+  EXPECT_EQ(r.decision.remaining, 41);
+  EXPECT_EQ(r.decision.retry_after_ns, 0);
+  EXPECT_EQ(r.decision.reset_ns, 1500000000);
+
+  reply.value.array = {integer(0), integer(0), integer(2000001), integer(2000001)};
+  r = gcraStoreResult(reply);
+  ASSERT_TRUE(r.ok);
+  EXPECT_FALSE(r.decision.allowed);
+  EXPECT_EQ(r.decision.retry_after_ns, 2000001000);
+
+  // What the client could not get, by its kind.
+  redis::Result failed;
+  failed.error = redis::ErrorKind::Timeout;
+  r = gcraStoreResult(failed);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.error_kind, "timeout");
+  failed.error = redis::ErrorKind::ServerError;
+  failed.message = "ERR Error running script";
+  EXPECT_EQ(gcraStoreResult(failed).error_kind, "server_error");
+
+  // A reply of another shape is never read as a decision.
+  const std::vector<std::vector<redis::Value>> wrong = {
+      {},
+      {integer(1), integer(2), integer(3)},
+      {integer(1), integer(-1), integer(0), integer(0)},
+      {integer(1), integer(2), integer(3), redis::Value{}},
+  };
+  for (const auto& array : wrong) {
+    reply.value.array = array;
+    r = gcraStoreResult(reply);
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.error_kind, "protocol");
+  }
+  reply.value = integer(1);
+  EXPECT_EQ(gcraStoreResult(reply).error_kind, "protocol");
 }
 
 }  // namespace

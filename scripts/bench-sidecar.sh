@@ -8,6 +8,10 @@
 # BENCH_RESILIENCE=1 adds the retry and circuit_breaker filters (defaults), to measure their
 # success-path cost as SIDECAR2_CMD:
 #   SIDECAR2_CMD="env BENCH_RESILIENCE=1 $PWD/scripts/bench-sidecar.sh"
+# BENCH_RATE_LIMIT=local adds a rate_limit filter with one per-client-address policy whose limit
+# the load never reaches (every request is decided, none denied); BENCH_RATE_LIMIT=global makes
+# that policy global, on the Redis at BENCH_REDIS (host:port, required then): one round trip
+# per request.
 set -euo pipefail
 : "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,5 +42,16 @@ YAML
 if [[ "${BENCH_RESILIENCE:-0}" == "1" ]]; then
   printf '  - retry: {}\n  - circuit_breaker: {}\n' >>"$config"
 fi
+case "${BENCH_RATE_LIMIT:-}" in
+  "") ;;
+  local | global)
+    printf '  - rate_limit:\n      policies:\n        - {name: per-ip, key: client_address, limit: 1000000000, window: 1s, scope: %s}\n' \
+      "${BENCH_RATE_LIMIT}" >>"$config"
+    if [[ "${BENCH_RATE_LIMIT}" == global ]]; then
+      printf 'redis: {address: "%s", timeout: 50ms}\n' "${BENCH_REDIS:?BENCH_REDIS=host:port is needed}" >>"$config"
+    fi
+    ;;
+  *) echo "bench-sidecar: BENCH_RATE_LIMIT is local or global" >&2; exit 2 ;;
+esac
 # SIDECAR_LAUNCHER (e.g. a valgrind command line) runs the binary under a tool.
 exec ${SIDECAR_LAUNCHER:-} "$bin" --config "$config"

@@ -5,6 +5,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "proxy/common/random.h"
+
 namespace switchyard::filters::rate_limit {
 namespace {
 
@@ -25,15 +27,19 @@ size_t checkedMaxKeys(size_t max_keys) {
 LocalLimiter::LocalLimiter(const GcraParams& params, size_t max_keys)
     : params_(params),
       max_keys_(checkedMaxKeys(max_keys)),
+      seed_(common::RealRandom().next()),
       shard_count_(shardCountFor(max_keys)),
       shards_(std::make_unique<Shard[]>(shard_count_)) {
-  for (size_t i = 0; i < shard_count_; ++i) shards_[i].hand = shards_[i].map.end();
+  for (size_t i = 0; i < shard_count_; ++i) {
+    shards_[i].map = Map(0, Hash{seed_}, Equal{});
+    shards_[i].hand = shards_[i].map.end();
+  }
 }
 
 LocalLimiter::~LocalLimiter() = default;
 
 GcraDecision LocalLimiter::admit(std::string_view key, int64_t now, int64_t cost) {
-  const HashedKey hashed{Hash()(key), key};
+  const HashedKey hashed{Hash{seed_}(key), key};
   Shard& shard = shardOf(hashed.hash);
   {
     std::shared_lock lock(shard.mutex);

@@ -5,12 +5,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <shared_mutex>
+#include <shared_mutex>  // std::shared_lock
 #include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "filters/rate_limit/gcra.h"
+#include "proxy/common/hash.h"
+#include "proxy/common/shared_spin_lock.h"
 
 namespace switchyard::filters::rate_limit {
 
@@ -86,14 +88,16 @@ class LocalLimiter {
     size_t hash;
     std::string_view key;
   };
+  // Keyed per limiter (keys come from clients: see proxy/common/hash.h).
   struct Hash {
     using is_transparent = void;
-    size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>()(key);
-    }
-    size_t operator()(const std::string& key) const noexcept {
-      return (*this)(std::string_view(key));
-    }
+    Hash() noexcept {}
+    explicit Hash(uint64_t seed) noexcept : seed(seed) {}
+    uint64_t seed = 0;
+    size_t operator()(std::string_view key) const noexcept { return common::seededHash(key, seed); }
+    // Not noexcept on purpose: the map then keeps each key's hash, so a lookup compares hashes
+    // before keys and a rehash never hashes a key again.
+    size_t operator()(const std::string& key) const { return (*this)(std::string_view(key)); }
     size_t operator()(const HashedKey& key) const noexcept { return key.hash; }
   };
   struct Equal {
@@ -111,7 +115,7 @@ class LocalLimiter {
   // an iterator of `map`, used and moved only under the exclusive lock; erases move it on, and an
   // insert that rehashes the map sends it back to the start.
   struct alignas(64) Shard {
-    std::shared_mutex mutex;
+    common::SharedSpinLock mutex;
     Map map;
     Map::iterator hand;
   };
@@ -127,6 +131,7 @@ class LocalLimiter {
 
   const GcraParams params_;
   const size_t max_keys_;
+  const uint64_t seed_;
   const size_t shard_count_;
   std::unique_ptr<Shard[]> shards_;
   alignas(64) Entry overflow_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <type_traits>
 
 #include "config/config.h"
 #include "filters/rate_limit/headers.h"
@@ -123,10 +124,11 @@ CompiledPolicy::CompiledPolicy(const PolicyConfig& c)
           c.burst)),
       script_args(gcraScriptArgs(params)),
       policy_item(policyItem(c)),
-      redis_prefix("switchyard:rl:" + c.bucketId() + ":") {}
+      redis_prefix("switchyard:rl:" + c.bucketId() + ":"),
+      has_match(!c.route.empty() || !c.methods.empty() || !c.path_prefix.empty()) {}
 
-bool CompiledPolicy::matches(const http::RequestHeaders& request,
-                             const http::StreamInfo& info) const {
+bool CompiledPolicy::matchesSlow(const http::RequestHeaders& request,
+                                 const http::StreamInfo& info) const {
   if (!config.route.empty() && info.route_name != config.route) return false;
   if (!config.methods.empty() && std::find(config.methods.begin(), config.methods.end(),
                                            request.method) == config.methods.end()) {
@@ -140,6 +142,29 @@ bool CompiledPolicy::matches(const http::RequestHeaders& request,
     if (path.substr(0, config.path_prefix.size()) != config.path_prefix) return false;
   }
   return true;
+}
+
+std::string_view CompiledPolicy::localKey(const http::RequestHeaders& request,
+                                          const http::StreamInfo& info,
+                                          std::string& scratch) const {
+  if (config.key == KeyKind::ClientAddress) return info.downstream_address;
+  scratch.clear();
+  if (config.key == KeyKind::Header) {
+    const std::string_view* found = request.headers.get(config.header);
+    if (found != nullptr && !found->empty()) {
+      if (found->size() <= MaxKeyValueBytes) return *found;
+      scratch.push_back('\r');
+      appendHex(scratch, fnv1a(*found, 0xcbf29ce484222325ULL));
+      appendHex(scratch, fnv1a(*found, 0x84222325cbf29ce4ULL));
+      return scratch;
+    }
+    scratch.push_back('\n');
+    scratch.append(info.downstream_address);
+    return scratch;
+  }
+  scratch.append(info.route_name).push_back('/');
+  scratch.append(info.version);
+  return scratch;
 }
 
 void CompiledPolicy::key(const http::RequestHeaders& request, const http::StreamInfo& info,
@@ -241,10 +266,13 @@ RateLimitFilter::RateLimitFilter(const RateLimitFilterFactory& factory, WorkerSt
                                  std::unique_ptr<WorkerState> own_state)
     : factory_(factory), state_(state), time_(time), own_state_(std::move(own_state)) {}
 
+static_assert(std::is_trivially_destructible_v<RateLimitFilter::Decision>,
+              "inline decisions are never destroyed");
+
 RateLimitFilter::Decision& RateLimitFilter::addDecision(const CompiledPolicy& policy) {
   Decision* d;
   if (count_ < InlineDecisions) {
-    d = &inline_[count_];
+    d = new (inline_ + count_ * sizeof(Decision)) Decision();
   } else {
     more_.emplace_back();
     d = &more_.back();
@@ -275,7 +303,7 @@ void RateLimitFilter::recordError(Decision& d, std::string_view kind) {
 }
 
 bool RateLimitFilter::decideFromCache(Decision& d, int64_t now) {
-  const int64_t until = state_.deniedUntil(d.redis_key, now);
+  const int64_t until = state_.deniedUntil(redis_keys_[d.redis_key], now);
   if (until == 0) return false;
   GcraDecision g;
   g.allowed = false;
@@ -294,7 +322,9 @@ http::FilterHeadersStatus RateLimitFilter::decodeHeaders(http::RequestHeaders& r
   const int64_t now = toNs(time_.monotonicNow());
 
   bool denied = false;
+  bool plain = true;  // every local decision so far a plain admission
   size_t global = 0;
+  std::string key;
   for (const CompiledPolicy& p : set.policies()) {
     if (!p.matches(request, info)) continue;
     Decision& d = addDecision(p);
@@ -303,22 +333,28 @@ http::FilterHeadersStatus RateLimitFilter::decodeHeaders(http::RequestHeaders& r
       d.outcome = Outcome::Pending;
       continue;
     }
-    std::string key;
-    p.key(request, info, key);
-    record(d, p.limiter->admit(key, now));
+    record(d, p.limiter->admit(p.localKey(request, info, key), now));
     denied = denied || d.outcome == Outcome::Denied;
+    plain = plain && d.outcome == Outcome::Allowed;
   }
   if (count_ == 0) return http::FilterHeadersStatus::Continue;
+  if (plain && global == 0) {
+    // Every policy is local and admits the request, as for almost every request: nothing to
+    // count, nothing to answer.
+    setAllowedLogValue();
+    return http::FilterHeadersStatus::Continue;
+  }
 
   if (global > 0) {
     // Remembered denials first: a client far over its limit costs no round trip.
     for (size_t i = 0; i < count_; ++i) {
       Decision& d = decision(i);
       if (d.outcome != Outcome::Pending) continue;
-      std::string key;
       d.policy->key(request, info, key);
-      d.redis_key.reserve(d.policy->redis_prefix.size() + key.size() + 2);
-      d.redis_key.append(d.policy->redis_prefix).append("{").append(key).append("}");
+      d.redis_key = static_cast<uint32_t>(redis_keys_.size());
+      std::string& redis_key = redis_keys_.emplace_back();
+      redis_key.reserve(d.policy->redis_prefix.size() + key.size() + 2);
+      redis_key.append(d.policy->redis_prefix).append("{").append(key).append("}");
       if (decideFromCache(d, now)) denied = denied || d.outcome == Outcome::Denied;
     }
   }
@@ -341,7 +377,7 @@ http::FilterHeadersStatus RateLimitFilter::decodeHeaders(http::RequestHeaders& r
       continue;
     }
     ++pending_;
-    d.handle = store->decide(d.redis_key, d.policy->script_args,
+    d.handle = store->decide(redis_keys_[d.redis_key], d.policy->script_args,
                              [this, i](const StoreResult& result) { onStoreResult(i, result); });
   }
   in_decode_ = false;
@@ -356,7 +392,7 @@ void RateLimitFilter::onStoreResult(size_t index, const StoreResult& result) {
     record(d, result.decision);
     if (!result.decision.allowed) {
       const int64_t now = toNs(time_.monotonicNow());
-      state_.rememberDenial(d.redis_key, now + result.decision.retry_after_ns, now);
+      state_.rememberDenial(redis_keys_[d.redis_key], now + result.decision.retry_after_ns, now);
     }
   } else {
     recordError(d, result.error_kind);
@@ -430,7 +466,22 @@ http::FilterHeadersStatus RateLimitFilter::finish(bool from_decode) {
   return http::FilterHeadersStatus::Continue;
 }
 
+void RateLimitFilter::setAllowedLogValue() {
+  // What almost every request gets: a constant, nothing allocated.
+  static const DecisionLog allowed("allowed");
+  callbacks_->streamInfo().filter_state.setConstant(DecisionKey, allowed);
+}
+
 void RateLimitFilter::setLogValue(bool limited, bool unavailable) {
+  http::FilterState& state = callbacks_->streamInfo().filter_state;
+  if (!limited && !unavailable) {
+    bool plain = true;
+    for (size_t i = 0; i < count_ && plain; ++i) plain = decision(i).outcome == Outcome::Allowed;
+    if (plain) {
+      setAllowedLogValue();
+      return;
+    }
+  }
   auto log = std::make_unique<DecisionLog>(limited       ? "limited"
                                            : unavailable ? "unavailable"
                                                          : "allowed");
@@ -438,7 +489,7 @@ void RateLimitFilter::setLogValue(bool limited, bool unavailable) {
     const Decision& d = decision(i);
     if (d.outcome != Outcome::Allowed) log->add(d.policy->config.name, d.outcome);
   }
-  callbacks_->streamInfo().filter_state.set(DecisionKey, std::move(log));
+  state.set(DecisionKey, std::move(log));
 }
 
 http::FilterHeadersStatus RateLimitFilter::encodeHeaders(http::ResponseHeaders& response,
@@ -447,6 +498,11 @@ http::FilterHeadersStatus RateLimitFilter::encodeHeaders(http::ResponseHeaders& 
   if (replied_ || config_ == nullptr || !config_->headers || count_ == 0) {
     return http::FilterHeadersStatus::Continue;
   }
+  addFields(response);
+  return http::FilterHeadersStatus::Continue;
+}
+
+void RateLimitFilter::addFields(http::ResponseHeaders& response) const {
   std::string policies;
   std::string state;
   for (size_t i = 0; i < count_; ++i) {
@@ -461,10 +517,13 @@ http::FilterHeadersStatus RateLimitFilter::encodeHeaders(http::ResponseHeaders& 
     response.headers.add("ratelimit-policy", policies);
     response.headers.add("ratelimit", state);
   }
-  return http::FilterHeadersStatus::Continue;
 }
 
 void RateLimitFilter::onDestroy() {
+  if (pending_ > 0) cancelPending();
+}
+
+void RateLimitFilter::cancelPending() {
   GcraStore* store = state_.store();
   for (size_t i = 0; i < count_ && pending_ > 0; ++i) {
     Decision& d = decision(i);

@@ -15,7 +15,9 @@
 #include <prometheus/family.h>
 
 #include <array>
+#include <cstddef>
 #include <memory>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -34,17 +36,27 @@ struct CompiledPolicy {
   explicit CompiledPolicy(const PolicyConfig& config);
 
   // Whether the policy applies to this request (its `match`).
-  bool matches(const http::RequestHeaders& request, const http::StreamInfo& info) const;
+  bool matches(const http::RequestHeaders& request, const http::StreamInfo& info) const {
+    return !has_match || matchesSlow(request, info);
+  }
   // The bucket key of the request: "a:<client address>", "h:<header value>" (long values
   // hashed), "r:<route>/<version>".
   void key(const http::RequestHeaders& request, const http::StreamInfo& info,
            std::string& out) const;
+  // The same key for the local buckets, where the policy's own table tells the kinds apart: the
+  // client address or the header value as they are (no copy), "\n<address>" for a request
+  // without the header, "\r<hash>" for a long value, "<route>/<version>" (`scratch` holds the
+  // ones that are made; header values never contain CR or LF).
+  std::string_view localKey(const http::RequestHeaders& request, const http::StreamInfo& info,
+                            std::string& scratch) const;
+  bool matchesSlow(const http::RequestHeaders& request, const http::StreamInfo& info) const;
 
   const PolicyConfig& config;
   GcraParams params;
   GcraScriptArgs script_args;
   std::string policy_item;   // the RateLimit-Policy item
   std::string redis_prefix;  // the Redis key of a request is redis_prefix + "{" + key + "}"
+  bool has_match = false;    // route, methods or path_prefix set
   // Local scope: the buckets, claimed from the server's registry by activate().
   std::shared_ptr<LocalLimiter> limiter;
 };
@@ -138,13 +150,15 @@ class RateLimitFilter final : public http::StreamFilter {
  public:
   RateLimitFilter(const RateLimitFilterFactory& factory, WorkerState& state,
                   const common::TimeSource& time, std::unique_ptr<WorkerState> own_state);
+  RateLimitFilter(const RateLimitFilter&) = delete;
+  RateLimitFilter& operator=(const RateLimitFilter&) = delete;
 
   http::FilterHeadersStatus decodeHeaders(http::RequestHeaders& request, bool end_stream) override;
   http::FilterHeadersStatus encodeHeaders(http::ResponseHeaders& response,
                                           bool end_stream) override;
   void onDestroy() override;
 
- private:
+ public:
   struct Decision {
     const CompiledPolicy* policy = nullptr;
     Outcome outcome = Outcome::Allowed;
@@ -152,14 +166,20 @@ class RateLimitFilter final : public http::StreamFilter {
     int64_t remaining = 0;
     int64_t reset_ns = 0;
     int64_t retry_after_ns = 0;
-    std::string redis_key;  // global policies
+    uint32_t redis_key = 0;  // global policies: its index in redis_keys_
     GcraStore::Handle handle = 0;
   };
+
+ private:
   static constexpr size_t InlineDecisions = 4;
 
   Decision& addDecision(const CompiledPolicy& policy);
   Decision& decision(size_t i) {
-    return i < InlineDecisions ? inline_[i] : more_[i - InlineDecisions];
+    return i < InlineDecisions ? *std::launder(reinterpret_cast<Decision*>(inline_) + i)
+                               : more_[i - InlineDecisions];
+  }
+  const Decision& decision(size_t i) const {
+    return const_cast<RateLimitFilter*>(this)->decision(i);
   }
   void decideLocal(const CompiledPolicy& policy, const http::RequestHeaders& request,
                    const http::StreamInfo& info, int64_t now);
@@ -172,14 +192,21 @@ class RateLimitFilter final : public http::StreamFilter {
   // decodeHeaders() should return when called from there.
   http::FilterHeadersStatus finish(bool from_decode);
   void setLogValue(bool limited, bool unavailable);
+  void setAllowedLogValue();
+  // The RateLimit fields of an admitted response (`headers: true`).
+  void addFields(http::ResponseHeaders& response) const;
+  void cancelPending();
 
   const RateLimitFilterFactory& factory_;
   WorkerState& state_;
   const common::TimeSource& time_;
   std::unique_ptr<WorkerState> own_state_;
   const RateLimitConfig* config_ = nullptr;
-  std::array<Decision, InlineDecisions> inline_;
+  // The first decisions, constructed as policies apply (most requests meet one or two): a
+  // stream pays for the ones it uses. Decisions are trivially destructible.
+  alignas(Decision) std::byte inline_[InlineDecisions * sizeof(Decision)];
   std::vector<Decision> more_;
+  std::vector<std::string> redis_keys_;  // of the global policies' decisions
   size_t count_ = 0;
   size_t pending_ = 0;
   bool in_decode_ = false;

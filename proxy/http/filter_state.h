@@ -11,6 +11,7 @@
 //   ...
 //   info.filter_state.set(DecisionKey, std::make_unique<RateLimitDecision>(...));
 //   if (const RateLimitDecision* d = info.filter_state.get(DecisionKey)) ...
+//   info.filter_state.setConstant(DecisionKey, AllowedDecision);  // a constant: no allocation
 //
 // A key is identified by its address, so it must be one object for the whole program (an inline
 // variable or a static in one translation unit), and its type fixes what set() and get() take:
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "proxy/common/field_value.h"
+#include "proxy/common/pooled.h"
 
 namespace switchyard::http {
 
@@ -50,46 +52,85 @@ class FilterState {
     std::string_view name_;
   };
 
+  FilterState() = default;
+  ~FilterState() {
+    release(first_);
+    for (Entry& e : more_) release(e);
+  }
+  FilterState(const FilterState&) = delete;
+  FilterState& operator=(const FilterState&) = delete;
+
   // Sets (or replaces) the object under `key`.
   template <class T>
   void set(const Key<T>& key, std::unique_ptr<T> value) {
     static_assert(std::is_base_of_v<Object, T>, "FilterState holds FilterState::Object types");
-    for (Entry& e : entries_) {
-      if (e.key == &key) {
-        e.value = std::move(value);
-        return;
-      }
+    put(&key, key.name(), value.release(), true);
+  }
+  // Sets (or replaces) the object under `key` with one that outlives every stream (a constant,
+  // such as the decision most requests get): nothing is allocated or freed for it.
+  template <class T>
+  void setConstant(const Key<T>& key, const T& value) {
+    static_assert(std::is_base_of_v<Object, T>, "FilterState holds FilterState::Object types");
+    if (first_.key == nullptr) {
+      first_ = Entry{&key, key.name(), &value, false};
+      return;
     }
-    entries_.push_back({&key, key.name(), std::move(value)});
+    put(&key, key.name(), &value, false);
   }
 
   // The object under `key`, or null.
   template <class T>
-  T* get(const Key<T>& key) const {
-    for (const Entry& e : entries_) {
-      if (e.key == &key) return static_cast<T*>(e.value.get());
+  const T* get(const Key<T>& key) const {
+    if (first_.key == &key) return static_cast<const T*>(first_.value);
+    for (const Entry& e : more_) {
+      if (e.key == &key) return static_cast<const T*>(e.value);
     }
     return nullptr;
   }
 
-  bool empty() const { return entries_.empty(); }
+  bool empty() const { return first_.key == nullptr; }
 
   // Calls fn(name, value) for each object with a log value, in the order they were first set.
   template <class Fn>
   void forEachLogValue(Fn&& fn) const {
-    for (const Entry& e : entries_) {
-      if (!e.value) continue;
-      if (std::optional<common::FieldValue> v = e.value->logValue()) fn(e.name, *v);
-    }
+    if (first_.key == nullptr) return;
+    visit(first_, fn);
+    for (const Entry& e : more_) visit(e, fn);
   }
 
  private:
   struct Entry {
     const void* key;
     std::string_view name;
-    std::unique_ptr<Object> value;
+    const Object* value;  // never null once set
+    bool owned;           // deleted with the state (set()), or a constant (setConstant())
   };
-  std::vector<Entry> entries_;
+
+  static void release(Entry& e) {
+    if (e.owned) delete e.value;
+  }
+  void put(const void* key, std::string_view name, const Object* value, bool owned) {
+    Entry* e = nullptr;
+    if (first_.key == nullptr || first_.key == key) {
+      e = &first_;
+    } else {
+      for (Entry& m : more_) {
+        if (m.key == key) e = &m;
+      }
+      if (e == nullptr) e = &more_.emplace_back(Entry{key, name, nullptr, false});
+    }
+    release(*e);
+    *e = Entry{key, name, value, owned};
+  }
+  template <class Fn>
+  static void visit(const Entry& e, Fn& fn) {
+    if (std::optional<common::FieldValue> v = e.value->logValue()) fn(e.name, *v);
+  }
+
+  // Most streams record one object or none: the first needs no allocation. The others live in
+  // the worker's per-thread free lists, not malloc.
+  Entry first_{nullptr, {}, nullptr, false};
+  std::vector<Entry, common::PoolAllocator<Entry>> more_;
 };
 
 // The simplest object: a string shown as it is (a decision such as "allowed" or "hit").

@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "proxy/common/duration.h"
 #include "proxy/common/http_token.h"
 #include "proxy/common/strings.h"
 
@@ -175,6 +176,14 @@ std::chrono::milliseconds getDuration(const YAML::Node& node, const std::string&
     throw ConfigError(node, path, "expected " + expected + ", got " + quote(text));
   }
   return out;
+}
+
+std::chrono::milliseconds getPositiveDuration(const YAML::Node& node, const std::string& path,
+                                              std::chrono::milliseconds max) {
+  const std::chrono::milliseconds d = getDuration(node, path);
+  if (d <= std::chrono::milliseconds(0)) throw ConfigError(node, path, "must be above 0");
+  if (d > max) throw ConfigError(node, path, "must be at most " + common::formatDuration(max));
+  return d;
 }
 
 uint64_t getBytes(const YAML::Node& node, const std::string& path) {

@@ -37,6 +37,9 @@ int64_t getInt(const YAML::Node& node, const std::string& path, int64_t min, int
 double getDouble(const YAML::Node& node, const std::string& path, double min, double max);
 // "250ms", "30s", "1m", "2h", "1m30s"; a bare number is rejected (the unit matters).
 std::chrono::milliseconds getDuration(const YAML::Node& node, const std::string& path);
+// A duration above 0 and at most `max` ("must be above 0", "must be at most 1m").
+std::chrono::milliseconds getPositiveDuration(const YAML::Node& node, const std::string& path,
+                                              std::chrono::milliseconds max);
 // "512", "64KiB", "10MiB", "1GiB" (also KB/MB/GB as powers of 1024 and k/m/g).
 uint64_t getBytes(const YAML::Node& node, const std::string& path);
 

@@ -174,7 +174,7 @@ void Client::becomeReady() {
   }
 }
 
-void Client::connectionEnded(const std::string& message, bool connect_failure, bool free_context) {
+redisAsyncContext* Client::detach() {
   redisAsyncContext* ac = ctx_;
   ctx_ = nullptr;
   ready_ = false;
@@ -182,6 +182,11 @@ void Client::connectionEnded(const std::string& message, bool connect_failure, b
   handshake_pending_ = 0;
   connect_timer_->disable();
   connected_gauge_->Set(0);
+  return ac;
+}
+
+void Client::connectionEnded(const std::string& message, bool connect_failure, bool free_context) {
+  redisAsyncContext* ac = detach();
   if (connect_failure) connect_errors_->Increment();
   // One line when trouble starts; the attempts that follow are for the debug log.
   if (cooldown_.consecutiveFailures() == 0) {
@@ -207,13 +212,7 @@ void Client::recordFailure(const std::string& message) {
   if (ctx_ == nullptr) return;  // connectionEnded() schedules the next attempt
   // Timeouts on a live connection: its pipeline is stalled behind them, so a fresh connection
   // after the cooldown. Its commands fail now rather than at their timeouts.
-  redisAsyncContext* ac = ctx_;
-  ctx_ = nullptr;
-  ready_ = false;
-  tcp_connected_ = false;
-  handshake_pending_ = 0;
-  connect_timer_->disable();
-  connected_gauge_->Set(0);
+  redisAsyncContext* ac = detach();
   reconnect_attempt_ = 0;
   scheduleReconnect();
   redisAsyncFree(ac);

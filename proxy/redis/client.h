@@ -108,6 +108,8 @@ class Client {
   struct Pending;
 
   void connect();
+  // Forgets the current context (not connected, gauge 0) and returns it for the caller to free.
+  redisAsyncContext* detach();
   void sendHandshake();
   void becomeReady();
   // The connection ended (or never came up): counts the failure, schedules the next attempt and,

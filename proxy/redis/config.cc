@@ -12,13 +12,6 @@ namespace {
 using common::formatDuration;
 using config::ConfigError;
 
-milliseconds positiveDuration(const YAML::Node& node, const std::string& path, milliseconds max) {
-  const milliseconds d = config::getDuration(node, path);
-  if (d <= milliseconds(0)) throw ConfigError(node, path, "must be above 0");
-  if (d > max) throw ConfigError(node, path, "must be at most " + formatDuration(max));
-  return d;
-}
-
 }  // namespace
 
 nlohmann::json RedisConfig::toJson() const {
@@ -56,11 +49,11 @@ RedisConfig parseRedisConfig(const YAML::Node& node, const std::string& path) {
     throw ConfigError(node, child(path, "address"), "required (e.g. 127.0.0.1:6379)");
   }
   if (const YAML::Node n = node["timeout"]) {
-    out.timeout = positiveDuration(n, child(path, "timeout"), std::chrono::minutes(1));
+    out.timeout = config::getPositiveDuration(n, child(path, "timeout"), std::chrono::minutes(1));
   }
   if (const YAML::Node n = node["connect_timeout"]) {
     out.connect_timeout =
-        positiveDuration(n, child(path, "connect_timeout"), std::chrono::minutes(1));
+        config::getPositiveDuration(n, child(path, "connect_timeout"), std::chrono::minutes(1));
   }
   if (const YAML::Node n = node["username"]) {
     out.username = config::getString(n, child(path, "username"));
@@ -80,16 +73,17 @@ RedisConfig parseRedisConfig(const YAML::Node& node, const std::string& path) {
         static_cast<uint32_t>(config::getInt(n, child(path, "failures_before_cooldown"), 0, 1000));
   }
   if (const YAML::Node n = node["cooldown"]) {
-    out.cooldown = positiveDuration(n, child(path, "cooldown"), std::chrono::hours(1));
+    out.cooldown = config::getPositiveDuration(n, child(path, "cooldown"), std::chrono::hours(1));
   }
   if (const YAML::Node n = node["reconnect"]) {
     const std::string p = child(path, "reconnect");
     config::expectMap(n, p, {"base", "max"});
     if (const YAML::Node b = n["base"]) {
-      out.reconnect_base = positiveDuration(b, child(p, "base"), std::chrono::minutes(1));
+      out.reconnect_base =
+          config::getPositiveDuration(b, child(p, "base"), std::chrono::minutes(1));
     }
     if (const YAML::Node m = n["max"]) {
-      out.reconnect_max = positiveDuration(m, child(p, "max"), std::chrono::hours(1));
+      out.reconnect_max = config::getPositiveDuration(m, child(p, "max"), std::chrono::hours(1));
       if (out.reconnect_max < out.reconnect_base) {
         throw ConfigError(
             m, child(p, "max"),

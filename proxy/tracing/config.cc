@@ -17,13 +17,6 @@ using std::chrono::milliseconds;
 
 using common::formatDuration;
 
-milliseconds positiveDuration(const YAML::Node& node, const std::string& path, milliseconds max) {
-  const milliseconds d = config::getDuration(node, path);
-  if (d <= milliseconds(0)) throw ConfigError(node, path, "must be above 0");
-  if (d > max) throw ConfigError(node, path, "must be at most " + formatDuration(max));
-  return d;
-}
-
 }  // namespace
 
 bool parseCollectorUrl(std::string_view url, CollectorEndpoint& out, std::string& error) {
@@ -170,12 +163,12 @@ TracingConfig parseTracingConfig(const YAML::Node& node, const std::string& path
     out.max_batch_spans = std::min(out.max_batch_spans, out.max_queue_spans);
   }
   if (const YAML::Node n = node["flush_interval"]) {
-    out.flush_interval =
-        positiveDuration(n, config::child(path, "flush_interval"), std::chrono::hours(1));
+    out.flush_interval = config::getPositiveDuration(n, config::child(path, "flush_interval"),
+                                                     std::chrono::hours(1));
   }
   if (const YAML::Node n = node["export_timeout"]) {
-    out.export_timeout =
-        positiveDuration(n, config::child(path, "export_timeout"), std::chrono::minutes(1));
+    out.export_timeout = config::getPositiveDuration(n, config::child(path, "export_timeout"),
+                                                     std::chrono::minutes(1));
   }
   return out;
 }

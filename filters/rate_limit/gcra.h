@@ -12,7 +12,9 @@
 // fixed-window counter (which admits 2 * limit around each boundary). Denied requests do not
 // change the state, so a client that keeps retrying while denied is not locked out longer.
 
+#include <algorithm>
 #include <cstdint>
+#include <limits>
 
 namespace switchyard::filters::rate_limit {
 
@@ -54,6 +56,29 @@ struct GcraDecision {
   int64_t reset_ns = 0;
 };
 
+namespace gcra_detail {
+inline int64_t addSaturated(int64_t a, int64_t b) {
+  int64_t sum;
+  if (__builtin_add_overflow(a, b, &sum)) {
+    return b > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return sum;
+}
+inline int64_t subSaturated(int64_t a, int64_t b) {
+  int64_t difference;
+  if (__builtin_sub_overflow(a, b, &difference)) {
+    return b < 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return difference;
+}
+// For a, b >= 0.
+inline int64_t mulSaturated(int64_t a, int64_t b) {
+  int64_t product;
+  if (__builtin_mul_overflow(a, b, &product)) return std::numeric_limits<int64_t>::max();
+  return product;
+}
+}  // namespace gcra_detail
+
 // One request of `cost` (>= 0) at `now` against a key whose stored TAT is `stored_tat`; any
 // stored_tat <= now (0 for a key never seen) is a full bucket.
 //   new = max(stored_tat, now) + cost * T
@@ -62,8 +87,30 @@ struct GcraDecision {
 //                    reset = max(0, (new - now) - (DVT - (remaining + 1) * T))
 // A cost above `burst` can never be admitted; its retry_after is what the formula gives (the
 // configuration should refuse such costs). Arithmetic saturates instead of overflowing.
-GcraDecision gcraDecide(int64_t stored_tat, int64_t now, const GcraParams& params,
-                        int64_t cost = 1);
+// Inline: it runs on every request of a local policy, inside the compare-and-swap loop.
+inline GcraDecision gcraDecide(int64_t stored_tat, int64_t now, const GcraParams& params,
+                               int64_t cost = 1) {
+  const int64_t interval = params.emission_interval_ns;
+  const int64_t tolerance = params.tolerance_ns;
+  const int64_t new_tat = gcra_detail::addSaturated(
+      std::max(stored_tat, now), gcra_detail::mulSaturated(std::max<int64_t>(cost, 0), interval));
+  const int64_t ahead =
+      gcra_detail::subSaturated(new_tat, now);  // >= 0: how far the TAT runs ahead of now
+  GcraDecision decision;
+  if (ahead > tolerance) {
+    decision.tat = stored_tat;
+    decision.retry_after_ns = ahead - tolerance;
+    decision.reset_ns = decision.retry_after_ns;
+    return decision;
+  }
+  decision.allowed = true;
+  decision.tat = new_tat;
+  decision.remaining = (tolerance - ahead) / interval;
+  // The bucket holds remaining + 1 requests again once the TAT is this close to now.
+  const int64_t threshold = tolerance - (decision.remaining + 1) * interval;
+  decision.reset_ns = std::max<int64_t>(0, ahead - threshold);
+  return decision;
+}
 
 // `ns` rounded up to whole seconds; 0 for ns <= 0. The RateLimit field's `t` is
 // ceilSeconds(reset_ns).

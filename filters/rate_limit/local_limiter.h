@@ -141,4 +141,30 @@ class LocalLimiter {
   std::atomic<uint64_t> overflowed_{0};
 };
 
+// Inline: the lookup runs on every request of a local policy.
+inline GcraDecision LocalLimiter::admit(std::string_view key, int64_t now, int64_t cost) {
+  const HashedKey hashed{Hash{seed_}(key), key};
+  Shard& shard = shardOf(hashed.hash);
+  {
+    std::shared_lock lock(shard.mutex);
+    auto it = shard.map.find(hashed);
+    if (it != shard.map.end()) return admitEntry(it->second, now, cost);
+  }
+  return insert(shard, hashed, now, cost);
+}
+
+inline GcraDecision LocalLimiter::admitEntry(Entry& entry, int64_t now, int64_t cost) {
+  // The TAT is the only shared datum (it publishes nothing else), so relaxed ordering is
+  // enough: compare-exchange always acts on the latest value. A denial may be decided on a
+  // slightly stale load; TATs only grow, so the latest value would deny too.
+  int64_t tat = entry.tat.load(std::memory_order_relaxed);
+  for (;;) {
+    GcraDecision decision = gcraDecide(tat, now, params_, cost);
+    if (!decision.allowed) return decision;
+    if (entry.tat.compare_exchange_weak(tat, decision.tat, std::memory_order_relaxed)) {
+      return decision;
+    }
+  }
+}
+
 }  // namespace switchyard::filters::rate_limit

@@ -87,6 +87,8 @@ class DecisionLog final : public http::FilterState::Object, public common::Threa
 };
 
 inline constexpr http::FilterState::Key<DecisionLog> DecisionKey{"rate_limit"};
+// What almost every request gets: a constant, nothing allocated.
+const DecisionLog AllowedLog("allowed");
 
 // Runs fn every SweepInterval on worker 0 for as long as the worker state lives.
 class Sweeper {
@@ -264,7 +266,9 @@ prometheus::Counter& WorkerState::redisError(const std::string& policy, std::str
 RateLimitFilter::RateLimitFilter(const RateLimitFilterFactory& factory, WorkerState& state,
                                  const common::TimeSource& time,
                                  std::unique_ptr<WorkerState> own_state)
-    : factory_(factory), state_(state), time_(time), own_state_(std::move(own_state)) {}
+    : factory_(factory), state_(state), time_(time) {
+  if (own_state) extra().own_state = std::move(own_state);
+}
 
 static_assert(std::is_trivially_destructible_v<RateLimitFilter::Decision>,
               "inline decisions are never destroyed");
@@ -274,8 +278,7 @@ RateLimitFilter::Decision& RateLimitFilter::addDecision(const CompiledPolicy& po
   if (count_ < InlineDecisions) {
     d = new (inline_ + count_ * sizeof(Decision)) Decision();
   } else {
-    more_.emplace_back();
-    d = &more_.back();
+    d = &extra().more.emplace_back();
   }
   ++count_;
   d->policy = &policy;
@@ -303,7 +306,7 @@ void RateLimitFilter::recordError(Decision& d, std::string_view kind) {
 }
 
 bool RateLimitFilter::decideFromCache(Decision& d, int64_t now) {
-  const int64_t until = state_.deniedUntil(redis_keys_[d.redis_key], now);
+  const int64_t until = state_.deniedUntil(extra().redis_keys[d.redis_key], now);
   if (until == 0) return false;
   GcraDecision g;
   g.allowed = false;
@@ -318,30 +321,39 @@ http::FilterHeadersStatus RateLimitFilter::decodeHeaders(http::RequestHeaders& r
   const auto* route = static_cast<const RateLimitRouteConfig*>(callbacks_->routeConfig());
   const PolicySet& set = route != nullptr ? route->set() : factory_.set();
   config_ = &set.config();
-  const http::StreamInfo& info = callbacks_->streamInfo();
-  const int64_t now = toNs(time_.monotonicNow());
+  http::StreamInfo& info = callbacks_->streamInfo();
+  // The request's arrival: read once for the stream already, and the instant it asked.
+  const int64_t now = toNs(info.start);
 
+  // A local admission is kept only when the response will report it (`headers: true`): what
+  // is not kept is a plain admission, which nothing else needs.
+  const bool keep_admissions = config_->headers;
+  bool matched = false;
   bool denied = false;
-  bool plain = true;  // every local decision so far a plain admission
   size_t global = 0;
-  std::string key;
+  std::string& key = state_.scratch();
   for (const CompiledPolicy& p : set.policies()) {
     if (!p.matches(request, info)) continue;
-    Decision& d = addDecision(p);
+    matched = true;
     if (p.config.scope == Scope::Global) {
       ++global;
-      d.outcome = Outcome::Pending;
+      addDecision(p).outcome = Outcome::Pending;
       continue;
     }
-    record(d, p.limiter->admit(p.localKey(request, info, key), now));
+    const GcraDecision g = p.limiter->admit(p.localKey(request, info, key), now);
+    if (g.allowed && !keep_admissions) continue;
+    Decision& d = addDecision(p);
+    record(d, g);
     denied = denied || d.outcome == Outcome::Denied;
-    plain = plain && d.outcome == Outcome::Allowed;
   }
-  if (count_ == 0) return http::FilterHeadersStatus::Continue;
-  if (plain && global == 0) {
+  if (!matched) return http::FilterHeadersStatus::Continue;
+  bool plain = global == 0;
+  for (size_t i = 0; i < count_ && plain; ++i) plain = decision(i).outcome == Outcome::Allowed;
+  if (plain) {
     // Every policy is local and admits the request, as for almost every request: nothing to
-    // count, nothing to answer.
-    setAllowedLogValue();
+    // count, nothing to answer, and without `headers: true` nothing to add to the response.
+    info.filter_state.setConstant(DecisionKey, AllowedLog);
+    if (!keep_admissions) callbacks_->skipEncoding();
     return http::FilterHeadersStatus::Continue;
   }
 
@@ -351,8 +363,9 @@ http::FilterHeadersStatus RateLimitFilter::decodeHeaders(http::RequestHeaders& r
       Decision& d = decision(i);
       if (d.outcome != Outcome::Pending) continue;
       d.policy->key(request, info, key);
-      d.redis_key = static_cast<uint32_t>(redis_keys_.size());
-      std::string& redis_key = redis_keys_.emplace_back();
+      std::vector<std::string>& redis_keys = extra().redis_keys;
+      d.redis_key = static_cast<uint32_t>(redis_keys.size());
+      std::string& redis_key = redis_keys.emplace_back();
       redis_key.reserve(d.policy->redis_prefix.size() + key.size() + 2);
       redis_key.append(d.policy->redis_prefix).append("{").append(key).append("}");
       if (decideFromCache(d, now)) denied = denied || d.outcome == Outcome::Denied;
@@ -377,7 +390,7 @@ http::FilterHeadersStatus RateLimitFilter::decodeHeaders(http::RequestHeaders& r
       continue;
     }
     ++pending_;
-    d.handle = store->decide(redis_keys_[d.redis_key], d.policy->script_args,
+    d.handle = store->decide(extra().redis_keys[d.redis_key], d.policy->script_args,
                              [this, i](const StoreResult& result) { onStoreResult(i, result); });
   }
   in_decode_ = false;
@@ -392,7 +405,8 @@ void RateLimitFilter::onStoreResult(size_t index, const StoreResult& result) {
     record(d, result.decision);
     if (!result.decision.allowed) {
       const int64_t now = toNs(time_.monotonicNow());
-      state_.rememberDenial(redis_keys_[d.redis_key], now + result.decision.retry_after_ns, now);
+      state_.rememberDenial(extra().redis_keys[d.redis_key], now + result.decision.retry_after_ns,
+                            now);
     }
   } else {
     recordError(d, result.error_kind);
@@ -467,9 +481,7 @@ http::FilterHeadersStatus RateLimitFilter::finish(bool from_decode) {
 }
 
 void RateLimitFilter::setAllowedLogValue() {
-  // What almost every request gets: a constant, nothing allocated.
-  static const DecisionLog allowed("allowed");
-  callbacks_->streamInfo().filter_state.setConstant(DecisionKey, allowed);
+  callbacks_->streamInfo().filter_state.setConstant(DecisionKey, AllowedLog);
 }
 
 void RateLimitFilter::setLogValue(bool limited, bool unavailable) {

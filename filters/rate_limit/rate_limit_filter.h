@@ -111,6 +111,9 @@ class WorkerState final : public WorkerLocal {
       : store_(std::move(store)), metrics_(metrics) {}
 
   GcraStore* store() { return store_.get(); }
+  // A string the worker's streams use for their keys, one at a time (decodeHeaders), so that a
+  // request does not construct one.
+  std::string& scratch() { return scratch_; }
   // A denial of `redis_key` remembered until `until` (monotonic ns), or 0.
   int64_t deniedUntil(const std::string& redis_key, int64_t now);
   void rememberDenial(const std::string& redis_key, int64_t until, int64_t now);
@@ -128,6 +131,7 @@ class WorkerState final : public WorkerLocal {
 
   std::unique_ptr<GcraStore> store_;
   RateLimitMetrics metrics_;
+  std::string scratch_;
   std::unordered_map<std::string, int64_t> denials_;
   std::unordered_map<std::string, prometheus::Counter*> limited_;
   std::unordered_map<std::string, prometheus::Counter*> shadow_denied_;
@@ -166,7 +170,7 @@ class RateLimitFilter final : public http::StreamFilter {
     int64_t remaining = 0;
     int64_t reset_ns = 0;
     int64_t retry_after_ns = 0;
-    uint32_t redis_key = 0;  // global policies: its index in redis_keys_
+    uint32_t redis_key = 0;  // global policies: its index in Extra::redis_keys
     GcraStore::Handle handle = 0;
   };
 
@@ -176,7 +180,7 @@ class RateLimitFilter final : public http::StreamFilter {
   Decision& addDecision(const CompiledPolicy& policy);
   Decision& decision(size_t i) {
     return i < InlineDecisions ? *std::launder(reinterpret_cast<Decision*>(inline_) + i)
-                               : more_[i - InlineDecisions];
+                               : extra_->more[i - InlineDecisions];
   }
   const Decision& decision(size_t i) const {
     return const_cast<RateLimitFilter*>(this)->decision(i);
@@ -200,13 +204,22 @@ class RateLimitFilter final : public http::StreamFilter {
   const RateLimitFilterFactory& factory_;
   WorkerState& state_;
   const common::TimeSource& time_;
-  std::unique_ptr<WorkerState> own_state_;
   const RateLimitConfig* config_ = nullptr;
   // The first decisions, constructed as policies apply (most requests meet one or two): a
   // stream pays for the ones it uses. Decisions are trivially destructible.
   alignas(Decision) std::byte inline_[InlineDecisions * sizeof(Decision)];
-  std::vector<Decision> more_;
-  std::vector<std::string> redis_keys_;  // of the global policies' decisions
+  // What few requests need, made when they need it: decisions past the inline ones, the Redis
+  // keys of global decisions, a worker state of its own (no worker-local object, in tests).
+  struct Extra {
+    std::vector<Decision> more;
+    std::vector<std::string> redis_keys;
+    std::unique_ptr<WorkerState> own_state;
+  };
+  Extra& extra() {
+    if (!extra_) extra_ = std::make_unique<Extra>();
+    return *extra_;
+  }
+  std::unique_ptr<Extra> extra_;
   size_t count_ = 0;
   size_t pending_ = 0;
   bool in_decode_ = false;

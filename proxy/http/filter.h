@@ -95,6 +95,10 @@ class StreamFilterCallbacks {
   // the route has none for it (the filter's own configuration applies) or no route matched. The
   // filter knows the concrete type: it parsed it.
   virtual const RouteFilterConfig* routeConfig() = 0;
+  // Decode side: this filter has nothing to do with the response of this stream, so its encode
+  // hooks are not called for it (a filter that may reply itself must not call it: its reply
+  // passes through its own encode hooks). Saves the calls on the way out; optional.
+  virtual void skipEncoding() {}
   // Encode side: replaces the response this filter is encoding (a local reply from the router or
   // another filter, or an upstream response whose body has not gone out) with `headers` and
   // `body`, e.g. a cached copy instead of a 503. Only from encodeHeaders() or while this filter

@@ -4,8 +4,7 @@
 
 namespace switchyard::http {
 
-class FilterManager::ActiveFilter final : public StreamFilterCallbacks,
-                                          public common::ThreadPooled {
+class FilterManager::ActiveFilter final : public StreamFilterCallbacks {
  public:
   ActiveFilter(FilterManager& parent, StreamFilterPtr filter, size_t index, bool terminal)
       : parent_(parent), filter_(std::move(filter)), index_(index), terminal_(terminal) {}
@@ -40,6 +39,7 @@ class FilterManager::ActiveFilter final : public StreamFilterCallbacks,
     parent_.callbacks_.readDisableDownstream(false);
   }
   void requestBody() override { parent_.callbacks_.sendContinue(); }
+  void skipEncoding() override { encodes_ = false; }
   const RouteFilterConfig* routeConfig() override {
     return parent_.route_configs_ != nullptr && !terminal_ ? parent_.route_configs_[index_]
                                                            : nullptr;
@@ -52,6 +52,7 @@ class FilterManager::ActiveFilter final : public StreamFilterCallbacks,
   StreamFilterPtr filter_;
   const size_t index_;
   const bool terminal_;
+  bool encodes_ = true;  // false after skipEncoding()
 };
 
 FilterManager::FilterManager(FilterManagerCallbacks& callbacks, StreamInfo& info,
@@ -62,17 +63,24 @@ FilterManager::~FilterManager() { destroy(); }
 
 void FilterManager::reserve(size_t filters) { filters_.reserve(filters); }
 
-void FilterManager::addFilter(StreamFilterPtr filter) {
-  auto active = std::make_unique<ActiveFilter>(*this, std::move(filter), filters_.size(), false);
-  active->filter_->setCallbacks(*active);
-  filters_.push_back(std::move(active));
-}
+void FilterManager::addFilter(StreamFilterPtr filter) { place(std::move(filter), false); }
 
 void FilterManager::setTerminalFilter(StreamFilterPtr filter) {
-  auto active = std::make_unique<ActiveFilter>(*this, std::move(filter), filters_.size(), true);
-  active->filter_->setCallbacks(*active);
-  filters_.push_back(std::move(active));
+  place(std::move(filter), true);
   has_terminal_ = true;
+}
+
+void FilterManager::place(StreamFilterPtr filter, bool terminal) {
+  // The wrappers live in the vector itself (one allocation per stream, with reserve()). Filters
+  // are only placed before the stream runs, so when the vector grows it is enough to point every
+  // filter at its wrapper's new address.
+  const bool grows = filters_.size() == filters_.capacity();
+  ActiveFilter& active = filters_.emplace_back(*this, std::move(filter), filters_.size(), terminal);
+  if (grows) {
+    for (ActiveFilter& f : filters_) f.filter_->setCallbacks(f);
+  } else {
+    active.filter_->setCallbacks(active);
+  }
 }
 
 void FilterManager::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
@@ -85,11 +93,11 @@ void FilterManager::decodeHeaders(RequestHeadersPtr headers, bool end_stream) {
 void FilterManager::iterateDecodeHeaders(size_t start) {
   for (size_t i = start; i < filters_.size(); ++i) {
     decoded_upto_ = static_cast<long>(i);
-    const auto status = filters_[i]->filter_->decodeHeaders(*request_headers_, headers_end_stream_);
+    const auto status = filters_[i].filter_->decodeHeaders(*request_headers_, headers_end_stream_);
     if (local_reply_sent_ || destroyed_) return;
     // The terminal filter has no filter after it to hold back: its StopIteration only says it
     // has taken the request over, and the body goes straight to it.
-    if (status == FilterHeadersStatus::StopIteration && !filters_[i]->terminal_) {
+    if (status == FilterHeadersStatus::StopIteration && !filters_[i].terminal_) {
       decode_stopped_ = true;
       return;
     }
@@ -125,7 +133,7 @@ void FilterManager::decodeData(Buffer& data, bool end_stream) {
 void FilterManager::iterateDecodeData(size_t start, Buffer& data, bool end_stream) {
   for (size_t i = start; i < filters_.size(); ++i) {
     const bool stopped_here = decode_data_stopped_at_ == static_cast<long>(i);
-    const auto status = filters_[i]->filter_->decodeData(data, end_stream);
+    const auto status = filters_[i].filter_->decodeData(data, end_stream);
     if (local_reply_sent_ || destroyed_) return;
     if (status == FilterDataStatus::StopIterationAndBuffer) {
       decode_data_stopped_at_ = static_cast<long>(i);
@@ -177,10 +185,10 @@ void FilterManager::encodeHeadersFrom(long start, ResponseHeadersPtr headers, bo
 void FilterManager::iterateEncodeHeaders(long start) {
   const uint32_t generation = encode_generation_;
   for (long i = start; i >= 0; --i) {
-    if (filters_[i]->terminal_) continue;
+    if (filters_[i].terminal_ || !filters_[i].encodes_) continue;
     encoding_headers_at_ = i;
     const auto status =
-        filters_[i]->filter_->encodeHeaders(*response_headers_, encode_headers_end_stream_);
+        filters_[i].filter_->encodeHeaders(*response_headers_, encode_headers_end_stream_);
     encoding_headers_at_ = -1;
     // A local reply made from inside the call has already been encoded in its place.
     if (destroyed_ || generation != encode_generation_) return;
@@ -228,9 +236,9 @@ void FilterManager::encodeDataFrom(long start, Buffer& data, bool end_stream) {
 void FilterManager::iterateEncodeData(long start, Buffer& data, bool end_stream) {
   const uint32_t generation = encode_generation_;
   for (long i = start; i >= 0; --i) {
-    if (filters_[i]->terminal_) continue;
+    if (filters_[i].terminal_ || !filters_[i].encodes_) continue;
     const bool stopped_here = encode_data_stopped_at_ == i;
-    const auto status = filters_[i]->filter_->encodeData(data, end_stream);
+    const auto status = filters_[i].filter_->encodeData(data, end_stream);
     if (destroyed_ || generation != encode_generation_) return;
     if (status == FilterDataStatus::StopIterationAndBuffer) {
       encode_data_stopped_at_ = i;
@@ -300,7 +308,7 @@ void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
   local_reply_sent_ = true;
   ++encode_generation_;
   info_.local_reply = true;
-  for (auto& f : filters_) f->filter_->onLocalReply(reply);
+  for (auto& f : filters_) f.filter_->onLocalReply(reply);
   if (destroyed_) return;
 
   auto headers = makeResponseHeaders();
@@ -341,7 +349,7 @@ void FilterManager::onDownstreamBelowWriteBufferLowWatermark() {
 void FilterManager::destroy() {
   if (destroyed_) return;
   destroyed_ = true;
-  for (auto& f : filters_) f->filter_->onDestroy();
+  for (auto& f : filters_) f.filter_->onDestroy();
 }
 
 std::string problemJson(int status, std::string_view title, std::string_view detail,

@@ -76,14 +76,14 @@ class FilterManager {
   void resumeEncoding(size_t index);
   void sendLocalReplyFrom(long encode_start, LocalReply reply);
   void finishEncodeHeaders();
+  void place(StreamFilterPtr filter, bool terminal);
   void replaceResponse(size_t index, ResponseHeadersPtr headers, Buffer& body);
 
   FilterManagerCallbacks& callbacks_;
   StreamInfo& info_;
   const uint64_t max_buffered_bytes_;
   // The terminal filter, if any, is last.
-  std::vector<std::unique_ptr<ActiveFilter>, common::PoolAllocator<std::unique_ptr<ActiveFilter>>>
-      filters_;
+  std::vector<ActiveFilter, common::PoolAllocator<ActiveFilter>> filters_;
   bool has_terminal_ = false;
   const RouteFilterConfig* const* route_configs_ = nullptr;
   RequestHeadersPtr request_headers_;

@@ -335,6 +335,7 @@ class RateLimitFilterTest : public ::testing::Test {
     // The filter reads the worker's clock (worker_), shared by every stream of the test.
     callbacks->streamInfo().downstream_address = client;
     callbacks->streamInfo().route_name = "api";
+    callbacks->streamInfo().start = worker_.timeSource().monotonicNow();
     callbacks->requestHeaders().method = method;
     callbacks->requestHeaders().path = path;
     for (const auto& [name, value] : headers) callbacks->requestHeaders().headers.add(name, value);

@@ -253,6 +253,50 @@ TEST_F(FilterManagerTest, DecodesInOrderAndEncodesInReverse) {
   EXPECT_EQ(fm_->requestHeaders()->path, "/resource");
 }
 
+TEST_F(FilterManagerTest, AFilterThatSkipsEncodingIsLeftOutOfTheResponse) {
+  addFilter("a");
+  ScriptedFilter& b = addFilter("b");
+  addFilter("c");
+  setTerminal();
+  b.on_decode_headers = [&b](bool) { b.cb().skipEncoding(); };
+  fm_->decodeHeaders(request(), true);
+  EXPECT_EQ(takeLog(), (Log{
+                           "a:decodeHeaders:end",
+                           "b:decodeHeaders:end",
+                           "c:decodeHeaders:end",
+                           "t:decodeHeaders:end",
+                           "c:encodeHeaders:200",
+                           "a:encodeHeaders:200",
+                           "wire:headers:200",
+                           "c:encodeData:resp:end",
+                           "a:encodeData:resp:end",
+                           "wire:data:resp:end",
+                       }));
+}
+
+// The filters' wrappers live in one vector, which grows as filters are added without reserve():
+// every filter must still reach its own position afterwards.
+TEST_F(FilterManagerTest, FiltersAddedWithoutReserveKeepTheirOwnCallbacks) {
+  std::vector<ScriptedFilter*> filters;
+  for (int i = 0; i < 9; ++i) {
+    ScriptedFilter& f = addFilter("f" + std::to_string(i));
+    f.decode_headers_status = FilterHeadersStatus::StopIteration;
+    filters.push_back(&f);
+  }
+  setTerminal();
+  fm_->decodeHeaders(request(), true);
+  for (ScriptedFilter* f : filters) {
+    EXPECT_EQ(&f->cb().streamInfo(), &info_);
+    f->cb().continueDecoding();
+  }
+  Log expected;
+  for (int i = 0; i < 9; ++i) expected.push_back("f" + std::to_string(i) + ":decodeHeaders:end");
+  expected.push_back("t:decodeHeaders:end");
+  Log log = takeLog();
+  log.resize(std::min(log.size(), expected.size()));
+  EXPECT_EQ(log, expected);
+}
+
 TEST_F(FilterManagerTest, RequestBodyRunsThroughEveryFilterInOrder) {
   addFilter("a");
   addFilter("b");

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "proxy/common/http_date.h"
 #include "proxy/common/rfc3339.h"
 
 namespace switchyard::filters::deprecation {
@@ -23,22 +24,7 @@ int64_t dayOf(int64_t secs) {
 
 std::string formatSfDate(common::SystemTime t) { return "@" + std::to_string(unixSeconds(t)); }
 
-std::string formatImfFixdate(common::SystemTime t) {
-  static constexpr const char* Weekdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* Months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const int64_t secs = unixSeconds(t);
-  const int64_t days = dayOf(secs);
-  const int64_t of_day = secs - days * SecondsPerDay;
-  const common::CivilDate date = common::civilFromDays(days);
-  char buf[40];
-  const int n =
-      std::snprintf(buf, sizeof buf, "%s, %02u %s %04lld %02lld:%02lld:%02lld GMT",
-                    Weekdays[common::weekdayFromDays(days)], date.day, Months[date.month - 1],
-                    static_cast<long long>(date.year), static_cast<long long>(of_day / 3600),
-                    static_cast<long long>(of_day / 60 % 60), static_cast<long long>(of_day % 60));
-  return std::string(buf, static_cast<size_t>(n));
-}
+std::string formatImfFixdate(common::SystemTime t) { return common::formatHttpDate(t); }
 
 std::string formatDate(common::SystemTime t) {
   const common::CivilDate date = common::civilFromDays(dayOf(unixSeconds(t)));

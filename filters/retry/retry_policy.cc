@@ -25,18 +25,6 @@ std::string_view trimBlanks(std::string_view v) {
   return v;
 }
 
-// Reads exactly `n` digits at `pos`.
-bool readFixedDigits(std::string_view s, size_t pos, size_t n, int& out) {
-  if (pos + n > s.size()) return false;
-  int value = 0;
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (!isDigit(s[i])) return false;
-    value = value * 10 + (s[i] - '0');
-  }
-  out = value;
-  return true;
-}
-
 // "400".."599", built once; string_views into it outlive every caller.
 std::string_view statusLabel(int status) {
   static const auto labels = [] {
@@ -78,38 +66,6 @@ common::Duration backoff(uint32_t attempt, const RetryConfig& config, common::Ra
   return common::Duration(static_cast<int64_t>(random.uniform(cap + 1)));
 }
 
-std::optional<std::chrono::sys_seconds> parseImfFixdate(std::string_view s) {
-  // "Sun, 06 Nov 1994 08:49:37 GMT"
-  //  0123456789012345678901234567 8
-  static constexpr std::string_view Days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-  static constexpr std::string_view Months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  if (s.size() != 29) return std::nullopt;
-  if (std::find(std::begin(Days), std::end(Days), s.substr(0, 3)) == std::end(Days)) {
-    return std::nullopt;
-  }
-  if (s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
-      s[22] != ':' || s.substr(25) != " GMT") {
-    return std::nullopt;
-  }
-  const auto month_it = std::find(std::begin(Months), std::end(Months), s.substr(8, 3));
-  if (month_it == std::end(Months)) return std::nullopt;
-  int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-  if (!readFixedDigits(s, 5, 2, day) || !readFixedDigits(s, 12, 4, year) ||
-      !readFixedDigits(s, 17, 2, hour) || !readFixedDigits(s, 20, 2, minute) ||
-      !readFixedDigits(s, 23, 2, second)) {
-    return std::nullopt;
-  }
-  // 60 is a leap second (RFC 9110 allows it).
-  if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
-  const auto month = static_cast<unsigned>(month_it - std::begin(Months) + 1);
-  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month),
-                                         std::chrono::day(static_cast<unsigned>(day))};
-  if (!date.ok()) return std::nullopt;
-  return std::chrono::sys_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
-         seconds(second);
-}
-
 std::optional<common::Duration> parseRetryAfter(std::string_view value, common::SystemTime now) {
   value = trimBlanks(value);
   if (value.empty()) return std::nullopt;
@@ -120,11 +76,13 @@ std::optional<common::Duration> parseRetryAfter(std::string_view value, common::
     }
     return common::Duration(seconds(wait_s));
   }
-  const std::optional<std::chrono::sys_seconds> date = parseImfFixdate(value);
+  // An HTTP-date in any of the three forms recipients must accept (RFC 9110 section 5.6.7).
+  const std::optional<common::SystemTime> date = common::parseHttpDate(value, now);
   if (!date) return std::nullopt;
   // Whole seconds first: a date far in the future does not fit in nanoseconds.
   const auto now_s = std::chrono::floor<seconds>(now);
-  wait_s = std::clamp<int64_t>((*date - now_s).count(), 0, MaxRetryAfterSeconds);
+  const auto date_s = std::chrono::floor<seconds>(*date);
+  wait_s = std::clamp<int64_t>((date_s - now_s).count(), 0, MaxRetryAfterSeconds);
   const common::Duration wait = seconds(wait_s) - duration_cast<common::Duration>(now - now_s);
   return std::max(wait, common::Duration::zero());
 }

@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "filters/retry/config.h"
+#include "proxy/common/http_date.h"
 #include "proxy/common/random.h"
 #include "proxy/common/time.h"
 #include "proxy/http/headers.h"
@@ -38,11 +39,11 @@ common::Duration backoffCap(uint32_t attempt, const RetryConfig& config);
 // Full jitter: uniform in [0, backoffCap(attempt, config)], in nanoseconds.
 common::Duration backoff(uint32_t attempt, const RetryConfig& config, common::Random& random);
 
-// An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 9110 section 5.6.7); nullopt unless the
-// text is exactly that form with a real calendar date. Seconds, so that any four-digit year fits.
-std::optional<std::chrono::sys_seconds> parseImfFixdate(std::string_view text);
-// A Retry-After value (RFC 9110 section 10.2.3): delta-seconds ("120") or an IMF-fixdate, with
-// surrounding blanks ignored. Returns the wait from `now` (zero for a date in the past; delays
+// (proxy/common/http_date.h, named here for the tests of this filter's dates.)
+using common::parseImfFixdate;
+// A Retry-After value (RFC 9110 section 10.2.3): delta-seconds ("120") or an HTTP-date (an
+// IMF-fixdate, or one of the two obsolete forms recipients accept), with surrounding blanks
+// ignored. Returns the wait from `now` (zero for a date in the past; delays
 // beyond ~30 years are cut there), or nullopt for anything else.
 std::optional<common::Duration> parseRetryAfter(std::string_view value, common::SystemTime now);
 

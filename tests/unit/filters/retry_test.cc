@@ -165,6 +165,12 @@ TEST(RetryAfterTest, HttpDate) {
   EXPECT_EQ(parseRetryAfter("Mon, 01 Jan 2026 00:00:10 GMT", Now), common::Duration(10s));
 }
 
+TEST(RetryAfterTest, ObsoleteDateFormsAreAccepted) {
+  // RFC 9110 section 5.6.7: recipients accept the RFC 850 and asctime forms too.
+  EXPECT_EQ(parseRetryAfter("Thursday, 01-Jan-26 00:02:00 GMT", Now), common::Duration(120s));
+  EXPECT_EQ(parseRetryAfter("Thu Jan  1 00:02:00 2026", Now), common::Duration(120s));
+}
+
 TEST(RetryAfterTest, HttpDateInThePastMeansNoWait) {
   EXPECT_EQ(parseRetryAfter("Wed, 31 Dec 2025 23:59:00 GMT", Now), common::Duration::zero());
   EXPECT_EQ(parseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", Now), common::Duration::zero());
@@ -196,8 +202,6 @@ TEST(RetryAfterTest, Garbage) {
            "Thu, 01 Jan 2026 00:02:00 gmt",        //
            "thu, 01 Jan 2026 00:02:00 GMT",        // names are case-sensitive
            "Thu, 01 jan 2026 00:02:00 GMT",        //
-           "Thursday, 01-Jan-26 00:02:00 GMT",     // obsolete RFC 850 form
-           "Thu Jan  1 00:02:00 2026",             // obsolete asctime form
            "Thu, 1 Jan 2026 00:02:00 GMT",         // day must be two digits
            "Thu, 01 Jan 2026 0:02:00 GMT",         //
            "Thu, 01 Jan 2026 00:02:00 GMT extra",  //

@@ -31,7 +31,7 @@ LocalLimiter::LocalLimiter(const GcraParams& params, size_t max_keys)
       shard_count_(shardCountFor(max_keys)),
       shards_(std::make_unique<Shard[]>(shard_count_)) {
   for (size_t i = 0; i < shard_count_; ++i) {
-    shards_[i].map = Map(0, Hash{seed_}, Equal{});
+    shards_[i].map = Map(0, common::SeededHash(seed_));
     shards_[i].hand = shards_[i].map.end();
   }
 }

@@ -83,30 +83,8 @@ class LocalLimiter {
   struct Entry {
     std::atomic<int64_t> tat{0};
   };
-  // The key with its hash, so that a lookup hashes the key once (for the shard and the map).
-  struct HashedKey {
-    size_t hash;
-    std::string_view key;
-  };
-  // Keyed per limiter (keys come from clients: see proxy/common/hash.h).
-  struct Hash {
-    using is_transparent = void;
-    Hash() noexcept {}
-    explicit Hash(uint64_t seed) noexcept : seed(seed) {}
-    uint64_t seed = 0;
-    size_t operator()(std::string_view key) const noexcept { return common::seededHash(key, seed); }
-    // Not noexcept on purpose: the map then keeps each key's hash, so a lookup compares hashes
-    // before keys and a rehash never hashes a key again.
-    size_t operator()(const std::string& key) const { return (*this)(std::string_view(key)); }
-    size_t operator()(const HashedKey& key) const noexcept { return key.hash; }
-  };
-  struct Equal {
-    using is_transparent = void;
-    bool operator()(const std::string& a, const std::string& b) const noexcept { return a == b; }
-    bool operator()(const HashedKey& a, const std::string& b) const noexcept { return a.key == b; }
-    bool operator()(const std::string& a, const HashedKey& b) const noexcept { return a == b.key; }
-  };
-  using Map = std::unordered_map<std::string, Entry, Hash, Equal>;
+  using HashedKey = common::HashedKey;
+  using Map = std::unordered_map<std::string, Entry, common::SeededHash, common::HashedKeyEqual>;
 
   // Invariant: an Entry is only read or written under its shard's mutex, shared by admit() for
   // the lookup and the whole compare-exchange loop, exclusive to insert and to erase. So erasing
@@ -143,7 +121,7 @@ class LocalLimiter {
 
 // Inline: the lookup runs on every request of a local policy.
 inline GcraDecision LocalLimiter::admit(std::string_view key, int64_t now, int64_t cost) {
-  const HashedKey hashed{Hash{seed_}(key), key};
+  const HashedKey hashed{common::seededHash(key, seed_), key};
   Shard& shard = shardOf(hashed.hash);
   {
     std::shared_lock lock(shard.mutex);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 
 namespace switchyard::common {
@@ -53,5 +54,30 @@ inline uint64_t seededHash(std::string_view key, uint64_t seed) {
   }
   return mulFold(P1 ^ key.size(), mulFold(a ^ P1, b ^ h));
 }
+
+// For hash tables keyed by std::string with client-chosen keys, e.g.
+//   std::unordered_map<std::string, V, SeededHash, HashedKeyEqual> map(0, SeededHash(seed));
+//   map.find(HashedKey{hash, key});  // a key hashed once, for the shard and the map
+struct HashedKey {
+  size_t hash;
+  std::string_view key;
+};
+struct SeededHash {
+  using is_transparent = void;
+  SeededHash() noexcept {}
+  explicit SeededHash(uint64_t seed) noexcept : seed(seed) {}
+  uint64_t seed = 0;
+  size_t operator()(std::string_view key) const noexcept { return seededHash(key, seed); }
+  // Not noexcept on purpose: a std::unordered_map with std::string keys then keeps each key's
+  // hash, so a lookup compares hashes before keys and a rehash never hashes a key again.
+  size_t operator()(const std::string& key) const { return seededHash(key, seed); }
+  size_t operator()(const HashedKey& key) const noexcept { return key.hash; }
+};
+struct HashedKeyEqual {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const noexcept { return a == b; }
+  bool operator()(const HashedKey& a, std::string_view b) const noexcept { return a.key == b; }
+  bool operator()(std::string_view a, const HashedKey& b) const noexcept { return a == b.key; }
+};
 
 }  // namespace switchyard::common

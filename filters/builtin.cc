@@ -1,3 +1,4 @@
+#include "filters/cache/cache_filter.h"
 #include "filters/circuit_breaker/circuit_breaker_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/deprecation/deprecation_filter.h"
@@ -13,6 +14,7 @@ void registerBuiltinFilters(FilterRegistry& registry) {
   retry::registerRetryFilter(registry);
   circuit_breaker::registerCircuitBreakerFilter(registry);
   rate_limit::registerRateLimitFilter(registry);
+  cache::registerCacheFilter(registry);
 }
 
 }  // namespace switchyard::filters

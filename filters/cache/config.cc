@@ -50,7 +50,10 @@ CacheConfig parseCacheConfig(const YAML::Node& node, const std::string& path) {
     out.max_variants =
         static_cast<uint32_t>(config::getInt(n, child(path, "max_variants"), 1, 1024));
   }
-  if (const YAML::Node n = node["redis"]) out.redis = config::getBool(n, child(path, "redis"));
+  if (const YAML::Node n = node["redis"]) {
+    out.redis = config::getBool(n, child(path, "redis"));
+    out.redis_at = ConfigError(n, child(path, "redis"), "");
+  }
   if (const YAML::Node n = node["redis_max_object_bytes"]) {
     out.redis_max_object_bytes = bytesAtLeast(n, child(path, "redis_max_object_bytes"), 1);
     if (out.redis_max_object_bytes > (512ull << 20)) {

@@ -29,6 +29,8 @@
 #include <optional>
 #include <string>
 
+#include "config/config_error.h"
+
 namespace switchyard::filters::cache {
 
 using std::chrono::milliseconds;
@@ -45,6 +47,8 @@ struct CacheConfig {
   uint32_t max_coalesced = 1000;
   milliseconds heuristic_max{24 * 3600 * 1000};
   std::string tag_header = "surrogate-key";  // lower case; "" when none
+  // Where `redis: true` was written, for the check against the whole file (empty message).
+  config::ConfigError redis_at{"", ""};
 };
 
 // A route's (or version's) block: over the filter's settings for its requests.

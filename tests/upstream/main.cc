@@ -62,7 +62,8 @@ void usage(std::FILE* out) {
       "  /control/fail?status=503&count=N   fail the next N requests (N=-1: until recover)\n"
       "  /control/reset?count=N             reset the next N requests\n"
       "  /control/recover /control/stats /control/reset-stats\n"
-      "Headers: X-Test-Status: NNN, X-Test-Delay-Ms: MS, X-Test-Behavior: /any/path/above\n",
+      "Headers: X-Test-Status: NNN, X-Test-Delay-Ms: MS, X-Test-Behavior: /any/path/above,\n"
+      "  X-Test-Response-Header: \"Name: value\" (added to the response, once per line)\n",
       out);
 }
 

@@ -386,6 +386,10 @@ void Connection::writeHead(int status,
   for (const auto& [name, value] : headers) {
     evbuffer_add_printf(out, "%s: %s\r\n", name.c_str(), value.c_str());
   }
+  // X-Test-Response-Header: "Name: value" lines the test wants back (Cache-Control, ETag, ...).
+  for (const auto& [name, value] : parser_.request().headers) {
+    if (name == "x-test-response-header") evbuffer_add_printf(out, "%s\r\n", value.c_str());
+  }
   if (!keep_alive_) {
     evbuffer_add_printf(out, "Connection: close\r\n");
   } else if (parser_.request().minor_version == 0) {

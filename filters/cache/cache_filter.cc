@@ -1,0 +1,563 @@
+#include "filters/cache/cache_filter.h"
+
+#include <prometheus/registry.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "config/config.h"
+#include "config/config_error.h"
+#include "config/yaml_util.h"
+#include "proxy/common/http_date.h"
+#include "proxy/upstream/runtime_state.h"
+
+namespace switchyard::filters::cache {
+namespace {
+
+using std::chrono::seconds;
+
+// What an entry is charged beyond its body, at most: headers, keys and bookkeeping.
+constexpr uint64_t StoreAllowanceBytes = 64 << 10;
+
+// Fields a stored response never keeps: the connection's (RFC 9110 7.6.1), the framing (the
+// body is stored whole), Age (recomputed on every hit) and Set-Cookie (never stored at all).
+bool dropWhenStoring(std::string_view name) {
+  static constexpr std::string_view Dropped[] = {
+      "connection", "keep-alive",        "proxy-connection",  "te",
+      "trailer",    "transfer-encoding", "upgrade",           "content-length",
+      "age",        "set-cookie",        "proxy-authenticate"};
+  return std::find(std::begin(Dropped), std::end(Dropped), name) != std::end(Dropped);
+}
+
+// Fields a 304 carries from the stored 200 (RFC 9110 section 15.4.5).
+bool keptOn304(std::string_view name) {
+  static constexpr std::string_view Kept[] = {"cache-control", "content-location", "date",
+                                              "etag",          "expires",          "vary"};
+  return std::find(std::begin(Kept), std::end(Kept), name) != std::end(Kept);
+}
+
+std::string joinedField(const CachedResponse& entry, std::string_view name) {
+  std::string out;
+  for (const auto& [n, v] : entry.headers) {
+    if (n != name) continue;
+    if (!out.empty()) out.append(", ");
+    out.append(v);
+  }
+  return out;
+}
+
+ResponseCacheControl storedCacheControl(const CachedResponse& entry) {
+  return parseResponseCacheControl(joinedField(entry, "cache-control"));
+}
+
+// A weak comparison of an entity-tag list (If-None-Match) with a stored ETag.
+bool etagListMatches(std::string_view list, std::string_view etag) {
+  const auto opaque = [](std::string_view t) {
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+    if (t.starts_with("W/")) t.remove_prefix(2);
+    return t;
+  };
+  if (etag.empty()) return false;
+  const std::string_view mine = opaque(etag);
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = opaque(list.substr(0, comma));
+    if (item == "*" || item == mine) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+bool unsafeMethod(std::string_view m) {
+  return m == "POST" || m == "PUT" || m == "DELETE" || m == "PATCH";
+}
+
+// The tags of a response's tag header: a space- or comma-separated list.
+std::vector<std::string> tagsOf(const http::HeaderMap& headers, std::string_view name) {
+  std::vector<std::string> out;
+  if (name.empty()) return out;
+  for (const http::HeaderMap::Entry& e : headers.entries()) {
+    if (e.name != name) continue;
+    std::string_view rest = e.value;
+    while (!rest.empty()) {
+      const size_t end = rest.find_first_of(" \t,");
+      const std::string_view tag = rest.substr(0, end);
+      if (!tag.empty()) out.emplace_back(tag);
+      if (end == std::string_view::npos) break;
+      rest.remove_prefix(end + 1);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// The access-log field and span attribute "cache": the lookup's result.
+class ResultLog final : public http::FilterState::Object {
+ public:
+  explicit constexpr ResultLog(std::string_view result) : result_(result) {}
+  std::optional<common::FieldValue> logValue() const override { return std::string(result_); }
+  std::string_view result() const { return result_; }
+
+ private:
+  std::string_view result_;
+};
+inline constexpr http::FilterState::Key<ResultLog> ResultKey{"cache"};
+const ResultLog HitLog("hit");
+const ResultLog MissLog("miss");
+const ResultLog StaleLog("stale");
+
+const ResultLog& resultLog(std::string_view result) {
+  return result == "hit" ? HitLog : result == "stale" ? StaleLog : MissLog;
+}
+
+// The store, kept by the server's registry across reloads that keep its sizes.
+struct StoreState final : upstream::RuntimeState {
+  explicit StoreState(const MemoryStoreOptions& options)
+      : store(std::make_shared<MemoryStore>(options)) {}
+  std::shared_ptr<MemoryStore> store;
+};
+
+}  // namespace
+
+CacheMetrics::CacheMetrics(prometheus::Registry& registry)
+    : lookups(prometheus::BuildCounter()
+                  .Name("switchyard_cache_lookups_total")
+                  .Help("Requests the cache looked up, by route and result (hit, miss, stale, "
+                        "bypass)")
+                  .Register(registry)),
+      bytes(prometheus::BuildGauge()
+                .Name("switchyard_cache_bytes")
+                .Help("Bytes held by the cache's memory tier (headers, bodies and overhead)")
+                .Register(registry)
+                .Add({})),
+      entries(prometheus::BuildGauge()
+                  .Name("switchyard_cache_entries")
+                  .Help("Responses held by the cache's memory tier")
+                  .Register(registry)
+                  .Add({})) {}
+
+// --- the filter -------------------------------------------------------------------------------
+
+CacheFilter::CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time)
+    : factory_(factory), time_(time) {}
+
+void CacheFilter::count(std::string_view result) {
+  callbacks_->streamInfo().filter_state.setConstant(ResultKey, resultLog(result));
+  factory_.metrics()
+      .lookups
+      .Add({{"route", callbacks_->streamInfo().route_name}, {"result", std::string(result)}})
+      .Increment();
+}
+
+seconds CacheFilter::currentAge(const CachedResponse& entry) const {
+  const auto resident = std::chrono::floor<seconds>(time_.monotonicNow() - entry.stored_at);
+  return entry.initial_age + std::max(resident, seconds(0));
+}
+
+http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& request,
+                                                     bool /*end_stream*/) {
+  const auto* rc = static_cast<const CacheRouteFilterConfig*>(callbacks_->routeConfig());
+  route_ = rc != nullptr ? &rc->config() : &factory_.defaultRoute();
+  http::StreamInfo& info = callbacks_->streamInfo();
+  if (!route_->enabled || info.route_name.empty()) {
+    callbacks_->skipEncoding();
+    return http::FilterHeadersStatus::Continue;
+  }
+  const std::string_view* host = request.headers.get("host");
+  KeyInputs in;
+  in.method = request.method;
+  in.scheme = info.forwarded_proto.empty() ? std::string_view("http") : info.forwarded_proto;
+  in.host = host != nullptr ? *host : std::string_view();
+  in.route = info.route_name;
+  in.version = info.version;
+  in.cluster = info.cluster;
+  in.target = request.path;
+  path_ = std::string(keyPath(request.path));
+
+  const bool get = request.method == "GET";
+  const bool head = request.method == "HEAD";
+  if (!get && !head) {
+    if (unsafeMethod(request.method)) {
+      mode_ = Mode::Invalidate;
+      in.method = "GET";
+      primary_ = primaryKey(in);
+    } else {
+      callbacks_->skipEncoding();
+    }
+    return http::FilterHeadersStatus::Continue;
+  }
+
+  primary_ = primaryKey(in);
+  request_cc_ = parseRequestCacheControl(request.headers);
+  request_has_authorization_ = request.headers.get("authorization") != nullptr;
+  request_time_ = time_.systemNow();
+  mode_ = Mode::Forwarded;
+
+  MemoryStore& store = factory_.store();
+  CacheHit hit;
+  bool vary_miss = false;
+  for (std::vector<std::string>& names : store.varyNames(primary_)) {
+    VaryNames vary;
+    vary.names = std::move(names);
+    hit = store.lookup(primary_, secondaryKey(vary, request.headers));
+    if (hit) break;
+    vary_miss = true;
+  }
+  if (!hit) {
+    if (request_cc_.only_if_cached) {
+      count("miss");
+      http::LocalReply reply;
+      reply.status = 504;
+      reply.detail = "The request asked for a stored response only, and none is stored.";
+      mode_ = Mode::Off;
+      callbacks_->sendLocalReply(std::move(reply));
+      return http::FilterHeadersStatus::StopIteration;
+    }
+    status_.fwd = vary_miss ? Forward::VaryMiss : Forward::UriMiss;
+    count("miss");
+    return http::FilterHeadersStatus::Continue;
+  }
+
+  const CachedResponse& entry = *hit.response;
+  const ResponseCacheControl stored_cc = storedCacheControl(entry);
+  const seconds age = currentAge(entry);
+  // A soft-purged entry is stale whatever its lifetime: usable only as a fallback.
+  const seconds lifetime = hit.soft_purged ? seconds(0) : entry.freshness_lifetime;
+  StalePolicy policy;
+  policy.stale_while_revalidate = entry.stale_while_revalidate;
+  policy.stale_if_error = entry.stale_if_error;
+  const ReuseDecision d = decideReuse(request_cc_, stored_cc, age, lifetime, policy);
+  status_.ttl = d.ttl.count();
+  // Stale within stale-while-revalidate: served only once a background refresh can follow it
+  // (not built yet); until then such a request revalidates, which a cache may always do.
+  const bool usable =
+      d.action == ReuseAction::ServeFresh ||
+      (d.action == ReuseAction::ServeStale && d.stale_reason != StaleReason::StaleWhileRevalidate);
+  if (usable) {
+    status_.hit = true;
+    count(d.action == ReuseAction::ServeFresh ? "hit" : "stale");
+    mode_ = Mode::Served;
+    if (d.action == ReuseAction::ServeStale) status_.detail = staleReasonName(d.stale_reason);
+    serve(entry, head, age, status_);
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  if (d.action == ReuseAction::GatewayTimeout) {
+    count("miss");
+    http::LocalReply reply;
+    reply.status = 504;
+    reply.detail = "The request asked for a stored response only, and the stored one is stale.";
+    mode_ = Mode::Off;
+    callbacks_->sendLocalReply(std::move(reply));
+    return http::FilterHeadersStatus::StopIteration;
+  }
+  // Revalidate: today by asking again, unconditionally; the stored entry stays the fallback.
+  // (What goes to the client is the new response: the old entry's ttl says nothing about it.)
+  status_.ttl.reset();
+  stale_ = hit.response;
+  status_.fwd = request_cc_.no_cache || (request_cc_.max_age && age >= *request_cc_.max_age)
+                    ? Forward::Request
+                    : Forward::Stale;
+  // Counted when the response comes: a miss, or stale if the stored copy replaces an error.
+  deferred_miss_ = true;
+  return http::FilterHeadersStatus::Continue;
+}
+
+bool CacheFilter::notModified(const http::RequestHeaders& request,
+                              const CachedResponse& entry) const {
+  if (entry.status != 200) return false;
+  if (const std::string_view* inm = request.headers.get("if-none-match")) {
+    return etagListMatches(*inm, entry.etag);
+  }
+  const std::string_view* ims = request.headers.get("if-modified-since");
+  if (ims == nullptr || entry.last_modified.empty()) return false;
+  const std::optional<common::SystemTime> since = common::parseHttpDate(*ims);
+  const std::optional<common::SystemTime> modified = common::parseHttpDate(entry.last_modified);
+  return since && modified && *modified <= *since;
+}
+
+void CacheFilter::serve(const CachedResponse& entry, bool head, seconds age,
+                        const CacheStatus& status) {
+  const http::RequestHeaders& request = callbacks_->requestHeaders();
+  const bool not_modified = notModified(request, entry);
+  auto headers = http::makeResponseHeaders();
+  headers->status = not_modified ? 304 : entry.status;
+  std::string upstream_status;
+  for (const auto& [name, value] : entry.headers) {
+    if (name == "cache-status") {
+      if (!upstream_status.empty()) upstream_status.append(", ");
+      upstream_status.append(value);
+      continue;
+    }
+    if (not_modified && !keptOn304(name)) continue;
+    headers->headers.add(name, value);
+  }
+  headers->headers.add("age", std::to_string(age.count()));
+  headers->headers.add("cache-status", appendCacheStatus(upstream_status, status));
+  const bool bodiless = not_modified || entry.status == 204 || entry.status == 304;
+  if (!bodiless) {
+    // A HEAD answered from a stored GET keeps the GET's length.
+    headers->headers.add("content-length", std::to_string(entry.body.size()));
+    headers->content_length = static_cast<int64_t>(entry.body.size());
+  }
+  const bool send_body = !head && !bodiless && !entry.body.empty();
+  callbacks_->encodeHeaders(std::move(headers), !send_body);
+  if (send_body) {
+    http::Buffer body(entry.body);
+    callbacks_->encodeData(body, true);
+  }
+}
+
+http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& response,
+                                                     bool end_stream) {
+  if (mode_ == Mode::Invalidate) {
+    // A successful unsafe request changes its target (RFC 9111 section 4.4); the Location and
+    // Content-Location of the same origin too, on the same route.
+    if (response.status >= 200 && response.status < 400) {
+      MemoryStore& store = factory_.store();
+      store.purgeKey(primary_, PurgeMode::Hard);
+      factory_.updateGauges();
+    }
+    return http::FilterHeadersStatus::Continue;
+  }
+  if (mode_ != Mode::Forwarded) return http::FilterHeadersStatus::Continue;
+
+  const http::StreamInfo& info = callbacks_->streamInfo();
+  struct CountMiss {
+    CacheFilter& f;
+    ~CountMiss() {
+      if (f.deferred_miss_) {
+        f.deferred_miss_ = false;
+        f.count("miss");
+      }
+    }
+  } count_miss{*this};
+  // The upstream failed (or could not be reached): a stale entry beats the error where the
+  // response and the request allow it (stale-if-error, RFC 5861 section 4).
+  if (response.status >= 500 && stale_ != nullptr) {
+    const ResponseCacheControl stored_cc = storedCacheControl(*stale_);
+    const seconds age = currentAge(*stale_);
+    StalePolicy policy = factory_.stalePolicy();
+    if (stale_->stale_if_error > policy.stale_if_error) {
+      policy.stale_if_error = stale_->stale_if_error;
+    }
+    const StaleReason why = canServeStale(request_cc_, stored_cc, age, stale_->freshness_lifetime,
+                                          StaleContext::UpstreamError, policy);
+    if (why != StaleReason::None) {
+      CacheStatus status;
+      status.fwd = Forward::Stale;
+      status.fwd_status = response.status;
+      status.ttl = (stale_->freshness_lifetime - age).count();
+      status.detail = "stale-if-error";
+      deferred_miss_ = false;
+      count("stale");
+      auto headers = http::makeResponseHeaders();
+      headers->status = stale_->status;
+      std::string upstream_status;
+      for (const auto& [name, value] : stale_->headers) {
+        if (name == "cache-status") {
+          if (!upstream_status.empty()) upstream_status.append(", ");
+          upstream_status.append(value);
+        } else {
+          headers->headers.add(name, value);
+        }
+      }
+      headers->headers.add("age", std::to_string(age.count()));
+      headers->headers.add("cache-status", appendCacheStatus(upstream_status, status));
+      headers->headers.add("content-length", std::to_string(stale_->body.size()));
+      headers->content_length = static_cast<int64_t>(stale_->body.size());
+      http::Buffer body;
+      if (callbacks_->requestHeaders().method != "HEAD") body.add(stale_->body);
+      mode_ = Mode::Off;
+      callbacks_->replaceResponse(std::move(headers), body);
+      return http::FilterHeadersStatus::Continue;
+    }
+  }
+  if (info.local_reply) {
+    // The proxy's own errors carry no Cache-Status (RFC 9211 is about stored responses).
+    mode_ = Mode::Off;
+    return http::FilterHeadersStatus::Continue;
+  }
+  status_.fwd_status = response.status;
+  startStoring(response);
+  std::string upstream_status;
+  for (const http::HeaderMap::Entry& e : response.headers.entries()) {
+    if (e.name != "cache-status") continue;
+    if (!upstream_status.empty()) upstream_status.append(", ");
+    upstream_status.append(e.value);
+  }
+  // The tag header is for the cache, not for the client.
+  if (!factory_.config().tag_header.empty()) response.headers.remove(factory_.config().tag_header);
+  response.headers.set("cache-status", appendCacheStatus(upstream_status, status_));
+  if (end_stream && storing_ != nullptr) finishStoring();
+  return http::FilterHeadersStatus::Continue;
+}
+
+void CacheFilter::startStoring(http::ResponseHeaders& response) {
+  const http::RequestHeaders& request = callbacks_->requestHeaders();
+  if (request.method != "GET" || request_cc_.no_store) return;  // a stored HEAD answers nothing
+  const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
+  const VaryNames vary = parseVary(response.headers);
+  StoreFacts facts;
+  facts.request_has_authorization = request_has_authorization_;
+  facts.response_has_set_cookie = response.headers.get("set-cookie") != nullptr;
+  facts.response_has_expires = response.headers.get("expires") != nullptr;
+  facts.vary_star = vary.star;
+  const StoreDecision decision = isStoreable("GET", request_cc_, response.status, cc, facts);
+  if (!decision.storeable() || !decision.reusable) return;
+  const CacheConfig& config = factory_.config();
+  if (response.content_length > static_cast<int64_t>(config.max_object_bytes)) return;
+
+  const common::SystemTime now = time_.systemNow();
+  const std::optional<common::SystemTime> date = parseDateField(response.headers, "date", now);
+  const std::optional<common::SystemTime> last_modified =
+      parseDateField(response.headers, "last-modified", now);
+  Freshness freshness =
+      freshnessLifetime(cc, date, parseExpires(response.headers, now), last_modified,
+                        response.status, now, factory_.heuristicPolicy());
+  if (route_->ttl && (freshness.source == FreshnessSource::None ||
+                      freshness.source == FreshnessSource::Heuristic)) {
+    freshness.lifetime = std::chrono::duration_cast<seconds>(*route_->ttl);
+  }
+  const StalePolicy defaults = factory_.stalePolicy();
+  const seconds swr = cc.stale_while_revalidate.value_or(defaults.stale_while_revalidate);
+  const seconds sie = cc.stale_if_error.value_or(defaults.stale_if_error);
+  // Nothing to serve it for: no freshness, no stale window.
+  if (freshness.lifetime <= seconds(0) && swr <= seconds(0) && sie <= seconds(0)) return;
+
+  auto entry = std::make_shared<CachedResponse>();
+  entry->status = response.status;
+  for (const http::HeaderMap::Entry& e : response.headers.entries()) {
+    if (dropWhenStoring(e.name) || e.name == config.tag_header) continue;
+    entry->headers.emplace_back(std::string(e.name), std::string(e.value));
+  }
+  entry->request_time = request_time_;
+  entry->response_time = now;
+  entry->stored_at = time_.monotonicNow();
+  entry->initial_age = correctedInitialAge(parseAge(response.headers), date, request_time_, now);
+  entry->freshness_lifetime = freshness.lifetime;
+  entry->stale_while_revalidate = swr;
+  entry->stale_if_error = sie;
+  if (const std::string_view* etag = response.headers.get("etag")) entry->etag = *etag;
+  if (const std::string_view* lm = response.headers.get("last-modified")) {
+    entry->last_modified = *lm;
+  }
+  entry->tags = tagsOf(response.headers, config.tag_header);
+  entry->vary_names = vary.names;
+  storing_secondary_ = secondaryKey(vary, request.headers);
+  entry->secondary_key = storing_secondary_;
+  storing_ = std::move(entry);
+  status_.stored = true;
+}
+
+http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stream) {
+  if (storing_ != nullptr) {
+    if (storing_->body.size() + data.length() > factory_.config().max_object_bytes) {
+      storing_.reset();  // too large after all: it streams through uncached
+    } else {
+      storing_->body.append(data.toString());
+      if (end_stream) finishStoring();
+    }
+  }
+  return http::FilterDataStatus::Continue;
+}
+
+void CacheFilter::onDestroy() {
+  // A stream that ended before its response still made its lookup.
+  if (deferred_miss_) {
+    deferred_miss_ = false;
+    count("miss");
+  }
+}
+
+void CacheFilter::finishStoring() {
+  std::shared_ptr<CachedResponse> entry = std::move(storing_);
+  factory_.store().insert(primary_, storing_secondary_, path_, std::move(entry));
+  factory_.updateGauges();
+}
+
+// --- the factory ------------------------------------------------------------------------------
+
+CacheFilterFactory::CacheFilterFactory(CacheConfig config, prometheus::Registry& metrics)
+    : config_(std::move(config)), metrics_(std::make_unique<CacheMetrics>(metrics)) {}
+
+http::StreamFilterPtr CacheFilterFactory::create(WorkerContext& ctx, WorkerLocal*) const {
+  return std::make_unique<CacheFilter>(*this, ctx.time);
+}
+
+RouteFilterConfigPtr CacheFilterFactory::parseRouteConfig(const YAML::Node& node,
+                                                          const std::string& path,
+                                                          const RouteFilterConfig* parent) const {
+  const CacheRouteConfig& base = parent != nullptr
+                                     ? static_cast<const CacheRouteFilterConfig*>(parent)->config()
+                                     : default_route_;
+  return std::make_shared<const CacheRouteFilterConfig>(parseCacheRouteConfig(node, path, base));
+}
+
+std::vector<config::ConfigError> CacheFilterFactory::validate(const config::Config& config) const {
+  std::vector<config::ConfigError> errors;
+  if (config_.redis && !config.redis) {
+    const config::ConfigError& at = config_.redis_at;
+    errors.emplace_back(at.path(), "the Redis tier needs a top-level redis: block", at.line(),
+                        at.column());
+  }
+  return errors;
+}
+
+void CacheFilterFactory::activate(ActivationContext& ctx) const {
+  MemoryStoreOptions options;
+  options.max_bytes = config_.max_bytes;
+  // The configured limit is on the body; the store counts headers and bookkeeping too.
+  options.max_object_bytes =
+      std::min<uint64_t>(config_.max_bytes, config_.max_object_bytes + StoreAllowanceBytes);
+  options.max_variants = config_.max_variants;
+  const std::string name = std::to_string(options.max_bytes) + "/" +
+                           std::to_string(options.max_object_bytes) + "/" +
+                           std::to_string(options.max_variants);
+  store_ =
+      ctx.state
+          .claim<StoreState>("cache", name, [&] { return std::make_shared<StoreState>(options); })
+          ->store;
+}
+
+StalePolicy CacheFilterFactory::stalePolicy() const {
+  StalePolicy p;
+  p.stale_while_revalidate = std::chrono::duration_cast<seconds>(config_.stale_while_revalidate);
+  p.stale_if_error = std::chrono::duration_cast<seconds>(config_.stale_if_error);
+  return p;
+}
+
+HeuristicPolicy CacheFilterFactory::heuristicPolicy() const {
+  HeuristicPolicy p;
+  p.max = std::chrono::duration_cast<seconds>(config_.heuristic_max);
+  p.enabled = p.max > seconds(0);
+  return p;
+}
+
+void CacheFilterFactory::updateGauges() const {
+  const MemoryStoreStats s = store_->stats();
+  metrics_->bytes.Set(static_cast<double>(s.bytes));
+  metrics_->entries.Set(static_cast<double>(s.entries));
+}
+
+namespace {
+
+FilterFactoryPtr buildCacheFilter(const YAML::Node& node, BuildContext& ctx) {
+  // Keys of parts that are not built yet are refused rather than ignored.
+  for (const char* key : {"redis", "redis_max_object_bytes", "stale_while_revalidate",
+                          "coalesce_timeout", "max_coalesced"}) {
+    if (node.IsMap() && node[key]) {
+      throw config::ConfigError(node[key], config::child(ctx.path, key),
+                                "not supported yet by this build (see config/README.md, cache)");
+    }
+  }
+  return std::make_shared<CacheFilterFactory>(parseCacheConfig(node, ctx.path), ctx.metrics);
+}
+
+}  // namespace
+
+void registerCacheFilter(FilterRegistry& registry) { registry.add("cache", buildCacheFilter); }
+
+}  // namespace switchyard::filters::cache

@@ -1,0 +1,129 @@
+#pragma once
+
+// The cache filter: an RFC 9111 shared cache in front of the upstreams (filters/cache/*.h hold
+// its parts). On the way in it looks the request up in the process-wide memory store and answers
+// a usable entry itself (Age, Cache-Status; HEAD from a stored GET; 304 to a client's matching
+// conditional request). On the way out it stores what a shared cache may, serves a stale entry
+// instead of an upstream failure when stale-if-error allows it, and invalidates a URI after a
+// successful unsafe request.
+//
+// Not built yet (the closing notes of the cache issue say what remains): collapsing concurrent
+// misses, stale-while-revalidate's background refresh, conditional revalidation upstream, the
+// Redis tier, purge and GET /cache on the admin listener.
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "filters/cache/cache_control.h"
+#include "filters/cache/cache_status.h"
+#include "filters/cache/config.h"
+#include "filters/cache/freshness.h"
+#include "filters/cache/key.h"
+#include "filters/cache/memory_store.h"
+#include "filters/registry.h"
+
+namespace switchyard::filters::cache {
+
+class CacheRouteFilterConfig final : public RouteFilterConfig {
+ public:
+  explicit CacheRouteFilterConfig(CacheRouteConfig config) : config_(config) {}
+  nlohmann::json toJson() const override { return cache::toJson(config_); }
+  const CacheRouteConfig& config() const { return config_; }
+
+ private:
+  CacheRouteConfig config_;
+};
+
+// The filter's metric families (process-wide, shared by every configuration).
+struct CacheMetrics {
+  explicit CacheMetrics(prometheus::Registry& registry);
+  // switchyard_cache_lookups_total{route,result}: hit, miss, stale, bypass (and, once built,
+  // revalidated and coalesced).
+  prometheus::Family<prometheus::Counter>& lookups;
+  prometheus::Gauge& bytes;    // switchyard_cache_bytes
+  prometheus::Gauge& entries;  // switchyard_cache_entries
+};
+
+class CacheFilterFactory;
+
+class CacheFilter final : public http::StreamFilter {
+ public:
+  CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time);
+
+  http::FilterHeadersStatus decodeHeaders(http::RequestHeaders& request, bool end_stream) override;
+  http::FilterHeadersStatus encodeHeaders(http::ResponseHeaders& response,
+                                          bool end_stream) override;
+  http::FilterDataStatus encodeData(http::Buffer& data, bool end_stream) override;
+  void onDestroy() override;
+
+ private:
+  enum class Mode : uint8_t {
+    Off,         // nothing to do with this request
+    Served,      // answered from the store
+    Forwarded,   // a cacheable request that went upstream: maybe store its response
+    Invalidate,  // an unsafe method: invalidate its target after a success
+  };
+
+  void serve(const CachedResponse& entry, bool head, std::chrono::seconds age,
+             const CacheStatus& status);
+  bool notModified(const http::RequestHeaders& request, const CachedResponse& entry) const;
+  void startStoring(http::ResponseHeaders& response);
+  void finishStoring();
+  void count(std::string_view result);
+  std::chrono::seconds currentAge(const CachedResponse& entry) const;
+
+  const CacheFilterFactory& factory_;
+  const common::TimeSource& time_;
+  Mode mode_ = Mode::Off;
+  const CacheRouteConfig* route_ = nullptr;
+  std::string primary_;
+  std::string path_;
+  RequestCacheControl request_cc_;
+  bool request_has_authorization_ = false;
+  common::SystemTime request_time_{};
+  CacheStatus status_;
+  // An entry the request could not use fresh, kept as the stale-if-error fallback.
+  std::shared_ptr<const CachedResponse> stale_;
+  // The response being stored (null when it is not).
+  std::shared_ptr<CachedResponse> storing_;
+  std::string storing_secondary_;
+  bool deferred_miss_ = false;  // a revalidation's lookup, counted when its response comes
+};
+
+class CacheFilterFactory final : public FilterFactory {
+ public:
+  CacheFilterFactory(CacheConfig config, prometheus::Registry& metrics);
+
+  http::StreamFilterPtr create(WorkerContext& ctx, WorkerLocal* local) const override;
+  nlohmann::json toJson() const override { return cache::toJson(config_); }
+  RouteFilterConfigPtr parseRouteConfig(const YAML::Node& node, const std::string& path,
+                                        const RouteFilterConfig* parent) const override;
+  std::vector<config::ConfigError> validate(const config::Config& config) const override;
+  void activate(ActivationContext& ctx) const override;
+
+  const CacheConfig& config() const { return config_; }
+  MemoryStore& store() const { return *store_; }
+  CacheMetrics& metrics() const { return *metrics_; }
+  const CacheRouteConfig& defaultRoute() const { return default_route_; }
+  StalePolicy stalePolicy() const;
+  HeuristicPolicy heuristicPolicy() const;
+  // Publishes the store's size to the gauges (after an insert or a removal).
+  void updateGauges() const;
+
+ private:
+  const CacheConfig config_;
+  const CacheRouteConfig default_route_;
+  std::unique_ptr<CacheMetrics> metrics_;
+  // Claimed from the server's registry by activate(), so that a reload with the same sizes
+  // keeps the entries.
+  mutable std::shared_ptr<MemoryStore> store_;
+};
+
+void registerCacheFilter(FilterRegistry& registry);
+
+}  // namespace switchyard::filters::cache

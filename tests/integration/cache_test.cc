@@ -1,0 +1,143 @@
+// The cache filter in the real binary, in front of a real upstream: hits and misses counted at
+// the upstream, variants, what is never reused, HEAD from a stored GET, invalidation, and a stale
+// copy served when the upstream fails or is gone.
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace switchyard::test::integration {
+namespace {
+
+class CacheTest : public ProxyTest {
+ protected:
+  void start(const std::string& cache = "{}", const std::string& route_extra = "") {
+    ProxyConfig config = defaultConfig();
+    config.filters += "  - cache: " + cache + "\n";
+    config.routes.front().extra += route_extra;
+    startProxy(config);
+  }
+  int64_t upstreamRequests() { return upstream().stats().requests; }
+  // A GET whose response (when it reaches the upstream) carries `cache_control`.
+  Response get(const std::string& path, const std::string& cache_control = "max-age=60",
+               Headers more = {}) {
+    more.push_back({"X-Test-Response-Header", "Cache-Control: " + cache_control});
+    return httpGet(port(), path, more);
+  }
+};
+
+TEST_F(CacheTest, AHitNeverReachesTheUpstream) {
+  start();
+  const Response miss = get("/orders");
+  ASSERT_EQ(miss.status, 200) << miss.body;
+  EXPECT_EQ(miss.header("cache-status").value_or(""),
+            "Switchyard; fwd=uri-miss; fwd-status=200; stored");
+  const int64_t before = upstreamRequests();
+  for (int i = 0; i < 10; ++i) {
+    const Response hit = get("/orders");
+    ASSERT_EQ(hit.status, 200);
+    EXPECT_EQ(hit.body, miss.body);
+    EXPECT_EQ(hit.header("cache-status").value_or("").rfind("Switchyard; hit; ttl=", 0), 0u)
+        << hit.header("cache-status").value_or("");
+    EXPECT_TRUE(hit.header("age"));
+  }
+  EXPECT_EQ(upstreamRequests(), before);
+  // HEAD from the stored GET (a hit too): its length, no body.
+  const Response head = httpRequest(port(), "HEAD", "/orders", {});
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.header("content-length").value_or(""), std::to_string(miss.body.size()));
+  EXPECT_EQ(upstreamRequests(), before);
+
+  const std::string m = httpGet(adminPort(), "/metrics").body;
+  EXPECT_NE(m.find("switchyard_cache_lookups_total{result=\"hit\",route=\"default\"} 11"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("switchyard_cache_entries 1"), std::string::npos);
+}
+
+TEST_F(CacheTest, WhatMustNotBeReusedIsNot) {
+  start();
+  for (const char* cc : {"no-store", "private, max-age=60"}) {
+    const std::string path = std::string("/never-") + (cc[0] == 'n' ? "a" : "b");
+    get(path, cc);
+    const int64_t before = upstreamRequests();
+    get(path, cc);
+    EXPECT_EQ(upstreamRequests(), before + 1) << cc;
+  }
+  // A request with Authorization is not answered with what another client stored.
+  get("/mine", "max-age=60", {{"Authorization", "Bearer a"}});
+  const int64_t before = upstreamRequests();
+  get("/mine", "max-age=60", {{"Authorization", "Bearer b"}});
+  EXPECT_EQ(upstreamRequests(), before + 1);
+}
+
+TEST_F(CacheTest, VariantsAreKeptApart) {
+  start();
+  const Headers vary = {{"X-Test-Response-Header", "Vary: Accept-Language"}};
+  Headers en = vary;
+  en.push_back({"Accept-Language", "en"});
+  Headers fr = vary;
+  fr.push_back({"Accept-Language", "fr"});
+  const Response en1 = get("/v", "max-age=60", en);
+  const Response fr1 = get("/v", "max-age=60", fr);
+  ASSERT_NE(en1.body, fr1.body);  // the upstream echoes the request's headers
+  EXPECT_EQ(get("/v", "max-age=60", en).body, en1.body);
+  EXPECT_EQ(get("/v", "max-age=60", fr).body, fr1.body);
+}
+
+TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {
+  start("{stale_if_error: 10m}");
+  // max-age=0: stale at once, kept for the stale-if-error window.
+  const Response first = get("/s", "max-age=0");
+  ASSERT_EQ(first.status, 200);
+  // Failing: 503 from the upstream, the stored copy instead.
+  ASSERT_EQ(httpGet(upstream().port(), "/control/fail?status=503&count=-1").status, 200);
+  const Response failing = get("/s", "max-age=0");
+  EXPECT_EQ(failing.status, 200);
+  EXPECT_EQ(failing.body, first.body);
+  EXPECT_EQ(failing.header("cache-status")
+                .value_or("")
+                .rfind("Switchyard; fwd=stale; fwd-status=503;", 0),
+            0u)
+      << failing.header("cache-status").value_or("");
+  // Under must-revalidate the error goes through.
+  ASSERT_EQ(httpGet(upstream().port(), "/control/recover").status, 200);
+  ASSERT_EQ(get("/strict", "max-age=0, must-revalidate").status, 200);
+  ASSERT_EQ(httpGet(upstream().port(), "/control/fail?status=503&count=-1").status, 200);
+  EXPECT_EQ(get("/strict", "max-age=0, must-revalidate").status, 503);
+
+  // Gone: the router's 502 is replaced too.
+  upstream().process().stop();
+  const Response gone = get("/s", "max-age=0");
+  EXPECT_EQ(gone.status, 200);
+  EXPECT_EQ(gone.body, first.body);
+  EXPECT_EQ(gone.header("cache-status").value_or("").find("fwd=stale"), 12u)
+      << gone.header("cache-status").value_or("");
+}
+
+TEST_F(CacheTest, ASuccessfulPostInvalidatesTheTarget) {
+  start();
+  get("/items/1");
+  const int64_t before = upstreamRequests();
+  get("/items/1");
+  EXPECT_EQ(upstreamRequests(), before);
+  ASSERT_EQ(httpRequest(port(), "POST", "/items/1", {}, "x").status, 200);
+  get("/items/1");
+  EXPECT_EQ(upstreamRequests(), before + 2);
+}
+
+TEST_F(CacheTest, ARouteMayTurnItOffOrGiveATtl) {
+  start("{}", "    filters: {cache: {ttl: 30s}}\n");
+  // No freshness in the response: the route's TTL.
+  const Response first = httpGet(port(), "/plain");
+  EXPECT_EQ(first.header("cache-status").value_or(""),
+            "Switchyard; fwd=uri-miss; fwd-status=200; stored");
+  EXPECT_EQ(
+      httpGet(port(), "/plain").header("cache-status").value_or("").rfind("Switchyard; hit", 0),
+      0u);
+}
+
+}  // namespace
+}  // namespace switchyard::test::integration

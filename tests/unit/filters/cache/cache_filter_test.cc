@@ -1,0 +1,352 @@
+#include "filters/cache/cache_filter.h"
+
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/config_error.h"
+#include "config/loader.h"
+#include "proxy/http/headers.h"
+#include "proxy/upstream/runtime_state.h"
+#include "tests/support/activation.h"
+#include "tests/support/fake_filter_callbacks.h"
+
+namespace switchyard::filters::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using Fields = std::vector<std::pair<std::string, std::string>>;
+using http::FilterHeadersStatus;
+
+std::string field(const http::HeaderMap& headers, std::string_view name) {
+  const std::string_view* v = headers.get(name);
+  return v != nullptr ? std::string(*v) : std::string("<absent>");
+}
+
+// One request through the filter, and through a stand-in upstream when the filter lets it pass.
+struct Exchange {
+  std::unique_ptr<test::FakeFilterCallbacks> callbacks;
+  http::StreamFilterPtr filter;
+  FilterHeadersStatus status = FilterHeadersStatus::Continue;
+  http::ResponseHeadersPtr upstream;  // the upstream response as it left the filter
+  bool forwarded = false;
+
+  // The response the client got: served by the filter, replaced, or the upstream's.
+  const http::ResponseHeaders& response() const {
+    if (callbacks->encodedHeaders() != nullptr) return *callbacks->encodedHeaders();
+    return *upstream;
+  }
+  std::string header(std::string_view name) const { return field(response().headers, name); }
+  bool served() const { return !forwarded; }
+};
+
+class CacheFilterTest : public ::testing::Test {
+ protected:
+  void SetUp() override { configure("{}"); }
+
+  void configure(const std::string& yaml, const std::string& route_yaml = "") {
+    factory_ = std::make_unique<CacheFilterFactory>(
+        parseCacheConfig(YAML::Load(yaml), "filters[0].cache"), metrics_);
+    test::activate(*factory_, config::Config{}, state_);
+    route_.reset();
+    if (!route_yaml.empty()) {
+      route_ =
+          factory_->parseRouteConfig(YAML::Load(route_yaml), "routes[0].filters.cache", nullptr);
+    }
+  }
+
+  // Sends `method target` with `request_fields`; when it goes upstream, answers with `status`,
+  // `response_fields` and `body`.
+  Exchange send(const std::string& method, const std::string& target, const Fields& request_fields,
+                int status = 200, const Fields& response_fields = {},
+                const std::string& body = "hello") {
+    Exchange x;
+    x.callbacks = std::make_unique<test::FakeFilterCallbacks>();
+    http::StreamInfo& info = x.callbacks->streamInfo();
+    info.route_name = "api";
+    info.cluster = "modern";
+    info.forwarded_proto = "http";
+    http::RequestHeaders& request = x.callbacks->requestHeaders();
+    request.method = method;
+    request.path = target;
+    request.headers.add("host", "api.example.com");
+    for (const auto& [n, v] : request_fields) request.headers.add(n, v);
+    x.callbacks->setRouteConfig(route_.get());
+    x.filter = std::make_unique<CacheFilter>(*factory_, time_);
+    x.callbacks->attach(*x.filter);
+    x.status = x.filter->decodeHeaders(request, true);
+    if (x.status == FilterHeadersStatus::StopIteration) return x;
+    x.forwarded = true;
+    x.upstream = http::makeResponseHeaders();
+    x.upstream->status = status;
+    for (const auto& [n, v] : response_fields) x.upstream->headers.add(n, v);
+    const bool has_body = method != "HEAD" && !body.empty();
+    if (has_body) {
+      x.upstream->headers.add("content-length", std::to_string(body.size()));
+      x.upstream->content_length = static_cast<int64_t>(body.size());
+    }
+    x.filter->encodeHeaders(*x.upstream, !has_body);
+    if (has_body && x.callbacks->replaceResponseCalls() == 0) {
+      http::Buffer data(body);
+      x.filter->encodeData(data, true);
+    }
+    return x;
+  }
+  Exchange get(const std::string& target, const Fields& request_fields = {},
+               const Fields& response_fields = {{"cache-control", "max-age=60"}},
+               const std::string& body = "hello") {
+    return send("GET", target, request_fields, 200, response_fields, body);
+  }
+
+  double lookups(const std::string& result) {
+    for (const auto& family : metrics_.Collect()) {
+      if (family.name != "switchyard_cache_lookups_total") continue;
+      for (const auto& m : family.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "result" && l.value == result) return m.counter.value;
+        }
+      }
+    }
+    return 0;
+  }
+
+  common::SimulatedTimeSource time_;
+  prometheus::Registry metrics_;
+  upstream::RuntimeStateRegistry state_;
+  std::unique_ptr<CacheFilterFactory> factory_;
+  RouteFilterConfigPtr route_;
+};
+
+TEST_F(CacheFilterTest, AMissIsStoredAndTheNextRequestIsAHitWithItsAge) {
+  Exchange miss = get("/orders");
+  ASSERT_TRUE(miss.forwarded);
+  EXPECT_EQ(miss.header("cache-status"), "Switchyard; fwd=uri-miss; fwd-status=200; stored");
+
+  time_.advance(10s);
+  Exchange hit = get("/orders");
+  ASSERT_TRUE(hit.served());
+  EXPECT_EQ(hit.response().status, 200);
+  EXPECT_EQ(hit.callbacks->encodedBody(), "hello");
+  EXPECT_EQ(hit.header("age"), "10");
+  EXPECT_EQ(hit.header("cache-status"), "Switchyard; hit; ttl=50");
+  EXPECT_EQ(hit.header("cache-control"), "max-age=60");
+  EXPECT_EQ(hit.header("content-length"), "5");
+  EXPECT_EQ(lookups("hit"), 1);
+  EXPECT_EQ(lookups("miss"), 1);
+
+  // Expired: forwarded again (and stored again).
+  time_.advance(51s);
+  Exchange again = get("/orders");
+  EXPECT_TRUE(again.forwarded);
+  EXPECT_EQ(again.header("cache-status"), "Switchyard; fwd=stale; fwd-status=200; stored");
+  EXPECT_TRUE(get("/orders").served());
+  // Another query is another resource.
+  EXPECT_TRUE(get("/orders?page=2").forwarded);
+}
+
+TEST_F(CacheFilterTest, HeadIsAnsweredFromAStoredGetButNeverStored) {
+  Exchange head = send("HEAD", "/h", {}, 200, {{"cache-control", "max-age=60"}});
+  EXPECT_TRUE(head.forwarded);
+  EXPECT_EQ(head.header("cache-status"), "Switchyard; fwd=uri-miss; fwd-status=200");
+  EXPECT_TRUE(get("/h").forwarded) << "a stored HEAD never answers a GET";
+
+  Exchange from_get = send("HEAD", "/h", {});
+  ASSERT_TRUE(from_get.served());
+  EXPECT_EQ(from_get.header("content-length"), "5");
+  EXPECT_EQ(from_get.callbacks->encodedBody(), "");
+  EXPECT_TRUE(from_get.callbacks->encodeEnded());
+}
+
+TEST_F(CacheFilterTest, WhatASharedCacheMustNotReuseIsNeverReused) {
+  const std::vector<Fields> never = {
+      {{"cache-control", "no-store"}},
+      {{"cache-control", "private, max-age=60"}},
+      {{"cache-control", "max-age=60"}, {"set-cookie", "session=abc"}},
+      {{"cache-control", "max-age=60"}, {"vary", "*"}},
+  };
+  int n = 0;
+  for (const Fields& response : never) {
+    const std::string target = "/never/" + std::to_string(n++);
+    Exchange first = get(target, {}, response);
+    EXPECT_EQ(first.header("cache-status").find("stored"), std::string::npos) << target;
+    EXPECT_TRUE(get(target, {}, response).forwarded) << target;
+  }
+  // A request with Authorization: only what the response made public.
+  EXPECT_TRUE(get("/auth", {{"authorization", "Bearer x"}}).forwarded);
+  EXPECT_TRUE(get("/auth", {{"authorization", "Bearer x"}}).forwarded);
+  get("/auth-public", {{"authorization", "Bearer x"}}, {{"cache-control", "public, max-age=60"}});
+  EXPECT_TRUE(get("/auth-public", {{"authorization", "Bearer x"}}).served());
+  // A request with no-store stores nothing.
+  get("/asked", {{"cache-control", "no-store"}});
+  EXPECT_TRUE(get("/asked").forwarded);
+  // Errors the upstream did not make cacheable are not stored.
+  send("GET", "/err", {}, 500, {});
+  EXPECT_TRUE(get("/err").forwarded);
+}
+
+TEST_F(CacheFilterTest, VariantsAreKeptApart) {
+  const Fields vary = {{"cache-control", "max-age=60"}, {"vary", "Accept-Language"}};
+  get("/v", {{"accept-language", "en"}}, vary, "english");
+  get("/v", {{"accept-language", "fr"}}, vary, "french");
+  Exchange en = get("/v", {{"accept-language", " en "}});
+  ASSERT_TRUE(en.served());
+  EXPECT_EQ(en.callbacks->encodedBody(), "english");
+  Exchange fr = get("/v", {{"accept-language", "fr"}});
+  ASSERT_TRUE(fr.served());
+  EXPECT_EQ(fr.callbacks->encodedBody(), "french");
+  Exchange de = get("/v", {{"accept-language", "de"}}, vary, "german");
+  EXPECT_TRUE(de.forwarded);
+  EXPECT_EQ(de.header("cache-status"), "Switchyard; fwd=vary-miss; fwd-status=200; stored");
+}
+
+TEST_F(CacheFilterTest, ConditionalRequestsGet304FromAMatchingEntry) {
+  get("/c", {},
+      {{"cache-control", "max-age=60"},
+       {"etag", "\"v1\""},
+       {"last-modified", "Sun, 06 Nov 1994 08:49:37 GMT"},
+       {"content-type", "text/plain"}});
+  Exchange inm = get("/c", {{"if-none-match", "\"v0\", W/\"v1\""}});
+  ASSERT_TRUE(inm.served());
+  EXPECT_EQ(inm.response().status, 304);
+  EXPECT_EQ(inm.header("etag"), "\"v1\"");
+  EXPECT_EQ(inm.header("content-type"), "<absent>");
+  EXPECT_EQ(inm.callbacks->encodedBody(), "");
+  EXPECT_EQ(get("/c", {{"if-none-match", "\"v2\""}}).response().status, 200);
+  EXPECT_EQ(get("/c", {{"if-modified-since", "Sun, 06 Nov 1994 08:49:37 GMT"}}).response().status,
+            304);
+  EXPECT_EQ(get("/c", {{"if-modified-since", "Sat, 05 Nov 1994 08:49:37 GMT"}}).response().status,
+            200);
+}
+
+TEST_F(CacheFilterTest, RequestDirectives) {
+  get("/r");
+  // no-cache: asks upstream; the answer is stored again.
+  Exchange no_cache = get("/r", {{"cache-control", "no-cache"}});
+  EXPECT_TRUE(no_cache.forwarded);
+  EXPECT_EQ(no_cache.header("cache-status"), "Switchyard; fwd=request; fwd-status=200; stored");
+  time_.advance(5s);
+  EXPECT_TRUE(get("/r", {{"cache-control", "max-age=2"}}).forwarded);
+  // only-if-cached with nothing stored: 504.
+  Exchange only = get("/nothing", {{"cache-control", "only-if-cached"}});
+  ASSERT_EQ(only.callbacks->localReplies().size(), 1u);
+  EXPECT_EQ(only.callbacks->lastLocalReply().status, 504);
+  // Unknown directives change nothing.
+  EXPECT_TRUE(get("/r", {{"cache-control", "foo"}, {"pragma", "x"}}).served());
+}
+
+TEST_F(CacheFilterTest, StaleIfErrorServesTheStoredResponseInsteadOfAnUpstreamFailure) {
+  get("/s", {}, {{"cache-control", "max-age=1, stale-if-error=60"}}, "stored body");
+  time_.advance(10s);
+  Exchange failed = send("GET", "/s", {}, 503, {}, "upstream error");
+  ASSERT_EQ(failed.callbacks->replaceResponseCalls(), 1);
+  EXPECT_EQ(failed.response().status, 200);
+  EXPECT_EQ(failed.callbacks->encodedBody(), "stored body");
+  EXPECT_EQ(failed.header("age"), "10");
+  EXPECT_EQ(failed.header("cache-status"),
+            "Switchyard; fwd=stale; fwd-status=503; ttl=-9; detail=stale-if-error");
+  EXPECT_EQ(lookups("stale"), 1);
+
+  // Past the window: the error goes through.
+  time_.advance(60s);
+  EXPECT_EQ(send("GET", "/s", {}, 503, {}, "upstream error").callbacks->replaceResponseCalls(), 0);
+
+  // must-revalidate forbids it.
+  get("/m", {}, {{"cache-control", "max-age=1, must-revalidate, stale-if-error=60"}});
+  time_.advance(5s);
+  Exchange forbidden = send("GET", "/m", {}, 503, {}, "upstream error");
+  EXPECT_EQ(forbidden.callbacks->replaceResponseCalls(), 0);
+  EXPECT_EQ(forbidden.response().status, 503);
+
+  // The configured default applies when the response names no window.
+  configure("{stale_if_error: 1m}");
+  get("/d", {}, {{"cache-control", "max-age=1"}});
+  time_.advance(30s);
+  EXPECT_EQ(send("GET", "/d", {}, 502, {}, "x").callbacks->replaceResponseCalls(), 1);
+}
+
+TEST_F(CacheFilterTest, ASuccessfulUnsafeRequestInvalidatesItsTarget) {
+  get("/items/1");
+  EXPECT_TRUE(get("/items/1").served());
+  send("POST", "/items/1", {}, 500, {});
+  EXPECT_TRUE(get("/items/1").served()) << "a failed POST changes nothing";
+  send("DELETE", "/items/1", {}, 204, {}, "");
+  EXPECT_TRUE(get("/items/1").forwarded);
+}
+
+TEST_F(CacheFilterTest, RouteBlocks) {
+  // A TTL for responses that state no freshness.
+  configure("{}", "{ttl: 30s}");
+  get("/t", {}, {});
+  time_.advance(20s);
+  Exchange hit = get("/t");
+  ASSERT_TRUE(hit.served());
+  EXPECT_EQ(hit.header("cache-status"), "Switchyard; hit; ttl=10");
+  // Explicit freshness wins over it.
+  get("/explicit", {}, {{"cache-control", "max-age=5"}});
+  time_.advance(6s);
+  EXPECT_TRUE(get("/explicit").forwarded);
+
+  // Off: nothing is looked up or stored, and no Cache-Status.
+  configure("{}", "{enabled: false}");
+  Exchange off = get("/o");
+  EXPECT_EQ(off.header("cache-status"), "<absent>");
+  EXPECT_TRUE(get("/o").forwarded);
+}
+
+TEST_F(CacheFilterTest, TagsAreTakenFromTheResponseAndNotPassedOn) {
+  Exchange tagged = get("/tagged", {}, {{"cache-control", "max-age=60"}, {"surrogate-key", "a b"}});
+  EXPECT_EQ(tagged.header("surrogate-key"), "<absent>");
+  EXPECT_EQ(factory_->store().purgeTag("b", PurgeMode::Hard), 1u);
+  EXPECT_TRUE(get("/tagged").forwarded);
+}
+
+TEST_F(CacheFilterTest, TooLargeResponsesStreamThroughUncached) {
+  configure("{max_bytes: 1MiB, max_object_bytes: 16}");
+  get("/big", {}, {{"cache-control", "max-age=60"}}, std::string(100, 'x'));
+  EXPECT_TRUE(get("/big").forwarded);
+  get("/small", {}, {{"cache-control", "max-age=60"}}, "tiny");
+  EXPECT_TRUE(get("/small").served());
+}
+
+TEST_F(CacheFilterTest, StaleWhileRevalidateRevalidatesUntilBackgroundRefreshExists) {
+  get("/swr", {}, {{"cache-control", "max-age=1, stale-while-revalidate=60"}});
+  time_.advance(5s);
+  Exchange x = get("/swr");
+  EXPECT_TRUE(x.forwarded);
+  EXPECT_EQ(x.header("cache-status"), "Switchyard; fwd=stale; fwd-status=200; stored");
+}
+
+TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
+  FilterRegistry filters;
+  registerBuiltinFilters(filters);
+  prometheus::Registry metrics;
+  common::SimulatedTimeSource time;
+  const std::string head =
+      "listeners: [{name: public, address: 127.0.0.1:18080}]\n"
+      "clusters: [{name: legacy, endpoints: [127.0.0.1:19001]}]\n"
+      "routes: [{name: api, match: {prefix: /}, cluster: legacy}]\n"
+      "filters:\n";
+  for (const char* key : {"redis: true", "stale_while_revalidate: 10s", "coalesce_timeout: 1s"}) {
+    try {
+      config::loadConfigString(head + "  - cache: {" + key + "}\n", "test.yaml",
+                               {filters, metrics, time});
+      ADD_FAILURE() << key << " was accepted";
+    } catch (const config::ConfigErrors& e) {
+      ASSERT_EQ(e.errors().size(), 1u) << key;
+      const std::string error = e.errors()[0].format(e.file());
+      EXPECT_EQ(error.rfind("test.yaml:5:", 0), 0u) << error;
+      EXPECT_NE(error.find("not supported yet"), std::string::npos) << error;
+    }
+  }
+  // What is built loads.
+  config::loadConfigString(head + "  - cache: {max_bytes: 64MiB, stale_if_error: 1m}\n",
+                           "test.yaml", {filters, metrics, time});
+}
+
+}  // namespace
+}  // namespace switchyard::filters::cache

@@ -3,12 +3,15 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <optional>
 
 #include "config/config.h"
 #include "config/config_error.h"
 #include "config/yaml_util.h"
 #include "proxy/common/http_date.h"
+#include "proxy/http/filter_manager.h"
 #include "proxy/upstream/runtime_state.h"
 
 namespace switchyard::filters::cache {
@@ -113,6 +116,28 @@ const ResultLog& resultLog(std::string_view result) {
   return result == "hit" ? HitLog : result == "stale" ? StaleLog : MissLog;
 }
 
+// The request-target of a Location or Content-Location of the request's own origin: a path
+// ("/items/2"), or an absolute URI whose authority is `host` (case-insensitive).
+bool equalNoCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::optional<std::string_view> sameOriginTarget(std::string_view uri, std::string_view host) {
+  if (uri.starts_with("/") && !uri.starts_with("//")) return uri;
+  // Schemes and hosts are case-insensitive (RFC 3986 sections 3.1 and 3.2.2).
+  for (const std::string_view scheme : {"http://", "https://"}) {
+    if (!equalNoCase(uri.substr(0, scheme.size()), scheme)) continue;
+    const std::string_view rest = uri.substr(scheme.size());
+    const size_t slash = rest.find('/');
+    if (!equalNoCase(rest.substr(0, slash), host)) return std::nullopt;
+    return slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  }
+  return std::nullopt;
+}
+
 // The store, kept by the server's registry across reloads that keep its sizes.
 struct StoreState final : upstream::RuntimeState {
   explicit StoreState(const MemoryStoreOptions& options)
@@ -184,6 +209,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
       mode_ = Mode::Invalidate;
       in.method = "GET";
       primary_ = primaryKey(in);
+      key_.keep(in);
     } else {
       callbacks_->skipEncoding();
     }
@@ -318,6 +344,15 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
     if (response.status >= 200 && response.status < 400) {
       MemoryStore& store = factory_.store();
       store.purgeKey(primary_, PurgeMode::Hard);
+      for (const std::string_view name : {"location", "content-location"}) {
+        const std::string_view* value = response.headers.get(name);
+        if (value == nullptr) continue;
+        const std::optional<std::string_view> target = sameOriginTarget(*value, key_.host);
+        if (!target) continue;
+        KeyInputs in = key_.inputs();
+        in.target = *target;
+        store.purgeKey(primaryKey(in), PurgeMode::Hard);
+      }
       factory_.updateGauges();
     }
     return http::FilterHeadersStatus::Continue;
@@ -370,6 +405,23 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
       headers->content_length = static_cast<int64_t>(stale_->body.size());
       http::Buffer body;
       if (callbacks_->requestHeaders().method != "HEAD") body.add(stale_->body);
+      mode_ = Mode::Off;
+      callbacks_->replaceResponse(std::move(headers), body);
+      return http::FilterHeadersStatus::Continue;
+    }
+    if (info.local_reply && response.status != 504) {
+      // The upstream could not be reached and the stored response may not be used stale: a
+      // disconnected cache answers 504 (RFC 9111 section 4.2.4).
+      auto headers = http::makeResponseHeaders();
+      headers->status = 504;
+      http::Buffer body(http::problemJson(
+          504, "",
+          "The upstream could not be reached and the stored response may not be served "
+          "stale.",
+          info.correlation_id));
+      headers->headers.add("content-type", "application/problem+json");
+      headers->headers.add("content-length", std::to_string(body.length()));
+      headers->content_length = static_cast<int64_t>(body.length());
       mode_ = Mode::Off;
       callbacks_->replaceResponse(std::move(headers), body);
       return http::FilterHeadersStatus::Continue;

@@ -77,7 +77,30 @@ class CacheFilter final : public http::StreamFilter {
   void count(std::string_view result);
   std::chrono::seconds currentAge(const CachedResponse& entry) const;
 
+  // The parts of an unsafe request's key, for invalidating its Location / Content-Location.
+  struct KeptKey {
+    std::string scheme, host, route, version, cluster;
+    void keep(const KeyInputs& in) {
+      scheme = in.scheme;
+      host = in.host;
+      route = in.route;
+      version = in.version;
+      cluster = in.cluster;
+    }
+    KeyInputs inputs() const {
+      KeyInputs in;
+      in.method = "GET";
+      in.scheme = scheme;
+      in.host = host;
+      in.route = route;
+      in.version = version;
+      in.cluster = cluster;
+      return in;
+    }
+  };
+
   const CacheFilterFactory& factory_;
+  KeptKey key_;
   const common::TimeSource& time_;
   Mode mode_ = Mode::Off;
   const CacheRouteConfig* route_ = nullptr;

@@ -115,6 +115,8 @@ TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {
   EXPECT_EQ(gone.body, first.body);
   EXPECT_EQ(gone.header("cache-status").value_or("").find("fwd=stale"), 12u)
       << gone.header("cache-status").value_or("");
+  // ...but where stale use is forbidden, a disconnected cache answers 504.
+  EXPECT_TRUE(isProblem(get("/strict", "max-age=0, must-revalidate"), 504));
 }
 
 TEST_F(CacheTest, ASuccessfulPostInvalidatesTheTarget) {

@@ -278,6 +278,43 @@ TEST_F(CacheFilterTest, ASuccessfulUnsafeRequestInvalidatesItsTarget) {
   EXPECT_TRUE(get("/items/1").forwarded);
 }
 
+TEST_F(CacheFilterTest, ASuccessfulUnsafeRequestInvalidatesItsSameOriginLocations) {
+  get("/items/2");
+  get("/items/3");
+  get("/items/4");
+  send("POST", "/items", {}, 201, {{"location", "/items/2"}}, "");
+  EXPECT_TRUE(get("/items/2").forwarded);
+  send("PUT", "/items/x", {}, 200, {{"content-location", "HTTP://API.example.com/items/3"}}, "");
+  EXPECT_TRUE(get("/items/3").forwarded);
+  send("PUT", "/items/y", {}, 200, {{"location", "http://elsewhere.example/items/4"}}, "");
+  EXPECT_TRUE(get("/items/4").served()) << "another origin's URI is not ours to invalidate";
+}
+
+TEST_F(CacheFilterTest, AnUnreachableUpstreamIs504WhenStaleUseIsForbidden) {
+  get("/m", {}, {{"cache-control", "max-age=1, must-revalidate"}});
+  time_.advance(5s);
+  Exchange x;
+  x.callbacks = std::make_unique<test::FakeFilterCallbacks>();
+  http::StreamInfo& info = x.callbacks->streamInfo();
+  info.route_name = "api";
+  info.cluster = "modern";
+  info.forwarded_proto = "http";
+  x.callbacks->requestHeaders().method = "GET";
+  x.callbacks->requestHeaders().path = "/m";
+  x.callbacks->requestHeaders().headers.add("host", "api.example.com");
+  x.filter = std::make_unique<CacheFilter>(*factory_, time_);
+  x.callbacks->attach(*x.filter);
+  ASSERT_EQ(x.filter->decodeHeaders(x.callbacks->requestHeaders(), true),
+            FilterHeadersStatus::Continue);
+  // The router could not connect: its local reply comes back through the filter.
+  info.local_reply = true;
+  auto reply = http::makeResponseHeaders();
+  reply->status = 503;
+  x.filter->encodeHeaders(*reply, false);
+  ASSERT_EQ(x.callbacks->replaceResponseCalls(), 1);
+  EXPECT_EQ(x.callbacks->encodedHeaders()->status, 504);
+}
+
 TEST_F(CacheFilterTest, RouteBlocks) {
   // A TTL for responses that state no freshness.
   configure("{}", "{ttl: 30s}");

@@ -229,9 +229,11 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   // configuration they started under.
   config_ = next;
   active_ = activateConfig(next, state_);
+  // Counted before the workers see it, so that whoever observes the new behaviour also finds
+  // the reload in /metrics.
+  stats_->config_reloads.Add({{"result", "success"}}).Increment();
   for (auto& w : workers_) w->installConfig(active_);
   publishWeights();
-  stats_->config_reloads.Add({{"result", "success"}}).Increment();
   SY_LOG(Info, "%s: configuration reloaded from %s", trigger, next->source_file.c_str());
   result.ok = true;
   return result;

@@ -166,15 +166,34 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry)
 
 // --- the filter -------------------------------------------------------------------------------
 
-CacheFilter::CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time)
-    : factory_(factory), time_(time) {}
+prometheus::Counter& CacheWorkerState::lookups(const std::string& route, Result result) {
+  auto [it, added] = lookups_.try_emplace(route);
+  if (added) {
+    static constexpr const char* Names[ResultCount] = {"hit", "miss", "stale"};
+    for (int r = 0; r < ResultCount; ++r) {
+      it->second[r] = &family_.Add({{"route", route}, {"result", Names[r]}});
+    }
+  }
+  return *it->second[result];
+}
+
+CacheFilter::CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time,
+                         CacheWorkerState* state)
+    : factory_(factory), state_(state), time_(time) {}
 
 void CacheFilter::count(std::string_view result) {
-  callbacks_->streamInfo().filter_state.setConstant(ResultKey, resultLog(result));
-  factory_.metrics()
-      .lookups
-      .Add({{"route", callbacks_->streamInfo().route_name}, {"result", std::string(result)}})
-      .Increment();
+  http::StreamInfo& info = callbacks_->streamInfo();
+  info.filter_state.setConstant(ResultKey, resultLog(result));
+  const CacheWorkerState::Result r = result == "hit"     ? CacheWorkerState::Hit
+                                     : result == "stale" ? CacheWorkerState::Stale
+                                                         : CacheWorkerState::Miss;
+  if (state_ != nullptr) {
+    state_->lookups(info.route_name, r).Increment();
+  } else {
+    factory_.metrics()
+        .lookups.Add({{"route", info.route_name}, {"result", std::string(result)}})
+        .Increment();
+  }
 }
 
 seconds CacheFilter::currentAge(const CachedResponse& entry) const {
@@ -267,7 +286,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
     count(d.action == ReuseAction::ServeFresh ? "hit" : "stale");
     mode_ = Mode::Served;
     if (d.action == ReuseAction::ServeStale) status_.detail = staleReasonName(d.stale_reason);
-    serve(entry, head, age, status_);
+    serve(hit.response, head, age, status_);
     return http::FilterHeadersStatus::StopIteration;
   }
   if (d.action == ReuseAction::GatewayTimeout) {
@@ -304,8 +323,9 @@ bool CacheFilter::notModified(const http::RequestHeaders& request,
   return since && modified && *modified <= *since;
 }
 
-void CacheFilter::serve(const CachedResponse& entry, bool head, seconds age,
+void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, bool head, seconds age,
                         const CacheStatus& status) {
+  const CachedResponse& entry = *stored;
   const http::RequestHeaders& request = callbacks_->requestHeaders();
   const bool not_modified = notModified(request, entry);
   auto headers = http::makeResponseHeaders();
@@ -331,7 +351,15 @@ void CacheFilter::serve(const CachedResponse& entry, bool head, seconds age,
   const bool send_body = !head && !bodiless && !entry.body.empty();
   callbacks_->encodeHeaders(std::move(headers), !send_body);
   if (send_body) {
-    http::Buffer body(entry.body);
+    // The stored body goes out without a copy: the buffer holds a reference to the entry until
+    // the bytes have been written (the entry may be evicted meanwhile).
+    http::Buffer body;
+    auto* owner = new std::shared_ptr<const CachedResponse>(stored);
+    body.addReference((*owner)->body.data(), (*owner)->body.size(),
+                      [](const void*, size_t, void* arg) {
+                        delete static_cast<std::shared_ptr<const CachedResponse>*>(arg);
+                      },
+                      owner);
     callbacks_->encodeData(body, true);
   }
 }
@@ -535,8 +563,14 @@ void CacheFilter::finishStoring() {
 CacheFilterFactory::CacheFilterFactory(CacheConfig config, prometheus::Registry& metrics)
     : config_(std::move(config)), metrics_(std::make_unique<CacheMetrics>(metrics)) {}
 
-http::StreamFilterPtr CacheFilterFactory::create(WorkerContext& ctx, WorkerLocal*) const {
-  return std::make_unique<CacheFilter>(*this, ctx.time);
+http::StreamFilterPtr CacheFilterFactory::create(WorkerContext& ctx, WorkerLocal* local) const {
+  return std::make_unique<CacheFilter>(*this, ctx.time, static_cast<CacheWorkerState*>(local));
+}
+
+WorkerLocalPtr CacheFilterFactory::workerLocal(WorkerContext&, WorkerLocalPtr previous) const {
+  // The counters are the process's: a reload keeps the worker's cache of them.
+  if (previous != nullptr) return previous;
+  return std::make_shared<CacheWorkerState>(metrics_->lookups);
 }
 
 RouteFilterConfigPtr CacheFilterFactory::parseRouteConfig(const YAML::Node& node,

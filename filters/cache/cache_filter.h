@@ -15,8 +15,10 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
+#include <array>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "filters/cache/cache_control.h"
@@ -51,9 +53,26 @@ struct CacheMetrics {
 
 class CacheFilterFactory;
 
+// The filter's object on one worker: the lookup counters it has looked up, by route, so that a
+// request does not build a label set.
+class CacheWorkerState final : public WorkerLocal {
+ public:
+  // `lookups` is the registry's family, which outlives every configuration (this state is kept
+  // across reloads).
+  explicit CacheWorkerState(prometheus::Family<prometheus::Counter>& lookups) : family_(lookups) {}
+  enum Result : uint8_t { Hit, Miss, Stale, ResultCount };
+  prometheus::Counter& lookups(const std::string& route, Result result);
+
+ private:
+  prometheus::Family<prometheus::Counter>& family_;
+  std::unordered_map<std::string, std::array<prometheus::Counter*, ResultCount>> lookups_;
+};
+
 class CacheFilter final : public http::StreamFilter {
  public:
-  CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time);
+  // `state` is the worker's (null in tests without one: counters are then looked up each time).
+  CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time,
+              CacheWorkerState* state);
 
   http::FilterHeadersStatus decodeHeaders(http::RequestHeaders& request, bool end_stream) override;
   http::FilterHeadersStatus encodeHeaders(http::ResponseHeaders& response,
@@ -69,8 +88,8 @@ class CacheFilter final : public http::StreamFilter {
     Invalidate,  // an unsafe method: invalidate its target after a success
   };
 
-  void serve(const CachedResponse& entry, bool head, std::chrono::seconds age,
-             const CacheStatus& status);
+  void serve(const std::shared_ptr<const CachedResponse>& stored, bool head,
+             std::chrono::seconds age, const CacheStatus& status);
   bool notModified(const http::RequestHeaders& request, const CachedResponse& entry) const;
   void startStoring(http::ResponseHeaders& response);
   void finishStoring();
@@ -100,6 +119,7 @@ class CacheFilter final : public http::StreamFilter {
   };
 
   const CacheFilterFactory& factory_;
+  CacheWorkerState* const state_;
   KeptKey key_;
   const common::TimeSource& time_;
   Mode mode_ = Mode::Off;
@@ -128,6 +148,7 @@ class CacheFilterFactory final : public FilterFactory {
                                         const RouteFilterConfig* parent) const override;
   std::vector<config::ConfigError> validate(const config::Config& config) const override;
   void activate(ActivationContext& ctx) const override;
+  WorkerLocalPtr workerLocal(WorkerContext& worker, WorkerLocalPtr previous) const override;
 
   const CacheConfig& config() const { return config_; }
   MemoryStore& store() const { return *store_; }

@@ -38,6 +38,12 @@ class Buffer {
   void copyFrom(const Buffer& other) {
     if (!other.empty()) evbuffer_add_buffer_reference(raw(), other.buf_);
   }
+  // Appends `data` without copying it: `release(data, n, arg)` is called once the buffer (or
+  // any buffer the bytes moved to) no longer needs them, so `arg` may keep their owner alive.
+  void addReference(const void* data, size_t n, void (*release)(const void*, size_t, void*),
+                    void* arg) {
+    evbuffer_add_reference(raw(), data, n, release, arg);
+  }
   void drain(size_t n) {
     if (buf_ != nullptr) evbuffer_drain(buf_, n);
   }

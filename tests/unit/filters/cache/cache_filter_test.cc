@@ -77,7 +77,7 @@ class CacheFilterTest : public ::testing::Test {
     request.headers.add("host", "api.example.com");
     for (const auto& [n, v] : request_fields) request.headers.add(n, v);
     x.callbacks->setRouteConfig(route_.get());
-    x.filter = std::make_unique<CacheFilter>(*factory_, time_);
+    x.filter = std::make_unique<CacheFilter>(*factory_, time_, nullptr);
     x.callbacks->attach(*x.filter);
     x.status = x.filter->decodeHeaders(request, true);
     if (x.status == FilterHeadersStatus::StopIteration) return x;
@@ -302,7 +302,7 @@ TEST_F(CacheFilterTest, AnUnreachableUpstreamIs504WhenStaleUseIsForbidden) {
   x.callbacks->requestHeaders().method = "GET";
   x.callbacks->requestHeaders().path = "/m";
   x.callbacks->requestHeaders().headers.add("host", "api.example.com");
-  x.filter = std::make_unique<CacheFilter>(*factory_, time_);
+  x.filter = std::make_unique<CacheFilter>(*factory_, time_, nullptr);
   x.callbacks->attach(*x.filter);
   ASSERT_EQ(x.filter->decodeHeaders(x.callbacks->requestHeaders(), true),
             FilterHeadersStatus::Continue);

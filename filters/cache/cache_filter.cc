@@ -108,12 +108,23 @@ class ResultLog final : public http::FilterState::Object {
   std::string_view result_;
 };
 inline constexpr http::FilterState::Key<ResultLog> ResultKey{"cache"};
-const ResultLog HitLog("hit");
-const ResultLog MissLog("miss");
-const ResultLog StaleLog("stale");
+const ResultLog ResultLogs[CacheWorkerState::ResultCount] = {
+    ResultLog(CacheWorkerState::name(CacheWorkerState::Hit)),
+    ResultLog(CacheWorkerState::name(CacheWorkerState::Miss)),
+    ResultLog(CacheWorkerState::name(CacheWorkerState::Stale)),
+    ResultLog(CacheWorkerState::name(CacheWorkerState::Revalidated)),
+};
 
-const ResultLog& resultLog(std::string_view result) {
-  return result == "hit" ? HitLog : result == "stale" ? StaleLog : MissLog;
+// The body of a stored response, without a copy: the buffer holds a reference to the entry until
+// the bytes have been written (the entry may be evicted meanwhile).
+void addStoredBody(http::Buffer& body, const std::shared_ptr<const CachedResponse>& stored) {
+  if (stored->body.empty()) return;
+  auto* owner = new std::shared_ptr<const CachedResponse>(stored);
+  body.addReference((*owner)->body.data(), (*owner)->body.size(),
+                    [](const void*, size_t, void* arg) {
+                      delete static_cast<std::shared_ptr<const CachedResponse>*>(arg);
+                    },
+                    owner);
 }
 
 // The request-target of a Location or Content-Location of the request's own origin: a path
@@ -166,12 +177,17 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry)
 
 // --- the filter -------------------------------------------------------------------------------
 
+std::string_view CacheWorkerState::name(Result result) {
+  static constexpr std::string_view Names[ResultCount] = {"hit", "miss", "stale", "revalidated"};
+  return Names[result];
+}
+
 prometheus::Counter& CacheWorkerState::lookups(const std::string& route, Result result) {
   auto [it, added] = lookups_.try_emplace(route);
   if (added) {
-    static constexpr const char* Names[ResultCount] = {"hit", "miss", "stale"};
     for (int r = 0; r < ResultCount; ++r) {
-      it->second[r] = &family_.Add({{"route", route}, {"result", Names[r]}});
+      it->second[r] =
+          &family_.Add({{"route", route}, {"result", std::string(name(static_cast<Result>(r)))}});
     }
   }
   return *it->second[result];
@@ -181,17 +197,15 @@ CacheFilter::CacheFilter(const CacheFilterFactory& factory, const common::TimeSo
                          CacheWorkerState* state)
     : factory_(factory), state_(state), time_(time) {}
 
-void CacheFilter::count(std::string_view result) {
+void CacheFilter::count(CacheWorkerState::Result result) {
   http::StreamInfo& info = callbacks_->streamInfo();
-  info.filter_state.setConstant(ResultKey, resultLog(result));
-  const CacheWorkerState::Result r = result == "hit"     ? CacheWorkerState::Hit
-                                     : result == "stale" ? CacheWorkerState::Stale
-                                                         : CacheWorkerState::Miss;
+  info.filter_state.setConstant(ResultKey, ResultLogs[result]);
   if (state_ != nullptr) {
-    state_->lookups(info.route_name, r).Increment();
+    state_->lookups(info.route_name, result).Increment();
   } else {
     factory_.metrics()
-        .lookups.Add({{"route", info.route_name}, {"result", std::string(result)}})
+        .lookups
+        .Add({{"route", info.route_name}, {"result", std::string(CacheWorkerState::name(result))}})
         .Increment();
   }
 }
@@ -253,7 +267,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
   }
   if (!hit) {
     if (request_cc_.only_if_cached) {
-      count("miss");
+      count(CacheWorkerState::Miss);
       http::LocalReply reply;
       reply.status = 504;
       reply.detail = "The request asked for a stored response only, and none is stored.";
@@ -262,7 +276,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
       return http::FilterHeadersStatus::StopIteration;
     }
     status_.fwd = vary_miss ? Forward::VaryMiss : Forward::UriMiss;
-    count("miss");
+    count(CacheWorkerState::Miss);
     return http::FilterHeadersStatus::Continue;
   }
 
@@ -283,14 +297,14 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
       (d.action == ReuseAction::ServeStale && d.stale_reason != StaleReason::StaleWhileRevalidate);
   if (usable) {
     status_.hit = true;
-    count(d.action == ReuseAction::ServeFresh ? "hit" : "stale");
+    count(d.action == ReuseAction::ServeFresh ? CacheWorkerState::Hit : CacheWorkerState::Stale);
     mode_ = Mode::Served;
     if (d.action == ReuseAction::ServeStale) status_.detail = staleReasonName(d.stale_reason);
     serve(hit.response, head, age, status_);
     return http::FilterHeadersStatus::StopIteration;
   }
   if (d.action == ReuseAction::GatewayTimeout) {
-    count("miss");
+    count(CacheWorkerState::Miss);
     http::LocalReply reply;
     reply.status = 504;
     reply.detail = "The request asked for a stored response only, and the stored one is stale.";
@@ -298,10 +312,27 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
     callbacks_->sendLocalReply(std::move(reply));
     return http::FilterHeadersStatus::StopIteration;
   }
-  // Revalidate: today by asking again, unconditionally; the stored entry stays the fallback.
-  // (What goes to the client is the new response: the old entry's ttl says nothing about it.)
+  // Revalidate, conditionally when the entry has validators (RFC 9111 section 4.3.1); the stored
+  // entry stays the fallback. (What goes to the client is the new response: the old entry's ttl
+  // says nothing about it.)
   status_.ttl.reset();
   stale_ = hit.response;
+  if (!entry.etag.empty() || !entry.last_modified.empty()) {
+    // The client's own conditionals are answered by the cache from the refreshed entry.
+    revalidating_ = true;
+    if (const std::string_view* v = request.headers.get("if-none-match")) {
+      client_if_none_match_.emplace(*v);
+    }
+    if (const std::string_view* v = request.headers.get("if-modified-since")) {
+      client_if_modified_since_.emplace(*v);
+    }
+    request.headers.remove("if-none-match");
+    request.headers.remove("if-modified-since");
+    if (!entry.etag.empty()) request.headers.add("if-none-match", entry.etag);
+    if (!entry.last_modified.empty()) {
+      request.headers.add("if-modified-since", entry.last_modified);
+    }
+  }
   status_.fwd = request_cc_.no_cache || (request_cc_.max_age && age >= *request_cc_.max_age)
                     ? Forward::Request
                     : Forward::Stale;
@@ -310,24 +341,18 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
   return http::FilterHeadersStatus::Continue;
 }
 
-bool CacheFilter::notModified(const http::RequestHeaders& request,
-                              const CachedResponse& entry) const {
+bool CacheFilter::notModified(const std::string_view* inm, const std::string_view* ims,
+                              const CachedResponse& entry) {
   if (entry.status != 200) return false;
-  if (const std::string_view* inm = request.headers.get("if-none-match")) {
-    return etagListMatches(*inm, entry.etag);
-  }
-  const std::string_view* ims = request.headers.get("if-modified-since");
+  if (inm != nullptr) return etagListMatches(*inm, entry.etag);
   if (ims == nullptr || entry.last_modified.empty()) return false;
   const std::optional<common::SystemTime> since = common::parseHttpDate(*ims);
   const std::optional<common::SystemTime> modified = common::parseHttpDate(entry.last_modified);
   return since && modified && *modified <= *since;
 }
 
-void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, bool head, seconds age,
-                        const CacheStatus& status) {
-  const CachedResponse& entry = *stored;
-  const http::RequestHeaders& request = callbacks_->requestHeaders();
-  const bool not_modified = notModified(request, entry);
+http::ResponseHeadersPtr CacheFilter::entryHeaders(const CachedResponse& entry, bool not_modified,
+                                                   seconds age, const CacheStatus& status) const {
   auto headers = http::makeResponseHeaders();
   headers->status = not_modified ? 304 : entry.status;
   std::string upstream_status;
@@ -342,26 +367,81 @@ void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, boo
   }
   headers->headers.add("age", std::to_string(age.count()));
   headers->headers.add("cache-status", appendCacheStatus(upstream_status, status));
-  const bool bodiless = not_modified || entry.status == 204 || entry.status == 304;
-  if (!bodiless) {
+  if (!not_modified && entry.status != 204 && entry.status != 304) {
     // A HEAD answered from a stored GET keeps the GET's length.
     headers->headers.add("content-length", std::to_string(entry.body.size()));
     headers->content_length = static_cast<int64_t>(entry.body.size());
   }
-  const bool send_body = !head && !bodiless && !entry.body.empty();
+  return headers;
+}
+
+void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, bool head, seconds age,
+                        const CacheStatus& status) {
+  const CachedResponse& entry = *stored;
+  const http::HeaderMap& request = callbacks_->requestHeaders().headers;
+  const bool not_modified =
+      notModified(request.get("if-none-match"), request.get("if-modified-since"), entry);
+  http::ResponseHeadersPtr headers = entryHeaders(entry, not_modified, age, status);
+  const bool send_body = !head && headers->content_length > 0;
   callbacks_->encodeHeaders(std::move(headers), !send_body);
   if (send_body) {
-    // The stored body goes out without a copy: the buffer holds a reference to the entry until
-    // the bytes have been written (the entry may be evicted meanwhile).
     http::Buffer body;
-    auto* owner = new std::shared_ptr<const CachedResponse>(stored);
-    body.addReference((*owner)->body.data(), (*owner)->body.size(),
-                      [](const void*, size_t, void* arg) {
-                        delete static_cast<std::shared_ptr<const CachedResponse>*>(arg);
-                      },
-                      owner);
+    addStoredBody(body, stored);
     callbacks_->encodeData(body, true);
   }
+}
+
+void CacheFilter::serveRevalidated(const http::ResponseHeaders& response) {
+  // RFC 9111 section 4.3.4: the 304's fields replace the stored ones of the same name (framing
+  // aside), and freshness is computed anew from the result; the stored body stays.
+  auto merged = http::makeResponseHeaders();
+  merged->status = stale_->status;
+  const std::string& tag_header = factory_.config().tag_header;
+  for (const auto& [name, value] : stale_->headers) {
+    if (response.headers.get(name) == nullptr) merged->headers.add(name, value);
+  }
+  for (const http::HeaderMap::Entry& e : response.headers.entries()) {
+    if (e.name == "content-length" || e.name == "transfer-encoding") continue;
+    merged->headers.add(e.name, e.value);
+  }
+  // The tags stay those of the stored response unless the 304 names others.
+  if (!tag_header.empty() && response.headers.get(tag_header) == nullptr) {
+    for (const std::string& tag : stale_->tags) merged->headers.add(tag_header, tag);
+  }
+  merged->content_length = static_cast<int64_t>(stale_->body.size());
+
+  std::string secondary;
+  std::shared_ptr<CachedResponse> refreshed = makeEntry(*merged, secondary);
+  CacheStatus status;
+  status.fwd = status_.fwd;
+  status.fwd_status = 304;
+  std::shared_ptr<const CachedResponse> serving = stale_;
+  MemoryStore& store = factory_.store();
+  if (refreshed != nullptr) {
+    refreshed->body = stale_->body;
+    const InsertStatus inserted = store.insert(primary_, secondary, path_, refreshed);
+    status.stored = inserted == InsertStatus::Stored || inserted == InsertStatus::Replaced;
+    serving = std::move(refreshed);
+  } else if (!request_cc_.no_store) {
+    // Validated, but no longer storeable (e.g. the 304 says no-store): served this once.
+    store.remove(primary_, stale_->secondary_key);
+  }
+  factory_.updateGauges();
+  const seconds age = currentAge(*serving);
+  status.ttl = (serving->freshness_lifetime - age).count();
+  deferred_miss_ = false;
+  count(CacheWorkerState::Revalidated);
+
+  std::optional<std::string_view> inm, ims;
+  if (client_if_none_match_) inm = *client_if_none_match_;
+  if (client_if_modified_since_) ims = *client_if_modified_since_;
+  const bool not_modified = notModified(inm ? &*inm : nullptr, ims ? &*ims : nullptr, *serving);
+  http::ResponseHeadersPtr headers = entryHeaders(*serving, not_modified, age, status);
+  const bool head = callbacks_->requestHeaders().method == "HEAD";
+  http::Buffer body;
+  if (!head && headers->content_length > 0) addStoredBody(body, serving);
+  mode_ = Mode::Off;
+  callbacks_->replaceResponse(std::move(headers), body);
 }
 
 http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& response,
@@ -393,10 +473,14 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
     ~CountMiss() {
       if (f.deferred_miss_) {
         f.deferred_miss_ = false;
-        f.count("miss");
+        f.count(CacheWorkerState::Miss);
       }
     }
   } count_miss{*this};
+  if (revalidating_ && response.status == 304 && !info.local_reply && stale_ != nullptr) {
+    serveRevalidated(response);
+    return http::FilterHeadersStatus::Continue;
+  }
   // The upstream failed (or could not be reached): a stale entry beats the error where the
   // response and the request allow it (stale-if-error, RFC 5861 section 4).
   if (response.status >= 500 && stale_ != nullptr) {
@@ -415,24 +499,10 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
       status.ttl = (stale_->freshness_lifetime - age).count();
       status.detail = "stale-if-error";
       deferred_miss_ = false;
-      count("stale");
-      auto headers = http::makeResponseHeaders();
-      headers->status = stale_->status;
-      std::string upstream_status;
-      for (const auto& [name, value] : stale_->headers) {
-        if (name == "cache-status") {
-          if (!upstream_status.empty()) upstream_status.append(", ");
-          upstream_status.append(value);
-        } else {
-          headers->headers.add(name, value);
-        }
-      }
-      headers->headers.add("age", std::to_string(age.count()));
-      headers->headers.add("cache-status", appendCacheStatus(upstream_status, status));
-      headers->headers.add("content-length", std::to_string(stale_->body.size()));
-      headers->content_length = static_cast<int64_t>(stale_->body.size());
+      count(CacheWorkerState::Stale);
+      http::ResponseHeadersPtr headers = entryHeaders(*stale_, false, age, status);
       http::Buffer body;
-      if (callbacks_->requestHeaders().method != "HEAD") body.add(stale_->body);
+      if (callbacks_->requestHeaders().method != "HEAD") addStoredBody(body, stale_);
       mode_ = Mode::Off;
       callbacks_->replaceResponse(std::move(headers), body);
       return http::FilterHeadersStatus::Continue;
@@ -476,8 +546,16 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
 }
 
 void CacheFilter::startStoring(http::ResponseHeaders& response) {
+  // A stored HEAD would answer nothing.
+  if (callbacks_->requestHeaders().method != "GET") return;
+  storing_ = makeEntry(response, storing_secondary_);
+  status_.stored = storing_ != nullptr;
+}
+
+std::shared_ptr<CachedResponse> CacheFilter::makeEntry(const http::ResponseHeaders& response,
+                                                       std::string& secondary) const {
   const http::RequestHeaders& request = callbacks_->requestHeaders();
-  if (request.method != "GET" || request_cc_.no_store) return;  // a stored HEAD answers nothing
+  if (request_cc_.no_store) return nullptr;
   const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
   const VaryNames vary = parseVary(response.headers);
   StoreFacts facts;
@@ -486,9 +564,9 @@ void CacheFilter::startStoring(http::ResponseHeaders& response) {
   facts.response_has_expires = response.headers.get("expires") != nullptr;
   facts.vary_star = vary.star;
   const StoreDecision decision = isStoreable("GET", request_cc_, response.status, cc, facts);
-  if (!decision.storeable() || !decision.reusable) return;
+  if (!decision.storeable() || !decision.reusable) return nullptr;
   const CacheConfig& config = factory_.config();
-  if (response.content_length > static_cast<int64_t>(config.max_object_bytes)) return;
+  if (response.content_length > static_cast<int64_t>(config.max_object_bytes)) return nullptr;
 
   const common::SystemTime now = time_.systemNow();
   const std::optional<common::SystemTime> date = parseDateField(response.headers, "date", now);
@@ -505,7 +583,7 @@ void CacheFilter::startStoring(http::ResponseHeaders& response) {
   const seconds swr = cc.stale_while_revalidate.value_or(defaults.stale_while_revalidate);
   const seconds sie = cc.stale_if_error.value_or(defaults.stale_if_error);
   // Nothing to serve it for: no freshness, no stale window.
-  if (freshness.lifetime <= seconds(0) && swr <= seconds(0) && sie <= seconds(0)) return;
+  if (freshness.lifetime <= seconds(0) && swr <= seconds(0) && sie <= seconds(0)) return nullptr;
 
   auto entry = std::make_shared<CachedResponse>();
   entry->status = response.status;
@@ -526,10 +604,9 @@ void CacheFilter::startStoring(http::ResponseHeaders& response) {
   }
   entry->tags = tagsOf(response.headers, config.tag_header);
   entry->vary_names = vary.names;
-  storing_secondary_ = secondaryKey(vary, request.headers);
-  entry->secondary_key = storing_secondary_;
-  storing_ = std::move(entry);
-  status_.stored = true;
+  secondary = secondaryKey(vary, request.headers);
+  entry->secondary_key = secondary;
+  return entry;
 }
 
 http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stream) {
@@ -548,7 +625,7 @@ void CacheFilter::onDestroy() {
   // A stream that ended before its response still made its lookup.
   if (deferred_miss_) {
     deferred_miss_ = false;
-    count("miss");
+    count(CacheWorkerState::Miss);
   }
 }
 

@@ -7,9 +7,12 @@
 // instead of an upstream failure when stale-if-error allows it, and invalidates a URI after a
 // successful unsafe request.
 //
+// A stale entry with validators is revalidated with a conditional request; a 304 refreshes its
+// headers and freshness and the stored body answers the client.
+//
 // Not built yet (the closing notes of the cache issue say what remains): collapsing concurrent
-// misses, stale-while-revalidate's background refresh, conditional revalidation upstream, the
-// Redis tier, purge and GET /cache on the admin listener.
+// misses, stale-while-revalidate's background refresh, the Redis tier, purge and GET /cache on
+// the admin listener.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -17,6 +20,7 @@
 
 #include <array>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,8 +48,8 @@ class CacheRouteFilterConfig final : public RouteFilterConfig {
 // The filter's metric families (process-wide, shared by every configuration).
 struct CacheMetrics {
   explicit CacheMetrics(prometheus::Registry& registry);
-  // switchyard_cache_lookups_total{route,result}: hit, miss, stale, bypass (and, once built,
-  // revalidated and coalesced).
+  // switchyard_cache_lookups_total{route,result}: hit, miss, stale, revalidated (and, once
+  // built, bypass and coalesced).
   prometheus::Family<prometheus::Counter>& lookups;
   prometheus::Gauge& bytes;    // switchyard_cache_bytes
   prometheus::Gauge& entries;  // switchyard_cache_entries
@@ -60,7 +64,8 @@ class CacheWorkerState final : public WorkerLocal {
   // `lookups` is the registry's family, which outlives every configuration (this state is kept
   // across reloads).
   explicit CacheWorkerState(prometheus::Family<prometheus::Counter>& lookups) : family_(lookups) {}
-  enum Result : uint8_t { Hit, Miss, Stale, ResultCount };
+  enum Result : uint8_t { Hit, Miss, Stale, Revalidated, ResultCount };
+  static std::string_view name(Result result);
   prometheus::Counter& lookups(const std::string& route, Result result);
 
  private:
@@ -90,10 +95,22 @@ class CacheFilter final : public http::StreamFilter {
 
   void serve(const std::shared_ptr<const CachedResponse>& stored, bool head,
              std::chrono::seconds age, const CacheStatus& status);
-  bool notModified(const http::RequestHeaders& request, const CachedResponse& entry) const;
+  // The head of `entry` as the cache sends it: the stored fields (only those a 304 carries when
+  // `not_modified`), Age, Cache-Status after any upstream cache's, and the length.
+  http::ResponseHeadersPtr entryHeaders(const CachedResponse& entry, bool not_modified,
+                                        std::chrono::seconds age, const CacheStatus& status) const;
+  // Whether a conditional request (its If-None-Match, else If-Modified-Since) matches `entry`.
+  static bool notModified(const std::string_view* if_none_match,
+                          const std::string_view* if_modified_since, const CachedResponse& entry);
+  // Replaces an upstream 304 (to the cache's conditional request) with the refreshed entry.
+  void serveRevalidated(const http::ResponseHeaders& not_modified);
+  // A new entry (without its body) for `response` to the request, or null when a shared cache
+  // may not store it or it would serve nothing.
+  std::shared_ptr<CachedResponse> makeEntry(const http::ResponseHeaders& response,
+                                            std::string& secondary) const;
   void startStoring(http::ResponseHeaders& response);
   void finishStoring();
-  void count(std::string_view result);
+  void count(CacheWorkerState::Result result);
   std::chrono::seconds currentAge(const CachedResponse& entry) const;
 
   // The parts of an unsafe request's key, for invalidating its Location / Content-Location.
@@ -136,6 +153,11 @@ class CacheFilter final : public http::StreamFilter {
   std::shared_ptr<CachedResponse> storing_;
   std::string storing_secondary_;
   bool deferred_miss_ = false;  // a revalidation's lookup, counted when its response comes
+  // The request carries the stored validators (stale_'s) instead of the client's conditionals,
+  // which are kept here to be answered from the refreshed entry.
+  bool revalidating_ = false;
+  std::optional<std::string> client_if_none_match_;
+  std::optional<std::string> client_if_modified_since_;
 };
 
 class CacheFilterFactory final : public FilterFactory {

@@ -87,6 +87,46 @@ TEST_F(CacheTest, VariantsAreKeptApart) {
   EXPECT_EQ(get("/v", "max-age=60", fr).body, fr1.body);
 }
 
+TEST_F(CacheTest, RevalidationIsConditionalAndA304KeepsTheStoredBody) {
+  start();
+  const Response first =
+      get("/refresh", "max-age=60", {{"X-Test-Response-Header", "ETag: \"r1\""}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  // no-cache makes the cache ask again; the upstream sees the stored ETag and answers 304.
+  const Headers again = {{"X-Test-Response-Header", "ETag: \"r1\""}, {"Cache-Control", "no-cache"}};
+  int64_t before = upstreamRequests();
+  const Response refreshed = get("/refresh", "max-age=60", again);
+  EXPECT_EQ(upstreamRequests(), before + 1);
+  EXPECT_EQ(refreshed.status, 200);
+  EXPECT_EQ(refreshed.body, first.body);
+  EXPECT_EQ(refreshed.header("etag").value_or(""), "\"r1\"");
+  EXPECT_EQ(refreshed.header("cache-status").value_or(""),
+            "Switchyard; fwd=request; fwd-status=304; ttl=60; stored");
+  // The client's own conditional is answered by the cache after the upstream's 304.
+  Headers conditional = again;
+  conditional.push_back({"If-None-Match", "\"r1\""});
+  const Response not_modified = get("/refresh", "max-age=60", conditional);
+  EXPECT_EQ(not_modified.status, 304);
+  EXPECT_EQ(not_modified.body, "");
+  before = upstreamRequests();
+  EXPECT_EQ(get("/refresh").body, first.body);  // a plain hit
+  EXPECT_EQ(upstreamRequests(), before);
+
+  // The resource changed: the upstream answers 200 with its new ETag, which replaces the entry.
+  const Response changed =
+      get("/refresh", "max-age=60",
+          {{"X-Test-Response-Header", "ETag: \"r2\""}, {"Cache-Control", "no-cache"}});
+  EXPECT_EQ(changed.status, 200);
+  EXPECT_NE(changed.body, first.body);
+  const Response hit = get("/refresh");
+  EXPECT_EQ(hit.header("etag").value_or(""), "\"r2\"");
+  EXPECT_EQ(hit.body, changed.body);
+  EXPECT_NE(
+      httpGet(adminPort(), "/metrics")
+          .body.find("switchyard_cache_lookups_total{result=\"revalidated\",route=\"default\"} 2"),
+      std::string::npos);
+}
+
 TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {
   start("{stale_if_error: 10m}");
   // max-age=0: stale at once, kept for the stale-if-error window.

@@ -86,6 +86,7 @@ class Connection {
   void processInput();
   void handleRequest();
   void respond();
+  static bool matchesTestETag(const Request& request);
   void handleControl();
   Json describeRequest() const;
 
@@ -251,12 +252,32 @@ void Connection::handleRequest() {
   respond();
 }
 
+// A conditional request is answered 304 when its If-None-Match names the ETag the test asked for
+// (X-Test-Response-Header: "ETag: ..."), as an origin with validators would.
+bool Connection::matchesTestETag(const Request& request) {
+  const std::optional<std::string_view> inm = request.header("if-none-match");
+  if (!inm) return false;
+  for (const auto& [name, value] : request.headers) {
+    if (name != "x-test-response-header") continue;
+    const std::string_view v = value;
+    if (v.size() > 6 && (v.starts_with("ETag: ") || v.starts_with("etag: ")) &&
+        inm->find(v.substr(6)) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void Connection::respond() {
   using Kind = Behaviour::Kind;
   const Request& request = parser_.request();
   switch (behaviour_.kind) {
     case Kind::Default:
     case Kind::Control:
+      if (matchesTestETag(request)) {
+        sendResponse(304, "", "");
+        break;
+      }
       sendJson(200, describeRequest());
       break;
     case Kind::Status:

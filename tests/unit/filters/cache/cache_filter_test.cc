@@ -223,6 +223,81 @@ TEST_F(CacheFilterTest, ConditionalRequestsGet304FromAMatchingEntry) {
             200);
 }
 
+TEST_F(CacheFilterTest, AStaleEntryIsRevalidatedAndA304RefreshesIt) {
+  get("/v", {},
+      {{"cache-control", "max-age=10"},
+       {"etag", "\"v1\""},
+       {"content-type", "text/plain"},
+       {"x-version", "1"}},
+      "stored body");
+  time_.advance(20s);
+  // The stored validator goes upstream in place of the client's own conditional.
+  Exchange x = send("GET", "/v", {{"if-none-match", "\"other\""}}, 304,
+                    {{"cache-control", "max-age=100"}, {"x-version", "2"}}, "");
+  EXPECT_EQ(field(x.callbacks->requestHeaders().headers, "if-none-match"), "\"v1\"");
+  ASSERT_EQ(x.callbacks->replaceResponseCalls(), 1);
+  EXPECT_EQ(x.response().status, 200);
+  EXPECT_EQ(x.callbacks->encodedBody(), "stored body");
+  EXPECT_EQ(x.header("x-version"), "2");
+  EXPECT_EQ(x.header("content-type"), "text/plain");
+  EXPECT_EQ(x.header("content-length"), "11");
+  EXPECT_EQ(x.header("cache-status"), "Switchyard; fwd=stale; fwd-status=304; ttl=100; stored");
+  EXPECT_EQ(lookups("revalidated"), 1);
+  EXPECT_EQ(lookups("miss"), 1);  // the first request only
+
+  // Fresh again for the 304's max-age, with the 304's fields.
+  time_.advance(50s);
+  Exchange hit = get("/v");
+  ASSERT_TRUE(hit.served());
+  EXPECT_EQ(hit.header("x-version"), "2");
+  EXPECT_EQ(hit.header("age"), "50");
+  EXPECT_EQ(hit.callbacks->encodedBody(), "stored body");
+
+  // Stale again: a client's matching conditional gets a 304 from the refreshed entry, and a HEAD
+  // gets the head without a body.
+  time_.advance(60s);
+  Exchange conditional = send("GET", "/v", {{"if-none-match", "\"v1\""}}, 304, {}, "");
+  EXPECT_EQ(conditional.response().status, 304);
+  EXPECT_EQ(conditional.callbacks->encodedBody(), "");
+  time_.advance(200s);
+  Exchange head = send("HEAD", "/v", {}, 304, {{"cache-control", "max-age=100"}}, "");
+  EXPECT_EQ(head.response().status, 200);
+  EXPECT_EQ(head.header("content-length"), "11");
+  EXPECT_EQ(head.callbacks->encodedBody(), "");
+
+  // A 200 instead of a 304: the new response goes to the client and replaces the entry.
+  time_.advance(200s);
+  Exchange changed = send("GET", "/v", {}, 200, {{"cache-control", "max-age=60"}}, "new body");
+  EXPECT_EQ(changed.callbacks->replaceResponseCalls(), 0);
+  EXPECT_EQ(changed.header("cache-status"), "Switchyard; fwd=stale; fwd-status=200; stored");
+  Exchange after = get("/v");
+  ASSERT_TRUE(after.served());
+  EXPECT_EQ(after.callbacks->encodedBody(), "new body");
+
+  // Only Last-Modified: If-Modified-Since goes upstream. No validator: nothing conditional.
+  get("/lm", {},
+      {{"cache-control", "max-age=1"}, {"last-modified", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  get("/none", {}, {{"cache-control", "max-age=1"}});
+  time_.advance(5s);
+  Exchange lm = get("/lm");
+  EXPECT_EQ(field(lm.callbacks->requestHeaders().headers, "if-modified-since"),
+            "Sun, 06 Nov 1994 08:49:37 GMT");
+  EXPECT_EQ(field(lm.callbacks->requestHeaders().headers, "if-none-match"), "<absent>");
+  Exchange none = get("/none", {{"if-none-match", "\"mine\""}});
+  EXPECT_EQ(field(none.callbacks->requestHeaders().headers, "if-none-match"), "\"mine\"");
+}
+
+TEST_F(CacheFilterTest, A304ThatForbidsStoringRemovesTheEntryButAnswersThisRequest) {
+  get("/n", {}, {{"cache-control", "max-age=1"}, {"etag", "\"a\""}}, "body");
+  time_.advance(5s);
+  Exchange x = send("GET", "/n", {}, 304, {{"cache-control", "no-store"}}, "");
+  EXPECT_EQ(x.response().status, 200);
+  EXPECT_EQ(x.callbacks->encodedBody(), "body");
+  EXPECT_EQ(x.header("cache-status"), "Switchyard; fwd=stale; fwd-status=304; ttl=-4");
+  EXPECT_TRUE(get("/n").forwarded);
+  EXPECT_EQ(factory_->store().stats().entries, 1u);  // the last request's response
+}
+
 TEST_F(CacheFilterTest, RequestDirectives) {
   get("/r");
   // no-cache: asks upstream; the answer is stored again.

@@ -113,6 +113,8 @@ const ResultLog ResultLogs[CacheWorkerState::ResultCount] = {
     ResultLog(CacheWorkerState::name(CacheWorkerState::Miss)),
     ResultLog(CacheWorkerState::name(CacheWorkerState::Stale)),
     ResultLog(CacheWorkerState::name(CacheWorkerState::Revalidated)),
+    ResultLog(CacheWorkerState::name(CacheWorkerState::Coalesced)),
+    ResultLog(CacheWorkerState::name(CacheWorkerState::Bypass)),
 };
 
 // The body of a stored response, without a copy: the buffer holds a reference to the entry until
@@ -156,6 +158,11 @@ struct StoreState final : upstream::RuntimeState {
   std::shared_ptr<MemoryStore> store;
 };
 
+// The requests in flight per key, kept across every reload.
+struct CoalescerState final : upstream::RuntimeState {
+  std::shared_ptr<Coalescer> coalescer = std::make_shared<Coalescer>();
+};
+
 }  // namespace
 
 CacheMetrics::CacheMetrics(prometheus::Registry& registry)
@@ -178,7 +185,8 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry)
 // --- the filter -------------------------------------------------------------------------------
 
 std::string_view CacheWorkerState::name(Result result) {
-  static constexpr std::string_view Names[ResultCount] = {"hit", "miss", "stale", "revalidated"};
+  static constexpr std::string_view Names[ResultCount] = {"hit",         "miss",      "stale",
+                                                          "revalidated", "coalesced", "bypass"};
   return Names[result];
 }
 
@@ -198,6 +206,7 @@ CacheFilter::CacheFilter(const CacheFilterFactory& factory, const common::TimeSo
     : factory_(factory), state_(state), time_(time) {}
 
 void CacheFilter::count(CacheWorkerState::Result result) {
+  if (coalesced_ && result == CacheWorkerState::Hit) result = CacheWorkerState::Coalesced;
   http::StreamInfo& info = callbacks_->streamInfo();
   info.filter_state.setConstant(ResultKey, ResultLogs[result]);
   if (state_ != nullptr) {
@@ -254,7 +263,13 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
   request_has_authorization_ = request.headers.get("authorization") != nullptr;
   request_time_ = time_.systemNow();
   mode_ = Mode::Forwarded;
+  if (lookup(request)) return http::FilterHeadersStatus::StopIteration;
+  if (coalesce(request)) return http::FilterHeadersStatus::StopIteration;
+  return http::FilterHeadersStatus::Continue;
+}
 
+bool CacheFilter::lookup(http::RequestHeaders& request) {
+  const bool head = request.method == "HEAD";
   MemoryStore& store = factory_.store();
   CacheHit hit;
   bool vary_miss = false;
@@ -273,11 +288,12 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
       reply.detail = "The request asked for a stored response only, and none is stored.";
       mode_ = Mode::Off;
       callbacks_->sendLocalReply(std::move(reply));
-      return http::FilterHeadersStatus::StopIteration;
+      return true;
     }
     status_.fwd = vary_miss ? Forward::VaryMiss : Forward::UriMiss;
-    count(CacheWorkerState::Miss);
-    return http::FilterHeadersStatus::Continue;
+    // Counted when the response comes (a miss, or a bypass).
+    deferred_miss_ = true;
+    return false;
   }
 
   const CachedResponse& entry = *hit.response;
@@ -301,7 +317,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
     mode_ = Mode::Served;
     if (d.action == ReuseAction::ServeStale) status_.detail = staleReasonName(d.stale_reason);
     serve(hit.response, head, age, status_);
-    return http::FilterHeadersStatus::StopIteration;
+    return true;
   }
   if (d.action == ReuseAction::GatewayTimeout) {
     count(CacheWorkerState::Miss);
@@ -310,14 +326,14 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
     reply.detail = "The request asked for a stored response only, and the stored one is stale.";
     mode_ = Mode::Off;
     callbacks_->sendLocalReply(std::move(reply));
-    return http::FilterHeadersStatus::StopIteration;
+    return true;
   }
   // Revalidate, conditionally when the entry has validators (RFC 9111 section 4.3.1); the stored
   // entry stays the fallback. (What goes to the client is the new response: the old entry's ttl
   // says nothing about it.)
   status_.ttl.reset();
   stale_ = hit.response;
-  if (!entry.etag.empty() || !entry.last_modified.empty()) {
+  if (!revalidating_ && (!entry.etag.empty() || !entry.last_modified.empty())) {
     // The client's own conditionals are answered by the cache from the refreshed entry.
     revalidating_ = true;
     if (const std::string_view* v = request.headers.get("if-none-match")) {
@@ -338,7 +354,72 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
                     : Forward::Stale;
   // Counted when the response comes: a miss, or stale if the stored copy replaces an error.
   deferred_miss_ = true;
-  return http::FilterHeadersStatus::Continue;
+  return false;
+}
+
+bool CacheFilter::coalesce(const http::RequestHeaders& request) {
+  const CacheConfig& config = factory_.config();
+  // Only plain GETs wait for another request's answer: one with its own conditionals or a range
+  // gets an answer for itself alone, and one that asks for a newer response than is stored
+  // (no-cache, max-age, min-fresh) may not take one that was already on its way.
+  if (config.max_coalesced == 0 || request.method != "GET" || request_has_authorization_ ||
+      request_cc_.no_cache || request_cc_.no_store || request_cc_.max_age ||
+      request_cc_.min_fresh || request.headers.get("range") != nullptr) {
+    return false;
+  }
+  if (!revalidating_ && (request.headers.get("if-none-match") != nullptr ||
+                         request.headers.get("if-modified-since") != nullptr)) {
+    return false;
+  }
+  ticket_ = std::make_shared<CoalesceTicket>(callbacks_->dispatcher(), this);
+  switch (
+      factory_.coalescer().join(primary_, ticket_, config.max_coalesced, time_.monotonicNow())) {
+    case Coalescer::Join::Leader:
+      leading_ = true;
+      ticket_.reset();
+      return false;
+    case Coalescer::Join::Full:
+      ticket_.reset();
+      return false;
+    case Coalescer::Join::Pass:
+      ticket_.reset();
+      bypass_ = true;
+      return false;
+    case Coalescer::Join::Waiting:
+      break;
+  }
+  mode_ = Mode::Waiting;
+  wait_timer_ = callbacks_->dispatcher().createTimer([this] {
+    // Waited long enough: ask the upstream itself.
+    factory_.coalescer().leave(primary_, ticket_.get());
+    ticket_->waiter = nullptr;
+    ticket_.reset();
+    mode_ = Mode::Forwarded;
+    callbacks_->continueDecoding();
+  });
+  wait_timer_->enable(config.coalesce_timeout);
+  return true;
+}
+
+void CacheFilter::onCoalesced(CoalesceOutcome outcome) {
+  wait_timer_->disable();
+  ticket_.reset();
+  mode_ = Mode::Forwarded;
+  if (outcome == CoalesceOutcome::Stored) {
+    coalesced_ = true;
+    deferred_miss_ = false;
+    status_ = CacheStatus{};
+    if (lookup(callbacks_->requestHeaders())) return;
+    coalesced_ = false;
+  }
+  // Not shared: this request goes upstream itself (and is not queued again).
+  callbacks_->continueDecoding();
+}
+
+void CacheFilter::finishLeading(CoalesceOutcome outcome) {
+  if (!leading_) return;
+  leading_ = false;
+  factory_.coalescer().finish(primary_, outcome, time_.monotonicNow());
 }
 
 bool CacheFilter::notModified(const std::string_view* inm, const std::string_view* ims,
@@ -379,8 +460,16 @@ void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, boo
                         const CacheStatus& status) {
   const CachedResponse& entry = *stored;
   const http::HeaderMap& request = callbacks_->requestHeaders().headers;
-  const bool not_modified =
-      notModified(request.get("if-none-match"), request.get("if-modified-since"), entry);
+  std::optional<std::string_view> inm, ims;
+  if (revalidating_) {
+    // The request carries the cache's own validators: the client's are kept aside.
+    if (client_if_none_match_) inm = *client_if_none_match_;
+    if (client_if_modified_since_) ims = *client_if_modified_since_;
+  } else {
+    if (const std::string_view* v = request.get("if-none-match")) inm = *v;
+    if (const std::string_view* v = request.get("if-modified-since")) ims = *v;
+  }
+  const bool not_modified = notModified(inm ? &*inm : nullptr, ims ? &*ims : nullptr, entry);
   http::ResponseHeadersPtr headers = entryHeaders(entry, not_modified, age, status);
   const bool send_body = !head && headers->content_length > 0;
   callbacks_->encodeHeaders(std::move(headers), !send_body);
@@ -421,11 +510,13 @@ void CacheFilter::serveRevalidated(const http::ResponseHeaders& response) {
     refreshed->body = stale_->body;
     const InsertStatus inserted = store.insert(primary_, secondary, path_, refreshed);
     status.stored = inserted == InsertStatus::Stored || inserted == InsertStatus::Replaced;
+    finishLeading(status.stored ? CoalesceOutcome::Stored : CoalesceOutcome::Uncacheable);
     serving = std::move(refreshed);
   } else if (!request_cc_.no_store) {
     // Validated, but no longer storeable (e.g. the 304 says no-store): served this once.
     store.remove(primary_, stale_->secondary_key);
   }
+  finishLeading(CoalesceOutcome::Uncacheable);  // (nothing when it finished above)
   factory_.updateGauges();
   const seconds age = currentAge(*serving);
   status.ttl = (serving->freshness_lifetime - age).count();
@@ -473,7 +564,7 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
     ~CountMiss() {
       if (f.deferred_miss_) {
         f.deferred_miss_ = false;
-        f.count(CacheWorkerState::Miss);
+        f.count(f.bypass_ ? CacheWorkerState::Bypass : CacheWorkerState::Miss);
       }
     }
   } count_miss{*this};
@@ -504,6 +595,7 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
       http::Buffer body;
       if (callbacks_->requestHeaders().method != "HEAD") addStoredBody(body, stale_);
       mode_ = Mode::Off;
+      finishLeading(CoalesceOutcome::Failed);
       callbacks_->replaceResponse(std::move(headers), body);
       return http::FilterHeadersStatus::Continue;
     }
@@ -521,6 +613,7 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
       headers->headers.add("content-length", std::to_string(body.length()));
       headers->content_length = static_cast<int64_t>(body.length());
       mode_ = Mode::Off;
+      finishLeading(CoalesceOutcome::Failed);
       callbacks_->replaceResponse(std::move(headers), body);
       return http::FilterHeadersStatus::Continue;
     }
@@ -528,10 +621,16 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
   if (info.local_reply) {
     // The proxy's own errors carry no Cache-Status (RFC 9211 is about stored responses).
     mode_ = Mode::Off;
+    finishLeading(CoalesceOutcome::Failed);
     return http::FilterHeadersStatus::Continue;
   }
   status_.fwd_status = response.status;
   startStoring(response);
+  if (storing_ == nullptr) {
+    // Nothing to share: the waiters go upstream (and, for an answer that may not be stored,
+    // later requests for the key do not queue).
+    finishLeading(response.status >= 500 ? CoalesceOutcome::Failed : CoalesceOutcome::Uncacheable);
+  }
   std::string upstream_status;
   for (const http::HeaderMap::Entry& e : response.headers.entries()) {
     if (e.name != "cache-status") continue;
@@ -613,6 +712,7 @@ http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stre
   if (storing_ != nullptr) {
     if (storing_->body.size() + data.length() > factory_.config().max_object_bytes) {
       storing_.reset();  // too large after all: it streams through uncached
+      finishLeading(CoalesceOutcome::Uncacheable);
     } else {
       storing_->body.append(data.toString());
       if (end_stream) finishStoring();
@@ -622,17 +722,30 @@ http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stre
 }
 
 void CacheFilter::onDestroy() {
+  if (ticket_ != nullptr) {
+    factory_.coalescer().leave(primary_, ticket_.get());
+    ticket_->waiter = nullptr;
+    ticket_.reset();
+  }
+  if (wait_timer_ != nullptr) wait_timer_->disable();
+  // A leader whose request ended before its response was stored: the waiters go upstream.
+  finishLeading(CoalesceOutcome::Failed);
   // A stream that ended before its response still made its lookup.
   if (deferred_miss_) {
     deferred_miss_ = false;
-    count(CacheWorkerState::Miss);
+    count(bypass_ ? CacheWorkerState::Bypass : CacheWorkerState::Miss);
   }
 }
 
 void CacheFilter::finishStoring() {
   std::shared_ptr<CachedResponse> entry = std::move(storing_);
-  factory_.store().insert(primary_, storing_secondary_, path_, std::move(entry));
+  const InsertStatus inserted =
+      factory_.store().insert(primary_, storing_secondary_, path_, std::move(entry));
   factory_.updateGauges();
+  const bool stored = inserted == InsertStatus::Stored || inserted == InsertStatus::Replaced;
+  // A request that passed a key marked uncacheable got a response that is: the mark goes.
+  if (stored && bypass_) factory_.coalescer().clearMark(primary_);
+  finishLeading(stored ? CoalesceOutcome::Stored : CoalesceOutcome::Uncacheable);
 }
 
 // --- the factory ------------------------------------------------------------------------------
@@ -683,6 +796,10 @@ void CacheFilterFactory::activate(ActivationContext& ctx) const {
       ctx.state
           .claim<StoreState>("cache", name, [&] { return std::make_shared<StoreState>(options); })
           ->store;
+  coalescer_ = ctx.state
+                   .claim<CoalescerState>("cache-coalescer", "",
+                                          [] { return std::make_shared<CoalescerState>(); })
+                   ->coalescer;
 }
 
 StalePolicy CacheFilterFactory::stalePolicy() const {
@@ -709,8 +826,7 @@ namespace {
 
 FilterFactoryPtr buildCacheFilter(const YAML::Node& node, BuildContext& ctx) {
   // Keys of parts that are not built yet are refused rather than ignored.
-  for (const char* key : {"redis", "redis_max_object_bytes", "stale_while_revalidate",
-                          "coalesce_timeout", "max_coalesced"}) {
+  for (const char* key : {"redis", "redis_max_object_bytes", "stale_while_revalidate"}) {
     if (node.IsMap() && node[key]) {
       throw config::ConfigError(node[key], config::child(ctx.path, key),
                                 "not supported yet by this build (see config/README.md, cache)");

@@ -10,9 +10,11 @@
 // A stale entry with validators is revalidated with a conditional request; a 304 refreshes its
 // headers and freshness and the stored body answers the client.
 //
-// Not built yet (the closing notes of the cache issue say what remains): collapsing concurrent
-// misses, stale-while-revalidate's background refresh, the Redis tier, purge and GET /cache on
-// the admin listener.
+// Concurrent misses for one key make one upstream request (filters/cache/coalescer.h).
+//
+// Not built yet (the closing notes of the cache issue say what remains):
+// stale-while-revalidate's background refresh, the Redis tier, purge and GET /cache on the admin
+// listener.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -27,6 +29,7 @@
 
 #include "filters/cache/cache_control.h"
 #include "filters/cache/cache_status.h"
+#include "filters/cache/coalescer.h"
 #include "filters/cache/config.h"
 #include "filters/cache/freshness.h"
 #include "filters/cache/key.h"
@@ -48,8 +51,9 @@ class CacheRouteFilterConfig final : public RouteFilterConfig {
 // The filter's metric families (process-wide, shared by every configuration).
 struct CacheMetrics {
   explicit CacheMetrics(prometheus::Registry& registry);
-  // switchyard_cache_lookups_total{route,result}: hit, miss, stale, revalidated (and, once
-  // built, bypass and coalesced).
+  // switchyard_cache_lookups_total{route,result}: hit, miss, stale, revalidated, coalesced
+  // (answered after waiting for another request's response) and bypass (forwarded at once: the
+  // key's last answer could not be stored).
   prometheus::Family<prometheus::Counter>& lookups;
   prometheus::Gauge& bytes;    // switchyard_cache_bytes
   prometheus::Gauge& entries;  // switchyard_cache_entries
@@ -64,7 +68,7 @@ class CacheWorkerState final : public WorkerLocal {
   // `lookups` is the registry's family, which outlives every configuration (this state is kept
   // across reloads).
   explicit CacheWorkerState(prometheus::Family<prometheus::Counter>& lookups) : family_(lookups) {}
-  enum Result : uint8_t { Hit, Miss, Stale, Revalidated, ResultCount };
+  enum Result : uint8_t { Hit, Miss, Stale, Revalidated, Coalesced, Bypass, ResultCount };
   static std::string_view name(Result result);
   prometheus::Counter& lookups(const std::string& route, Result result);
 
@@ -73,7 +77,7 @@ class CacheWorkerState final : public WorkerLocal {
   std::unordered_map<std::string, std::array<prometheus::Counter*, ResultCount>> lookups_;
 };
 
-class CacheFilter final : public http::StreamFilter {
+class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
  public:
   // `state` is the worker's (null in tests without one: counters are then looked up each time).
   CacheFilter(const CacheFilterFactory& factory, const common::TimeSource& time,
@@ -84,15 +88,24 @@ class CacheFilter final : public http::StreamFilter {
                                           bool end_stream) override;
   http::FilterDataStatus encodeData(http::Buffer& data, bool end_stream) override;
   void onDestroy() override;
+  void onCoalesced(CoalesceOutcome outcome) override;
 
  private:
   enum class Mode : uint8_t {
     Off,         // nothing to do with this request
     Served,      // answered from the store
+    Waiting,     // queued behind another request for the same key (filters/cache/coalescer.h)
     Forwarded,   // a cacheable request that went upstream: maybe store its response
     Invalidate,  // an unsafe method: invalidate its target after a success
   };
 
+  // Looks the request up and answers it when the store can (true); false to forward it.
+  bool lookup(http::RequestHeaders& request);
+  // Queues a request to forward behind the one in flight for its key (true), or makes it the
+  // leader, or leaves it alone (false).
+  bool coalesce(const http::RequestHeaders& request);
+  // The leader's outcome for its waiters (once; nothing for a request that does not lead).
+  void finishLeading(CoalesceOutcome outcome);
   void serve(const std::shared_ptr<const CachedResponse>& stored, bool head,
              std::chrono::seconds age, const CacheStatus& status);
   // The head of `entry` as the cache sends it: the stored fields (only those a 304 carries when
@@ -158,6 +171,12 @@ class CacheFilter final : public http::StreamFilter {
   bool revalidating_ = false;
   std::optional<std::string> client_if_none_match_;
   std::optional<std::string> client_if_modified_since_;
+  // Coalescing: this request leads its key's queue, or waits in it (ticket_, wait_timer_).
+  bool leading_ = false;
+  bool coalesced_ = false;  // answered from the store after waiting
+  bool bypass_ = false;     // forwarded without queueing: the key is marked uncacheable
+  CoalesceTicketPtr ticket_;
+  event::TimerPtr wait_timer_;
 };
 
 class CacheFilterFactory final : public FilterFactory {
@@ -174,6 +193,7 @@ class CacheFilterFactory final : public FilterFactory {
 
   const CacheConfig& config() const { return config_; }
   MemoryStore& store() const { return *store_; }
+  Coalescer& coalescer() const { return *coalescer_; }
   CacheMetrics& metrics() const { return *metrics_; }
   const CacheRouteConfig& defaultRoute() const { return default_route_; }
   StalePolicy stalePolicy() const;
@@ -188,6 +208,7 @@ class CacheFilterFactory final : public FilterFactory {
   // Claimed from the server's registry by activate(), so that a reload with the same sizes
   // keeps the entries.
   mutable std::shared_ptr<MemoryStore> store_;
+  mutable std::shared_ptr<Coalescer> coalescer_;
 };
 
 void registerCacheFilter(FilterRegistry& registry);

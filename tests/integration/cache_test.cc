@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "tests/integration/harness.h"
 
@@ -125,6 +127,55 @@ TEST_F(CacheTest, RevalidationIsConditionalAndA304KeepsTheStoredBody) {
       httpGet(adminPort(), "/metrics")
           .body.find("switchyard_cache_lookups_total{result=\"revalidated\",route=\"default\"} 2"),
       std::string::npos);
+}
+
+TEST_F(CacheTest, AHundredConcurrentRequestsOnAColdKeyMakeOneUpstreamRequest) {
+  start();
+  const int64_t before = upstreamRequests();
+  constexpr int Clients = 100;
+  std::vector<Response> responses(Clients);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < Clients; ++i) {
+    clients.emplace_back([&, i] {
+      // The upstream takes 500 ms: every request comes while the first is in flight.
+      responses[i] = get("/cold", "max-age=60", {{"X-Test-Delay-Ms", "500"}});
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(upstreamRequests(), before + 1);
+  int stored = 0;
+  for (const Response& r : responses) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.body, responses[0].body);
+    const std::string status = r.header("cache-status").value_or("");
+    if (status.find("stored") != std::string::npos) ++stored;
+  }
+  EXPECT_EQ(stored, 1);
+  const std::string m = httpGet(adminPort(), "/metrics").body;
+  EXPECT_NE(m.find("switchyard_cache_lookups_total{result=\"miss\",route=\"default\"} 1\n"),
+            std::string::npos)
+      << m;
+}
+
+TEST_F(CacheTest, AnUncacheableAnswerIsNotSharedAndLaterRequestsBypassTheQueue) {
+  start();
+  const int64_t before = upstreamRequests();
+  std::vector<Response> responses(10);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 10; ++i) {
+    clients.emplace_back([&, i] {
+      responses[i] = get("/mine", "private", {{"X-Test-Delay-Ms", "300"}});
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  // Every request got its own answer from the upstream.
+  EXPECT_EQ(upstreamRequests(), before + 10);
+  for (const Response& r : responses) EXPECT_EQ(r.status, 200);
+  get("/mine", "private");
+  const std::string m = httpGet(adminPort(), "/metrics").body;
+  EXPECT_NE(m.find("switchyard_cache_lookups_total{result=\"bypass\",route=\"default\"} 1\n"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {

@@ -65,6 +65,14 @@ class CacheFilterTest : public ::testing::Test {
   Exchange send(const std::string& method, const std::string& target, const Fields& request_fields,
                 int status = 200, const Fields& response_fields = {},
                 const std::string& body = "hello") {
+    Exchange x = begin(method, target, request_fields);
+    if (x.status == FilterHeadersStatus::StopIteration) return x;
+    answer(x, status, response_fields, body);
+    return x;
+  }
+  // The request half of send().
+  Exchange begin(const std::string& method, const std::string& target,
+                 const Fields& request_fields) {
     Exchange x;
     x.callbacks = std::make_unique<test::FakeFilterCallbacks>();
     http::StreamInfo& info = x.callbacks->streamInfo();
@@ -80,11 +88,15 @@ class CacheFilterTest : public ::testing::Test {
     x.filter = std::make_unique<CacheFilter>(*factory_, time_, nullptr);
     x.callbacks->attach(*x.filter);
     x.status = x.filter->decodeHeaders(request, true);
-    if (x.status == FilterHeadersStatus::StopIteration) return x;
+    return x;
+  }
+  // The upstream's answer to a request that went on (the response half of send()).
+  void answer(Exchange& x, int status, const Fields& response_fields, const std::string& body) {
     x.forwarded = true;
     x.upstream = http::makeResponseHeaders();
     x.upstream->status = status;
     for (const auto& [n, v] : response_fields) x.upstream->headers.add(n, v);
+    const std::string& method = x.callbacks->requestHeaders().method;
     const bool has_body = method != "HEAD" && !body.empty();
     if (has_body) {
       x.upstream->headers.add("content-length", std::to_string(body.size()));
@@ -95,7 +107,6 @@ class CacheFilterTest : public ::testing::Test {
       http::Buffer data(body);
       x.filter->encodeData(data, true);
     }
-    return x;
   }
   Exchange get(const std::string& target, const Fields& request_fields = {},
                const Fields& response_fields = {{"cache-control", "max-age=60"}},
@@ -298,6 +309,84 @@ TEST_F(CacheFilterTest, A304ThatForbidsStoringRemovesTheEntryButAnswersThisReque
   EXPECT_EQ(factory_->store().stats().entries, 1u);  // the last request's response
 }
 
+TEST_F(CacheFilterTest, ConcurrentMissesWaitForTheFirstAndAreAnsweredFromTheStore) {
+  Exchange leader = begin("GET", "/hot", {});
+  ASSERT_EQ(leader.status, FilterHeadersStatus::Continue);
+  std::vector<Exchange> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.push_back(begin("GET", "/hot", {}));
+    ASSERT_EQ(waiters.back().status, FilterHeadersStatus::StopIteration);
+  }
+  // A request that asks for something newer, or its own conditional, does not wait.
+  EXPECT_EQ(begin("GET", "/hot", {{"cache-control", "no-cache"}}).status,
+            FilterHeadersStatus::Continue);
+  EXPECT_EQ(begin("GET", "/hot", {{"if-none-match", "\"x\""}}).status,
+            FilterHeadersStatus::Continue);
+  EXPECT_EQ(factory_->coalescer().waiting(), 3u);
+
+  answer(leader, 200, {{"cache-control", "max-age=60"}}, "shared body");
+  EXPECT_EQ(factory_->coalescer().inFlight(), 0u);
+  for (Exchange& w : waiters) {
+    EXPECT_EQ(w.callbacks->encodedHeaders(), nullptr);  // woken only on its own loop
+    w.callbacks->simulatedDispatcher().runPosted();
+    ASSERT_NE(w.callbacks->encodedHeaders(), nullptr);
+    EXPECT_EQ(w.callbacks->encodedBody(), "shared body");
+    EXPECT_EQ(w.header("cache-status").rfind("Switchyard; hit; ttl=60", 0), 0u)
+        << w.header("cache-status");
+    EXPECT_EQ(w.callbacks->continueDecodingCalls(), 0);
+  }
+  EXPECT_EQ(lookups("coalesced"), 3);
+  EXPECT_EQ(lookups("miss"), 1);  // the leader (the two that did not wait count at their end)
+}
+
+TEST_F(CacheFilterTest, WaitersGoUpstreamWhenTheAnswerCannotBeSharedOrTakesTooLong) {
+  configure("{coalesce_timeout: 2s, max_coalesced: 1}");
+  // An uncacheable answer: the waiter goes on, and later requests skip the queue (bypass).
+  Exchange leader = begin("GET", "/private", {});
+  Exchange waiter = begin("GET", "/private", {});
+  ASSERT_EQ(waiter.status, FilterHeadersStatus::StopIteration);
+  EXPECT_EQ(begin("GET", "/private", {}).status, FilterHeadersStatus::Continue);  // over the cap
+  answer(leader, 200, {{"cache-control", "private"}}, "mine");
+  waiter.callbacks->simulatedDispatcher().runPosted();
+  EXPECT_EQ(waiter.callbacks->continueDecodingCalls(), 1);
+  Exchange passing = begin("GET", "/private", {});
+  EXPECT_EQ(passing.status, FilterHeadersStatus::Continue);
+  Exchange behind = begin("GET", "/private", {});
+  EXPECT_EQ(behind.status, FilterHeadersStatus::Continue);  // not queued behind `passing`
+  answer(passing, 200, {{"cache-control", "private"}}, "mine");
+  EXPECT_EQ(lookups("bypass"), 1);
+  // When the key turns cacheable, a bypassing request stores it and the mark goes.
+  answer(behind, 200, {{"cache-control", "max-age=60"}}, "public now");
+  EXPECT_EQ(factory_->coalescer().marked(), 0u);
+
+  // A leader that takes too long: the waiter gives up after coalesce_timeout.
+  Exchange slow = begin("GET", "/slow", {});
+  Exchange patient = begin("GET", "/slow", {});
+  ASSERT_EQ(patient.status, FilterHeadersStatus::StopIteration);
+  patient.callbacks->advance(1999ms);
+  EXPECT_EQ(patient.callbacks->continueDecodingCalls(), 0);
+  patient.callbacks->advance(1ms);
+  EXPECT_EQ(patient.callbacks->continueDecodingCalls(), 1);
+  EXPECT_EQ(factory_->coalescer().waiting(), 0u);
+
+  // A leader whose client goes away: the waiter goes upstream, and the key is not marked.
+  Exchange gone = begin("GET", "/gone", {});
+  Exchange left = begin("GET", "/gone", {});
+  gone.filter->onDestroy();
+  left.callbacks->simulatedDispatcher().runPosted();
+  EXPECT_EQ(left.callbacks->continueDecodingCalls(), 1);
+  EXPECT_EQ(begin("GET", "/gone", {}).status, FilterHeadersStatus::Continue);
+  // A waiter whose client went away is not woken.
+  Exchange again = begin("GET", "/again", {});
+  Exchange quitter = begin("GET", "/again", {});
+  quitter.filter->onDestroy();
+  EXPECT_EQ(factory_->coalescer().waiting(), 0u);
+  answer(again, 200, {{"cache-control", "max-age=60"}}, "x");
+  quitter.callbacks->simulatedDispatcher().runPosted();
+  EXPECT_EQ(quitter.callbacks->continueDecodingCalls(), 0);
+  slow.filter->onDestroy();
+}
+
 TEST_F(CacheFilterTest, RequestDirectives) {
   get("/r");
   // no-cache: asks upstream; the answer is stored again.
@@ -443,7 +532,7 @@ TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
       "clusters: [{name: legacy, endpoints: [127.0.0.1:19001]}]\n"
       "routes: [{name: api, match: {prefix: /}, cluster: legacy}]\n"
       "filters:\n";
-  for (const char* key : {"redis: true", "stale_while_revalidate: 10s", "coalesce_timeout: 1s"}) {
+  for (const char* key : {"redis: true", "stale_while_revalidate: 10s"}) {
     try {
       config::loadConfigString(head + "  - cache: {" + key + "}\n", "test.yaml",
                                {filters, metrics, time});
@@ -456,8 +545,11 @@ TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
     }
   }
   // What is built loads.
-  config::loadConfigString(head + "  - cache: {max_bytes: 64MiB, stale_if_error: 1m}\n",
-                           "test.yaml", {filters, metrics, time});
+  config::loadConfigString(
+      head +
+          "  - cache: {max_bytes: 64MiB, stale_if_error: 1m, coalesce_timeout: 1s, "
+          "max_coalesced: 10}\n",
+      "test.yaml", {filters, metrics, time});
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "config/config_error.h"
 #include "config/yaml_util.h"
 #include "proxy/common/http_date.h"
+#include "proxy/common/logging.h"
 #include "proxy/http/filter_manager.h"
 #include "proxy/upstream/runtime_state.h"
 
@@ -154,8 +155,11 @@ std::optional<std::string_view> sameOriginTarget(std::string_view uri, std::stri
 // The store, kept by the server's registry across reloads that keep its sizes.
 struct StoreState final : upstream::RuntimeState {
   explicit StoreState(const MemoryStoreOptions& options)
-      : store(std::make_shared<MemoryStore>(options)) {}
+      : store(std::make_shared<MemoryStore>(options)),
+        reported_evictions(new std::atomic<uint64_t>[2] {}) {}
   std::shared_ptr<MemoryStore> store;
+  // The store's evictions (capacity, variants) already added to the process's counters.
+  std::shared_ptr<std::atomic<uint64_t>[]> reported_evictions;
 };
 
 // The requests in flight per key, kept across every reload.
@@ -180,7 +184,18 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry)
                   .Name("switchyard_cache_entries")
                   .Help("Responses held by the cache's memory tier")
                   .Register(registry)
-                  .Add({})) {}
+                  .Add({})),
+      evictions(prometheus::BuildCounter()
+                    .Name("switchyard_cache_evictions_total")
+                    .Help("Responses evicted from the memory tier, by reason (capacity: to stay "
+                          "within max_bytes; variants: over max_variants)")
+                    .Register(registry)),
+      evictions_capacity(evictions.Add({{"reason", "capacity"}})),
+      evictions_variants(evictions.Add({{"reason", "variants"}})),
+      purges(prometheus::BuildCounter()
+                 .Name("switchyard_cache_purges_total")
+                 .Help("Entries removed (hard) or marked stale (soft) by POST /cache/purge")
+                 .Register(registry)) {}
 
 // --- the filter -------------------------------------------------------------------------------
 
@@ -792,10 +807,10 @@ void CacheFilterFactory::activate(ActivationContext& ctx) const {
   const std::string name = std::to_string(options.max_bytes) + "/" +
                            std::to_string(options.max_object_bytes) + "/" +
                            std::to_string(options.max_variants);
-  store_ =
-      ctx.state
-          .claim<StoreState>("cache", name, [&] { return std::make_shared<StoreState>(options); })
-          ->store;
+  const std::shared_ptr<StoreState> state = ctx.state.claim<StoreState>(
+      "cache", name, [&] { return std::make_shared<StoreState>(options); });
+  store_ = state->store;
+  reported_evictions_ = state->reported_evictions;
   coalescer_ = ctx.state
                    .claim<CoalescerState>("cache-coalescer", "",
                                           [] { return std::make_shared<CoalescerState>(); })
@@ -820,6 +835,123 @@ void CacheFilterFactory::updateGauges() const {
   const MemoryStoreStats s = store_->stats();
   metrics_->bytes.Set(static_cast<double>(s.bytes));
   metrics_->entries.Set(static_cast<double>(s.entries));
+  // Whichever thread moves the reported count forward adds the difference.
+  const auto report = [](std::atomic<uint64_t>& reported, uint64_t now, prometheus::Counter& c) {
+    uint64_t before = reported.load(std::memory_order_relaxed);
+    while (now > before && !reported.compare_exchange_weak(before, now)) {
+    }
+    if (now > before) c.Increment(static_cast<double>(now - before));
+  };
+  report(reported_evictions_[0], s.evictions_capacity, metrics_->evictions_capacity);
+  report(reported_evictions_[1], s.evictions_variants, metrics_->evictions_variants);
+}
+
+admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoint,
+                                                     const admin::AdminRequest& request,
+                                                     AdminContext& /*ctx*/) const {
+  using nlohmann::json;
+  if (endpoint.method == "GET") {
+    const MemoryStoreSnapshot snap = store_->snapshot(10);
+    const MemoryStoreStats st = store_->stats();
+    json largest = json::array();
+    for (const MemoryStoreSnapshot::Entry& e : snap.largest) {
+      // The key's fields are separated by newlines: shown as a list.
+      json key = json::array();
+      std::string_view rest = e.primary;
+      while (true) {
+        const size_t nl = rest.find('\n');
+        key.push_back(std::string(rest.substr(0, nl)));
+        if (nl == std::string_view::npos) break;
+        rest.remove_prefix(nl + 1);
+      }
+      largest.push_back({{"key", key},
+                         {"path", e.path},
+                         {"bytes", e.bytes},
+                         {"status", e.status},
+                         {"soft_purged", e.soft_purged}});
+    }
+    json shards = json::array();
+    for (const MemoryStoreSnapshot::Shard& sh : snap.shards) {
+      shards.push_back({{"keys", sh.keys},
+                        {"entries", sh.entries},
+                        {"bytes", sh.bytes},
+                        {"max_bytes", sh.max_bytes}});
+    }
+    json out = {
+        {"memory",
+         {{"keys", snap.keys},
+          {"entries", snap.entries},
+          {"bytes", snap.bytes},
+          {"max_bytes", snap.max_bytes},
+          {"max_object_bytes", config_.max_object_bytes},
+          {"soft_purged", snap.soft_purged},
+          {"inserts", st.inserts},
+          {"refused_too_large", st.refused_too_large},
+          {"evictions", {{"capacity", st.evictions_capacity}, {"variants", st.evictions_variants}}},
+          {"purged", {{"hard", st.purges_hard}, {"soft", st.purges_soft}}},
+          {"shards", shards},
+          {"largest", largest}}},
+        {"coalescing",
+         {{"in_flight", coalescer_->inFlight()},
+          {"waiting", coalescer_->waiting()},
+          {"marked_uncacheable", coalescer_->marked()}}},
+        {"redis", {{"enabled", false}}},
+    };
+    return admin::jsonResponse(200, out);
+  }
+
+  // POST /cache/purge {"key": "/a?b"} | {"prefix": "/a/"} | {"tag": "t"}, "mode": hard|soft
+  const json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded()) return admin::problemResponse(400, "the body is not valid JSON");
+  if (!body.is_object()) return admin::problemResponse(400, "expected a JSON object");
+  std::string selector;
+  for (const auto& [name, value] : body.items()) {
+    if (name == "mode") continue;
+    if (name != "key" && name != "prefix" && name != "tag") {
+      return admin::problemResponse(
+          400, "unknown key \"" + name + "\" (expected one of key, prefix, tag, and mode)");
+    }
+    if (!selector.empty()) {
+      return admin::problemResponse(400, "give exactly one of key, prefix and tag");
+    }
+    selector = name;
+  }
+  if (selector.empty()) {
+    return admin::problemResponse(400, "one of key, prefix and tag is required");
+  }
+  const json& value = body[selector];
+  if (!value.is_string() || value.get<std::string>().empty()) {
+    return admin::problemResponse(400, "\"" + selector + "\" must be a non-empty string");
+  }
+  const std::string text = value.get<std::string>();
+  if (selector != "tag" && text.front() != '/') {
+    return admin::problemResponse(
+        400, "\"" + selector + "\" must be a path starting with \"/\" (\"" + text + "\")");
+  }
+  PurgeMode mode = PurgeMode::Hard;
+  if (body.contains("mode")) {
+    const json& m = body["mode"];
+    if (m == "soft") {
+      mode = PurgeMode::Soft;
+    } else if (m != "hard") {
+      return admin::problemResponse(400, "\"mode\" must be \"hard\" or \"soft\"");
+    }
+  }
+  size_t purged = 0;
+  if (selector == "key") {
+    purged = store_->purgeTarget(keyPath(text), text, mode);
+  } else if (selector == "prefix") {
+    purged = store_->purgePrefix(text, mode);
+  } else {
+    purged = store_->purgeTag(text, mode);
+  }
+  const char* mode_name = mode == PurgeMode::Soft ? "soft" : "hard";
+  metrics_->purges.Add({{"mode", mode_name}}).Increment(static_cast<double>(purged));
+  updateGauges();
+  SY_LOG(Info, "cache: purge %s=%s (%s): %zu entries", selector.c_str(), text.c_str(), mode_name,
+         purged);
+  return admin::jsonResponse(
+      200, {{selector, text}, {"mode", mode_name}, {"purged", purged}, {"memory", purged}});
 }
 
 namespace {
@@ -837,6 +969,11 @@ FilterFactoryPtr buildCacheFilter(const YAML::Node& node, BuildContext& ctx) {
 
 }  // namespace
 
-void registerCacheFilter(FilterRegistry& registry) { registry.add("cache", buildCacheFilter); }
+void registerCacheFilter(FilterRegistry& registry) {
+  FilterRegistration r;
+  r.build = buildCacheFilter;
+  r.admin = {{"GET", "", false}, {"POST", "/purge", true}};
+  registry.add("cache", std::move(r));
+}
 
 }  // namespace switchyard::filters::cache

@@ -12,15 +12,17 @@
 //
 // Concurrent misses for one key make one upstream request (filters/cache/coalescer.h).
 //
+// GET /cache and POST /cache/purge on the admin listener show and purge the store.
+//
 // Not built yet (the closing notes of the cache issue say what remains):
-// stale-while-revalidate's background refresh, the Redis tier, purge and GET /cache on the admin
-// listener.
+// stale-while-revalidate's background refresh and the Redis tier.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +59,14 @@ struct CacheMetrics {
   prometheus::Family<prometheus::Counter>& lookups;
   prometheus::Gauge& bytes;    // switchyard_cache_bytes
   prometheus::Gauge& entries;  // switchyard_cache_entries
+  // switchyard_cache_evictions_total{reason}: capacity (to stay within max_bytes), variants (over
+  // max_variants).
+  prometheus::Family<prometheus::Counter>& evictions;
+  prometheus::Counter& evictions_capacity;
+  prometheus::Counter& evictions_variants;
+  // switchyard_cache_purges_total{mode}: entries removed (hard) or marked stale (soft) by
+  // POST /cache/purge.
+  prometheus::Family<prometheus::Counter>& purges;
 };
 
 class CacheFilterFactory;
@@ -198,8 +208,13 @@ class CacheFilterFactory final : public FilterFactory {
   const CacheRouteConfig& defaultRoute() const { return default_route_; }
   StalePolicy stalePolicy() const;
   HeuristicPolicy heuristicPolicy() const;
-  // Publishes the store's size to the gauges (after an insert or a removal).
+  // Publishes the store's size to the gauges and its new evictions to the counters (after an
+  // insert or a removal).
   void updateGauges() const;
+  // GET /cache and POST /cache/purge.
+  admin::AdminResponse handleAdmin(const AdminEndpoint& endpoint,
+                                   const admin::AdminRequest& request,
+                                   AdminContext& ctx) const override;
 
  private:
   const CacheConfig config_;
@@ -209,6 +224,8 @@ class CacheFilterFactory final : public FilterFactory {
   // keeps the entries.
   mutable std::shared_ptr<MemoryStore> store_;
   mutable std::shared_ptr<Coalescer> coalescer_;
+  // The store's eviction counts already added to the counters (kept with the store).
+  mutable std::shared_ptr<std::atomic<uint64_t>[]> reported_evictions_;
 };
 
 void registerCacheFilter(FilterRegistry& registry);

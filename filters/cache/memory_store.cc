@@ -273,14 +273,33 @@ size_t MemoryStore::purgeKey(std::string_view primary, PurgeMode mode) {
 }
 
 size_t MemoryStore::purgePrefix(std::string_view path_prefix, PurgeMode mode) {
+  return purgePaths(path_prefix, false, {}, mode);
+}
+
+size_t MemoryStore::purgeTarget(std::string_view path, std::string_view target, PurgeMode mode) {
+  return purgePaths(path, true, target, mode);
+}
+
+size_t MemoryStore::purgePaths(std::string_view path, bool exact, std::string_view target,
+                               PurgeMode mode) {
+  // A key matches when its path starts with `path` (equals it when `exact`) and, given a
+  // target, its primary key ends with that target as its own last field.
+  const auto matches = [&](const PathEntry& entry) {
+    if (exact && entry.first != path) return false;
+    if (target.empty()) return true;
+    const std::string_view key = entry.second->key;
+    return key.size() > target.size() && key.ends_with(target) &&
+           key[key.size() - target.size() - 1] == '\n';
+  };
   size_t total = 0;
   for (size_t i = 0; i < shard_count_; ++i) {
     Shard& shard = shards_[i];
     size_t count = 0;
     if (mode == PurgeMode::Soft) {
       std::shared_lock lock(shard.mutex);
-      for (auto it = shard.paths.lower_bound(path_prefix);
-           it != shard.paths.end() && it->first.starts_with(path_prefix); ++it) {
+      for (auto it = shard.paths.lower_bound(path);
+           it != shard.paths.end() && it->first.starts_with(path); ++it) {
+        if (!matches(*it)) continue;
         for (const auto& v : it->second->variants) v->soft_purged.store(true, Relaxed);
         count += it->second->variants.size();
       }
@@ -289,9 +308,9 @@ size_t MemoryStore::purgePrefix(std::string_view path_prefix, PurgeMode mode) {
       std::unique_lock lock(shard.mutex);
       // Unlinking edits the index: collect first.
       std::vector<KeyEntry*> matched;
-      for (auto it = shard.paths.lower_bound(path_prefix);
-           it != shard.paths.end() && it->first.starts_with(path_prefix); ++it) {
-        matched.push_back(it->second);
+      for (auto it = shard.paths.lower_bound(path);
+           it != shard.paths.end() && it->first.starts_with(path); ++it) {
+        if (matches(*it)) matched.push_back(it->second);
       }
       for (KeyEntry* key : matched) count += unlinkKey(shard, key, dead);
     }

@@ -225,6 +225,10 @@ class MemoryStore {
   size_t purgeKey(std::string_view primary, PurgeMode mode);
   // Entries whose path starts with `path_prefix` ("" matches every entry).
   size_t purgePrefix(std::string_view path_prefix, PurgeMode mode);
+  // Entries whose path is `path` and whose primary key ends with the field `target` (the
+  // request-target with its query, the last field of filters/cache/key.h's primary key): one URL,
+  // whatever host, route or version it was stored under.
+  size_t purgeTarget(std::string_view path, std::string_view target, PurgeMode mode);
   size_t purgeTag(std::string_view tag, PurgeMode mode);
 
   MemoryStoreStats stats() const;
@@ -310,6 +314,10 @@ class MemoryStore {
   Shard& shardOf(size_t hash) const { return shards_[(hash >> 32) & (shard_count_ - 1)]; }
   HashedKey hashed(std::string_view key) const { return {common::seededHash(key, seed_), key}; }
   static Variant* findVariant(const KeyEntry& key, std::string_view secondary);
+
+  // purgePrefix() and purgeTarget(): the keys under `path` (exactly `path` when `exact`), and
+  // given a `target`, only those whose primary key ends with it.
+  size_t purgePaths(std::string_view path, bool exact, std::string_view target, PurgeMode mode);
 
   // The next three run under the shard's exclusive lock and move the responses they drop to
   // `dead`, for the caller to release after unlocking.

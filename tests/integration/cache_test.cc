@@ -22,6 +22,17 @@ class CacheTest : public ProxyTest {
     startProxy(config);
   }
   int64_t upstreamRequests() { return upstream().stats().requests; }
+  Response purge(std::string_view body, bool with_token = true) {
+    Headers headers = {{"Content-Type", "application/json"}};
+    if (with_token) headers.push_back({"Authorization", "Bearer integration-secret-token"});
+    return httpRequest(adminPort(), "POST", "/cache/purge", headers, body);
+  }
+  // Whether `path` is answered from the store (the upstream not asked).
+  bool cached(const std::string& path) {
+    const int64_t before = upstreamRequests();
+    get(path);
+    return upstreamRequests() == before;
+  }
   // A GET whose response (when it reaches the upstream) carries `cache_control`.
   Response get(const std::string& path, const std::string& cache_control = "max-age=60",
                Headers more = {}) {
@@ -176,6 +187,77 @@ TEST_F(CacheTest, AnUncacheableAnswerIsNotSharedAndLaterRequestsBypassTheQueue) 
   EXPECT_NE(m.find("switchyard_cache_lookups_total{result=\"bypass\",route=\"default\"} 1\n"),
             std::string::npos)
       << m;
+}
+
+TEST_F(CacheTest, PurgeByKeyPrefixAndTagRemovesExactlyTheMatchingEntries) {
+  start();
+  const Headers users = {{"X-Test-Response-Header", "Surrogate-Key: users people"}};
+  for (const char* path : {"/orders/1", "/orders/2", "/orders/2?page=2", "/ordersx"}) get(path);
+  get("/users/1", "max-age=60", users);
+  get("/users/2", "max-age=60", users);
+  get("/other");
+  const Response before = httpGet(adminPort(), "/cache");
+  ASSERT_EQ(before.status, 200) << before.body;
+  EXPECT_NE(before.body.find("\"entries\": 7"), std::string::npos) << before.body;
+
+  // Bad requests change nothing.
+  struct Bad {
+    std::string body;
+    bool token;
+    int status;
+    std::string detail;
+  };
+  const std::vector<Bad> bad = {
+      {R"({"prefix":"/orders"})", false, 401, ""},
+      {"{not json", true, 400, "not valid JSON"},
+      {"[]", true, 400, "expected a JSON object"},
+      {"{}", true, 400, "one of key, prefix and tag is required"},
+      {R"({"prefix":""})", true, 400, "non-empty string"},
+      {R"({"tag":7})", true, 400, "non-empty string"},
+      {R"({"key":"orders/1"})", true, 400, "starting with"},
+      {R"({"key":"/a","tag":"b"})", true, 400, "exactly one"},
+      {R"({"tag":"users","mode":"gentle"})", true, 400, "must be"},
+      {R"({"url":"/orders"})", true, 400, "unknown key"},
+  };
+  for (const Bad& b : bad) {
+    const Response r = purge(b.body, b.token);
+    EXPECT_EQ(r.status, b.status) << b.body << " -> " << r.body;
+    EXPECT_NE(r.body.find(b.detail), std::string::npos) << b.body << " -> " << r.body;
+  }
+  EXPECT_NE(httpGet(adminPort(), "/cache").body.find("\"entries\": 7"), std::string::npos);
+
+  // One URL: its query is part of it.
+  Response r = purge(R"({"key":"/orders/2"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"purged\": 1"), std::string::npos) << r.body;
+  EXPECT_FALSE(cached("/orders/2"));
+  EXPECT_TRUE(cached("/orders/2?page=2"));
+  EXPECT_TRUE(cached("/orders/1"));
+  // A prefix of the path.
+  r = purge(R"({"prefix":"/orders/"})");
+  EXPECT_NE(r.body.find("\"purged\": 3"), std::string::npos) << r.body;
+  EXPECT_FALSE(cached("/orders/1"));
+  EXPECT_FALSE(cached("/orders/2?page=2"));
+  EXPECT_TRUE(cached("/ordersx"));
+  // A tag, which the client never saw.
+  EXPECT_FALSE(get("/users/1", "max-age=60", users).header("surrogate-key"));
+  r = purge(R"({"tag":"people"})");
+  EXPECT_NE(r.body.find("\"purged\": 2"), std::string::npos) << r.body;
+  EXPECT_FALSE(cached("/users/2"));
+  EXPECT_TRUE(cached("/other"));
+
+  // Soft: the entry stays, stale, and is revalidated rather than served.
+  r = purge(R"({"key":"/other","mode":"soft"})");
+  EXPECT_NE(r.body.find("\"purged\": 1"), std::string::npos) << r.body;
+  const int64_t upstream_before = upstreamRequests();
+  const Response revalidated = get("/other");
+  EXPECT_EQ(upstreamRequests(), upstream_before + 1);
+  EXPECT_EQ(revalidated.header("cache-status").value_or(""),
+            "Switchyard; fwd=stale; fwd-status=200; stored");
+
+  const std::string m = httpGet(adminPort(), "/metrics").body;
+  EXPECT_NE(m.find("switchyard_cache_purges_total{mode=\"hard\"} 6"), std::string::npos) << m;
+  EXPECT_NE(m.find("switchyard_cache_purges_total{mode=\"soft\"} 1"), std::string::npos) << m;
 }
 
 TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {

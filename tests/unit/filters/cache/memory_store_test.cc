@@ -361,6 +361,26 @@ TEST(MemoryStoreTest, AKeyMovesInThePathIndexWhenItsPathChanges) {
   EXPECT_EQ(store.stats().bytes, 0u);
 }
 
+TEST(MemoryStoreTest, PurgeTargetMatchesOneUrlUnderEveryHostAndRoute) {
+  MemoryStoreOptions options;
+  options.shards = 4;
+  MemoryStore store(options);
+  for (const char* host : {"a", "b"}) {
+    for (const char* target : {"/x", "/x?q=1", "/xy", "/y/x"}) {
+      const std::string primary = std::string("G\nhttp\n") + host + "\nroute\n\ncluster\n" + target;
+      const std::string_view t(target);
+      store.insert(primary, "", t.substr(0, t.find('?')), makeResponse("1"));
+    }
+  }
+  store.insert("G\nhttp\na\nroute\n\ncluster\n/x", "gzip", "/x", makeResponse("2"));
+  EXPECT_EQ(store.purgeTarget("/x", "/x", PurgeMode::Soft), 3u);
+  EXPECT_EQ(store.purgeTarget("/x", "/x", PurgeMode::Hard), 3u);
+  EXPECT_EQ(store.purgeTarget("/x", "/x", PurgeMode::Hard), 0u);
+  EXPECT_EQ(store.purgeTarget("/x", "/x?q=1", PurgeMode::Hard), 2u);
+  EXPECT_EQ(store.purgeTarget("/x", "/x?q", PurgeMode::Hard), 0u);
+  EXPECT_EQ(store.stats().entries, 4u);  // "/xy" and "/y/x" under both hosts
+}
+
 TEST(MemoryStoreTest, PurgeTagMatchesExactlyTheTaggedEntries) {
   MemoryStoreOptions options;
   options.shards = 4;

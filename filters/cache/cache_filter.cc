@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "config/config_error.h"
 #include "config/yaml_util.h"
+#include "filters/cache/entry.h"
 #include "proxy/common/http_date.h"
 #include "proxy/common/logging.h"
 #include "proxy/http/filter_manager.h"
@@ -22,16 +23,6 @@ using std::chrono::seconds;
 
 // What an entry is charged beyond its body, at most: headers, keys and bookkeeping.
 constexpr uint64_t StoreAllowanceBytes = 64 << 10;
-
-// Fields a stored response never keeps: the connection's (RFC 9110 7.6.1), the framing (the
-// body is stored whole), Age (recomputed on every hit) and Set-Cookie (never stored at all).
-bool dropWhenStoring(std::string_view name) {
-  static constexpr std::string_view Dropped[] = {
-      "connection", "keep-alive",        "proxy-connection",  "te",
-      "trailer",    "transfer-encoding", "upgrade",           "content-length",
-      "age",        "set-cookie",        "proxy-authenticate"};
-  return std::find(std::begin(Dropped), std::end(Dropped), name) != std::end(Dropped);
-}
 
 // Fields a 304 carries from the stored 200 (RFC 9110 section 15.4.5).
 bool keptOn304(std::string_view name) {
@@ -76,26 +67,6 @@ bool etagListMatches(std::string_view list, std::string_view etag) {
 
 bool unsafeMethod(std::string_view m) {
   return m == "POST" || m == "PUT" || m == "DELETE" || m == "PATCH";
-}
-
-// The tags of a response's tag header: a space- or comma-separated list.
-std::vector<std::string> tagsOf(const http::HeaderMap& headers, std::string_view name) {
-  std::vector<std::string> out;
-  if (name.empty()) return out;
-  for (const http::HeaderMap::Entry& e : headers.entries()) {
-    if (e.name != name) continue;
-    std::string_view rest = e.value;
-    while (!rest.empty()) {
-      const size_t end = rest.find_first_of(" \t,");
-      const std::string_view tag = rest.substr(0, end);
-      if (!tag.empty()) out.emplace_back(tag);
-      if (end == std::string_view::npos) break;
-      rest.remove_prefix(end + 1);
-    }
-  }
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
 }
 
 // The access-log field and span attribute "cache": the lookup's result.
@@ -496,24 +467,8 @@ void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, boo
 }
 
 void CacheFilter::serveRevalidated(const http::ResponseHeaders& response) {
-  // RFC 9111 section 4.3.4: the 304's fields replace the stored ones of the same name (framing
-  // aside), and freshness is computed anew from the result; the stored body stays.
-  auto merged = http::makeResponseHeaders();
-  merged->status = stale_->status;
-  const std::string& tag_header = factory_.config().tag_header;
-  for (const auto& [name, value] : stale_->headers) {
-    if (response.headers.get(name) == nullptr) merged->headers.add(name, value);
-  }
-  for (const http::HeaderMap::Entry& e : response.headers.entries()) {
-    if (e.name == "content-length" || e.name == "transfer-encoding") continue;
-    merged->headers.add(e.name, e.value);
-  }
-  // The tags stay those of the stored response unless the 304 names others.
-  if (!tag_header.empty() && response.headers.get(tag_header) == nullptr) {
-    for (const std::string& tag : stale_->tags) merged->headers.add(tag_header, tag);
-  }
-  merged->content_length = static_cast<int64_t>(stale_->body.size());
-
+  const http::ResponseHeadersPtr merged =
+      mergeNotModified(*stale_, response, factory_.config().tag_header);
   std::string secondary;
   std::shared_ptr<CachedResponse> refreshed = makeEntry(*merged, secondary);
   CacheStatus status;
@@ -668,59 +623,18 @@ void CacheFilter::startStoring(http::ResponseHeaders& response) {
 
 std::shared_ptr<CachedResponse> CacheFilter::makeEntry(const http::ResponseHeaders& response,
                                                        std::string& secondary) const {
-  const http::RequestHeaders& request = callbacks_->requestHeaders();
-  if (request_cc_.no_store) return nullptr;
-  const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
-  const VaryNames vary = parseVary(response.headers);
-  StoreFacts facts;
-  facts.request_has_authorization = request_has_authorization_;
-  facts.response_has_set_cookie = response.headers.get("set-cookie") != nullptr;
-  facts.response_has_expires = response.headers.get("expires") != nullptr;
-  facts.vary_star = vary.star;
-  const StoreDecision decision = isStoreable("GET", request_cc_, response.status, cc, facts);
-  if (!decision.storeable() || !decision.reusable) return nullptr;
   const CacheConfig& config = factory_.config();
-  if (response.content_length > static_cast<int64_t>(config.max_object_bytes)) return nullptr;
-
-  const common::SystemTime now = time_.systemNow();
-  const std::optional<common::SystemTime> date = parseDateField(response.headers, "date", now);
-  const std::optional<common::SystemTime> last_modified =
-      parseDateField(response.headers, "last-modified", now);
-  Freshness freshness =
-      freshnessLifetime(cc, date, parseExpires(response.headers, now), last_modified,
-                        response.status, now, factory_.heuristicPolicy());
-  if (route_->ttl && (freshness.source == FreshnessSource::None ||
-                      freshness.source == FreshnessSource::Heuristic)) {
-    freshness.lifetime = std::chrono::duration_cast<seconds>(*route_->ttl);
-  }
-  const StalePolicy defaults = factory_.stalePolicy();
-  const seconds swr = cc.stale_while_revalidate.value_or(defaults.stale_while_revalidate);
-  const seconds sie = cc.stale_if_error.value_or(defaults.stale_if_error);
-  // Nothing to serve it for: no freshness, no stale window.
-  if (freshness.lifetime <= seconds(0) && swr <= seconds(0) && sie <= seconds(0)) return nullptr;
-
-  auto entry = std::make_shared<CachedResponse>();
-  entry->status = response.status;
-  for (const http::HeaderMap::Entry& e : response.headers.entries()) {
-    if (dropWhenStoring(e.name) || e.name == config.tag_header) continue;
-    entry->headers.emplace_back(std::string(e.name), std::string(e.value));
-  }
-  entry->request_time = request_time_;
-  entry->response_time = now;
-  entry->stored_at = time_.monotonicNow();
-  entry->initial_age = correctedInitialAge(parseAge(response.headers), date, request_time_, now);
-  entry->freshness_lifetime = freshness.lifetime;
-  entry->stale_while_revalidate = swr;
-  entry->stale_if_error = sie;
-  if (const std::string_view* etag = response.headers.get("etag")) entry->etag = *etag;
-  if (const std::string_view* lm = response.headers.get("last-modified")) {
-    entry->last_modified = *lm;
-  }
-  entry->tags = tagsOf(response.headers, config.tag_header);
-  entry->vary_names = vary.names;
-  secondary = secondaryKey(vary, request.headers);
-  entry->secondary_key = secondary;
-  return entry;
+  EntryContext ctx{callbacks_->requestHeaders().headers, request_cc_};
+  ctx.request_has_authorization = request_has_authorization_;
+  ctx.request_time = request_time_;
+  ctx.now = time_.systemNow();
+  ctx.monotonic_now = time_.monotonicNow();
+  ctx.max_object_bytes = config.max_object_bytes;
+  ctx.tag_header = config.tag_header;
+  ctx.stale_defaults = factory_.stalePolicy();
+  ctx.heuristic = factory_.heuristicPolicy();
+  ctx.route_ttl = route_->ttl;
+  return cache::makeEntry(response, ctx, secondary);
 }
 
 http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stream) {

@@ -53,6 +53,9 @@ struct Config;
 namespace switchyard::redis {
 class Client;
 }
+namespace switchyard::upstream {
+class ConnPool;
+}
 
 namespace switchyard::filters {
 
@@ -66,6 +69,10 @@ struct WorkerContext {
   // `redis:` block. Lives as long as the worker's loop runs; at worker stop it answers what is
   // still pending with Disconnected and goes, after the filters' worker-local objects.
   redis::Client* redis = nullptr;
+  // The worker's connection pool for a cluster of the configuration in effect on the worker (null
+  // for a name it does not have), for a filter's own requests upstream (the cache's background
+  // refresh). On the worker's thread; hold the pointer while a request is on the pool.
+  std::function<std::shared_ptr<upstream::ConnPool>(std::string_view cluster)> upstream_pool;
 };
 
 // One worker's object for one filter of the chain: a cache shard, a connection, formatted

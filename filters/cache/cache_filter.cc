@@ -140,34 +140,6 @@ struct CoalescerState final : upstream::RuntimeState {
 
 }  // namespace
 
-CacheMetrics::CacheMetrics(prometheus::Registry& registry)
-    : lookups(prometheus::BuildCounter()
-                  .Name("switchyard_cache_lookups_total")
-                  .Help("Requests the cache looked up, by route and result (hit, miss, stale, "
-                        "bypass)")
-                  .Register(registry)),
-      bytes(prometheus::BuildGauge()
-                .Name("switchyard_cache_bytes")
-                .Help("Bytes held by the cache's memory tier (headers, bodies and overhead)")
-                .Register(registry)
-                .Add({})),
-      entries(prometheus::BuildGauge()
-                  .Name("switchyard_cache_entries")
-                  .Help("Responses held by the cache's memory tier")
-                  .Register(registry)
-                  .Add({})),
-      evictions(prometheus::BuildCounter()
-                    .Name("switchyard_cache_evictions_total")
-                    .Help("Responses evicted from the memory tier, by reason (capacity: to stay "
-                          "within max_bytes; variants: over max_variants)")
-                    .Register(registry)),
-      evictions_capacity(evictions.Add({{"reason", "capacity"}})),
-      evictions_variants(evictions.Add({{"reason", "variants"}})),
-      purges(prometheus::BuildCounter()
-                 .Name("switchyard_cache_purges_total")
-                 .Help("Entries removed (hard) or marked stale (soft) by POST /cache/purge")
-                 .Register(registry)) {}
-
 // --- the filter -------------------------------------------------------------------------------
 
 std::string_view CacheWorkerState::name(Result result) {
@@ -292,11 +264,12 @@ bool CacheFilter::lookup(http::RequestHeaders& request) {
   policy.stale_if_error = entry.stale_if_error;
   const ReuseDecision d = decideReuse(request_cc_, stored_cc, age, lifetime, policy);
   status_.ttl = d.ttl.count();
-  // Stale within stale-while-revalidate: served only once a background refresh can follow it
-  // (not built yet); until then such a request revalidates, which a cache may always do.
-  const bool usable =
-      d.action == ReuseAction::ServeFresh ||
-      (d.action == ReuseAction::ServeStale && d.stale_reason != StaleReason::StaleWhileRevalidate);
+  // Stale within stale-while-revalidate: served when a background refresh can follow it (one per
+  // key); otherwise the request revalidates, which a cache may always do.
+  const bool usable = d.action == ReuseAction::ServeFresh ||
+                      (d.action == ReuseAction::ServeStale &&
+                       (d.stale_reason != StaleReason::StaleWhileRevalidate ||
+                        refreshInBackground(request, hit.response)));
   if (usable) {
     status_.hit = true;
     count(d.action == ReuseAction::ServeFresh ? CacheWorkerState::Hit : CacheWorkerState::Stale);
@@ -341,6 +314,49 @@ bool CacheFilter::lookup(http::RequestHeaders& request) {
   // Counted when the response comes: a miss, or stale if the stored copy replaces an error.
   deferred_miss_ = true;
   return false;
+}
+
+bool CacheFilter::refreshInBackground(const http::RequestHeaders& request,
+                                      const std::shared_ptr<const CachedResponse>& stale) {
+  if (state_ == nullptr) return false;
+  const http::StreamInfo& info = callbacks_->streamInfo();
+  std::shared_ptr<upstream::ConnPool> pool = state_->pool(info.cluster);
+  if (pool == nullptr) return false;
+  // A refresh (or a request that missed) is already on its way for the key.
+  if (!factory_.coalescer().tryLead(primary_, time_.monotonicNow())) return true;
+  RefreshJob job;
+  job.primary = primary_;
+  job.path = path_;
+  job.stale = stale;
+  job.request = http::makeRequestHeaders();
+  job.request->method = "GET";
+  job.request->path = request.path;
+  if (const std::string_view* host = request.headers.get("host")) {
+    job.request->headers.add("host", *host);
+  }
+  // The fields that chose the variant, and the validators.
+  for (const std::string& name : stale->vary_names) {
+    for (const http::HeaderMap::Entry& e : request.headers.entries()) {
+      if (e.name == name) job.request->headers.add(e.name, e.value);
+    }
+  }
+  if (!stale->etag.empty()) job.request->headers.add("if-none-match", stale->etag);
+  if (!stale->last_modified.empty()) {
+    job.request->headers.add("if-modified-since", stale->last_modified);
+  }
+  job.store = factory_.store_;
+  job.coalescer = factory_.coalescer_;
+  job.reported_evictions = factory_.reported_evictions_;
+  job.metrics = factory_.metrics_;
+  const CacheConfig& config = factory_.config();
+  job.max_object_bytes = config.max_object_bytes;
+  job.tag_header = config.tag_header;
+  job.stale_defaults = factory_.stalePolicy();
+  job.heuristic = factory_.heuristicPolicy();
+  job.route_ttl = route_->ttl;
+  job.timeout = pool->config().response_timeout;
+  state_->refreshes().start(std::move(job), std::move(pool), time_);
+  return true;
 }
 
 bool CacheFilter::coalesce(const http::RequestHeaders& request) {
@@ -680,16 +696,17 @@ void CacheFilter::finishStoring() {
 // --- the factory ------------------------------------------------------------------------------
 
 CacheFilterFactory::CacheFilterFactory(CacheConfig config, prometheus::Registry& metrics)
-    : config_(std::move(config)), metrics_(std::make_unique<CacheMetrics>(metrics)) {}
+    : config_(std::move(config)), metrics_(std::make_shared<CacheMetrics>(metrics)) {}
 
 http::StreamFilterPtr CacheFilterFactory::create(WorkerContext& ctx, WorkerLocal* local) const {
   return std::make_unique<CacheFilter>(*this, ctx.time, static_cast<CacheWorkerState*>(local));
 }
 
-WorkerLocalPtr CacheFilterFactory::workerLocal(WorkerContext&, WorkerLocalPtr previous) const {
-  // The counters are the process's: a reload keeps the worker's cache of them.
+WorkerLocalPtr CacheFilterFactory::workerLocal(WorkerContext& worker,
+                                               WorkerLocalPtr previous) const {
+  // The counters are the process's, and refreshes outlive configurations: a reload keeps it.
   if (previous != nullptr) return previous;
-  return std::make_shared<CacheWorkerState>(metrics_->lookups);
+  return std::make_shared<CacheWorkerState>(metrics_->lookups, worker);
 }
 
 RouteFilterConfigPtr CacheFilterFactory::parseRouteConfig(const YAML::Node& node,
@@ -746,18 +763,7 @@ HeuristicPolicy CacheFilterFactory::heuristicPolicy() const {
 }
 
 void CacheFilterFactory::updateGauges() const {
-  const MemoryStoreStats s = store_->stats();
-  metrics_->bytes.Set(static_cast<double>(s.bytes));
-  metrics_->entries.Set(static_cast<double>(s.entries));
-  // Whichever thread moves the reported count forward adds the difference.
-  const auto report = [](std::atomic<uint64_t>& reported, uint64_t now, prometheus::Counter& c) {
-    uint64_t before = reported.load(std::memory_order_relaxed);
-    while (now > before && !reported.compare_exchange_weak(before, now)) {
-    }
-    if (now > before) c.Increment(static_cast<double>(now - before));
-  };
-  report(reported_evictions_[0], s.evictions_capacity, metrics_->evictions_capacity);
-  report(reported_evictions_[1], s.evictions_variants, metrics_->evictions_variants);
+  publishStoreStats(*store_, *metrics_, reported_evictions_.get());
 }
 
 admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoint,
@@ -872,7 +878,7 @@ namespace {
 
 FilterFactoryPtr buildCacheFilter(const YAML::Node& node, BuildContext& ctx) {
   // Keys of parts that are not built yet are refused rather than ignored.
-  for (const char* key : {"redis", "redis_max_object_bytes", "stale_while_revalidate"}) {
+  for (const char* key : {"redis", "redis_max_object_bytes"}) {
     if (node.IsMap() && node[key]) {
       throw config::ConfigError(node[key], config::child(ctx.path, key),
                                 "not supported yet by this build (see config/README.md, cache)");

@@ -14,8 +14,10 @@
 //
 // GET /cache and POST /cache/purge on the admin listener show and purge the store.
 //
-// Not built yet (the closing notes of the cache issue say what remains):
-// stale-while-revalidate's background refresh and the Redis tier.
+// A stale entry within stale-while-revalidate is served and refreshed in the background
+// (filters/cache/refresh.h).
+//
+// Not built yet (the closing notes of the cache issue say what remains): the Redis tier.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -36,6 +38,8 @@
 #include "filters/cache/freshness.h"
 #include "filters/cache/key.h"
 #include "filters/cache/memory_store.h"
+#include "filters/cache/metrics.h"
+#include "filters/cache/refresh.h"
 #include "filters/registry.h"
 
 namespace switchyard::filters::cache {
@@ -50,25 +54,6 @@ class CacheRouteFilterConfig final : public RouteFilterConfig {
   CacheRouteConfig config_;
 };
 
-// The filter's metric families (process-wide, shared by every configuration).
-struct CacheMetrics {
-  explicit CacheMetrics(prometheus::Registry& registry);
-  // switchyard_cache_lookups_total{route,result}: hit, miss, stale, revalidated, coalesced
-  // (answered after waiting for another request's response) and bypass (forwarded at once: the
-  // key's last answer could not be stored).
-  prometheus::Family<prometheus::Counter>& lookups;
-  prometheus::Gauge& bytes;    // switchyard_cache_bytes
-  prometheus::Gauge& entries;  // switchyard_cache_entries
-  // switchyard_cache_evictions_total{reason}: capacity (to stay within max_bytes), variants (over
-  // max_variants).
-  prometheus::Family<prometheus::Counter>& evictions;
-  prometheus::Counter& evictions_capacity;
-  prometheus::Counter& evictions_variants;
-  // switchyard_cache_purges_total{mode}: entries removed (hard) or marked stale (soft) by
-  // POST /cache/purge.
-  prometheus::Family<prometheus::Counter>& purges;
-};
-
 class CacheFilterFactory;
 
 // The filter's object on one worker: the lookup counters it has looked up, by route, so that a
@@ -77,13 +62,21 @@ class CacheWorkerState final : public WorkerLocal {
  public:
   // `lookups` is the registry's family, which outlives every configuration (this state is kept
   // across reloads).
-  explicit CacheWorkerState(prometheus::Family<prometheus::Counter>& lookups) : family_(lookups) {}
+  CacheWorkerState(prometheus::Family<prometheus::Counter>& lookups, WorkerContext& worker)
+      : family_(lookups), refreshes_(worker.dispatcher), upstream_pool_(worker.upstream_pool) {}
   enum Result : uint8_t { Hit, Miss, Stale, Revalidated, Coalesced, Bypass, ResultCount };
   static std::string_view name(Result result);
   prometheus::Counter& lookups(const std::string& route, Result result);
+  // The worker's background refreshes, and its pool for a cluster (null when there is none).
+  RefreshSet& refreshes() { return refreshes_; }
+  std::shared_ptr<upstream::ConnPool> pool(std::string_view cluster) const {
+    return upstream_pool_ ? upstream_pool_(cluster) : nullptr;
+  }
 
  private:
   prometheus::Family<prometheus::Counter>& family_;
+  RefreshSet refreshes_;
+  std::function<std::shared_ptr<upstream::ConnPool>(std::string_view)> upstream_pool_;
   std::unordered_map<std::string, std::array<prometheus::Counter*, ResultCount>> lookups_;
 };
 
@@ -122,6 +115,9 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   // `not_modified`), Age, Cache-Status after any upstream cache's, and the length.
   http::ResponseHeadersPtr entryHeaders(const CachedResponse& entry, bool not_modified,
                                         std::chrono::seconds age, const CacheStatus& status) const;
+  // Starts a background refresh of `stale` (one per key); false when none can run here.
+  bool refreshInBackground(const http::RequestHeaders& request,
+                           const std::shared_ptr<const CachedResponse>& stale);
   // Whether a conditional request (its If-None-Match, else If-Modified-Since) matches `entry`.
   static bool notModified(const std::string_view* if_none_match,
                           const std::string_view* if_modified_since, const CachedResponse& entry);
@@ -219,13 +215,14 @@ class CacheFilterFactory final : public FilterFactory {
  private:
   const CacheConfig config_;
   const CacheRouteConfig default_route_;
-  std::unique_ptr<CacheMetrics> metrics_;
+  std::shared_ptr<CacheMetrics> metrics_;
   // Claimed from the server's registry by activate(), so that a reload with the same sizes
   // keeps the entries.
   mutable std::shared_ptr<MemoryStore> store_;
   mutable std::shared_ptr<Coalescer> coalescer_;
   // The store's eviction counts already added to the counters (kept with the store).
   mutable std::shared_ptr<std::atomic<uint64_t>[]> reported_evictions_;
+  friend class CacheFilter;
 };
 
 void registerCacheFilter(FilterRegistry& registry);

@@ -34,6 +34,25 @@ Coalescer::Join Coalescer::join(std::string_view key, const CoalesceTicketPtr& t
   return Join::Waiting;
 }
 
+bool Coalescer::tryLead(std::string_view key, common::MonotonicTime now) {
+  const common::HashedKey k = hashed(key);
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = slots_.find(k);
+  if (it == slots_.end()) {
+    it = slots_.emplace(std::string(key), Slot{}).first;
+  }
+  Slot& slot = it->second;
+  if (slot.in_flight) return false;
+  if (slot.pass_until != common::MonotonicTime{}) {
+    if (now < slot.pass_until) return false;
+    slot.pass_until = {};
+    --marked_;
+  }
+  slot.in_flight = true;
+  ++in_flight_;
+  return true;
+}
+
 void Coalescer::finish(std::string_view key, CoalesceOutcome outcome, common::MonotonicTime now) {
   std::vector<CoalesceTicketPtr> woken;
   {

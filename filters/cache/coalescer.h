@@ -72,6 +72,9 @@ class Coalescer {
 
   Join join(std::string_view key, const CoalesceTicketPtr& ticket, size_t max_waiters,
             common::MonotonicTime now);
+  // Leads the key if nobody is in flight for it and it is not marked (then finish() must follow),
+  // without queueing otherwise: a background refresh, one per key.
+  bool tryLead(std::string_view key, common::MonotonicTime now);
   // The leader's outcome: every waiter is woken on its own dispatcher.
   void finish(std::string_view key, CoalesceOutcome outcome, common::MonotonicTime now);
   // A waiter that stopped waiting (its timeout, or its request ended) before being woken.

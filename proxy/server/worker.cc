@@ -56,7 +56,16 @@ Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
       redis_stats_(redis_stats),
       initial_(std::move(config)),
       router_ctx_{time},
-      filter_ctx_{dispatcher_, random_, time, index, nullptr} {
+      filter_ctx_{dispatcher_, random_, time, index, nullptr, nullptr} {
+  filter_ctx_.upstream_pool =
+      [this](std::string_view cluster) -> std::shared_ptr<upstream::ConnPool> {
+    if (!snapshot_) return nullptr;
+    const auto& clusters = snapshot_->config->clusters;
+    for (size_t i = 0; i < clusters.size(); ++i) {
+      if (clusters[i].name == cluster) return snapshot_->pools[i];
+    }
+    return nullptr;
+  };
   unmatched_stats_ = routeStats("unmatched", "");
   if (initial_->config->redis && redis_stats_ != nullptr) {
     redis_status_.setState(redis::ClientState::Connecting);

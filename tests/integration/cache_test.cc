@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -258,6 +259,39 @@ TEST_F(CacheTest, PurgeByKeyPrefixAndTagRemovesExactlyTheMatchingEntries) {
   const std::string m = httpGet(adminPort(), "/metrics").body;
   EXPECT_NE(m.find("switchyard_cache_purges_total{mode=\"hard\"} 6"), std::string::npos) << m;
   EXPECT_NE(m.find("switchyard_cache_purges_total{mode=\"soft\"} 1"), std::string::npos) << m;
+}
+
+TEST_F(CacheTest, StaleWhileRevalidateAnswersAtOnceAndRefreshesInTheBackground) {
+  start();
+  // Stale as soon as it is stored (Age 100 > max-age 60), within stale-while-revalidate. The
+  // upstream takes 300 ms; the response varies on the test's headers, so the refresh sends them.
+  const Headers h = {{"X-Test-Response-Header", "Age: 100"},
+                     {"X-Test-Response-Header", "ETag: \"s1\""},
+                     {"X-Test-Response-Header", "Vary: X-Test-Response-Header, X-Test-Delay-Ms"},
+                     {"X-Test-Delay-Ms", "300"}};
+  const Response first = get("/swr", "max-age=60, stale-while-revalidate=600", h);
+  ASSERT_EQ(first.status, 200) << first.body;
+  const int64_t before = upstreamRequests();
+  const auto started = std::chrono::steady_clock::now();
+  const Response stale = get("/swr", "max-age=60, stale-while-revalidate=600", h);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(stale.status, 200);
+  EXPECT_EQ(stale.body, first.body);
+  EXPECT_EQ(stale.header("cache-status").value_or(""),
+            "Switchyard; hit; ttl=-40; detail=stale_while_revalidate");
+  EXPECT_LT(took, std::chrono::milliseconds(250));  // not the upstream's 300 ms
+  // The refresh: one conditional request, answered 304, which renews the entry.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  std::string m;
+  while ((m = httpGet(adminPort(), "/metrics").body)
+             .find("switchyard_cache_refreshes_total{result=\"stored\"} 1") == std::string::npos) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << m;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // another process, bounded
+  }
+  EXPECT_EQ(upstreamRequests(), before + 1);
+  EXPECT_NE(m.find("switchyard_upstream_requests_total{cluster=\"main\",code=\"304\"} 1"),
+            std::string::npos)
+      << m;
 }
 
 TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {

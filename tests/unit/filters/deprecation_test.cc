@@ -648,7 +648,7 @@ TEST_F(DeprecationFilterTest, WorkersShareTheSeries) {
     test::FakeFilterCallbacks callbacks;
     callbacks.timeSource().setSystemTime(utc("2025-02-01T00:00:00Z"));
     WorkerContext ctx{callbacks.simulatedDispatcher(), callbacks.seededRandom(),
-                      callbacks.timeSource(), worker_index, nullptr};
+                      callbacks.timeSource(), worker_index, nullptr, nullptr};
     if (with_local && locals.size() <= worker_index) {
       locals.push_back(factory_->workerLocal(ctx, nullptr));
       ASSERT_NE(locals.back(), nullptr);
@@ -671,7 +671,7 @@ TEST_F(DeprecationFilterTest, WorkersShareTheSeries) {
   EXPECT_EQ(counterValue(metrics_, "api", "v1", "unknown"), 4);
   // A new configuration gets new caches: the policies it knows are other objects.
   WorkerContext ctx{callbacks_.simulatedDispatcher(), callbacks_.seededRandom(),
-                    callbacks_.timeSource(), 0, nullptr};
+                    callbacks_.timeSource(), 0, nullptr, nullptr};
   EXPECT_NE(factory_->workerLocal(ctx, locals[0]), locals[0]);
 }
 

@@ -15,6 +15,7 @@
 #include "proxy/upstream/runtime_state.h"
 #include "tests/support/activation.h"
 #include "tests/support/fake_filter_callbacks.h"
+#include "tests/support/fake_pool.h"
 
 namespace switchyard::filters::cache {
 namespace {
@@ -85,7 +86,7 @@ class CacheFilterTest : public ::testing::Test {
     request.headers.add("host", "api.example.com");
     for (const auto& [n, v] : request_fields) request.headers.add(n, v);
     x.callbacks->setRouteConfig(route_.get());
-    x.filter = std::make_unique<CacheFilter>(*factory_, time_, nullptr);
+    x.filter = std::make_unique<CacheFilter>(*factory_, time_, worker_state_);
     x.callbacks->attach(*x.filter);
     x.status = x.filter->decodeHeaders(request, true);
     return x;
@@ -126,7 +127,37 @@ class CacheFilterTest : public ::testing::Test {
     return 0;
   }
 
+  // A worker for background refreshes, with `pool_` as every cluster's pool.
+  CacheWorkerState& worker() {
+    if (worker_state_ == nullptr) {
+      config::ClusterConfig cluster;
+      cluster.name = "modern";
+      cluster.endpoints = {{"10.0.0.1", 8080, "10.0.0.1:8080"}};
+      cluster.response_timeout = 15s;
+      pool_ = std::make_shared<test::FakePool>(cluster, dispatcher_);
+      worker_context_.upstream_pool = [this](std::string_view) { return pool_; };
+      local_ = factory_->workerLocal(worker_context_, nullptr);
+      worker_state_ = static_cast<CacheWorkerState*>(local_.get());
+    }
+    return *worker_state_;
+  }
+  double refreshes(const std::string& result) {
+    for (const auto& family : metrics_.Collect()) {
+      if (family.name != "switchyard_cache_refreshes_total") continue;
+      for (const auto& m : family.metric) {
+        if (m.label[0].value == result) return m.counter.value;
+      }
+    }
+    return 0;
+  }
+
   common::SimulatedTimeSource time_;
+  event::SimulatedDispatcher dispatcher_{time_};
+  common::SeededRandom random_{1};
+  WorkerContext worker_context_{dispatcher_, random_, time_, 0, nullptr, nullptr};
+  std::shared_ptr<test::FakePool> pool_;
+  WorkerLocalPtr local_;
+  CacheWorkerState* worker_state_ = nullptr;
   prometheus::Registry metrics_;
   upstream::RuntimeStateRegistry state_;
   std::unique_ptr<CacheFilterFactory> factory_;
@@ -387,6 +418,99 @@ TEST_F(CacheFilterTest, WaitersGoUpstreamWhenTheAnswerCannotBeSharedOrTakesTooLo
   slow.filter->onDestroy();
 }
 
+TEST_F(CacheFilterTest, StaleWhileRevalidateServesStaleAndRefreshesOncePerKeyInTheBackground) {
+  worker();
+  get("/swr", {},
+      {{"cache-control", "max-age=1, stale-while-revalidate=60"},
+       {"etag", "\"e1\""},
+       {"x-version", "1"}},
+      "old");
+  time_.advance(5s);
+  Exchange stale = get("/swr", {{"accept", "text/plain"}});
+  ASSERT_TRUE(stale.served());
+  EXPECT_EQ(stale.callbacks->encodedBody(), "old");
+  EXPECT_EQ(stale.header("cache-status"), "Switchyard; hit; ttl=-4; detail=stale_while_revalidate");
+  EXPECT_EQ(stale.header("age"), "5");
+  // One refresh for the key, however many stale answers.
+  ASSERT_EQ(pool_->newStreamCalls(), 1u);
+  EXPECT_TRUE(get("/swr").served());
+  EXPECT_EQ(pool_->newStreamCalls(), 1u);
+  EXPECT_EQ(lookups("stale"), 2);
+
+  test::FakeUpstreamConnection& conn = pool_->ready();
+  ASSERT_NE(conn.head(), nullptr);
+  EXPECT_EQ(conn.head()->method, "GET");
+  EXPECT_EQ(conn.head()->path, "/swr");
+  EXPECT_EQ(conn.headHeader("host"), "api.example.com");
+  EXPECT_EQ(conn.headHeader("if-none-match"), "\"e1\"");
+  conn.respond(304, true,
+               {{"cache-control", "max-age=100, stale-while-revalidate=60"}, {"x-version", "2"}});
+  EXPECT_TRUE(conn.releasedReusable());
+  EXPECT_EQ(refreshes("stored"), 1);
+  EXPECT_EQ(worker().refreshes().active(), 0u);
+  Exchange fresh = get("/swr");
+  ASSERT_TRUE(fresh.served());
+  EXPECT_EQ(fresh.header("cache-status"), "Switchyard; hit; ttl=100");
+  EXPECT_EQ(fresh.header("x-version"), "2");
+  EXPECT_EQ(fresh.callbacks->encodedBody(), "old");
+
+  // A refresh that fails leaves the entry; the next stale answer tries again.
+  time_.advance(120s);
+  EXPECT_TRUE(get("/swr").served());
+  pool_->fail(upstream::PoolFailure::ConnectFailed);
+  EXPECT_EQ(refreshes("failed"), 1);
+  EXPECT_EQ(factory_->coalescer().inFlight(), 0u);
+  EXPECT_TRUE(get("/swr").served());
+  // A new response replaces the entry.
+  test::FakeUpstreamConnection& again = pool_->ready();
+  again.respond(200, false, {{"cache-control", "max-age=50"}, {"content-length", "3"}});
+  again.respondBody("new", true);
+  EXPECT_EQ(refreshes("stored"), 2);
+  Exchange replaced = get("/swr");
+  ASSERT_TRUE(replaced.served());
+  EXPECT_EQ(replaced.callbacks->encodedBody(), "new");
+  EXPECT_EQ(replaced.header("cache-status"), "Switchyard; hit; ttl=50");
+
+  // Past the window, a stale entry is revalidated by the request itself.
+  time_.advance(200s);
+  EXPECT_TRUE(get("/swr").forwarded);
+  EXPECT_EQ(pool_->newStreamCalls(), 3u);
+  EXPECT_TRUE(pool_->expectQuiescent());
+}
+
+TEST_F(CacheFilterTest, ARefreshThatTimesOutOrIsCutShortLeavesTheEntry) {
+  worker();
+  get("/t", {}, {{"cache-control", "max-age=1, stale-while-revalidate=600"}}, "kept");
+  time_.advance(2s);
+  EXPECT_TRUE(get("/t").served());
+  test::FakeUpstreamConnection& slow = pool_->ready();
+  dispatcher_.advance(15s);  // the cluster's response timeout
+  EXPECT_EQ(refreshes("failed"), 1);
+  EXPECT_FALSE(slow.busy());
+  EXPECT_TRUE(get("/t").served());
+  test::FakeUpstreamConnection& cut = pool_->ready();
+  cut.reset();
+  EXPECT_EQ(refreshes("failed"), 2);
+  EXPECT_TRUE(get("/t").served());
+  // An answer that may not be stored: the entry stays, counted as uncacheable.
+  test::FakeUpstreamConnection& priv = pool_->ready();
+  priv.respond(200, true, {{"cache-control", "private"}});
+  EXPECT_EQ(refreshes("uncacheable"), 1);
+  Exchange still = get("/t");
+  EXPECT_TRUE(still.served());
+  EXPECT_EQ(still.callbacks->encodedBody(), "kept");
+  // The key is marked uncacheable for 30 s: no refresh meanwhile.
+  EXPECT_EQ(pool_->newStreamCalls(), 3u);
+  time_.advance(31s);
+  EXPECT_TRUE(get("/t").served());
+  ASSERT_EQ(pool_->newStreamCalls(), 4u);
+  // Destroying the worker's refreshes withdraws what is pending and frees the key.
+  local_.reset();
+  worker_state_ = nullptr;
+  EXPECT_EQ(pool_->cancelled(), 1u);
+  EXPECT_EQ(factory_->coalescer().inFlight(), 0u);
+}
+
 TEST_F(CacheFilterTest, RequestDirectives) {
   get("/r");
   // no-cache: asks upstream; the answer is stored again.
@@ -532,7 +656,7 @@ TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
       "clusters: [{name: legacy, endpoints: [127.0.0.1:19001]}]\n"
       "routes: [{name: api, match: {prefix: /}, cluster: legacy}]\n"
       "filters:\n";
-  for (const char* key : {"redis: true", "stale_while_revalidate: 10s"}) {
+  for (const char* key : {"redis: true", "redis_max_object_bytes: 1MiB"}) {
     try {
       config::loadConfigString(head + "  - cache: {" + key + "}\n", "test.yaml",
                                {filters, metrics, time});
@@ -548,7 +672,7 @@ TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
   config::loadConfigString(
       head +
           "  - cache: {max_bytes: 64MiB, stale_if_error: 1m, coalesce_timeout: 1s, "
-          "max_coalesced: 10}\n",
+          "max_coalesced: 10, stale_while_revalidate: 30s}\n",
       "test.yaml", {filters, metrics, time});
 }
 

@@ -3,7 +3,8 @@
 namespace switchyard::test {
 
 FakeFilterCallbacks::FakeFilterCallbacks(uint64_t seed)
-    : dispatcher_(time_), random_(seed), worker_context_{dispatcher_, random_, time_, 0, nullptr, nullptr} {
+    : dispatcher_(time_), random_(seed), worker_context_{dispatcher_, random_, time_,
+                                                         0,           nullptr, nullptr} {
   stream_info_.start = time_.monotonicNow();
 }
 

@@ -647,8 +647,12 @@ TEST_F(DeprecationFilterTest, WorkersShareTheSeries) {
   auto request = [&](uint32_t worker_index, bool with_local) {
     test::FakeFilterCallbacks callbacks;
     callbacks.timeSource().setSystemTime(utc("2025-02-01T00:00:00Z"));
-    WorkerContext ctx{callbacks.simulatedDispatcher(), callbacks.seededRandom(),
-                      callbacks.timeSource(), worker_index, nullptr, nullptr};
+    WorkerContext ctx{callbacks.simulatedDispatcher(),
+                      callbacks.seededRandom(),
+                      callbacks.timeSource(),
+                      worker_index,
+                      nullptr,
+                      nullptr};
     if (with_local && locals.size() <= worker_index) {
       locals.push_back(factory_->workerLocal(ctx, nullptr));
       ASSERT_NE(locals.back(), nullptr);
@@ -670,8 +674,12 @@ TEST_F(DeprecationFilterTest, WorkersShareTheSeries) {
   request(2, false);  // no worker object: the filter makes its own, still counted
   EXPECT_EQ(counterValue(metrics_, "api", "v1", "unknown"), 4);
   // A new configuration gets new caches: the policies it knows are other objects.
-  WorkerContext ctx{callbacks_.simulatedDispatcher(), callbacks_.seededRandom(),
-                    callbacks_.timeSource(), 0, nullptr, nullptr};
+  WorkerContext ctx{callbacks_.simulatedDispatcher(),
+                    callbacks_.seededRandom(),
+                    callbacks_.timeSource(),
+                    0,
+                    nullptr,
+                    nullptr};
   EXPECT_NE(factory_->workerLocal(ctx, locals[0]), locals[0]);
 }
 

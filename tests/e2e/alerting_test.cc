@@ -157,8 +157,8 @@ class AlertingTest : public ProxyTest {
 
 // Every panel of every dashboard and every rule, against a sidecar that has seen a bit of
 // everything: v1 and v2 traffic, deprecated calls, retries, an open breaker, overflows, a
-// reload, a rollback, dropped spans, rate limiting (429s and shadow denials) and a Redis that
-// stops answering for a second.
+// reload, a rollback, dropped spans, rate limiting (429s and shadow denials), a Redis that
+// stops answering for a second, and cache hits and misses.
 TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
   RedisServer redis;
   auto& v1 = addUpstream("v1");
@@ -182,6 +182,9 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
   c.routes.push_back({"dead", "/dead/", "dead", ""});
   c.routes.push_back({"slow", "/slow/", "slow", ""});
   c.routes.push_back({"small", "/small/", "small", ""});
+  // The cache stores the catalog's responses for 30 s (the test upstream sends no freshness of
+  // its own); on the other routes it looks up and misses, since nothing there is stored.
+  c.routes.push_back({"catalog", "/catalog/", "legacy", "    filters: {cache: {ttl: 30s}}\n"});
   // Rate limits: /api/v2/export is limited to 5 requests an hour per client (the loop sends
   // more: 429s), v1 has a shadow limit it exceeds (counted, never denied), and the v2 orders go
   // through Redis with a key per request, so they are never denied, only counted in Redis's
@@ -196,6 +199,7 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
       "           match: {path_prefix: /api/v1/}}\n"
       "        - {name: per-user, key: {header: X-User-Id}, limit: 1000, window: 1m,\n"
       "           scope: global, on_redis_error: allow, match: {path_prefix: /api/v2/orders}}\n"
+      "  - cache: {max_bytes: 16MiB}\n"
       "  - deprecation: {}\n"
       "  - retry: {base_interval: 1ms, max_interval: 2ms, budget: {percent: 1, min_retries: 0}}\n"
       "  - circuit_breaker:\n"
@@ -228,6 +232,15 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
     httpGet(port(), "/api/v1/orders", {{"X-Client-Id", "web"}});
     httpGet(port(), "/api/status/500");
     httpGet(port(), "/api/v2/export");
+    // Four catalog items, stored on their first request and hits after that; a search with a
+    // new query every fourth round, a miss each time; an item with an ETag that the client asks
+    // to revalidate (no-cache), which the upstream confirms with a 304.
+    httpGet(port(), "/catalog/items/" + std::to_string(round % 4));
+    if (round % 4 == 0) httpGet(port(), "/catalog/search?q=" + std::to_string(round));
+    if (round % 4 == 2) {
+      httpGet(port(), "/catalog/items/tagged",
+              {{"X-Test-Response-Header", "ETag: \"t1\""}, {"Cache-Control", "no-cache"}});
+    }
     if (round % 5 == 0) httpGet(port(), "/dead/x");
     if (round % 10 == 0) httpGet(port(), "/slow/delay/200");
     if (round % 10 == 0) {
@@ -267,7 +280,19 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
     std::this_thread::sleep_for(20ms);  // a steady rate, not a flood
   }
   if (redis_paused && !redis_resumed) redis.resume();
+  // The cache really answers: a catalog item stored during the loop is still fresh.
+  const std::string cache_status =
+      httpGet(port(), "/catalog/items/1").header("cache-status").value_or("");
+  EXPECT_EQ(cache_status.rfind("Switchyard; hit", 0), 0u) << cache_status;
   waitForScrapes(8);
+  // Prometheus has the catalog's hits, misses and revalidations.
+  const json results =
+      query("sum by (result) (switchyard_cache_lookups_total{route=\"catalog\"}) > 0");
+  std::set<std::string> seen;
+  for (const auto& s : results["data"]["result"]) seen.insert(s["metric"]["result"]);
+  for (const char* result : {"hit", "miss", "revalidated"}) {
+    EXPECT_TRUE(seen.count(result)) << result << ": " << results.dump();
+  }
 
   const std::string lines =
       run("python3 \"" + std::string(SOURCE_DIR) + "/tests/prometheus/queries.py\"");

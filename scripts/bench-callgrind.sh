@@ -6,7 +6,8 @@
 #   scripts/bench-callgrind.sh                 # Switchyard (scripts/bench-sidecar.sh)
 #   TARGET=nginx scripts/bench-callgrind.sh    # nginx as a proxy, for comparison
 # Knobs: BODY (small|big, default small), CONNS (16), SECONDS_LOAD (6), WARMUP (2), PORT (18180),
-# KEEP=1 keeps the callgrind output in the printed directory, SWITCHYARD_BIN as for bench-sidecar.sh.
+# KEEP=1 keeps the callgrind output in the printed directory; SWITCHYARD_BIN, BENCH_RESILIENCE,
+# BENCH_RATE_LIMIT and BENCH_CACHE (hit or miss) as for bench-sidecar.sh.
 # Needs nginx, wrk and valgrind (../shared/bench/install.sh installs the first two).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

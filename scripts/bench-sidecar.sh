@@ -12,6 +12,9 @@
 # the load never reaches (every request is decided, none denied); BENCH_RATE_LIMIT=global makes
 # that policy global, on the Redis at BENCH_REDIS (host:port, required then): one round trip
 # per request.
+# BENCH_CACHE=hit adds the cache filter and gives the route a 1h ttl: after the first request of a
+# URL every request is a hit. BENCH_CACHE=miss adds the cache filter but stores nothing (no ttl,
+# heuristic freshness off): every request is looked up and forwarded.
 set -euo pipefail
 : "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,9 +39,17 @@ routes:
   - name: all
     match: {prefix: /}
     cluster: backend
-filters:
-  - correlation_id: {}
 YAML
+if [[ "${BENCH_CACHE:-}" == "hit" ]]; then
+  printf '    filters: {cache: {ttl: 1h}}\n' >>"$config"
+fi
+printf 'filters:\n  - correlation_id: {}\n' >>"$config"
+case "${BENCH_CACHE:-}" in
+  "") ;;
+  hit) printf '  - cache: {}\n' >>"$config" ;;
+  miss) printf '  - cache: {heuristic_max: 0s}\n' >>"$config" ;;
+  *) echo "bench-sidecar: BENCH_CACHE is hit or miss" >&2; exit 2 ;;
+esac
 if [[ "${BENCH_RESILIENCE:-0}" == "1" ]]; then
   printf '  - retry: {}\n  - circuit_breaker: {}\n' >>"$config"
 fi

@@ -31,18 +31,8 @@ bool keptOn304(std::string_view name) {
   return std::find(std::begin(Kept), std::end(Kept), name) != std::end(Kept);
 }
 
-std::string joinedField(const CachedResponse& entry, std::string_view name) {
-  std::string out;
-  for (const auto& [n, v] : entry.headers) {
-    if (n != name) continue;
-    if (!out.empty()) out.append(", ");
-    out.append(v);
-  }
-  return out;
-}
-
-ResponseCacheControl storedCacheControl(const CachedResponse& entry) {
-  return parseResponseCacheControl(joinedField(entry, "cache-control"));
+const ResponseCacheControl& storedCacheControl(const CachedResponse& entry) {
+  return entry.cache_control;
 }
 
 // A weak comparison of an entity-tag list (If-None-Match) with a stored ETag.
@@ -93,6 +83,11 @@ const ResultLog ResultLogs[CacheWorkerState::ResultCount] = {
 // the bytes have been written (the entry may be evicted meanwhile).
 void addStoredBody(http::Buffer& body, const std::shared_ptr<const CachedResponse>& stored) {
   if (stored->body.empty()) return;
+  // A small body costs less to copy than to reference.
+  if (stored->body.size() <= 2048) {
+    body.add(stored->body);
+    return;
+  }
   auto* owner = new std::shared_ptr<const CachedResponse>(stored);
   body.addReference((*owner)->body.data(), (*owner)->body.size(),
                     [](const void*, size_t, void* arg) {
@@ -200,7 +195,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
   in.version = info.version;
   in.cluster = info.cluster;
   in.target = request.path;
-  path_ = std::string(keyPath(request.path));
+  path_ = keyPath(request.path);
 
   const bool get = request.method == "GET";
   const bool head = request.method == "HEAD";
@@ -229,9 +224,12 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
 bool CacheFilter::lookup(http::RequestHeaders& request) {
   const bool head = request.method == "HEAD";
   MemoryStore& store = factory_.store();
-  CacheHit hit;
+  // Most responses vary on nothing: that variant first, without listing the key's Vary names.
+  CacheHit hit = store.lookup(primary_, "");
   bool vary_miss = false;
-  for (std::vector<std::string>& names : store.varyNames(primary_)) {
+  for (std::vector<std::string>& names :
+       hit ? std::vector<std::vector<std::string>>() : store.varyNames(primary_)) {
+    if (names.empty()) continue;  // looked up above
     VaryNames vary;
     vary.names = std::move(names);
     hit = store.lookup(primary_, secondaryKey(vary, request.headers));
@@ -255,7 +253,7 @@ bool CacheFilter::lookup(http::RequestHeaders& request) {
   }
 
   const CachedResponse& entry = *hit.response;
-  const ResponseCacheControl stored_cc = storedCacheControl(entry);
+  const ResponseCacheControl& stored_cc = storedCacheControl(entry);
   const seconds age = currentAge(entry);
   // A soft-purged entry is stale whatever its lifetime: usable only as a fallback.
   const seconds lifetime = hit.soft_purged ? seconds(0) : entry.freshness_lifetime;
@@ -561,7 +559,7 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
   // The upstream failed (or could not be reached): a stale entry beats the error where the
   // response and the request allow it (stale-if-error, RFC 5861 section 4).
   if (response.status >= 500 && stale_ != nullptr) {
-    const ResponseCacheControl stored_cc = storedCacheControl(*stale_);
+    const ResponseCacheControl& stored_cc = storedCacheControl(*stale_);
     const seconds age = currentAge(*stale_);
     StalePolicy policy = factory_.stalePolicy();
     if (stale_->stale_if_error > policy.stale_if_error) {

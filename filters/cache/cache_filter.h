@@ -161,7 +161,7 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   Mode mode_ = Mode::Off;
   const CacheRouteConfig* route_ = nullptr;
   std::string primary_;
-  std::string path_;
+  std::string_view path_;  // in the request's target
   RequestCacheControl request_cc_;
   bool request_has_authorization_ = false;
   common::SystemTime request_time_{};

@@ -1,5 +1,7 @@
 #include "filters/cache/cache_status.h"
 
+#include <charconv>
+
 namespace switchyard::filters::cache {
 namespace {
 
@@ -27,25 +29,50 @@ std::string_view forwardName(Forward f) {
 
 }  // namespace
 
-std::string formatCacheStatus(const CacheStatus& s) {
-  std::string out = "Switchyard";
+namespace {
+
+void appendNumber(std::string& out, int64_t v) {
+  char buf[24];
+  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
+// Every hit formats one: written into one string, without temporaries.
+void appendStatus(std::string& out, const CacheStatus& s) {
+  out.append("Switchyard");
   if (s.hit) out.append("; hit");
   if (s.fwd != Forward::None) out.append("; fwd=").append(forwardName(s.fwd));
-  if (s.fwd_status) out.append("; fwd-status=").append(std::to_string(*s.fwd_status));
-  if (s.ttl) out.append("; ttl=").append(std::to_string(*s.ttl));
+  if (s.fwd_status) {
+    out.append("; fwd-status=");
+    appendNumber(out, *s.fwd_status);
+  }
+  if (s.ttl) {
+    out.append("; ttl=");
+    appendNumber(out, *s.ttl);
+  }
   if (s.stored) out.append("; stored");
   if (s.collapsed) out.append("; collapsed");
   if (!s.detail.empty()) out.append("; detail=").append(s.detail);
+}
+
+}  // namespace
+
+std::string formatCacheStatus(const CacheStatus& s) {
+  std::string out;
+  out.reserve(64);
+  appendStatus(out, s);
   return out;
 }
 
 std::string appendCacheStatus(std::string_view upstream, const CacheStatus& status) {
-  std::string out(upstream);
-  while (!out.empty() && (out.back() == ' ' || out.back() == '\t' || out.back() == ',')) {
-    out.pop_back();
+  while (!upstream.empty() &&
+         (upstream.back() == ' ' || upstream.back() == '\t' || upstream.back() == ',')) {
+    upstream.remove_suffix(1);
   }
-  if (!out.empty()) out.append(", ");
-  out.append(formatCacheStatus(status));
+  std::string out;
+  out.reserve(upstream.size() + 66);
+  if (!upstream.empty()) out.append(upstream).append(", ");
+  appendStatus(out, status);
   return out;
 }
 

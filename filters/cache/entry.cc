@@ -77,6 +77,7 @@ std::shared_ptr<CachedResponse> makeEntry(const http::ResponseHeaders& response,
   entry->response_time = now;
   entry->stored_at = ctx.monotonic_now;
   entry->initial_age = correctedInitialAge(parseAge(response.headers), date, ctx.request_time, now);
+  entry->cache_control = cc;
   entry->freshness_lifetime = freshness.lifetime;
   entry->stale_while_revalidate = swr;
   entry->stale_if_error = sie;

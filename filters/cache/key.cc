@@ -1,6 +1,7 @@
 #include "filters/cache/key.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "proxy/common/http_token.h"
 
@@ -54,25 +55,32 @@ void appendNormalized(std::string& out, std::string_view value) {
 }  // namespace
 
 std::string primaryKey(const KeyInputs& in) {
-  std::string key;
-  key.reserve(in.scheme.size() + in.host.size() + in.route.size() + in.version.size() +
-              in.cluster.size() + in.target.size() + 8);
-  // GET and HEAD share entries (a HEAD is answered from a stored GET); other methods are never
-  // stored, but invalidation after them computes the GET key of their target.
-  key.push_back(in.method == "GET" || in.method == "HEAD" ? 'G' : 'O');
-  key.push_back('\n');
-  key.append(in.scheme).push_back('\n');
   std::string_view host = trimOws(in.host);
   const std::string_view default_port = in.scheme == "https" ? ":443" : ":80";
   if (host.size() > default_port.size() && host.ends_with(default_port)) {
     host.remove_suffix(default_port.size());
   }
-  for (char c : host) key.push_back(lower(c));
-  key.push_back('\n');
-  key.append(in.route).push_back('\n');
-  key.append(in.version).push_back('\n');
-  key.append(in.cluster).push_back('\n');
-  key.append(in.target.empty() ? std::string_view("/") : in.target);
+  const std::string_view target = in.target.empty() ? std::string_view("/") : in.target;
+  // Sized once and written in place: this runs for every request the cache looks up.
+  std::string key(2 + in.scheme.size() + 1 + host.size() + 1 + in.route.size() + 1 +
+                      in.version.size() + 1 + in.cluster.size() + 1 + target.size(),
+                  '\n');
+  char* p = key.data();
+  const auto put = [&p](std::string_view v) {
+    if (!v.empty()) std::memcpy(p, v.data(), v.size());
+    p += v.size() + 1;  // and the separator already there
+  };
+  // GET and HEAD share entries (a HEAD is answered from a stored GET); other methods are never
+  // stored, but invalidation after them computes the GET key of their target.
+  *p = in.method == "GET" || in.method == "HEAD" ? 'G' : 'O';
+  p += 2;
+  put(in.scheme);
+  for (char c : host) *p++ = lower(c);
+  ++p;
+  put(in.route);
+  put(in.version);
+  put(in.cluster);
+  std::memcpy(p, target.data(), target.size());
   return key;
 }
 

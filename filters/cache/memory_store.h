@@ -62,6 +62,7 @@
 #include <utility>
 #include <vector>
 
+#include "filters/cache/cache_control.h"
 #include "proxy/common/hash.h"
 #include "proxy/common/shared_spin_lock.h"
 #include "proxy/common/time.h"
@@ -85,6 +86,8 @@ struct CachedResponse {
   std::chrono::seconds freshness_lifetime{0};
   std::chrono::seconds stale_while_revalidate{0};
   std::chrono::seconds stale_if_error{0};
+  // The response's Cache-Control, parsed once by the caller (every reuse decision reads it).
+  ResponseCacheControl cache_control;
   // Validators for a conditional request; empty when the response had none.
   std::string etag;
   std::string last_modified;

@@ -59,6 +59,13 @@ bool unsafeMethod(std::string_view m) {
   return m == "POST" || m == "PUT" || m == "DELETE" || m == "PATCH";
 }
 
+// The Cache-Status value, formatted in a buffer of the thread's (the header map copies it).
+std::string_view cacheStatusValue(std::string_view upstream, const CacheStatus& status) {
+  thread_local std::string buffer;
+  appendCacheStatus(buffer, upstream, status);
+  return buffer;
+}
+
 // The access-log field and span attribute "cache": the lookup's result.
 class ResultLog final : public http::FilterState::Object {
  public:
@@ -371,18 +378,14 @@ bool CacheFilter::coalesce(const http::RequestHeaders& request) {
                          request.headers.get("if-modified-since") != nullptr)) {
     return false;
   }
-  ticket_ = std::make_shared<CoalesceTicket>(callbacks_->dispatcher(), this);
-  switch (
-      factory_.coalescer().join(primary_, ticket_, config.max_coalesced, time_.monotonicNow())) {
+  switch (factory_.coalescer().join(primary_, callbacks_->dispatcher(), this, config.max_coalesced,
+                                    time_.monotonicNow(), &ticket_)) {
     case Coalescer::Join::Leader:
       leading_ = true;
-      ticket_.reset();
       return false;
     case Coalescer::Join::Full:
-      ticket_.reset();
       return false;
     case Coalescer::Join::Pass:
-      ticket_.reset();
       bypass_ = true;
       return false;
     case Coalescer::Join::Waiting:
@@ -447,7 +450,7 @@ http::ResponseHeadersPtr CacheFilter::entryHeaders(const CachedResponse& entry, 
     headers->headers.add(name, value);
   }
   headers->headers.add("age", std::to_string(age.count()));
-  headers->headers.add("cache-status", appendCacheStatus(upstream_status, status));
+  headers->headers.add("cache-status", cacheStatusValue(upstream_status, status));
   if (!not_modified && entry.status != 204 && entry.status != 304) {
     // A HEAD answered from a stored GET keeps the GET's length.
     headers->headers.add("content-length", std::to_string(entry.body.size()));
@@ -616,14 +619,21 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
     finishLeading(response.status >= 500 ? CoalesceOutcome::Failed : CoalesceOutcome::Uncacheable);
   }
   std::string upstream_status;
+  bool tagged = false;
+  const std::string& tag_header = factory_.config().tag_header;
   for (const http::HeaderMap::Entry& e : response.headers.entries()) {
+    tagged = tagged || (!tag_header.empty() && e.name == tag_header);
     if (e.name != "cache-status") continue;
     if (!upstream_status.empty()) upstream_status.append(", ");
     upstream_status.append(e.value);
   }
   // The tag header is for the cache, not for the client.
-  if (!factory_.config().tag_header.empty()) response.headers.remove(factory_.config().tag_header);
-  response.headers.set("cache-status", appendCacheStatus(upstream_status, status_));
+  if (tagged) response.headers.remove(tag_header);
+  if (upstream_status.empty()) {
+    response.headers.add("cache-status", cacheStatusValue("", status_));
+  } else {
+    response.headers.set("cache-status", cacheStatusValue(upstream_status, status_));
+  }
   if (end_stream && storing_ != nullptr) finishStoring();
   return http::FilterHeadersStatus::Continue;
 }

@@ -64,15 +64,20 @@ std::string formatCacheStatus(const CacheStatus& s) {
   return out;
 }
 
-std::string appendCacheStatus(std::string_view upstream, const CacheStatus& status) {
+void appendCacheStatus(std::string& out, std::string_view upstream, const CacheStatus& status) {
   while (!upstream.empty() &&
          (upstream.back() == ' ' || upstream.back() == '\t' || upstream.back() == ',')) {
     upstream.remove_suffix(1);
   }
-  std::string out;
-  out.reserve(upstream.size() + 66);
+  out.clear();
   if (!upstream.empty()) out.append(upstream).append(", ");
   appendStatus(out, status);
+}
+
+std::string appendCacheStatus(std::string_view upstream, const CacheStatus& status) {
+  std::string out;
+  out.reserve(upstream.size() + 66);
+  appendCacheStatus(out, upstream, status);
   return out;
 }
 

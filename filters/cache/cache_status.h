@@ -43,5 +43,7 @@ std::string formatCacheStatus(const CacheStatus& status);
 // The value to send: `upstream` (the Cache-Status lines the response already carries, joined,
 // or "") followed by ours.
 std::string appendCacheStatus(std::string_view upstream, const CacheStatus& status);
+// The same, written over `out` (whose capacity a caller may keep from one call to the next).
+void appendCacheStatus(std::string& out, std::string_view upstream, const CacheStatus& status);
 
 }  // namespace switchyard::filters::cache

@@ -9,8 +9,9 @@ Coalescer::Coalescer(std::chrono::milliseconds pass_for)
   slots_ = Map(0, common::SeededHash(seed_), common::HashedKeyEqual{});
 }
 
-Coalescer::Join Coalescer::join(std::string_view key, const CoalesceTicketPtr& ticket,
-                                size_t max_waiters, common::MonotonicTime now) {
+Coalescer::Join Coalescer::join(std::string_view key, event::Dispatcher& dispatcher,
+                                CoalesceWaiter* waiter, size_t max_waiters,
+                                common::MonotonicTime now, CoalesceTicketPtr* ticket) {
   const common::HashedKey k = hashed(key);
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = slots_.find(k);
@@ -29,7 +30,8 @@ Coalescer::Join Coalescer::join(std::string_view key, const CoalesceTicketPtr& t
     return Join::Leader;
   }
   if (slot.waiters.size() >= max_waiters) return Join::Full;
-  slot.waiters.push_back(ticket);
+  *ticket = std::make_shared<CoalesceTicket>(dispatcher, waiter);
+  slot.waiters.push_back(*ticket);
   ++waiting_;
   return Join::Waiting;
 }

@@ -70,8 +70,10 @@ class Coalescer {
   Coalescer(const Coalescer&) = delete;
   Coalescer& operator=(const Coalescer&) = delete;
 
-  Join join(std::string_view key, const CoalesceTicketPtr& ticket, size_t max_waiters,
-            common::MonotonicTime now);
+  // Queues `waiter` (on `dispatcher`) behind the key's leader: its ticket is then in `*ticket`
+  // (made only when the request waits).
+  Join join(std::string_view key, event::Dispatcher& dispatcher, CoalesceWaiter* waiter,
+            size_t max_waiters, common::MonotonicTime now, CoalesceTicketPtr* ticket);
   // Leads the key if nobody is in flight for it and it is not marked (then finish() must follow),
   // without queueing otherwise: a background refresh, one per key.
   bool tryLead(std::string_view key, common::MonotonicTime now);

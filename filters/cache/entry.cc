@@ -51,6 +51,14 @@ std::shared_ptr<CachedResponse> makeEntry(const http::ResponseHeaders& response,
   const StoreDecision decision = isStoreable("GET", ctx.request_cc, response.status, cc, facts);
   if (!decision.storeable() || !decision.reusable) return nullptr;
   if (response.content_length > static_cast<int64_t>(ctx.max_object_bytes)) return nullptr;
+  const seconds swr = cc.stale_while_revalidate.value_or(ctx.stale_defaults.stale_while_revalidate);
+  const seconds sie = cc.stale_if_error.value_or(ctx.stale_defaults.stale_if_error);
+  // Before any date is parsed: a response with no source of freshness (no max-age, s-maxage or
+  // Expires, no heuristic, no route ttl) and no stale window would serve nothing.
+  if (!cc.s_maxage && !cc.max_age && !facts.response_has_expires && !ctx.route_ttl &&
+      !ctx.heuristic.enabled && swr <= seconds(0) && sie <= seconds(0)) {
+    return nullptr;
+  }
 
   const common::SystemTime now = ctx.now;
   const std::optional<common::SystemTime> date = parseDateField(response.headers, "date", now);
@@ -62,8 +70,6 @@ std::shared_ptr<CachedResponse> makeEntry(const http::ResponseHeaders& response,
                         freshness.source == FreshnessSource::Heuristic)) {
     freshness.lifetime = std::chrono::duration_cast<seconds>(*ctx.route_ttl);
   }
-  const seconds swr = cc.stale_while_revalidate.value_or(ctx.stale_defaults.stale_while_revalidate);
-  const seconds sie = cc.stale_if_error.value_or(ctx.stale_defaults.stale_if_error);
   // Nothing to serve it for: no freshness, no stale window.
   if (freshness.lifetime <= seconds(0) && swr <= seconds(0) && sie <= seconds(0)) return nullptr;
 

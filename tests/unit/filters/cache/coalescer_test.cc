@@ -23,24 +23,22 @@ struct RecordingWaiter final : CoalesceWaiter {
 
 class CoalescerTest : public ::testing::Test {
  protected:
-  CoalesceTicketPtr ticket(RecordingWaiter& w) {
-    return std::make_shared<CoalesceTicket>(dispatcher_, &w);
-  }
   common::MonotonicTime now() const { return time_.monotonicNow(); }
 
   common::SimulatedTimeSource time_;
   event::SimulatedDispatcher dispatcher_{time_};
   Coalescer coalescer_{10s};
+  CoalesceTicketPtr out_;  // the last waiter's ticket
 };
 
 TEST_F(CoalescerTest, OneLeaderPerKeyAndWaitersWokenOnTheirOwnDispatcher) {
   RecordingWaiter a, b, c;
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 2, now()), Coalescer::Join::Leader);
-  EXPECT_EQ(coalescer_.join("other", ticket(a), 2, now()), Coalescer::Join::Leader);
-  EXPECT_EQ(coalescer_.join("k", ticket(b), 2, now()), Coalescer::Join::Waiting);
-  EXPECT_EQ(coalescer_.join("k", ticket(c), 2, now()), Coalescer::Join::Waiting);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 2, now(), &out_), Coalescer::Join::Leader);
+  EXPECT_EQ(coalescer_.join("other", dispatcher_, &a, 2, now(), &out_), Coalescer::Join::Leader);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &b, 2, now(), &out_), Coalescer::Join::Waiting);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &c, 2, now(), &out_), Coalescer::Join::Waiting);
   RecordingWaiter d;
-  EXPECT_EQ(coalescer_.join("k", ticket(d), 2, now()), Coalescer::Join::Full);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &d, 2, now(), &out_), Coalescer::Join::Full);
   EXPECT_EQ(coalescer_.inFlight(), 2u);
   EXPECT_EQ(coalescer_.waiting(), 2u);
 
@@ -53,16 +51,15 @@ TEST_F(CoalescerTest, OneLeaderPerKeyAndWaitersWokenOnTheirOwnDispatcher) {
   EXPECT_EQ(coalescer_.waiting(), 0u);
   // A second finish is harmless; the key is free again.
   coalescer_.finish("k", CoalesceOutcome::Stored, now());
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 2, now()), Coalescer::Join::Leader);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 2, now(), &out_), Coalescer::Join::Leader);
 }
 
 TEST_F(CoalescerTest, WaitersThatLeftOrEndedAreNotWoken) {
   RecordingWaiter a, b, c;
-  coalescer_.join("k", ticket(a), 10, now());
-  CoalesceTicketPtr tb = ticket(b);
-  CoalesceTicketPtr tc = ticket(c);
-  coalescer_.join("k", tb, 10, now());
-  coalescer_.join("k", tc, 10, now());
+  coalescer_.join("k", dispatcher_, &a, 10, now(), &out_);
+  CoalesceTicketPtr tb, tc;
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &b, 10, now(), &tb), Coalescer::Join::Waiting);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &c, 10, now(), &tc), Coalescer::Join::Waiting);
   coalescer_.leave("k", tb.get());
   EXPECT_EQ(coalescer_.waiting(), 1u);
   coalescer_.finish("k", CoalesceOutcome::Failed, now());
@@ -71,26 +68,26 @@ TEST_F(CoalescerTest, WaitersThatLeftOrEndedAreNotWoken) {
   EXPECT_EQ(b.calls, 0);
   EXPECT_EQ(c.calls, 0);
   // Failed marks nothing.
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 10, now()), Coalescer::Join::Leader);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 10, now(), &out_), Coalescer::Join::Leader);
 }
 
 TEST_F(CoalescerTest, AnUncacheableOutcomeMarksTheKeyForAWhile) {
   RecordingWaiter a, b;
-  coalescer_.join("k", ticket(a), 10, now());
-  coalescer_.join("k", ticket(b), 10, now());
+  coalescer_.join("k", dispatcher_, &a, 10, now(), &out_);
+  coalescer_.join("k", dispatcher_, &b, 10, now(), &out_);
   coalescer_.finish("k", CoalesceOutcome::Uncacheable, now());
   dispatcher_.runPosted();
   EXPECT_EQ(b.last, CoalesceOutcome::Uncacheable);
   EXPECT_EQ(coalescer_.marked(), 1u);
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 10, now()), Coalescer::Join::Pass);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 10, now(), &out_), Coalescer::Join::Pass);
   time_.advance(9s);
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 10, now()), Coalescer::Join::Pass);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 10, now(), &out_), Coalescer::Join::Pass);
   time_.advance(1s);
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 10, now()), Coalescer::Join::Leader);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 10, now(), &out_), Coalescer::Join::Leader);
   EXPECT_EQ(coalescer_.marked(), 0u);
   coalescer_.finish("k", CoalesceOutcome::Uncacheable, now());
   coalescer_.clearMark("k");
-  EXPECT_EQ(coalescer_.join("k", ticket(a), 10, now()), Coalescer::Join::Leader);
+  EXPECT_EQ(coalescer_.join("k", dispatcher_, &a, 10, now(), &out_), Coalescer::Join::Leader);
 }
 
 TEST_F(CoalescerTest, ManyThreadsOneLeaderAtATimeEveryWaiterWokenOnce) {
@@ -110,8 +107,8 @@ TEST_F(CoalescerTest, ManyThreadsOneLeaderAtATimeEveryWaiterWokenOnce) {
       for (int i = 0; i < Rounds; ++i) {
         const std::string key = "k" + std::to_string(i % 8);
         auto w = std::make_unique<RecordingWaiter>();
-        auto tk = std::make_shared<CoalesceTicket>(*loops[t], w.get());
-        switch (coalescer_.join(key, tk, 1000, at)) {
+        CoalesceTicketPtr tk;
+        switch (coalescer_.join(key, *loops[t], w.get(), 1000, at, &tk)) {
           case Coalescer::Join::Leader:
             ++leaders;
             coalescer_.finish(key, CoalesceOutcome::Stored, at);

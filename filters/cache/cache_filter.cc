@@ -643,6 +643,18 @@ void CacheFilter::startStoring(http::ResponseHeaders& response) {
   if (callbacks_->requestHeaders().method != "GET") return;
   storing_ = makeEntry(response, storing_secondary_);
   status_.stored = storing_ != nullptr;
+  if (storing_ != nullptr) {
+    // The response is read at the upstream's pace, not at this client's, until it is stored:
+    // requests waiting for it do not wait for a slow client (at most max_object_bytes buffer).
+    callbacks_->holdDownstreamBackpressure(true);
+    holding_backpressure_ = true;
+  }
+}
+
+void CacheFilter::releaseBackpressure() {
+  if (!holding_backpressure_) return;
+  holding_backpressure_ = false;
+  callbacks_->holdDownstreamBackpressure(false);
 }
 
 std::shared_ptr<CachedResponse> CacheFilter::makeEntry(const http::ResponseHeaders& response,
@@ -665,6 +677,7 @@ http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stre
   if (storing_ != nullptr) {
     if (storing_->body.size() + data.length() > factory_.config().max_object_bytes) {
       storing_.reset();  // too large after all: it streams through uncached
+      releaseBackpressure();
       finishLeading(CoalesceOutcome::Uncacheable);
     } else {
       storing_->body.append(data.toString());
@@ -692,6 +705,7 @@ void CacheFilter::onDestroy() {
 
 void CacheFilter::finishStoring() {
   std::shared_ptr<CachedResponse> entry = std::move(storing_);
+  releaseBackpressure();
   const InsertStatus inserted =
       factory_.store().insert(primary_, storing_secondary_, path_, std::move(entry));
   factory_.updateGauges();

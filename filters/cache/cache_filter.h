@@ -128,6 +128,7 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   std::shared_ptr<CachedResponse> makeEntry(const http::ResponseHeaders& response,
                                             std::string& secondary) const;
   void startStoring(http::ResponseHeaders& response);
+  void releaseBackpressure();
   void finishStoring();
   void count(CacheWorkerState::Result result);
   std::chrono::seconds currentAge(const CachedResponse& entry) const;
@@ -179,8 +180,9 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   std::optional<std::string> client_if_modified_since_;
   // Coalescing: this request leads its key's queue, or waits in it (ticket_, wait_timer_).
   bool leading_ = false;
-  bool coalesced_ = false;  // answered from the store after waiting
-  bool bypass_ = false;     // forwarded without queueing: the key is marked uncacheable
+  bool coalesced_ = false;             // answered from the store after waiting
+  bool bypass_ = false;                // forwarded without queueing: the key is marked uncacheable
+  bool holding_backpressure_ = false;  // while storing (holdDownstreamBackpressure)
   CoalesceTicketPtr ticket_;
   event::TimerPtr wait_timer_;
 };

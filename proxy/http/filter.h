@@ -107,6 +107,12 @@ class StreamFilterCallbacks {
   // StopIteration, once continueEncoding() is called); whatever body the old response still had
   // coming is dropped.
   virtual void replaceResponse(ResponseHeadersPtr headers, Buffer& body) = 0;
+  // Encode side: while held, a client that reads slowly does not slow the upstream: its write
+  // buffer's high watermark is not passed on to the terminal filter, so the response keeps being
+  // read and buffers for the client instead (the caller bounds how much: the cache holds it only
+  // while storing a response of at most max_object_bytes). Releasing passes on a watermark that
+  // is still high. Holds nest; a stream that ends releases its holds.
+  virtual void holdDownstreamBackpressure(bool /*hold*/) {}
 };
 
 // One filter instance per request. A filter overrides only the hooks it needs; defaults pass

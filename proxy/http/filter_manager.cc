@@ -30,8 +30,12 @@ class FilterManager::ActiveFilter final : public StreamFilterCallbacks {
   }
   void setDownstreamWatermarkCallbacks(DownstreamWatermarkCallbacks* cb) override {
     parent_.watermark_callbacks_ = cb;
-    if (cb != nullptr && parent_.downstream_above_high_) cb->onAboveWriteBufferHighWatermark();
+    if (cb != nullptr && parent_.downstream_above_high_ && parent_.backpressure_holds_ == 0) {
+      parent_.watermark_delivered_ = true;
+      cb->onAboveWriteBufferHighWatermark();
+    }
   }
+  void holdDownstreamBackpressure(bool hold) override { parent_.holdBackpressure(hold); }
   void onUpstreamAboveWriteBufferHighWatermark() override {
     parent_.callbacks_.readDisableDownstream(true);
   }
@@ -336,14 +340,30 @@ void FilterManager::sendLocalReplyFrom(long encode_start, LocalReply reply) {
 
 void FilterManager::onDownstreamAboveWriteBufferHighWatermark() {
   downstream_above_high_ = true;
-  if (watermark_callbacks_ != nullptr && !destroyed_)
+  if (watermark_callbacks_ != nullptr && !destroyed_ && backpressure_holds_ == 0 &&
+      !watermark_delivered_) {
+    watermark_delivered_ = true;
     watermark_callbacks_->onAboveWriteBufferHighWatermark();
+  }
 }
 
 void FilterManager::onDownstreamBelowWriteBufferLowWatermark() {
   downstream_above_high_ = false;
-  if (watermark_callbacks_ != nullptr && !destroyed_)
+  if (watermark_callbacks_ != nullptr && !destroyed_ && watermark_delivered_) {
+    watermark_delivered_ = false;
     watermark_callbacks_->onBelowWriteBufferLowWatermark();
+  }
+}
+
+void FilterManager::holdBackpressure(bool hold) {
+  if (hold) {
+    ++backpressure_holds_;
+    return;
+  }
+  if (backpressure_holds_ == 0) return;
+  // A watermark that went high meanwhile reaches the upstream side now.
+  if (--backpressure_holds_ == 0 && downstream_above_high_)
+    onDownstreamAboveWriteBufferHighWatermark();
 }
 
 void FilterManager::destroy() {

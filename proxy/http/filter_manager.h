@@ -53,6 +53,8 @@ class FilterManager {
 
   void onDownstreamAboveWriteBufferHighWatermark();
   void onDownstreamBelowWriteBufferLowWatermark();
+  // See StreamFilterCallbacks::holdDownstreamBackpressure().
+  void holdBackpressure(bool hold);
 
   // Ends the stream: onDestroy() on every filter, once.
   void destroy();
@@ -91,6 +93,10 @@ class FilterManager {
   ResponseHeadersPtr response_headers_;
   DownstreamWatermarkCallbacks* watermark_callbacks_ = nullptr;
   bool downstream_above_high_ = false;
+  // The terminal filter heard "above high" (and not yet "below low"); holdDownstreamBackpressure()
+  // holds it back while backpressure_holds_ > 0.
+  bool watermark_delivered_ = false;
+  uint32_t backpressure_holds_ = 0;
 
   // Decode state.
   bool headers_end_stream_ = false;

@@ -3,6 +3,7 @@
 // copy served when the upstream fails or is gone.
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <string>
@@ -169,6 +170,36 @@ TEST_F(CacheTest, AHundredConcurrentRequestsOnAColdKeyMakeOneUpstreamRequest) {
       << m;
 }
 
+TEST_F(CacheTest, ASlowLeaderClientDoesNotSlowTheWaiters) {
+  start("{max_bytes: 64MiB, max_object_bytes: 32MiB, coalesce_timeout: 8s}");
+  const std::string path = "/bytes/16777216";  // 16 MiB, far beyond the socket buffers
+  const Headers headers = {{"X-Test-Response-Header", "Cache-Control: max-age=60"},
+                           {"X-Test-Delay-Ms", "200"}};
+  // The leader's client sends its request and never reads.
+  RawConnection leader;
+  ASSERT_TRUE(leader.connect(port()));
+  const int small = 4096;
+  ::setsockopt(leader.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  ASSERT_TRUE(leader.send(buildRequest("GET", path, headers)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // it leads (bounded: one wait)
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Response> responses(4);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < responses.size(); ++i) {
+    clients.emplace_back(
+        [&, i] { responses[i] = httpGet(port(), path, headers, std::chrono::seconds(15)); });
+  }
+  for (std::thread& t : clients) t.join();
+  const auto took = std::chrono::steady_clock::now() - started;
+  for (const Response& r : responses) {
+    ASSERT_EQ(r.status, 200) << r.reason;
+    EXPECT_EQ(r.body.size(), 16777216u);
+  }
+  // Answered from the leader's stored response, long before coalesce_timeout.
+  EXPECT_LT(took, std::chrono::seconds(4));
+  EXPECT_EQ(upstreamRequests(), 1);
+}
+
 TEST_F(CacheTest, AnUncacheableAnswerIsNotSharedAndLaterRequestsBypassTheQueue) {
   start();
   const int64_t before = upstreamRequests();
@@ -326,6 +357,35 @@ TEST_F(CacheTest, AStaleCopyBeatsAFailingOrMissingUpstream) {
       << gone.header("cache-status").value_or("");
   // ...but where stale use is forbidden, a disconnected cache answers 504.
   EXPECT_TRUE(isProblem(get("/strict", "max-age=0, must-revalidate"), 504));
+}
+
+TEST_F(CacheTest, AnOpenBreakerGetsTheStaleCopyWithoutReachingTheUpstream) {
+  ProxyConfig config = defaultConfig();
+  config.filters += "  - cache: {stale_if_error: 10m}\n";
+  config.filters += "  - circuit_breaker: {consecutive_failures: 2, cooldown: 1h}\n";
+  startProxy(config);
+  const Response first = get("/b", "max-age=0");
+  ASSERT_EQ(first.status, 200);
+  // Two failures open the breaker (each already answered with the stale copy).
+  ASSERT_EQ(httpGet(upstream().port(), "/control/fail?status=503&count=-1").status, 200);
+  EXPECT_EQ(get("/b", "max-age=0").status, 200);
+  EXPECT_EQ(get("/b", "max-age=0").status, 200);
+  ASSERT_NE(httpGet(adminPort(), "/metrics")
+                .body.find("switchyard_circuit_breaker_state{cluster=\"main\"} 2"),
+            std::string::npos);
+  const int64_t before = upstreamRequests();
+  const Response open = get("/b", "max-age=0");
+  EXPECT_EQ(upstreamRequests(), before);  // the breaker answered
+  EXPECT_EQ(open.status, 200);
+  EXPECT_EQ(open.body, first.body);
+  EXPECT_EQ(
+      open.header("cache-status").value_or("").rfind("Switchyard; fwd=stale; fwd-status=503;", 0),
+      0u)
+      << open.header("cache-status").value_or("");
+  // Nothing stored for a URL: the breaker's own 503 goes through, without Cache-Status.
+  const Response none = get("/never-stored");
+  EXPECT_EQ(none.status, 503);
+  EXPECT_FALSE(none.header("cache-status"));
 }
 
 TEST_F(CacheTest, ASuccessfulPostInvalidatesTheTarget) {

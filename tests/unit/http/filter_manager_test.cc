@@ -824,6 +824,36 @@ TEST_F(FilterManagerTest, DownstreamWatermarksReachTheTerminalFilter) {
   EXPECT_EQ(watermarks.events.size(), 3u);
 }
 
+TEST_F(FilterManagerTest, AHeldBackpressureReachesTheTerminalFilterWhenReleased) {
+  ScriptedFilter& cache = addFilter("cache");
+  TerminalFilter& t = setTerminal();
+  RecordingWatermarks watermarks;
+  t.cb().setDownstreamWatermarkCallbacks(&watermarks);
+  cache.cb().holdDownstreamBackpressure(true);
+  cache.cb().holdDownstreamBackpressure(true);  // holds nest
+  fm_->onDownstreamAboveWriteBufferHighWatermark();
+  fm_->onDownstreamBelowWriteBufferLowWatermark();
+  fm_->onDownstreamAboveWriteBufferHighWatermark();
+  EXPECT_TRUE(watermarks.events.empty());
+  cache.cb().holdDownstreamBackpressure(false);
+  EXPECT_TRUE(watermarks.events.empty());
+  // The last release passes on the watermark that is still high.
+  cache.cb().holdDownstreamBackpressure(false);
+  EXPECT_EQ(watermarks.events, (std::vector<std::string>{"above"}));
+  fm_->onDownstreamBelowWriteBufferLowWatermark();
+  EXPECT_EQ(watermarks.events, (std::vector<std::string>{"above", "below"}));
+  // A release without a hold, or below without above, changes nothing.
+  cache.cb().holdDownstreamBackpressure(false);
+  fm_->onDownstreamBelowWriteBufferLowWatermark();
+  EXPECT_EQ(watermarks.events.size(), 2u);
+  // Released while low: nothing to pass on.
+  cache.cb().holdDownstreamBackpressure(true);
+  fm_->onDownstreamAboveWriteBufferHighWatermark();
+  fm_->onDownstreamBelowWriteBufferLowWatermark();
+  cache.cb().holdDownstreamBackpressure(false);
+  EXPECT_EQ(watermarks.events.size(), 2u);
+}
+
 TEST_F(FilterManagerTest, DestroyCallsOnDestroyOncePerFilter) {
   addFilter("a");
   addFilter("b");

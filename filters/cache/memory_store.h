@@ -183,8 +183,9 @@ class MemoryStore {
  public:
   // Charged to every entry on top of its strings (see the top of this file): with libstdc++ on
   // x86-64, an entry that is its key's only variant takes about 680 bytes of bookkeeping and
-  // allocator headers.
-  static constexpr size_t EntryOverhead = 768;
+  // allocator headers. Measured against the process's RSS (60000 entries of 330-byte bodies
+  // and 6 fields, December 2026), 768 charged 7% less than the process grew by; 864 covers it.
+  static constexpr size_t EntryOverhead = 864;
   // Charged per header field, tag and Vary name.
   static constexpr size_t ItemOverhead = 64;
   static constexpr size_t MaxShards = 64;

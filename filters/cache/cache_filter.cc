@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
+#include <future>
 #include <optional>
 
 #include "config/config.h"
@@ -150,6 +152,79 @@ std::string_view CacheWorkerState::name(Result result) {
   return Names[result];
 }
 
+// This process's name in the purge log: its own purges are not applied twice.
+const std::string& processOrigin() {
+  static const std::string origin = [] {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx",
+                  static_cast<unsigned long long>(common::RealRandom().next()));
+    return std::string(buf);
+  }();
+  return origin;
+}
+
+CacheWorkerState::~CacheWorkerState() {
+  // A poll in flight must not call back into this object.
+  poll_request_.cancel();
+}
+
+void CacheWorkerState::enableRedis(redis::Client& client, std::shared_ptr<MemoryStore> store,
+                                   std::shared_ptr<CacheMetrics> metrics,
+                                   std::shared_ptr<std::atomic<uint64_t>[]> reported_evictions) {
+  store_ = std::move(store);
+  metrics_ = std::move(metrics);
+  reported_evictions_ = std::move(reported_evictions);
+  if (tier_ != nullptr) return;
+  tier_ = std::make_unique<RedisTier>(client, time_);
+  if (worker_index_ != 0) return;
+  poll_timer_ = dispatcher_.createTimer([this] {
+    pollPurges();
+    poll_timer_->enable(std::chrono::seconds(1));
+  });
+  poll_timer_->enable(std::chrono::milliseconds(1));
+}
+
+void CacheWorkerState::countRedis(const char* op, const char* result) {
+  if (metrics_ != nullptr) {
+    metrics_->redis_operations.Add({{"op", op}, {"result", result}}).Increment();
+  }
+}
+
+void CacheWorkerState::pollPurges() {
+  if (poll_request_) return;  // the last read is still out
+  auto done = [this](PurgeLogResult r) {
+    poll_request_ = redis::Request();
+    countRedis("purge_log", r.ok() ? "ok" : "error");
+    if (!r.ok()) return;
+    const bool first = last_purge_id_.empty();
+    last_purge_id_ = r.last_id;
+    if (first) return;  // history is not replayed
+    for (const PurgeRecord& p : r.records) {
+      if (p.origin == processOrigin()) continue;
+      size_t n = 0;
+      switch (p.kind) {
+        case PurgeKind::Key:
+          n = store_->purgeTarget(keyPath(p.value), p.value, p.mode);
+          break;
+        case PurgeKind::Prefix:
+          n = store_->purgePrefix(p.value, p.mode);
+          break;
+        case PurgeKind::Tag:
+          n = store_->purgeTag(p.value, p.mode);
+          break;
+      }
+      metrics_->purges.Add({{"mode", std::string(purgeModeName(p.mode))}})
+          .Increment(static_cast<double>(n));
+      SY_LOG(Info, "cache: purge %s=%s (%s) from another replica: %zu entries",
+             std::string(purgeKindName(p.kind)).c_str(), p.value.c_str(),
+             std::string(purgeModeName(p.mode)).c_str(), n);
+    }
+    publishStoreStats(*store_, *metrics_, reported_evictions_.get());
+  };
+  poll_request_ = last_purge_id_.empty() ? tier_->latestPurgeId(std::move(done))
+                                         : tier_->readPurges(last_purge_id_, std::move(done));
+}
+
 prometheus::Counter& CacheWorkerState::lookups(const std::string& route, Result result) {
   auto [it, added] = lookups_.try_emplace(route);
   if (added) {
@@ -224,8 +299,89 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
   request_time_ = time_.systemNow();
   mode_ = Mode::Forwarded;
   if (lookup(request)) return http::FilterHeadersStatus::StopIteration;
+  if (stale_ == nullptr && fetchFromRedis("")) {
+    return http::FilterHeadersStatus::StopIteration;
+  }
   if (coalesce(request)) return http::FilterHeadersStatus::StopIteration;
   return http::FilterHeadersStatus::Continue;
+}
+
+bool CacheFilter::fetchFromRedis(std::string secondary) {
+  RedisTier* tier = state_ != nullptr ? state_->tier() : nullptr;
+  // A request that asks for a newer response than is stored skips it: it goes upstream anyway.
+  if (tier == nullptr || request_cc_.no_cache ||
+      (request_cc_.max_age && *request_cc_.max_age <= seconds(0))) {
+    return false;
+  }
+  mode_ = Mode::Fetching;
+  fetch_secondary_ = std::move(secondary);
+  fetch_ = tier->fetch(primary_, fetch_secondary_, [this](FetchResult r) {
+    fetch_ = redis::Request();
+    onFetched(std::move(r));
+  });
+  return true;
+}
+
+void CacheFilter::onFetched(FetchResult r) {
+  mode_ = Mode::Forwarded;
+  http::RequestHeaders& request = callbacks_->requestHeaders();
+  switch (r.kind) {
+    case FetchResult::Hit:
+      if (r.entry && !r.entry->soft_purged) {
+        state_->countRedis("fetch", "hit");
+        // Into the memory tier, then served (or revalidated) from there as any stored response.
+        std::shared_ptr<CachedResponse> entry = std::move(r.entry->entry);
+        std::string cc;
+        for (const auto& [name, value] : entry->headers) {
+          if (name != "cache-control") continue;
+          if (!cc.empty()) cc.append(", ");
+          cc.append(value);
+        }
+        entry->cache_control = parseResponseCacheControl(cc);
+        const std::string secondary = entry->secondary_key;
+        factory_.store().insert(primary_, secondary, path_, std::move(entry));
+        factory_.updateGauges();
+        if (lookup(request)) return;
+        break;
+      }
+      state_->countRedis("fetch", "miss");  // soft-purged there: not used
+      break;
+    case FetchResult::VaryMismatch:
+      if (!fetched_again_) {
+        VaryNames vary;
+        vary.names = r.vary_names;
+        std::string secondary = secondaryKey(vary, request.headers);
+        if (secondary != fetch_secondary_) {
+          fetched_again_ = true;
+          fetchFromRedis(std::move(secondary));
+          return;
+        }
+      }
+      state_->countRedis("fetch", "miss");
+      break;
+    case FetchResult::Miss:
+      state_->countRedis("fetch", "miss");
+      break;
+    case FetchResult::Error:
+      // The tier is a cache: its failures cost a trip upstream, nothing more.
+      state_->countRedis("fetch", "error");
+      break;
+  }
+  if (stale_ == nullptr && coalesce(request)) return;
+  callbacks_->continueDecoding();
+}
+
+void CacheFilter::storeInRedis(const CachedResponse& entry, const std::string& secondary) {
+  RedisTier* tier = state_ != nullptr ? state_->tier() : nullptr;
+  if (tier == nullptr || entry.body.size() > factory_.config().redis_max_object_bytes) return;
+  // Kept there as long as it may serve: its freshness left and the longer stale window.
+  const seconds usable = entry.freshness_lifetime - currentAge(entry) +
+                         std::max(entry.stale_while_revalidate, entry.stale_if_error);
+  if (usable <= seconds(0)) return;
+  CacheWorkerState* state = state_;
+  tier->store(primary_, secondary, entry,
+              std::chrono::duration_cast<std::chrono::milliseconds>(usable),
+              [state](bool ok) { state->countRedis("store", ok ? "ok" : "error"); });
 }
 
 bool CacheFilter::lookup(http::RequestHeaders& request) {
@@ -360,6 +516,8 @@ bool CacheFilter::refreshInBackground(const http::RequestHeaders& request,
   job.heuristic = factory_.heuristicPolicy();
   job.route_ttl = route_->ttl;
   job.timeout = pool->config().response_timeout;
+  job.tier = state_->tier();
+  job.redis_max_object_bytes = config.redis_max_object_bytes;
   state_->refreshes().start(std::move(job), std::move(pool), time_);
   return true;
 }
@@ -497,6 +655,7 @@ void CacheFilter::serveRevalidated(const http::ResponseHeaders& response) {
     refreshed->body = stale_->body;
     const InsertStatus inserted = store.insert(primary_, secondary, path_, refreshed);
     status.stored = inserted == InsertStatus::Stored || inserted == InsertStatus::Replaced;
+    if (status.stored) storeInRedis(*refreshed, secondary);
     finishLeading(status.stored ? CoalesceOutcome::Stored : CoalesceOutcome::Uncacheable);
     serving = std::move(refreshed);
   } else if (!request_cc_.no_store) {
@@ -688,6 +847,7 @@ http::FilterDataStatus CacheFilter::encodeData(http::Buffer& data, bool end_stre
 }
 
 void CacheFilter::onDestroy() {
+  fetch_.cancel();
   if (ticket_ != nullptr) {
     factory_.coalescer().leave(primary_, ticket_.get());
     ticket_->waiter = nullptr;
@@ -705,6 +865,7 @@ void CacheFilter::onDestroy() {
 
 void CacheFilter::finishStoring() {
   std::shared_ptr<CachedResponse> entry = std::move(storing_);
+  const std::shared_ptr<const CachedResponse> stored_entry = entry;
   releaseBackpressure();
   const InsertStatus inserted =
       factory_.store().insert(primary_, storing_secondary_, path_, std::move(entry));
@@ -712,6 +873,7 @@ void CacheFilter::finishStoring() {
   const bool stored = inserted == InsertStatus::Stored || inserted == InsertStatus::Replaced;
   // A request that passed a key marked uncacheable got a response that is: the mark goes.
   if (stored && bypass_) factory_.coalescer().clearMark(primary_);
+  if (stored) storeInRedis(*stored_entry, storing_secondary_);
   finishLeading(stored ? CoalesceOutcome::Stored : CoalesceOutcome::Uncacheable);
 }
 
@@ -727,8 +889,13 @@ http::StreamFilterPtr CacheFilterFactory::create(WorkerContext& ctx, WorkerLocal
 WorkerLocalPtr CacheFilterFactory::workerLocal(WorkerContext& worker,
                                                WorkerLocalPtr previous) const {
   // The counters are the process's, and refreshes outlive configurations: a reload keeps it.
-  if (previous != nullptr) return previous;
-  return std::make_shared<CacheWorkerState>(metrics_->lookups, worker);
+  std::shared_ptr<CacheWorkerState> state =
+      previous != nullptr ? std::static_pointer_cast<CacheWorkerState>(previous)
+                          : std::make_shared<CacheWorkerState>(metrics_->lookups, worker);
+  if (config_.redis && worker.redis != nullptr) {
+    state->enableRedis(*worker.redis, store_, metrics_, reported_evictions_);
+  }
+  return state;
 }
 
 RouteFilterConfigPtr CacheFilterFactory::parseRouteConfig(const YAML::Node& node,
@@ -790,7 +957,7 @@ void CacheFilterFactory::updateGauges() const {
 
 admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoint,
                                                      const admin::AdminRequest& request,
-                                                     AdminContext& /*ctx*/) const {
+                                                     AdminContext& ctx) const {
   using nlohmann::json;
   if (endpoint.method == "GET") {
     const MemoryStoreSnapshot snap = store_->snapshot(10);
@@ -837,7 +1004,8 @@ admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoi
          {{"in_flight", coalescer_->inFlight()},
           {"waiting", coalescer_->waiting()},
           {"marked_uncacheable", coalescer_->marked()}}},
-        {"redis", {{"enabled", false}}},
+        {"redis",
+         {{"enabled", config_.redis}, {"max_object_bytes", config_.redis_max_object_bytes}}},
     };
     return admin::jsonResponse(200, out);
   }
@@ -892,20 +1060,66 @@ admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoi
   updateGauges();
   SY_LOG(Info, "cache: purge %s=%s (%s): %zu entries", selector.c_str(), text.c_str(), mode_name,
          purged);
-  return admin::jsonResponse(
-      200, {{selector, text}, {"mode", mode_name}, {"purged", purged}, {"memory", purged}});
+  json out = {{selector, text}, {"mode", mode_name}, {"purged", purged}, {"memory", purged}};
+  if (!config_.redis) return admin::jsonResponse(200, out);
+
+  // The Redis tier, from worker 0 (its client lives there), and the purge log that carries the
+  // purge to the other replicas.
+  const PurgeKind kind = selector == "key"      ? PurgeKind::Key
+                         : selector == "prefix" ? PurgeKind::Prefix
+                                                : PurgeKind::Tag;
+  auto result = std::make_shared<std::promise<PurgeResult>>();
+  std::future<PurgeResult> done = result->get_future();
+  auto started = std::make_shared<std::atomic<bool>>(false);
+  ctx.runOnWorkers(
+      [=](uint32_t worker, WorkerLocal* local) {
+        auto* state = static_cast<CacheWorkerState*>(local);
+        if (worker != 0 || state == nullptr || state->tier() == nullptr) return;
+        started->store(true);
+        auto cb = [result, state](PurgeResult r) {
+          state->countRedis("purge", r.ok() ? "ok" : "error");
+          result->set_value(std::move(r));
+        };
+        RedisTier& tier = *state->tier();
+        switch (kind) {
+          case PurgeKind::Key:
+            tier.purgeTarget(text, mode, cb);
+            break;
+          case PurgeKind::Prefix:
+            tier.purgePrefix(text, mode, cb);
+            break;
+          case PurgeKind::Tag:
+            tier.purgeTag(text, mode, cb);
+            break;
+        }
+        tier.publishPurge(kind, text, mode, processOrigin(), [state](PurgeLogResult r) {
+          state->countRedis("purge_log", r.ok() ? "ok" : "error");
+        });
+      },
+      std::chrono::seconds(2));
+  std::string error;
+  if (!started->load()) {
+    error = "worker 0 has no Redis tier";
+  } else if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    error = "Redis did not finish the purge within 10s";
+  } else {
+    const PurgeResult r = done.get();
+    out["redis"] = r.matched;
+    out["purged"] = purged + r.matched;
+    if (r.truncated) out["redis_truncated"] = true;
+    if (!r.ok()) error = r.error;
+  }
+  if (error.empty()) return admin::jsonResponse(200, out);
+  SY_LOG(Error, "cache: purge %s=%s in Redis failed: %s", selector.c_str(), text.c_str(),
+         error.c_str());
+  out["redis_error"] = error;
+  // The memory tier was purged; the shared one may still hold the entries.
+  return admin::jsonResponse(502, out);
 }
 
 namespace {
 
 FilterFactoryPtr buildCacheFilter(const YAML::Node& node, BuildContext& ctx) {
-  // Keys of parts that are not built yet are refused rather than ignored.
-  for (const char* key : {"redis", "redis_max_object_bytes"}) {
-    if (node.IsMap() && node[key]) {
-      throw config::ConfigError(node[key], config::child(ctx.path, key),
-                                "not supported yet by this build (see config/README.md, cache)");
-    }
-  }
   return std::make_shared<CacheFilterFactory>(parseCacheConfig(node, ctx.path), ctx.metrics);
 }
 

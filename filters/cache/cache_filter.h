@@ -17,7 +17,9 @@
 // A stale entry within stale-while-revalidate is served and refreshed in the background
 // (filters/cache/refresh.h).
 //
-// Not built yet (the closing notes of the cache issue say what remains): the Redis tier.
+// With `redis: true`, a Redis tier (filters/cache/redis_tier.h) behind the memory tier: a memory
+// miss asks it before going upstream, stored responses go to it too, and purges reach it and,
+// through its purge log, the other replicas.
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -39,6 +41,7 @@
 #include "filters/cache/key.h"
 #include "filters/cache/memory_store.h"
 #include "filters/cache/metrics.h"
+#include "filters/cache/redis_tier.h"
 #include "filters/cache/refresh.h"
 #include "filters/registry.h"
 
@@ -63,7 +66,13 @@ class CacheWorkerState final : public WorkerLocal {
   // `lookups` is the registry's family, which outlives every configuration (this state is kept
   // across reloads).
   CacheWorkerState(prometheus::Family<prometheus::Counter>& lookups, WorkerContext& worker)
-      : family_(lookups), refreshes_(worker.dispatcher), upstream_pool_(worker.upstream_pool) {}
+      : family_(lookups),
+        dispatcher_(worker.dispatcher),
+        time_(worker.time),
+        worker_index_(worker.worker_index),
+        refreshes_(worker.dispatcher),
+        upstream_pool_(worker.upstream_pool) {}
+  ~CacheWorkerState() override;
   enum Result : uint8_t { Hit, Miss, Stale, Revalidated, Coalesced, Bypass, ResultCount };
   static std::string_view name(Result result);
   prometheus::Counter& lookups(const std::string& route, Result result);
@@ -72,9 +81,30 @@ class CacheWorkerState final : public WorkerLocal {
   std::shared_ptr<upstream::ConnPool> pool(std::string_view cluster) const {
     return upstream_pool_ ? upstream_pool_(cluster) : nullptr;
   }
+  // The worker's Redis tier (null without `redis: true`). Worker 0 also reads the purge log
+  // every second and applies the other replicas' purges to `store`.
+  RedisTier* tier() { return tier_.get(); }
+  void enableRedis(redis::Client& client, std::shared_ptr<MemoryStore> store,
+                   std::shared_ptr<CacheMetrics> metrics,
+                   std::shared_ptr<std::atomic<uint64_t>[]> reported_evictions);
+  // Counts one operation of the Redis tier (on this worker's thread).
+  void countRedis(const char* op, const char* result);
 
  private:
+  void pollPurges();
+
   prometheus::Family<prometheus::Counter>& family_;
+  event::Dispatcher& dispatcher_;
+  const common::TimeSource& time_;
+  const uint32_t worker_index_;
+  // Before the refreshes, which use it: destroyed after them.
+  std::unique_ptr<RedisTier> tier_;
+  std::shared_ptr<MemoryStore> store_;
+  std::shared_ptr<CacheMetrics> metrics_;
+  std::shared_ptr<std::atomic<uint64_t>[]> reported_evictions_;
+  event::TimerPtr poll_timer_;
+  redis::Request poll_request_;
+  std::string last_purge_id_;  // "" until the log's newest ID is known
   RefreshSet refreshes_;
   std::function<std::shared_ptr<upstream::ConnPool>(std::string_view)> upstream_pool_;
   std::unordered_map<std::string, std::array<prometheus::Counter*, ResultCount>> lookups_;
@@ -97,6 +127,7 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   enum class Mode : uint8_t {
     Off,         // nothing to do with this request
     Served,      // answered from the store
+    Fetching,    // looking the key up in the Redis tier
     Waiting,     // queued behind another request for the same key (filters/cache/coalescer.h)
     Forwarded,   // a cacheable request that went upstream: maybe store its response
     Invalidate,  // an unsafe method: invalidate its target after a success
@@ -107,6 +138,12 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   // Queues a request to forward behind the one in flight for its key (true), or makes it the
   // leader, or leaves it alone (false).
   bool coalesce(const http::RequestHeaders& request);
+  // After a memory miss: asks the Redis tier for `secondary` of the key (true: the answer comes
+  // to onFetched()).
+  bool fetchFromRedis(std::string secondary);
+  void onFetched(FetchResult result);
+  // Sends a stored response to the Redis tier as well, when there is one and it is small enough.
+  void storeInRedis(const CachedResponse& entry, const std::string& secondary);
   // The leader's outcome for its waiters (once; nothing for a request that does not lead).
   void finishLeading(CoalesceOutcome outcome);
   void serve(const std::shared_ptr<const CachedResponse>& stored, bool head,
@@ -185,6 +222,10 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   bool holding_backpressure_ = false;  // while storing (holdDownstreamBackpressure)
   CoalesceTicketPtr ticket_;
   event::TimerPtr wait_timer_;
+  // The Redis tier's lookup in flight (Mode::Fetching), and the secondary key it asked for.
+  redis::Request fetch_;
+  std::string fetch_secondary_;
+  bool fetched_again_ = false;  // a second fetch, with the secondary key of the stored Vary
 };
 
 class CacheFilterFactory final : public FilterFactory {

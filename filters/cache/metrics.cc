@@ -33,7 +33,12 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry)
                     .Name("switchyard_cache_refreshes_total")
                     .Help("Background refreshes of stale entries (stale-while-revalidate), by "
                           "result (stored, uncacheable, failed)")
-                    .Register(registry)) {}
+                    .Register(registry)),
+      redis_operations(prometheus::BuildCounter()
+                           .Name("switchyard_cache_redis_operations_total")
+                           .Help("Operations of the cache's Redis tier, by op (fetch, store, "
+                                 "purge, purge_log) and result (hit, miss, ok, error)")
+                           .Register(registry)) {}
 
 void publishStoreStats(const MemoryStore& store, CacheMetrics& metrics,
                        std::atomic<uint64_t>* reported) {

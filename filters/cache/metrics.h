@@ -34,6 +34,9 @@ struct CacheMetrics {
   // switchyard_cache_refreshes_total{result}: background refreshes (stale-while-revalidate) by
   // outcome: stored, uncacheable, failed.
   prometheus::Family<prometheus::Counter>& refreshes;
+  // switchyard_cache_redis_operations_total{op,result}: the Redis tier's fetch (hit, miss,
+  // error), store (ok, error), purge (ok, error) and purge log reads (ok, error).
+  prometheus::Family<prometheus::Counter>& redis_operations;
 };
 
 // Sets the size gauges from `store` and adds the evictions since the last call to the counters.

@@ -75,6 +75,16 @@ std::shared_ptr<CachedResponse> Refresh::entryFor(const http::ResponseHeaders& r
 }
 
 bool Refresh::insert(std::shared_ptr<CachedResponse> entry, const std::string& secondary) {
+  if (job_.tier != nullptr && entry->body.size() <= job_.redis_max_object_bytes) {
+    // Kept there as long as it may serve: its freshness left and the longer stale window.
+    const std::chrono::seconds usable =
+        entry->freshness_lifetime - entry->initial_age +
+        std::max(entry->stale_while_revalidate, entry->stale_if_error);
+    if (usable > std::chrono::seconds(0)) {
+      job_.tier->store(job_.primary, secondary, *entry,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(usable), [](bool) {});
+    }
+  }
   const InsertStatus inserted =
       job_.store->insert(job_.primary, secondary, job_.path, std::move(entry));
   publishStoreStats(*job_.store, *job_.metrics, job_.reported_evictions.get());

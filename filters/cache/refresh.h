@@ -25,6 +25,7 @@
 #include "filters/cache/entry.h"
 #include "filters/cache/memory_store.h"
 #include "filters/cache/metrics.h"
+#include "filters/cache/redis_tier.h"
 #include "proxy/common/time.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/upstream/conn_pool.h"
@@ -48,6 +49,10 @@ struct RefreshJob {
   HeuristicPolicy heuristic;
   std::optional<std::chrono::milliseconds> route_ttl;
   std::chrono::milliseconds timeout{15000};
+  // The worker's Redis tier (null: none), which the refreshed entry goes to as well, when its body
+  // is at most redis_max_object_bytes. It outlives the refresh (both are the worker's).
+  RedisTier* tier = nullptr;
+  uint64_t redis_max_object_bytes = 0;
 };
 
 class RefreshSet;

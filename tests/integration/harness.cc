@@ -189,6 +189,33 @@ void ProxyTest::expectProxyServes(const std::string& path) {
   EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>(path)) << r.body;
 }
 
+ProxyTest::Sidecar ProxyTest::startSecond(const ProxyConfig& config) {
+  Sidecar s;
+  s.port = static_cast<uint16_t>(freePort());
+  s.admin_port = static_cast<uint16_t>(freePort());
+  const std::string path = writeFile("second.yaml", config.render(s.port, s.admin_port));
+  s.process = std::make_unique<Process>(SWITCHYARD_BIN, std::vector<std::string>{"--config", path});
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (httpGet(s.admin_port, "/ready", {}, 1s).status != 200) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ADD_FAILURE() << "the second sidecar never became ready:\n" << s.process->output();
+      break;
+    }
+    std::this_thread::sleep_for(20ms);  // another process starting up; bounded
+  }
+  return s;
+}
+
+bool ProxyTest::redisHealthIs(uint16_t admin, const std::string& status) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const nlohmann::json h = nlohmann::json::parse(httpGet(admin, "/health").body, nullptr, false);
+    if (h.is_object() && h["components"]["redis"]["status"] == status) return true;
+    std::this_thread::sleep_for(20ms);  // reconnects of another process; bounded
+  }
+  return false;
+}
+
 int64_t ProxyTest::proxyRssBytes() const {
   if (!proxy_) return -1;
   std::ifstream status("/proc/" + std::to_string(proxy_->pid()) + "/status");

@@ -90,6 +90,16 @@ class ProxyTest : public ::testing::Test {
   // Resident set size of the proxy, in bytes (from /proc/PID/status VmRSS); -1 if unreadable.
   int64_t proxyRssBytes() const;
 
+  // A second sidecar (a replica) with `config`, on ports of its own, once it is ready.
+  struct Sidecar {
+    std::unique_ptr<Process> process;
+    uint16_t port = 0;
+    uint16_t admin_port = 0;
+  };
+  Sidecar startSecond(const ProxyConfig& config);
+  // Waits (at most 10 s) until /health on `admin` reports the redis component as `status`.
+  bool redisHealthIs(uint16_t admin, const std::string& status);
+
   std::string configPath() const { return dir_ + "/switchyard.yaml"; }
 
   std::vector<std::unique_ptr<TestUpstream>> upstreams_;

@@ -56,30 +56,6 @@ double p99(std::vector<double> samples) {
 
 class RateLimitTest : public ProxyTest {
  protected:
-  // A second sidecar with the same configuration as the first one, on its own ports.
-  struct Sidecar {
-    std::unique_ptr<Process> process;
-    uint16_t port = 0;
-    uint16_t admin_port = 0;
-  };
-  Sidecar startSecond(const ProxyConfig& config) {
-    Sidecar s;
-    s.port = static_cast<uint16_t>(freePort());
-    s.admin_port = static_cast<uint16_t>(freePort());
-    const std::string path = writeFile("second.yaml", config.render(s.port, s.admin_port));
-    s.process =
-        std::make_unique<Process>(SWITCHYARD_BIN, std::vector<std::string>{"--config", path});
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (httpGet(s.admin_port, "/ready", {}, 1s).status != 200) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        ADD_FAILURE() << "the second sidecar never became ready:\n" << s.process->output();
-        break;
-      }
-      std::this_thread::sleep_for(20ms);  // another process starting up; bounded
-    }
-    return s;
-  }
-
   // A configuration with `policies` (YAML list items, indented by 8 spaces) in the chain's
   // rate_limit block and, when `redis` is not empty, a redis: block for that address.
   ProxyConfig limited(const std::string& policies, const std::string& redis = "",
@@ -95,17 +71,6 @@ class RateLimitTest : public ProxyTest {
   }
 
   std::string metrics(uint16_t admin) { return httpGet(admin, "/metrics").body; }
-
-  // Waits until /health of `admin` reports the redis component as `status`.
-  bool redisHealthIs(uint16_t admin, const std::string& status) {
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      json h = json::parse(httpGet(admin, "/health").body, nullptr, false);
-      if (h.is_object() && h["components"]["redis"]["status"] == status) return true;
-      std::this_thread::sleep_for(20ms);  // reconnects of another process; bounded
-    }
-    return false;
-  }
 };
 
 TEST_F(RateLimitTest, ALocalLimitIsSharedByTheWorkersAndAnswers429) {

@@ -646,7 +646,7 @@ TEST_F(CacheFilterTest, StaleWhileRevalidateRevalidatesUntilBackgroundRefreshExi
   EXPECT_EQ(x.header("cache-status"), "Switchyard; fwd=stale; fwd-status=200; stored");
 }
 
-TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
+TEST(CacheFilterLoadTest, TheRedisTierNeedsARedisBlockAndEveryKeyLoads) {
   FilterRegistry filters;
   registerBuiltinFilters(filters);
   prometheus::Registry metrics;
@@ -656,23 +656,22 @@ TEST(CacheFilterLoadTest, KeysOfPartsNotBuiltYetAreRefusedAtTheirPosition) {
       "clusters: [{name: legacy, endpoints: [127.0.0.1:19001]}]\n"
       "routes: [{name: api, match: {prefix: /}, cluster: legacy}]\n"
       "filters:\n";
-  for (const char* key : {"redis: true", "redis_max_object_bytes: 1MiB"}) {
-    try {
-      config::loadConfigString(head + "  - cache: {" + key + "}\n", "test.yaml",
-                               {filters, metrics, time});
-      ADD_FAILURE() << key << " was accepted";
-    } catch (const config::ConfigErrors& e) {
-      ASSERT_EQ(e.errors().size(), 1u) << key;
-      const std::string error = e.errors()[0].format(e.file());
-      EXPECT_EQ(error.rfind("test.yaml:5:", 0), 0u) << error;
-      EXPECT_NE(error.find("not supported yet"), std::string::npos) << error;
-    }
+  try {
+    config::loadConfigString(head + "  - cache: {redis: true}\n", "test.yaml",
+                             {filters, metrics, time});
+    ADD_FAILURE() << "redis: true without a redis: block was accepted";
+  } catch (const config::ConfigErrors& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    const std::string error = e.errors()[0].format(e.file());
+    EXPECT_EQ(error.rfind("test.yaml:5:", 0), 0u) << error;
+    EXPECT_NE(error.find("needs a top-level redis: block"), std::string::npos) << error;
   }
-  // What is built loads.
   config::loadConfigString(
       head +
           "  - cache: {max_bytes: 64MiB, stale_if_error: 1m, coalesce_timeout: 1s, "
-          "max_coalesced: 10, stale_while_revalidate: 30s}\n",
+          "max_coalesced: 10, stale_while_revalidate: 30s, redis: true, "
+          "redis_max_object_bytes: 1MiB}\n"
+          "redis: {address: 127.0.0.1:6379}\n",
       "test.yaml", {filters, metrics, time});
 }
 

@@ -226,6 +226,8 @@ void CacheWorkerState::pollPurges() {
 }
 
 prometheus::Counter& CacheWorkerState::lookups(const std::string& route, Result result) {
+  // Consecutive requests are mostly for one route: its counters without a hash.
+  if (last_ != nullptr && route == last_route_) return *(*last_)[result];
   auto [it, added] = lookups_.try_emplace(route);
   if (added) {
     for (int r = 0; r < ResultCount; ++r) {
@@ -233,6 +235,8 @@ prometheus::Counter& CacheWorkerState::lookups(const std::string& route, Result 
           &family_.Add({{"route", route}, {"result", std::string(name(static_cast<Result>(r)))}});
     }
   }
+  last_route_ = route;
+  last_ = &it->second;  // map nodes do not move
   return *it->second[result];
 }
 

@@ -108,6 +108,8 @@ class CacheWorkerState final : public WorkerLocal {
   RefreshSet refreshes_;
   std::function<std::shared_ptr<upstream::ConnPool>(std::string_view)> upstream_pool_;
   std::unordered_map<std::string, std::array<prometheus::Counter*, ResultCount>> lookups_;
+  std::string last_route_;
+  std::array<prometheus::Counter*, ResultCount>* last_ = nullptr;
 };
 
 class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {

@@ -1,6 +1,7 @@
 #include "filters/cache/cache_status.h"
 
 #include <charconv>
+#include <cstring>
 
 namespace switchyard::filters::cache {
 namespace {
@@ -31,27 +32,32 @@ std::string_view forwardName(Forward f) {
 
 namespace {
 
-void appendNumber(std::string& out, int64_t v) {
-  char buf[24];
-  const std::to_chars_result r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, static_cast<size_t>(r.ptr - buf));
-}
-
-// Every hit formats one: written into one string, without temporaries.
+// Every response the cache handles formats one: the fixed parts go into a buffer on the stack,
+// appended to `out` at once.
 void appendStatus(std::string& out, const CacheStatus& s) {
-  out.append("Switchyard");
-  if (s.hit) out.append("; hit");
-  if (s.fwd != Forward::None) out.append("; fwd=").append(forwardName(s.fwd));
+  char buf[128];
+  char* p = buf;
+  const auto put = [&p](std::string_view v) {
+    std::memcpy(p, v.data(), v.size());
+    p += v.size();
+  };
+  put("Switchyard");
+  if (s.hit) put("; hit");
+  if (s.fwd != Forward::None) {
+    put("; fwd=");
+    put(forwardName(s.fwd));  // at most 9 bytes
+  }
   if (s.fwd_status) {
-    out.append("; fwd-status=");
-    appendNumber(out, *s.fwd_status);
+    put("; fwd-status=");
+    p = std::to_chars(p, p + 12, *s.fwd_status).ptr;
   }
   if (s.ttl) {
-    out.append("; ttl=");
-    appendNumber(out, *s.ttl);
+    put("; ttl=");
+    p = std::to_chars(p, p + 21, *s.ttl).ptr;
   }
-  if (s.stored) out.append("; stored");
-  if (s.collapsed) out.append("; collapsed");
+  if (s.stored) put("; stored");
+  if (s.collapsed) put("; collapsed");
+  out.append(buf, static_cast<size_t>(p - buf));  // at most 117 bytes
   if (!s.detail.empty()) out.append("; detail=").append(s.detail);
 }
 

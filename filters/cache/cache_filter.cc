@@ -185,9 +185,7 @@ void CacheWorkerState::enableRedis(redis::Client& client, std::shared_ptr<Memory
 }
 
 void CacheWorkerState::countRedis(const char* op, const char* result) {
-  if (metrics_ != nullptr) {
-    metrics_->redis_operations.Add({{"op", op}, {"result", result}}).Increment();
-  }
+  if (metrics_ != nullptr) countRedisOperation(*metrics_, op, result);
 }
 
 void CacheWorkerState::pollPurges() {
@@ -382,10 +380,12 @@ void CacheFilter::storeInRedis(const CachedResponse& entry, const std::string& s
   const seconds usable = entry.freshness_lifetime - currentAge(entry) +
                          std::max(entry.stale_while_revalidate, entry.stale_if_error);
   if (usable <= seconds(0)) return;
-  CacheWorkerState* state = state_;
+  // The reply may come after this request and the worker's state are gone: only the
+  // process-wide counters are held.
+  std::shared_ptr<CacheMetrics> metrics = factory_.metrics_;
   tier->store(primary_, secondary, entry,
               std::chrono::duration_cast<std::chrono::milliseconds>(usable),
-              [state](bool ok) { state->countRedis("store", ok ? "ok" : "error"); });
+              [metrics](bool ok) { countRedisOperation(*metrics, "store", ok ? "ok" : "error"); });
 }
 
 bool CacheFilter::lookup(http::RequestHeaders& request) {
@@ -1075,13 +1075,16 @@ admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoi
   auto result = std::make_shared<std::promise<PurgeResult>>();
   std::future<PurgeResult> done = result->get_future();
   auto started = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<CacheMetrics> metrics = metrics_;
   ctx.runOnWorkers(
       [=](uint32_t worker, WorkerLocal* local) {
         auto* state = static_cast<CacheWorkerState*>(local);
         if (worker != 0 || state == nullptr || state->tier() == nullptr) return;
         started->store(true);
-        auto cb = [result, state](PurgeResult r) {
-          state->countRedis("purge", r.ok() ? "ok" : "error");
+        // (A purge is cancelled with the tier, the purge log's reply is not: the callbacks
+        // hold the process-wide counters, not the worker's state.)
+        auto cb = [result, metrics](PurgeResult r) {
+          countRedisOperation(*metrics, "purge", r.ok() ? "ok" : "error");
           result->set_value(std::move(r));
         };
         RedisTier& tier = *state->tier();
@@ -1096,8 +1099,8 @@ admin::AdminResponse CacheFilterFactory::handleAdmin(const AdminEndpoint& endpoi
             tier.purgeTag(text, mode, cb);
             break;
         }
-        tier.publishPurge(kind, text, mode, processOrigin(), [state](PurgeLogResult r) {
-          state->countRedis("purge_log", r.ok() ? "ok" : "error");
+        tier.publishPurge(kind, text, mode, processOrigin(), [metrics](PurgeLogResult r) {
+          countRedisOperation(*metrics, "purge_log", r.ok() ? "ok" : "error");
         });
       },
       std::chrono::seconds(2));

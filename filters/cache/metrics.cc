@@ -40,6 +40,10 @@ CacheMetrics::CacheMetrics(prometheus::Registry& registry)
                                  "purge, purge_log) and result (hit, miss, ok, error)")
                            .Register(registry)) {}
 
+void countRedisOperation(CacheMetrics& metrics, const char* op, const char* result) {
+  metrics.redis_operations.Add({{"op", op}, {"result", result}}).Increment();
+}
+
 void publishStoreStats(const MemoryStore& store, CacheMetrics& metrics,
                        std::atomic<uint64_t>* reported) {
   const MemoryStoreStats s = store.stats();

@@ -39,6 +39,9 @@ struct CacheMetrics {
   prometheus::Family<prometheus::Counter>& redis_operations;
 };
 
+// Counts one operation of the Redis tier (any thread).
+void countRedisOperation(CacheMetrics& metrics, const char* op, const char* result);
+
 // Sets the size gauges from `store` and adds the evictions since the last call to the counters.
 // `reported` holds the store's eviction counts (capacity, variants) already added; any thread.
 void publishStoreStats(const MemoryStore& store, CacheMetrics& metrics,

@@ -9,42 +9,14 @@ Coalescer::Coalescer(std::chrono::milliseconds pass_for)
   slots_ = Map(0, common::SeededHash(seed_), common::HashedKeyEqual{});
 }
 
-Coalescer::Join Coalescer::join(std::string_view key, event::Dispatcher& dispatcher,
-                                CoalesceWaiter* waiter, size_t max_waiters,
-                                common::MonotonicTime now, CoalesceTicketPtr* ticket) {
+Coalescer::Slot& Coalescer::slotFor(std::string_view key) {
   const common::HashedKey k = hashed(key);
-  std::lock_guard<std::mutex> lock(mutex_);
   auto it = slots_.find(k);
-  if (it == slots_.end()) {
-    it = slots_.emplace(std::string(key), Slot{}).first;
-  }
-  Slot& slot = it->second;
-  if (!slot.in_flight) {
-    if (slot.pass_until != common::MonotonicTime{}) {
-      if (now < slot.pass_until) return Join::Pass;
-      slot.pass_until = {};
-      --marked_;
-    }
-    slot.in_flight = true;
-    ++in_flight_;
-    return Join::Leader;
-  }
-  if (slot.waiters.size() >= max_waiters) return Join::Full;
-  *ticket = std::make_shared<CoalesceTicket>(dispatcher, waiter);
-  slot.waiters.push_back(*ticket);
-  ++waiting_;
-  return Join::Waiting;
+  if (it == slots_.end()) it = slots_.emplace(std::string(key), Slot{}).first;
+  return it->second;
 }
 
-bool Coalescer::tryLead(std::string_view key, common::MonotonicTime now) {
-  const common::HashedKey k = hashed(key);
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = slots_.find(k);
-  if (it == slots_.end()) {
-    it = slots_.emplace(std::string(key), Slot{}).first;
-  }
-  Slot& slot = it->second;
-  if (slot.in_flight) return false;
+bool Coalescer::lead(Slot& slot, common::MonotonicTime now) {
   if (slot.pass_until != common::MonotonicTime{}) {
     if (now < slot.pass_until) return false;
     slot.pass_until = {};
@@ -53,6 +25,25 @@ bool Coalescer::tryLead(std::string_view key, common::MonotonicTime now) {
   slot.in_flight = true;
   ++in_flight_;
   return true;
+}
+
+Coalescer::Join Coalescer::join(std::string_view key, event::Dispatcher& dispatcher,
+                                CoalesceWaiter* waiter, size_t max_waiters,
+                                common::MonotonicTime now, CoalesceTicketPtr* ticket) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slot& slot = slotFor(key);
+  if (!slot.in_flight) return lead(slot, now) ? Join::Leader : Join::Pass;
+  if (slot.waiters.size() >= max_waiters) return Join::Full;
+  *ticket = std::make_shared<CoalesceTicket>(dispatcher, waiter);
+  slot.waiters.push_back(*ticket);
+  ++waiting_;
+  return Join::Waiting;
+}
+
+bool Coalescer::tryLead(std::string_view key, common::MonotonicTime now) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slot& slot = slotFor(key);
+  return !slot.in_flight && lead(slot, now);
 }
 
 void Coalescer::finish(std::string_view key, CoalesceOutcome outcome, common::MonotonicTime now) {

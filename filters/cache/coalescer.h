@@ -100,6 +100,10 @@ class Coalescer {
     return {common::seededHash(key, seed_), key};
   }
   void sweepMarks(common::MonotonicTime now);
+  // Under mutex_: the key's slot (made when missing), and making the caller its leader unless
+  // it is marked (false).
+  Slot& slotFor(std::string_view key);
+  bool lead(Slot& slot, common::MonotonicTime now);
 
   const std::chrono::milliseconds pass_for_;
   const uint64_t seed_;

@@ -24,6 +24,7 @@
 #include "tests/support/process.h"
 #include "tests/support/quiet_logs.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/run_loop.h"
 
 namespace switchyard::redis {
 namespace {
@@ -180,17 +181,9 @@ class RedisClientTest : public ::testing::Test {
     client_ = std::make_unique<Client>(dispatcher_, random_, c, stats_, status_, 0);
   }
 
-  // Runs the loop until `done` or `timeout`, never longer: a timer wakes the loop at the deadline.
+  // Runs the loop until `done` or `timeout`, never longer.
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-    const auto deadline = Clock::now() + timeout;
-    event::TimerPtr wake = dispatcher_.createTimer([] {});
-    while (!done()) {
-      const auto now = Clock::now();
-      if (now >= deadline) return false;
-      wake->enable(std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
-      event_base_loop(dispatcher_.base(), EVLOOP_ONCE);
-    }
-    return true;
+    return test::runLoopUntil(dispatcher_, done, timeout);
   }
   bool connected(Client* client = nullptr) {
     Client& c = client != nullptr ? *client : *client_;

@@ -25,6 +25,7 @@
 #include "proxy/redis/client.h"
 #include "tests/support/quiet_logs.h"
 #include "tests/support/redis_server.h"
+#include "tests/support/run_loop.h"
 
 namespace switchyard::filters::cache {
 namespace {
@@ -283,17 +284,9 @@ class RedisTierTest : public ::testing::Test {
     redis_.reset();
   }
 
-  // Runs the loop until `done` or `timeout`, never longer: a timer wakes the loop at the deadline.
+  // Runs the loop until `done` or `timeout`, never longer.
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds timeout = 5s) {
-    const auto deadline = Clock::now() + timeout;
-    event::TimerPtr wake = dispatcher_.createTimer([] {});
-    while (!done()) {
-      const auto now = Clock::now();
-      if (now >= deadline) return false;
-      wake->enable(std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
-      event_base_loop(dispatcher_.base(), EVLOOP_ONCE);
-    }
-    return true;
+    return test::runLoopUntil(dispatcher_, done, timeout);
   }
 
   // Starts an operation with a callback and runs the loop until it is called. The result lives

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -62,10 +63,20 @@ bool unsafeMethod(std::string_view m) {
 }
 
 // The Cache-Status value, formatted in a buffer of the thread's (the header map copies it).
-std::string_view cacheStatusValue(std::string_view upstream, const CacheStatus& status) {
-  thread_local std::string buffer;
-  appendCacheStatus(buffer, upstream, status);
-  return buffer;
+// Our Cache-Status member after those of `upstream` (the response's own lines, joined, or "").
+void putCacheStatus(http::HeaderMap& headers, std::string_view upstream, const CacheStatus& status,
+                    bool replace) {
+  if (upstream.empty()) {
+    char buf[CacheStatusMaxBytes];
+    headers.add("cache-status", formatCacheStatus(status, buf));
+    return;
+  }
+  const std::string value = appendCacheStatus(upstream, status);
+  if (replace) {
+    headers.set("cache-status", value);
+  } else {
+    headers.add("cache-status", value);
+  }
 }
 
 // The access-log field and span attribute "cache": the lookup's result.
@@ -287,7 +298,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
     if (unsafeMethod(request.method)) {
       mode_ = Mode::Invalidate;
       in.method = "GET";
-      primary_ = primaryKey(in);
+      primaryKey(in, primary_);
       key_.keep(in);
     } else {
       callbacks_->skipEncoding();
@@ -295,7 +306,7 @@ http::FilterHeadersStatus CacheFilter::decodeHeaders(http::RequestHeaders& reque
     return http::FilterHeadersStatus::Continue;
   }
 
-  primary_ = primaryKey(in);
+  primaryKey(in, primary_);
   request_cc_ = parseRequestCacheControl(request.headers);
   request_has_authorization_ = request.headers.get("authorization") != nullptr;
   request_time_ = time_.systemNow();
@@ -395,7 +406,7 @@ bool CacheFilter::lookup(http::RequestHeaders& request) {
   CacheHit hit = store.lookup(primary_, "");
   bool vary_miss = false;
   for (std::vector<std::string>& names :
-       hit ? std::vector<std::vector<std::string>>() : store.varyNames(primary_)) {
+       hit.other_variants ? store.varyNames(primary_) : std::vector<std::vector<std::string>>()) {
     if (names.empty()) continue;  // looked up above
     VaryNames vary;
     vary.names = std::move(names);
@@ -597,10 +608,16 @@ bool CacheFilter::notModified(const std::string_view* inm, const std::string_vie
   return since && modified && *modified <= *since;
 }
 
-http::ResponseHeadersPtr CacheFilter::entryHeaders(const CachedResponse& entry, bool not_modified,
-                                                   seconds age, const CacheStatus& status) const {
+http::ResponseHeadersPtr CacheFilter::entryHeaders(
+    const std::shared_ptr<const CachedResponse>& stored, bool not_modified, seconds age,
+    const CacheStatus& status) const {
+  const CachedResponse& entry = *stored;
   auto headers = http::makeResponseHeaders();
   headers->status = not_modified ? 304 : entry.status;
+  http::HeaderMap& out = headers->headers;
+  out.reserve(entry.headers.size() + 3);
+  // The stored fields are not copied: the head holds the entry until it is sent.
+  const std::shared_ptr<const void> owner = stored;
   std::string upstream_status;
   for (const auto& [name, value] : entry.headers) {
     if (name == "cache-status") {
@@ -609,14 +626,20 @@ http::ResponseHeadersPtr CacheFilter::entryHeaders(const CachedResponse& entry, 
       continue;
     }
     if (not_modified && !keptOn304(name)) continue;
-    headers->headers.add(name, value);
+    out.addShared(name, value, owner);
   }
-  headers->headers.add("age", std::to_string(age.count()));
-  headers->headers.add("cache-status", cacheStatusValue(upstream_status, status));
+  char digits[24];
+  out.add("age",
+          std::string_view(
+              digits, std::to_chars(digits, digits + sizeof digits, age.count()).ptr - digits));
+  putCacheStatus(out, upstream_status, status, false);
   if (!not_modified && entry.status != 204 && entry.status != 304) {
     // A HEAD answered from a stored GET keeps the GET's length.
-    headers->headers.add("content-length", std::to_string(entry.body.size()));
-    headers->content_length = static_cast<int64_t>(entry.body.size());
+    const size_t length = entry.body.size();
+    out.add("content-length",
+            std::string_view(digits,
+                             std::to_chars(digits, digits + sizeof digits, length).ptr - digits));
+    headers->content_length = static_cast<int64_t>(length);
   }
   return headers;
 }
@@ -635,14 +658,25 @@ void CacheFilter::serve(const std::shared_ptr<const CachedResponse>& stored, boo
     if (const std::string_view* v = request.get("if-modified-since")) ims = *v;
   }
   const bool not_modified = notModified(inm ? &*inm : nullptr, ims ? &*ims : nullptr, entry);
-  http::ResponseHeadersPtr headers = entryHeaders(entry, not_modified, age, status);
+  http::ResponseHeadersPtr headers = entryHeaders(stored, not_modified, age, status);
   const bool send_body = !head && headers->content_length > 0;
   callbacks_->encodeHeaders(std::move(headers), !send_body);
-  if (send_body) {
+  if (!send_body) return;
+  // The body goes out through one buffer per worker: the connection takes its bytes, so it is
+  // empty again when encodeData() returns (a nested serve() would use a buffer of its own).
+  thread_local http::Buffer scratch;
+  thread_local bool scratch_in_use = false;
+  if (scratch_in_use) {
     http::Buffer body;
     addStoredBody(body, stored);
     callbacks_->encodeData(body, true);
+    return;
   }
+  scratch_in_use = true;
+  addStoredBody(scratch, stored);
+  callbacks_->encodeData(scratch, true);
+  scratch.drain(scratch.length());
+  scratch_in_use = false;
 }
 
 void CacheFilter::serveRevalidated(const http::ResponseHeaders& response) {
@@ -677,7 +711,7 @@ void CacheFilter::serveRevalidated(const http::ResponseHeaders& response) {
   if (client_if_none_match_) inm = *client_if_none_match_;
   if (client_if_modified_since_) ims = *client_if_modified_since_;
   const bool not_modified = notModified(inm ? &*inm : nullptr, ims ? &*ims : nullptr, *serving);
-  http::ResponseHeadersPtr headers = entryHeaders(*serving, not_modified, age, status);
+  http::ResponseHeadersPtr headers = entryHeaders(serving, not_modified, age, status);
   const bool head = callbacks_->requestHeaders().method == "HEAD";
   http::Buffer body;
   if (!head && headers->content_length > 0) addStoredBody(body, serving);
@@ -741,7 +775,7 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
       status.detail = "stale-if-error";
       deferred_miss_ = false;
       count(CacheWorkerState::Stale);
-      http::ResponseHeadersPtr headers = entryHeaders(*stale_, false, age, status);
+      http::ResponseHeadersPtr headers = entryHeaders(stale_, false, age, status);
       http::Buffer body;
       if (callbacks_->requestHeaders().method != "HEAD") addStoredBody(body, stale_);
       mode_ = Mode::Off;
@@ -792,11 +826,7 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
   }
   // The tag header is for the cache, not for the client.
   if (tagged) response.headers.remove(tag_header);
-  if (upstream_status.empty()) {
-    response.headers.add("cache-status", cacheStatusValue("", status_));
-  } else {
-    response.headers.set("cache-status", cacheStatusValue(upstream_status, status_));
-  }
+  putCacheStatus(response.headers, upstream_status, status_, true);
   if (end_stream && storing_ != nullptr) finishStoring();
   return http::FilterHeadersStatus::Continue;
 }
@@ -804,6 +834,20 @@ http::FilterHeadersStatus CacheFilter::encodeHeaders(http::ResponseHeaders& resp
 void CacheFilter::startStoring(http::ResponseHeaders& response) {
   // A stored HEAD would answer nothing.
   if (callbacks_->requestHeaders().method != "GET") return;
+  // Most responses to a route without a ttl say nothing of freshness: nothing to parse then.
+  const CacheConfig& config = factory_.config();
+  if (!route_->ttl && config.heuristic_max <= std::chrono::milliseconds(0) &&
+      config.stale_while_revalidate <= std::chrono::milliseconds(0) &&
+      config.stale_if_error <= std::chrono::milliseconds(0)) {
+    bool freshness_fields = false;
+    for (const http::HeaderMap::Entry& e : response.headers.entries()) {
+      if (e.name == "cache-control" || e.name == "expires") {
+        freshness_fields = true;
+        break;
+      }
+    }
+    if (!freshness_fields) return;
+  }
   storing_ = makeEntry(response, storing_secondary_);
   status_.stored = storing_ != nullptr;
   if (storing_ != nullptr) {

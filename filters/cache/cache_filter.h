@@ -152,8 +152,9 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
              std::chrono::seconds age, const CacheStatus& status);
   // The head of `entry` as the cache sends it: the stored fields (only those a 304 carries when
   // `not_modified`), Age, Cache-Status after any upstream cache's, and the length.
-  http::ResponseHeadersPtr entryHeaders(const CachedResponse& entry, bool not_modified,
-                                        std::chrono::seconds age, const CacheStatus& status) const;
+  http::ResponseHeadersPtr entryHeaders(const std::shared_ptr<const CachedResponse>& entry,
+                                        bool not_modified, std::chrono::seconds age,
+                                        const CacheStatus& status) const;
   // Starts a background refresh of `stale` (one per key); false when none can run here.
   bool refreshInBackground(const http::RequestHeaders& request,
                            const std::shared_ptr<const CachedResponse>& stale);
@@ -200,7 +201,7 @@ class CacheFilter final : public http::StreamFilter, public CoalesceWaiter {
   const common::TimeSource& time_;
   Mode mode_ = Mode::Off;
   const CacheRouteConfig* route_ = nullptr;
-  std::string primary_;
+  KeyBuffer primary_;
   std::string_view path_;  // in the request's target
   RequestCacheControl request_cc_;
   bool request_has_authorization_ = false;

@@ -32,11 +32,8 @@ std::string_view forwardName(Forward f) {
 
 namespace {
 
-// Every response the cache handles formats one: the fixed parts go into a buffer on the stack,
-// appended to `out` at once.
-void appendStatus(std::string& out, const CacheStatus& s) {
-  char buf[128];
-  char* p = buf;
+// Writes ours at `p` (room for CacheStatusMaxBytes) and returns its end.
+char* putStatus(char* p, const CacheStatus& s) {
   const auto put = [&p](std::string_view v) {
     std::memcpy(p, v.data(), v.size());
     p += v.size();
@@ -57,11 +54,24 @@ void appendStatus(std::string& out, const CacheStatus& s) {
   }
   if (s.stored) put("; stored");
   if (s.collapsed) put("; collapsed");
-  out.append(buf, static_cast<size_t>(p - buf));  // at most 117 bytes
-  if (!s.detail.empty()) out.append("; detail=").append(s.detail);
+  // At most 117 bytes so far.
+  if (!s.detail.empty()) {
+    put("; detail=");
+    put(s.detail.substr(0, 32));
+  }
+  return p;
+}
+
+void appendStatus(std::string& out, const CacheStatus& s) {
+  char buf[CacheStatusMaxBytes];
+  out.append(buf, static_cast<size_t>(putStatus(buf, s) - buf));
 }
 
 }  // namespace
+
+std::string_view formatCacheStatus(const CacheStatus& s, char (&buf)[CacheStatusMaxBytes]) {
+  return {buf, static_cast<size_t>(putStatus(buf, s) - buf)};
+}
 
 std::string formatCacheStatus(const CacheStatus& s) {
   std::string out;

@@ -40,6 +40,11 @@ struct CacheStatus {
 // "Switchyard; hit; ttl=41" (parameters in RFC 9211's order).
 std::string formatCacheStatus(const CacheStatus& status);
 
+// The same, written into `buf` (no allocation: every response the cache handles has one). A
+// detail longer than 32 bytes is cut.
+inline constexpr size_t CacheStatusMaxBytes = 160;
+std::string_view formatCacheStatus(const CacheStatus& status, char (&buf)[CacheStatusMaxBytes]);
+
 // The value to send: `upstream` (the Cache-Status lines the response already carries, joined,
 // or "") followed by ours.
 std::string appendCacheStatus(std::string_view upstream, const CacheStatus& status);

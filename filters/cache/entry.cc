@@ -41,24 +41,25 @@ std::vector<std::string> tagsOf(const http::HeaderMap& headers, std::string_view
 std::shared_ptr<CachedResponse> makeEntry(const http::ResponseHeaders& response,
                                           const EntryContext& ctx, std::string& secondary) {
   if (ctx.request_cc.no_store) return nullptr;
-  const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
-  const VaryNames vary = parseVary(response.headers);
-  StoreFacts facts;
-  facts.request_has_authorization = ctx.request_has_authorization;
-  facts.response_has_set_cookie = response.headers.get("set-cookie") != nullptr;
-  facts.response_has_expires = response.headers.get("expires") != nullptr;
-  facts.vary_star = vary.star;
-  const StoreDecision decision = isStoreable("GET", ctx.request_cc, response.status, cc, facts);
-  if (!decision.storeable() || !decision.reusable) return nullptr;
   if (response.content_length > static_cast<int64_t>(ctx.max_object_bytes)) return nullptr;
+  const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
+  StoreFacts facts;
+  facts.response_has_expires = response.headers.get("expires") != nullptr;
   const seconds swr = cc.stale_while_revalidate.value_or(ctx.stale_defaults.stale_while_revalidate);
   const seconds sie = cc.stale_if_error.value_or(ctx.stale_defaults.stale_if_error);
-  // Before any date is parsed: a response with no source of freshness (no max-age, s-maxage or
-  // Expires, no heuristic, no route ttl) and no stale window would serve nothing.
+  // Before anything else is looked at (this is every forwarded response): a response with no
+  // source of freshness (no max-age, s-maxage or Expires, no heuristic, no route ttl) and no
+  // stale window would serve nothing.
   if (!cc.s_maxage && !cc.max_age && !facts.response_has_expires && !ctx.route_ttl &&
       !ctx.heuristic.enabled && swr <= seconds(0) && sie <= seconds(0)) {
     return nullptr;
   }
+  const VaryNames vary = parseVary(response.headers);
+  facts.request_has_authorization = ctx.request_has_authorization;
+  facts.response_has_set_cookie = response.headers.get("set-cookie") != nullptr;
+  facts.vary_star = vary.star;
+  const StoreDecision decision = isStoreable("GET", ctx.request_cc, response.status, cc, facts);
+  if (!decision.storeable() || !decision.reusable) return nullptr;
 
   const common::SystemTime now = ctx.now;
   const std::optional<common::SystemTime> date = parseDateField(response.headers, "date", now);

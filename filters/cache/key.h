@@ -27,8 +27,31 @@ struct KeyInputs {
   std::string_view target;   // the request-target (path and query) as received
 };
 
+// A primary key, held inline when it is short (most are): making one for every request costs
+// no allocation. Neither copied nor moved (its view may point into itself).
+class KeyBuffer {
+ public:
+  KeyBuffer() = default;
+  KeyBuffer(const KeyBuffer&) = delete;
+  KeyBuffer& operator=(const KeyBuffer&) = delete;
+
+  std::string_view view() const { return {data_, size_}; }
+  operator std::string_view() const { return view(); }  // NOLINT: used as the key it holds
+  bool empty() const { return size_ == 0; }
+  // Room for `n` bytes, whose previous contents are gone.
+  char* resize(size_t n);
+
+ private:
+  static constexpr size_t InlineBytes = 160;
+  char inline_[InlineBytes];
+  std::string heap_;
+  char* data_ = inline_;
+  size_t size_ = 0;
+};
+
 // The primary key. Fields are separated by '\n', which none of them may contain; the host is
 // lower-cased and loses a port that is the scheme's default; an empty target is "/".
+void primaryKey(const KeyInputs& in, KeyBuffer& out);
 std::string primaryKey(const KeyInputs& in);
 
 // The path of a primary key's target (up to '?'), as purge by prefix compares it.

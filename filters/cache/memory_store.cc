@@ -91,13 +91,20 @@ CacheHit MemoryStore::lookup(std::string_view primary, std::string_view secondar
   auto it = shard.keys.find(key);
   if (it == shard.keys.end()) return {};
   Variant* variant = findVariant(it->second, secondary);
-  if (variant == nullptr) return {};
+  if (variant == nullptr) {
+    CacheHit other;
+    other.other_variants = true;
+    return other;
+  }
   // Written only when it changes (once per insert into the shard at most), so a hot entry's
   // cache line is not bounced between the workers that read it. The tick is written under the
   // exclusive lock only, so reading it here is not a race.
   const uint64_t tick = shard.tick;
   if (variant->last_used.load(Relaxed) < tick) variant->last_used.store(tick, Relaxed);
-  return {variant->response, variant->soft_purged.load(Relaxed)};
+  CacheHit hit;
+  hit.response = variant->response;
+  hit.soft_purged = variant->soft_purged.load(Relaxed);
+  return hit;
 }
 
 std::vector<std::vector<std::string>> MemoryStore::varyNames(std::string_view primary) const {

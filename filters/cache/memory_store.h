@@ -125,6 +125,8 @@ enum class PurgeMode {
 struct CacheHit {
   std::shared_ptr<const CachedResponse> response;
   bool soft_purged = false;
+  // No variant under that secondary key, but the primary key has others.
+  bool other_variants = false;
   explicit operator bool() const { return response != nullptr; }
 };
 

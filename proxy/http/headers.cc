@@ -23,6 +23,7 @@ HeaderMap& HeaderMap::operator=(HeaderMap&& other) noexcept {
   if (this == &other) return *this;
   // The blocks move with their bytes, so the entries' views stay valid.
   entries_ = std::move(other.entries_);
+  owner_ = std::move(other.owner_);
   blocks_ = std::move(other.blocks_);
   block_ = std::exchange(other.block_, 0);
   data_ = std::exchange(other.data_, nullptr);
@@ -92,6 +93,7 @@ void HeaderMap::add(std::string_view name, std::string_view value) {
 
 void HeaderMap::clear() {
   entries_.clear();
+  owner_.reset();
   used_ = 0;
   token_ = 0;
   // A head that once held an unusually large header keeps at most 64 KiB for the next one.

@@ -60,6 +60,21 @@ class HeaderMap {
   size_t count(std::string_view name) const;
   // Appends a copy; `name` must be lower-case.
   void add(std::string_view name, std::string_view value);
+  // Appends an entry without copying its bytes, which live in memory that `owner` keeps alive:
+  // the map holds `owner` until it is cleared, moved from or destroyed (a copy of the map copies
+  // the bytes). For heads made from stored responses. One owner at a time: the entries of
+  // another one are copied.
+  void addShared(std::string_view name, std::string_view value,
+                 const std::shared_ptr<const void>& owner) {
+    if (owner_ != owner) {
+      if (owner_ != nullptr) {
+        add(name, value);
+        return;
+      }
+      owner_ = owner;
+    }
+    entries_.push_back({name, value});
+  }
   // Replaces every value of `name` with one (the first one's place is kept).
   void set(std::string_view name, std::string_view value);
   // Replaces the value of entry `index` with a copy of `value`.
@@ -128,6 +143,7 @@ class HeaderMap {
   std::string_view copy(std::string_view s);
 
   std::vector<Entry> entries_;
+  std::shared_ptr<const void> owner_;  // of entries added by addShared()
   std::vector<Block> blocks_;
   size_t block_ = 0;      // the block being filled
   char* data_ = nullptr;  // its bytes

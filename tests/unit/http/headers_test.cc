@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -174,6 +175,45 @@ TEST(HeaderRequestTest, PathWithoutQueryAndHead) {
   EXPECT_EQ(r.pathWithoutQuery(), "/plain");
   r.method = "GET";
   EXPECT_FALSE(r.isHead());
+}
+
+TEST(HeaderMapTest, SharedEntriesKeepTheirOwnerAliveUntilCleared) {
+  auto owner = std::make_shared<std::vector<std::string>>(
+      std::vector<std::string>{"content-type", "text/plain", "etag", "\"v1\""});
+  std::weak_ptr<std::vector<std::string>> watch = owner;
+  HeaderMap map;
+  map.add("age", "3");
+  std::shared_ptr<const void> keep = owner;
+  map.addShared((*owner)[0], (*owner)[1], keep);
+  map.addShared((*owner)[2], (*owner)[3], keep);
+  // Not copied: the map's views are the owner's bytes.
+  EXPECT_EQ(map.get("content-type")->data(), (*owner)[1].data());
+  const std::string* stored_etag = &(*owner)[3];
+
+  // A copy copies the bytes and holds nothing.
+  HeaderMap copy = map;
+  EXPECT_NE(copy.get("etag")->data(), stored_etag->data());
+
+  owner.reset();
+  EXPECT_FALSE(watch.expired());  // the map and `keep`
+  HeaderMap moved = std::move(map);
+  EXPECT_EQ(*moved.get("etag"), "\"v1\"");
+  moved.clear();
+  EXPECT_FALSE(watch.expired());  // `keep` still
+  keep.reset();
+  EXPECT_TRUE(watch.expired());
+  EXPECT_EQ(*copy.get("etag"), "\"v1\"");
+}
+
+TEST(HeaderMapTest, EntriesOfASecondOwnerAreCopied) {
+  const auto a = std::make_shared<const std::string>("first");
+  const auto b = std::make_shared<const std::string>("second");
+  HeaderMap map;
+  map.addShared("x-a", *a, a);
+  map.addShared("x-b", *b, b);
+  EXPECT_EQ(map.get("x-a")->data(), a->data());
+  EXPECT_NE(map.get("x-b")->data(), b->data());
+  EXPECT_EQ(*map.get("x-b"), "second");
 }
 
 }  // namespace

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+#include <string>
+
 namespace switchyard::filters::cache {
 namespace {
 
@@ -47,6 +51,23 @@ TEST(CacheStatusTest, OursComesAfterTheCachesUpstream) {
   EXPECT_EQ(appendCacheStatus("OriginCache; hit; ttl=1100", hit),
             "OriginCache; hit; ttl=1100, Switchyard; hit");
   EXPECT_EQ(appendCacheStatus("OriginCache; hit, ", hit), "OriginCache; hit, Switchyard; hit");
+}
+
+TEST(CacheStatusTest, TheLongestValueFitsTheBuffer) {
+  CacheStatus s;
+  s.hit = true;
+  s.fwd = Forward::VaryMiss;
+  s.fwd_status = 999;
+  s.ttl = std::numeric_limits<int64_t>::min();
+  s.stored = true;
+  s.collapsed = true;
+  const std::string detail(100, 'd');
+  s.detail = detail;
+  char buf[CacheStatusMaxBytes];
+  const std::string_view v = formatCacheStatus(s, buf);
+  EXPECT_LE(v.size(), CacheStatusMaxBytes);
+  EXPECT_TRUE(v.ends_with("; detail=" + std::string(32, 'd')));
+  EXPECT_EQ(v.substr(0, 50), formatCacheStatus(s).substr(0, 50));
 }
 
 }  // namespace

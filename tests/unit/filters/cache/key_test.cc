@@ -110,5 +110,16 @@ TEST(CacheKeyTest, AnAbsentHeaderIsNotAnEmptyOne) {
   EXPECT_EQ(secondaryKey(VaryNames{}, headers({{"accept", "*/*"}})), "");
 }
 
+TEST(CacheKeyTest, ALongKeyIsTheSameAsAShortOneWouldBe) {
+  // Past the inline buffer the key moves to the heap; a later short key comes back inline.
+  const std::string long_target = "/search?q=" + std::string(400, 'x');
+  KeyBuffer buffer;
+  primaryKey(inputs("GET", "API.Example.com:80", long_target), buffer);
+  EXPECT_EQ(buffer.view(), primaryKey(inputs("GET", "api.example.com", long_target)));
+  EXPECT_TRUE(buffer.view().ends_with(long_target));
+  primaryKey(inputs("GET", "API.EXAMPLE.COM", "/a"), buffer);
+  EXPECT_EQ(buffer.view(), primaryKey(inputs("GET", "api.example.com", "/a")));
+}
+
 }  // namespace
 }  // namespace switchyard::filters::cache

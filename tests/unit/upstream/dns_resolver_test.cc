@@ -18,6 +18,7 @@
 
 #include "proxy/common/time.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/upstream/dns_refresh.h"
 #include "tests/support/dnsmasq.h"
 #include "tests/support/quiet_logs.h"
 #include "tests/support/run_loop.h"
@@ -408,6 +409,30 @@ TEST_F(DnsResolverTest, DestroyingTheResolverWithLookupsInFlightCallsNobody) {
   event_base_loop(dispatcher_.base(), EVLOOP_NONBLOCK);
   EXPECT_EQ(calls, 0);
   queries.clear();  // handles outliving their resolver are harmless
+}
+
+TEST_F(DnsResolverTest, AWatcherFollowsTheRecords) {
+  DnsConfig c = config();
+  // Far below the TTL: the watcher looks again every 20 ms.
+  c.refresh = 20ms;
+  c.min_refresh = 20ms;
+  DnsResolver resolver(dispatcher_, c);
+  std::vector<AddressDiff> diffs;
+  DnsNameWatcher watcher(
+      dispatcher_, resolver, "v4.test", 9000, c,
+      [&](const std::vector<SocketAddress>&, const AddressDiff& diff) { diffs.push_back(diff); });
+  watcher.start();
+  ASSERT_TRUE(test::runLoopUntil(
+      dispatcher_, [&] { return diffs.size() == 1; }, 5s));
+  EXPECT_EQ(texts(diffs[0].added), std::vector<std::string>{"10.0.0.3:9000"});
+  dns_.setRecords({{"v4.test", "10.0.0.3"}, {"v4.test", "fd00::4"}});
+  ASSERT_TRUE(test::runLoopUntil(
+      dispatcher_, [&] { return diffs.size() == 2; }, 5s));
+  EXPECT_EQ(texts(diffs[1].added), std::vector<std::string>{"[fd00::4]:9000"});
+  EXPECT_TRUE(diffs[1].removed.empty());
+  EXPECT_EQ(texts(diffs[1].kept), std::vector<std::string>{"10.0.0.3:9000"});
+  EXPECT_EQ(watcher.refresh().state(), DnsNameState::Resolved);
+  EXPECT_GE(watcher.refresh().counts().success, 2u);
 }
 
 }  // namespace

@@ -6,11 +6,13 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config ninja-build
   libevent-dev libhttp-parser-dev libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libssl-dev
+  libc-ares-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang-format ccache curl procps iproute2
 )
 if [[ "${1:-}" == "--e2e" || "${SWITCHYARD_E2E:-}" == "1" ]]; then
-  packages+=(redis-server prometheus prometheus-alertmanager python3 python3-yaml)
+  # dnsmasq-base: the binary alone (the dnsmasq package would start a system service).
+  packages+=(redis-server dnsmasq-base prometheus prometheus-alertmanager python3 python3-yaml)
 fi
 
 missing=()

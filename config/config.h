@@ -12,6 +12,7 @@
 #include "proxy/common/socket_address.h"
 #include "proxy/redis/config.h"
 #include "proxy/tracing/config.h"
+#include "config/dns.h"
 
 namespace switchyard::rollback {
 struct RollbackConfig;
@@ -48,9 +49,19 @@ struct AdminConfig {
   std::string token;  // secret; empty disables mutating endpoints
 };
 
+// An upstream endpoint given by name (`orders-v2.prod.svc:8080`): every address the name resolves
+// to is an endpoint, looked up again as its records expire (see the top-level `dns:` block).
+struct NamedEndpoint {
+  std::string host;  // lower case, without a trailing dot
+  uint16_t port = 0;
+  std::string text;  // as configured
+  bool operator==(const NamedEndpoint&) const = default;
+};
+
 struct ClusterConfig {
   std::string name;
-  std::vector<SocketAddress> endpoints;
+  std::vector<SocketAddress> endpoints;        // the IP literals (and localhost)
+  std::vector<NamedEndpoint> named_endpoints;  // the names, resolved at run time
   milliseconds connect_timeout{1000};
   milliseconds response_timeout{15000};  // first response byte; routes may override
   milliseconds idle_timeout{60000};      // pooled keep-alive connection
@@ -124,6 +135,8 @@ struct Config {
   std::shared_ptr<const rollback::RollbackConfig> rollback;
   // The Redis every worker connects to (one connection each); absent without a `redis:` block.
   std::optional<redis::RedisConfig> redis;
+  // How endpoint names are resolved; absent: /etc/resolv.conf, refreshed at most every 30 s.
+  std::optional<upstream::DnsConfig> dns;
 
   const ClusterConfig* findCluster(const std::string& name) const;
   const RouteConfig* findRoute(const std::string& name) const;

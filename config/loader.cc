@@ -18,6 +18,7 @@
 #include "proxy/common/duration.h"
 #include "proxy/common/strings.h"
 #include "proxy/rollback/config.h"
+#include "config/dns.h"
 
 namespace switchyard::config {
 namespace {
@@ -232,6 +233,46 @@ SocketAddress getAddress(const YAML::Node& node, const std::string& path) {
   return address;
 }
 
+// host:port where host is a DNS name: labels of letters, digits and inner hyphens, at most 63
+// bytes each and 253 in all, the last one not all digits (that would be a mistyped IPv4 address).
+bool parseNamedEndpoint(const std::string& text, NamedEndpoint& out) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  std::string host = text.substr(0, colon);
+  const std::string port = text.substr(colon + 1);
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || value == 0 ||
+      value > 65535) {
+    return false;
+  }
+  if (host.back() == '.') host.pop_back();
+  if (host.empty() || host.size() > 253) return false;
+  size_t start = 0;
+  bool last_numeric = true;
+  while (start <= host.size()) {
+    size_t dot = host.find('.', start);
+    if (dot == std::string::npos) dot = host.size();
+    const std::string_view label(host.data() + start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    last_numeric = true;
+    for (char c : label) {
+      const bool digit = c >= '0' && c <= '9';
+      if (!digit && !std::isalpha(static_cast<unsigned char>(c)) && c != '-') return false;
+      last_numeric = last_numeric && digit;
+    }
+    start = dot + 1;
+  }
+  if (last_numeric) return false;
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  out.host = std::move(host);
+  out.port = static_cast<uint16_t>(value);
+  out.text = text;
+  return true;
+}
+
 // The address in inet_ntop's canonical spelling, so "::1" and "0::1" compare equal.
 std::string canonicalHost(const std::string& host) {
   unsigned char buf[16];
@@ -267,7 +308,7 @@ class Loader {
   std::vector<ConfigError> load(const YAML::Node& root) {
     MapReader top(root, "", errors_,
                   {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
-                   "routes", "filters", "tracing", "access_log", "rollback", "redis"});
+                   "routes", "filters", "tracing", "access_log", "rollback", "redis", "dns"});
     if (!root.IsMap()) return errors_.take();
     // The chain first: routes may carry blocks of its filters (`routes[].filters`).
     top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
@@ -306,6 +347,9 @@ class Loader {
     });
     top.optional("access_log", [this](const YAML::Node& node, const std::string& path) {
       config_.access_log = accesslog::parseAccessLogConfig(node, path);
+    });
+    top.optional("dns", [this](const YAML::Node& node, const std::string& path) {
+      config_.dns = upstream::parseDnsConfig(node, path);
     });
     top.optional("redis", [this](const YAML::Node& node, const std::string& path) {
       config_.redis = redis::parseRedisConfig(node, path);
@@ -401,7 +445,20 @@ class Loader {
     m.required("name", setName(out.name, cluster_names_, true));
     m.required("endpoints", [this, &out](const YAML::Node& n, const std::string& p) {
       forEachElement(n, p, errors_, [&out](const YAML::Node& e, const std::string& ep) {
-        out.endpoints.push_back(getAddress(e, ep));
+        const std::string text = getString(e, ep);
+        SocketAddress address;
+        if (parseSocketAddress(text, address)) {
+          out.endpoints.push_back(std::move(address));
+          return;
+        }
+        NamedEndpoint named;
+        if (!parseNamedEndpoint(text, named)) {
+          throw ConfigError(e, ep,
+                            "invalid endpoint " + quote(text) +
+                                " (expected IPv4:port, [IPv6]:port or hostname:port, port "
+                                "1-65535)");
+        }
+        out.named_endpoints.push_back(std::move(named));
       });
       if (n.size() == 0) throw ConfigError(n, p, "at least one endpoint is required");
     });
@@ -849,6 +906,7 @@ nlohmann::json configToJson(const Config& config) {
   for (const ClusterConfig& c : config.clusters) {
     json endpoints = json::array();
     for (const SocketAddress& e : c.endpoints) endpoints.push_back(e.text);
+    for (const NamedEndpoint& e : c.named_endpoints) endpoints.push_back(e.text);
     clusters.push_back({
         {"name", c.name},
         {"endpoints", std::move(endpoints)},
@@ -909,6 +967,7 @@ nlohmann::json configToJson(const Config& config) {
   if (config.access_log.enabled) out["access_log"] = config.access_log.toJson();
   if (config.rollback) out["rollback"] = rollbackToJson(*config.rollback);
   if (config.redis) out["redis"] = config.redis->toJson();
+  if (config.dns) out["dns"] = config.dns->toJson();
   return out;
 }
 

@@ -66,6 +66,10 @@ std::vector<std::string> restartOnlyChanges(const ConfigSource& source, const co
   if (a.value("redis", json()) != b.value("redis", json()) || password(from) != password(to)) {
     out.push_back(file + "redis: changing it needs a restart");
   }
+  // The resolver is made once, at start.
+  if (a.value("dns", json()) != b.value("dns", json())) {
+    out.push_back(file + "dns: changing it needs a restart");
+  }
   return out;
 }
 

@@ -31,7 +31,7 @@
 #include "proxy/common/socket_address.h"
 #include "proxy/common/time.h"
 #include "proxy/event/dispatcher.h"
-#include "proxy/upstream/dns_config.h"
+#include "config/dns.h"
 #include "proxy/upstream/dns_resolver.h"
 
 namespace switchyard::upstream {

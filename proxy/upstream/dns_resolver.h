@@ -30,7 +30,7 @@
 #include "proxy/common/socket_address.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/event/libevent.h"
-#include "proxy/upstream/dns_config.h"
+#include "config/dns.h"
 
 struct ares_channeldata;
 

@@ -1,4 +1,4 @@
-#include "proxy/upstream/dns_config.h"
+#include "config/dns.h"
 
 #include <arpa/inet.h>
 

@@ -253,6 +253,7 @@ std::unique_ptr<HealthChecker::Endpoint> HealthChecker::makeEndpoint(HealthCheck
   auto e = std::make_unique<Endpoint>();
   e->target = std::move(target);
   e->index = index;
+  e->machine = HealthStateMachine(health_->activeHealth(index));
   Endpoint* raw = e.get();
   e->timer = dispatcher_.createTimer([this, raw] { startProbe(*raw); });
   e->timer->enable(firstProbeDelay(config_, random_));
@@ -262,6 +263,7 @@ std::unique_ptr<HealthChecker::Endpoint> HealthChecker::makeEndpoint(HealthCheck
 void HealthChecker::setEndpoints(std::vector<HealthCheckTarget> targets,
                                  std::shared_ptr<EndpointHealth> health,
                                  const std::vector<size_t>& previous_index) {
+  health_ = std::move(health);
   std::vector<std::unique_ptr<Endpoint>> next;
   next.reserve(targets.size());
   for (size_t j = 0; j < targets.size(); ++j) {
@@ -279,7 +281,6 @@ void HealthChecker::setEndpoints(std::vector<HealthCheckTarget> targets,
     if (removed != nullptr && removed->in_flight) prober_.cancel(removed->probe);
   }
   endpoints_ = std::move(next);
-  health_ = std::move(health);
 }
 
 bool HealthChecker::allUnhealthy() const {

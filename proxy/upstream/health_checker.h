@@ -113,6 +113,8 @@ class HttpProber final : public Prober {
 // so a new configuration applies from the next probe.
 class HealthStateMachine {
  public:
+  // `initial` is where an earlier checker left the endpoint (a reload), counts at zero.
+  explicit HealthStateMachine(ActiveHealth initial = ActiveHealth::Unknown) : state_(initial) {}
   // Returns true if the state changed.
   bool onResult(bool success, uint32_t healthy_threshold, uint32_t unhealthy_threshold);
   ActiveHealth state() const { return state_; }
@@ -120,7 +122,7 @@ class HealthStateMachine {
   uint32_t consecutiveFailures() const { return failures_; }
 
  private:
-  ActiveHealth state_ = ActiveHealth::Unknown;
+  ActiveHealth state_;
   uint32_t successes_ = 0;
   uint32_t failures_ = 0;
 };
@@ -153,6 +155,11 @@ struct HealthTransition {
 // The active health checks of one cluster. Everything on the dispatcher's thread, except
 // count(), which any thread may read. Probes start as soon as it is constructed; destroying it
 // cancels the probes in flight. `random`, `prober` and the dispatcher must outlive it.
+//
+// Each endpoint starts from the verdict `health` holds for it: Unknown in a new EndpointHealth,
+// and where a previous checker left it when a reload replaces the checker (so an Unhealthy
+// endpoint still needs healthy_threshold successes). A cluster whose checks are removed should
+// have its endpoints set back to Unknown.
 class HealthChecker {
  public:
   struct Callbacks {

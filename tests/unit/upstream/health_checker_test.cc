@@ -86,6 +86,13 @@ TEST(HealthStateMachineTest, FlappingCrossesNoThreshold) {
   EXPECT_EQ(unhealthy.state(), ActiveHealth::Unhealthy);
 }
 
+TEST(HealthStateMachineTest, StartsWhereItIsTold) {
+  HealthStateMachine m(ActiveHealth::Unhealthy);
+  EXPECT_FALSE(m.onResult(true, 2, 3));
+  EXPECT_TRUE(m.onResult(true, 2, 3));
+  EXPECT_EQ(m.state(), ActiveHealth::Healthy);
+}
+
 TEST(HealthStateMachineTest, ClassifiesProbeResponses) {
   const HealthCheckConfig c;
   EXPECT_EQ(classifyProbe(status(200), c), ProbeResult::Success);
@@ -447,6 +454,24 @@ TEST_F(HealthCheckerTest, ReplacingTheEndpointListKeepsTheEndpointsThatStay) {
   }
   EXPECT_EQ(checker_->state(2), ActiveHealth::Healthy);
   EXPECT_TRUE(next_health->usable(2, time_.monotonicNow()));
+}
+
+TEST_F(HealthCheckerTest, ANewCheckerStartsFromTheVerdictsItFinds) {
+  // A reload replaces the checker; the endpoints' state stays in EndpointHealth.
+  start({"127.0.0.1:9001", "127.0.0.1:9002"});
+  health_->setActiveHealth(0, ActiveHealth::Unhealthy);
+  health_->setActiveHealth(1, ActiveHealth::Healthy);
+  checker_.reset();
+  HealthChecker again(dispatcher_, random_, prober_, config_,
+                      targets({"127.0.0.1:9001", "127.0.0.1:9002"}), health_);
+  EXPECT_EQ(again.state(0), ActiveHealth::Unhealthy);
+  EXPECT_EQ(again.state(1), ActiveHealth::Healthy);
+  // Still two successes to come back.
+  round(status(200), 0ms);
+  EXPECT_EQ(again.state(0), ActiveHealth::Unhealthy);
+  round(status(200));
+  EXPECT_EQ(again.state(0), ActiveHealth::Healthy);
+  EXPECT_TRUE(health_->usable(0, time_.monotonicNow()));
 }
 
 TEST_F(HealthCheckerTest, RemovingAnEndpointCancelsItsProbe) {

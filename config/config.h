@@ -8,11 +8,12 @@
 #include <vector>
 
 #include "config/deprecation.h"
+#include "config/dns.h"
+#include "config/health_check.h"
 #include "proxy/accesslog/config.h"
 #include "proxy/common/socket_address.h"
 #include "proxy/redis/config.h"
 #include "proxy/tracing/config.h"
-#include "config/dns.h"
 
 namespace switchyard::rollback {
 struct RollbackConfig;
@@ -68,6 +69,9 @@ struct ClusterConfig {
   uint32_t max_connections = 1024;       // per worker
   uint32_t max_pending_requests = 1024;  // per worker, waiting for a connection
   uint32_t max_requests_per_connection = 0;
+  // Active health checks and passive ejection of the endpoints; absent: off.
+  std::optional<upstream::HealthCheckConfig> health_check;
+  std::optional<upstream::OutlierDetectionConfig> outlier_detection;
   bool operator==(const ClusterConfig&) const = default;
 };
 

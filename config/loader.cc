@@ -14,11 +14,11 @@
 #include <optional>
 #include <utility>
 
+#include "config/dns.h"
 #include "config/yaml_util.h"
 #include "proxy/common/duration.h"
 #include "proxy/common/strings.h"
 #include "proxy/rollback/config.h"
-#include "config/dns.h"
 
 namespace switchyard::config {
 namespace {
@@ -441,7 +441,8 @@ class Loader {
   void parseCluster(const YAML::Node& node, const std::string& path, ClusterConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "endpoints", "connect_timeout", "response_timeout", "idle_timeout",
-                 "max_connections", "max_pending_requests", "max_requests_per_connection"});
+                 "max_connections", "max_pending_requests", "max_requests_per_connection",
+                 "health_check", "outlier_detection"});
     m.required("name", setName(out.name, cluster_names_, true));
     m.required("endpoints", [this, &out](const YAML::Node& n, const std::string& p) {
       forEachElement(n, p, errors_, [&out](const YAML::Node& e, const std::string& ep) {
@@ -469,6 +470,12 @@ class Loader {
     m.optional("max_pending_requests", setUint32(out.max_pending_requests, 0, MaxConnections));
     m.optional("max_requests_per_connection",
                setUint32(out.max_requests_per_connection, 0, Uint32Max));
+    m.optional("health_check", [&out](const YAML::Node& n, const std::string& p) {
+      out.health_check = upstream::parseHealthCheckConfig(n, p);
+    });
+    m.optional("outlier_detection", [&out](const YAML::Node& n, const std::string& p) {
+      out.outlier_detection = upstream::parseOutlierDetectionConfig(n, p);
+    });
   }
 
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
@@ -917,6 +924,10 @@ nlohmann::json configToJson(const Config& config) {
         {"max_pending_requests", c.max_pending_requests},
         {"max_requests_per_connection", c.max_requests_per_connection},
     });
+    if (c.health_check) clusters.back()["health_check"] = c.health_check->toJson();
+    if (c.outlier_detection) {
+      clusters.back()["outlier_detection"] = c.outlier_detection->toJson();
+    }
   }
   out["clusters"] = std::move(clusters);
   json routes = json::array();

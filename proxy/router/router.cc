@@ -264,15 +264,19 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
   stats.requests.get(0).Increment();
   switch (reason) {
     case upstream::PoolFailure::Overflow:
-      // A local limit, not the upstream's failure: no verdict, no retry.
+    case upstream::PoolFailure::NoEndpoint:
+      // A local limit, or nowhere to send it: not an upstream's answer, so no verdict and no
+      // retry.
       breakerCancel();
       fail(503, "Service Unavailable", detail);
       break;
     case upstream::PoolFailure::ConnectTimeout:
+      pool_->reportOutcome(endpoint, upstream::UpstreamOutcome::ConnectFailure);
       breakerVerdict(false);
       attemptFailed(AttemptOutcome::ConnectFailure, 0, 504, "Gateway Timeout", detail);
       break;
     case upstream::PoolFailure::ConnectFailed:
+      pool_->reportOutcome(endpoint, upstream::UpstreamOutcome::ConnectFailure);
       breakerVerdict(false);
       attemptFailed(AttemptOutcome::ConnectFailure, 0, 502, "Bad Gateway", detail);
       break;
@@ -282,6 +286,11 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
 void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
   if (timer_) timer_->disable();
   const int code = headers->status;
+  if (conn_ != nullptr) {
+    pool_->reportOutcome(conn_->endpointIndex(), code >= 500
+                                                     ? upstream::UpstreamOutcome::ServerError
+                                                     : upstream::UpstreamOutcome::Success);
+  }
   if (admission_control_ != nullptr) breakerVerdict(!admission_control_->isFailureStatus(code));
   if (retry_ && retry_->retriableStatus(code) &&
       tryRetry(AttemptOutcome::Response, code, headers.get())) {
@@ -369,6 +378,9 @@ void Router::onUpstreamReset(event::CloseReason) {
     return;
   }
   pool_->stats().requests.get(0).Increment();
+  if (conn != nullptr) {
+    pool_->reportOutcome(conn->endpointIndex(), upstream::UpstreamOutcome::ServerError);
+  }
   if (response_started_) {
     fail(502, "Bad Gateway", "the upstream connection closed before a complete response");
     return;
@@ -385,6 +397,9 @@ void Router::onTimeout() {
   if (pending_ != nullptr) {
     pending_->cancel();
     pending_ = nullptr;
+  }
+  if (conn_ != nullptr) {
+    pool_->reportOutcome(conn_->endpointIndex(), upstream::UpstreamOutcome::ServerError);
   }
   releaseConnection(false);
   breakerVerdict(false);

@@ -12,10 +12,12 @@ const router::UpstreamPolicy* ActiveConfig::policy(const std::string& route,
 }
 
 ActiveConfigPtr activateConfig(config::ConfigConstSharedPtr config,
-                               upstream::RuntimeStateRegistry& state) {
+                               upstream::RuntimeStateRegistry& state,
+                               upstream::ClusterManager* clusters) {
   auto active = std::make_shared<ActiveConfig>();
   active->config = std::move(config);
   const config::Config& cfg = *active->config;
+  if (clusters != nullptr) active->endpoints = clusters->apply(cfg);
 
   state.beginActivation();
   filters::ActivationContext ctx{cfg, state};

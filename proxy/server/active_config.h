@@ -9,9 +9,11 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "config/config.h"
 #include "proxy/router/upstream_policy.h"
+#include "proxy/upstream/cluster_manager.h"
 #include "proxy/upstream/runtime_state.h"
 
 namespace switchyard::server {
@@ -19,6 +21,9 @@ namespace switchyard::server {
 struct ActiveConfig {
   config::ConfigConstSharedPtr config;
   std::map<std::tuple<std::string, std::string, std::string>, router::UpstreamPolicy> policies;
+  // Each cluster's endpoint list (DNS, health), in the order of config->clusters; empty without
+  // a cluster manager (the pools then use the configured addresses).
+  std::vector<std::shared_ptr<upstream::ClusterEndpoints>> endpoints;
 
   // The policy of (route, version, cluster); null where no filter contributed one.
   const router::UpstreamPolicy* policy(const std::string& route, const std::string& version,
@@ -31,6 +36,7 @@ using ActiveConfigPtr = std::shared_ptr<const ActiveConfig>;
 // claimed any more is retired. Call once per configuration, on one thread at a time, before any
 // worker sees it; a configuration is never activated twice.
 ActiveConfigPtr activateConfig(config::ConfigConstSharedPtr config,
-                               upstream::RuntimeStateRegistry& state);
+                               upstream::RuntimeStateRegistry& state,
+                               upstream::ClusterManager* clusters = nullptr);
 
 }  // namespace switchyard::server

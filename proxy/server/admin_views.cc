@@ -12,7 +12,8 @@ namespace switchyard::server {
 using nlohmann::json;
 
 json clustersView(const config::Config& config, stats::ProxyStats& stats,
-                  std::map<std::string, bool>* degraded) {
+                  std::map<std::string, bool>* degraded,
+                  const std::map<std::string, json>* endpoint_views) {
   json clusters = json::array();
   for (const auto& c : config.clusters) {
     json endpoints = json::array();
@@ -28,6 +29,18 @@ json clustersView(const config::Config& config, stats::ProxyStats& stats,
         {"circuit_breaker", nullptr},
         {"retry_budget", nullptr},
     };
+    if (endpoint_views != nullptr) {
+      auto it = endpoint_views->find(c.name);
+      if (it != endpoint_views->end()) {
+        const json& v = it->second;
+        out["addresses"] = v.value("endpoints", json::array());
+        out["resolved"] = v.value("resolved", true);
+        out["health_check"] = c.health_check ? c.health_check->toJson() : json(nullptr);
+        out["outlier_detection"] =
+            c.outlier_detection ? c.outlier_detection->toJson() : json(nullptr);
+        if (v.contains("dns")) out["dns"] = v["dns"];
+      }
+    }
     filters::ClusterView view{out};
     for (const config::FilterEntry& f : config.filters) f.factory->describeCluster(c.name, view);
     if (degraded != nullptr) (*degraded)[c.name] = view.degraded;
@@ -48,8 +61,30 @@ json healthView(const HealthInputs& in, int& status) {
     json endpoints = json::array();
     size_t reachable = 0;
     size_t unknown = 0;
+    const config::ClusterConfig* cc = nullptr;
+    for (const auto& x : in.config.clusters) {
+      if (x.name == cluster) cc = &x;
+    }
+    const json* managed = nullptr;
+    if (in.clusters != nullptr && cc != nullptr &&
+        (cc->health_check || !cc->named_endpoints.empty())) {
+      auto it = in.clusters->find(cluster);
+      if (it != in.clusters->end()) managed = &it->second;
+    }
     auto probed = in.endpoints.find(cluster);
-    if (probed != in.endpoints.end()) {
+    if (managed != nullptr) {
+      // Health checks (and DNS) say what the workers balance over.
+      for (const json& e : managed->value("endpoints", json::array())) {
+        const bool healthy = e.value("healthy", false);
+        json ep = {{"address", e.value("address", "")},
+                   {"healthy", healthy},
+                   {"active_health", e.value("active_health", "unknown")},
+                   {"ejected", e.value("ejected", false)}};
+        reachable += healthy;
+        endpoints.push_back(std::move(ep));
+      }
+      if (!managed->value("resolved", true)) unknown = 0;
+    } else if (probed != in.endpoints.end()) {
       for (const EndpointProber::Result& r : probed->second) {
         json ep = {{"address", r.address}};
         ep["reachable"] = r.reachable ? json(*r.reachable) : json(nullptr);
@@ -61,7 +96,9 @@ json healthView(const HealthInputs& in, int& status) {
     }
     const size_t total = endpoints.size();
     Level level = Ok;
-    if (total > 0 && reachable == 0 && unknown == 0) {
+    if ((total > 0 && reachable == 0 && unknown == 0) ||
+        (managed != nullptr && !managed->value("resolved", true))) {
+      // Nothing to send requests to: every endpoint fails, or the names never resolved.
       level = Down;
     } else if (reachable + unknown < total || unhealthy[cluster]) {
       level = Degraded;

@@ -26,8 +26,12 @@ namespace switchyard::server {
 // GET /clusters: {"clusters": [{name, endpoints, connections, and what each filter adds (its
 // circuit breaker, its retry budget)}]}. `degraded` (optional) gets the clusters a filter sees
 // as unhealthy.
+// `endpoints` (optional) are the cluster manager's views of the clusters' current endpoints
+// (upstream::ClusterManager::clusterViews()): shown as each cluster's "addresses" (with their
+// health), "resolved" and "dns".
 nlohmann::json clustersView(const config::Config& config, stats::ProxyStats& stats,
-                            std::map<std::string, bool>* degraded = nullptr);
+                            std::map<std::string, bool>* degraded = nullptr,
+                            const std::map<std::string, nlohmann::json>* endpoints = nullptr);
 
 struct HealthInputs {
   const config::Config& config;
@@ -43,8 +47,12 @@ struct HealthInputs {
     std::vector<redis::ClientStatus::View> workers;
   };
   const Redis* redis = nullptr;
+  // The cluster manager's views (see clustersView()); a cluster with health checks or endpoint
+  // names is judged by them instead of the reachability probes.
+  const std::map<std::string, nlohmann::json>* clusters = nullptr;
 };
-// GET /health: each cluster (endpoints reachable at the last probe, breaker state), the trace
+// GET /health: each cluster (its endpoints' health checks where it has them, else whether each was
+// reachable at the last probe; breaker state), the trace
 // exporter, the rollback state, Redis (each worker's connection: "ok" when all are connected,
 // "down" when none is, else "degraded"), and an overall status: "ok"; "degraded" when an
 // endpoint is unreachable, a filter sees a cluster as unhealthy, the exporter fails, a route is

@@ -24,6 +24,7 @@
 #include "proxy/stats/stats.h"
 #include "proxy/tracing/exporter.h"
 #include "proxy/tracing/sampler.h"
+#include "proxy/upstream/cluster_manager.h"
 
 namespace switchyard::server {
 
@@ -161,6 +162,8 @@ struct Server::Run {
   std::unique_ptr<ServerControl> control;
   std::unique_ptr<rollback::RollbackManager> rollback;
   std::unique_ptr<EndpointProber> prober;
+  // Endpoint lists, DNS and health checks, on `main`'s loop.
+  std::unique_ptr<upstream::ClusterManager> clusters;
   std::unique_ptr<admin::AdminServer> admin;
 
   void closeSockets() {
@@ -232,7 +235,7 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   // The new settings apply to the runtime state from here on; requests in flight keep the
   // configuration they started under.
   config_ = next;
-  active_ = activateConfig(next, state_);
+  active_ = activateConfig(next, state_, run_ != nullptr ? run_->clusters.get() : nullptr);
   // Counted before the workers see it, so that whoever observes the new behaviour also finds
   // the reload in /metrics.
   stats_->config_reloads.Add({{"result", "success"}}).Increment();
@@ -325,6 +328,8 @@ int Server::run() {
   installSignals(run);
   // From here on requestStop() reaches the loop (a post before it runs waits for it).
   main_ = run.main.get();
+  run.clusters =
+      std::make_unique<upstream::ClusterManager>(*run.main, run.initial->dns, *registry_);
   startRollback(run);
   startWorkers(run);
   run.prober = std::make_unique<EndpointProber>(proberClusters(*run.initial), ProbeInterval,
@@ -479,7 +484,7 @@ void Server::startRollback(Run& run) {
 void Server::startWorkers(Run& run) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    active_ = activateConfig(config_, state_);
+    active_ = activateConfig(config_, state_, run.clusters.get());
     for (uint32_t w = 0; w < run.workers; ++w) {
       workers_.push_back(std::make_unique<Worker>(w, active_, *run.stats, run.listeners, run.fds[w],
                                                   time_, overrides_, run.observability,
@@ -514,40 +519,45 @@ void Server::registerAdmin(Run& run) {
                      std::lock_guard<std::mutex> lock(mutex_);
                      return routesView(*config_, overrides_);
                    }));
-  admin.addHandler("GET", "/clusters", admin::jsonHandler([this, &stats] {
-                     return clustersView(*currentConfig(), stats);
+  upstream::ClusterManager* cluster_manager = run.clusters.get();
+  admin.addHandler("GET", "/clusters", admin::jsonHandler([this, &stats, cluster_manager] {
+                     const std::map<std::string, json> views = cluster_manager->clusterViews();
+                     return clustersView(*currentConfig(), stats, nullptr, &views);
                    }));
   const tracing::BatchSpanExporter* exporter = run.exporter.get();
   const rollback::RollbackManager* rollback = run.rollback.get();
   EndpointProber* prober = run.prober.get();
-  admin.addHandler("GET", "/health",
-                   [this, &stats, exporter, rollback, prober](const admin::AdminRequest&) {
-                     const config::ConfigConstSharedPtr cfg = currentConfig();
-                     std::map<std::string, std::string> routes;
-                     if (rollback != nullptr) {
-                       for (const auto& [route, st] : rollback->stateJson()["routes"].items()) {
-                         routes[route] = st["state"];
-                       }
-                     }
-                     HealthInputs::Redis redis_health;
-                     if (cfg->redis) {
-                       redis_health.address = cfg->redis->address.text;
-                       std::lock_guard<std::mutex> lock(mutex_);
-                       for (auto& w : workers_) {
-                         redis_health.workers.push_back(w->redisStatus().read());
-                       }
-                     }
-                     HealthInputs in{*cfg,
-                                     stats,
-                                     prober->results(),
-                                     exporter,
-                                     rollback != nullptr ? &routes : nullptr,
-                                     ready_.load(),
-                                     cfg->redis ? &redis_health : nullptr};
-                     int status = 200;
-                     json body = healthView(in, status);
-                     return admin::jsonResponse(status, body);
-                   });
+  admin.addHandler(
+      "GET", "/health",
+      [this, &stats, exporter, rollback, prober, cluster_manager](const admin::AdminRequest&) {
+        const config::ConfigConstSharedPtr cfg = currentConfig();
+        std::map<std::string, std::string> routes;
+        if (rollback != nullptr) {
+          for (const auto& [route, st] : rollback->stateJson()["routes"].items()) {
+            routes[route] = st["state"];
+          }
+        }
+        HealthInputs::Redis redis_health;
+        if (cfg->redis) {
+          redis_health.address = cfg->redis->address.text;
+          std::lock_guard<std::mutex> lock(mutex_);
+          for (auto& w : workers_) {
+            redis_health.workers.push_back(w->redisStatus().read());
+          }
+        }
+        HealthInputs in{*cfg,
+                        stats,
+                        prober->results(),
+                        exporter,
+                        rollback != nullptr ? &routes : nullptr,
+                        ready_.load(),
+                        cfg->redis ? &redis_health : nullptr};
+        const std::map<std::string, json> views = cluster_manager->clusterViews();
+        in.clusters = &views;
+        int status = 200;
+        json body = healthView(in, status);
+        return admin::jsonResponse(status, body);
+      });
   admin.addHandler(
       "POST", "/routes/weights",
       [this](const admin::AdminRequest& req) {
@@ -615,6 +625,8 @@ void Server::shutdown(Run& run) {
     active_.reset();
   }
   run.prober.reset();
+  // After the workers: their pools held the endpoint lists.
+  run.clusters.reset();
   // What the workers handed over is still worth sending.
   if (run.exporter) run.exporter->shutdown(run.initial->tracing.export_timeout);
   if (run.access_log) run.access_log->shutdown();

@@ -114,17 +114,24 @@ WorkerSnapshotPtr Worker::buildSnapshot(ActiveConfigPtr active) {
   auto snap = std::make_shared<WorkerSnapshot>();
   snap->active = std::move(active);
   snap->config = snap->active->config;
-  for (const auto& c : snap->config->clusters) {
+  const auto& endpoint_lists = snap->active->endpoints;
+  for (size_t i = 0; i < snap->config->clusters.size(); ++i) {
+    const config::ClusterConfig& c = snap->config->clusters[i];
+    const std::shared_ptr<upstream::ClusterEndpoints> endpoints =
+        i < endpoint_lists.size() ? endpoint_lists[i] : nullptr;
     std::shared_ptr<upstream::ConnPool> pool;
     if (snapshot_) {
       for (const auto& old : snapshot_->pools) {
-        if (old->config() == c) pool = old;
+        if (old->config() == c && (endpoints == nullptr || old->endpoints() == endpoints)) {
+          pool = old;
+        }
       }
     }
     if (!pool) {
       auto& stats = cluster_stats_[c.name];
       if (!stats) stats = std::make_unique<stats::ClusterStats>(stats_, c.name);
-      pool = std::make_shared<upstream::ConnPoolImpl>(dispatcher_, connector_, c, *stats);
+      pool =
+          std::make_shared<upstream::ConnPoolImpl>(dispatcher_, connector_, c, *stats, endpoints);
     }
     snap->pools.push_back(std::move(pool));
   }

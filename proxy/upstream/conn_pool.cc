@@ -10,6 +10,8 @@ const char* poolFailureName(PoolFailure f) {
       return "connect_timeout";
     case PoolFailure::Overflow:
       return "overflow";
+    case PoolFailure::NoEndpoint:
+      return "no_endpoint";
   }
   return "unknown";
 }

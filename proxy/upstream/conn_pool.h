@@ -8,12 +8,15 @@
 #include "proxy/event/transport.h"
 #include "proxy/http/codec.h"
 #include "proxy/stats/stats.h"
+#include "proxy/upstream/endpoint_health.h"
 
 namespace switchyard::upstream {
 
-enum class PoolFailure { ConnectFailed, ConnectTimeout, Overflow };
+// NoEndpoint: the cluster has no address to connect to (its names have not resolved).
+enum class PoolFailure { ConnectFailed, ConnectTimeout, Overflow, NoEndpoint };
 
 class UpstreamConnection;
+class ClusterEndpoints;
 
 // "No endpoint": a first attempt avoids none; an overflow is no endpoint's fault.
 inline constexpr size_t NoEndpoint = static_cast<size_t>(-1);
@@ -97,6 +100,13 @@ class ConnPool {
   virtual void release(UpstreamConnection& conn, bool reusable) = 0;
   // Closes idle connections (drain, shutdown).
   virtual void closeIdle() = 0;
+  // How a request to `endpoint` went (passive ejection of failing endpoints).
+  virtual void reportOutcome(size_t /*endpoint*/, UpstreamOutcome /*outcome*/) {}
+  // The cluster's endpoint list this pool follows; null for a pool without one.
+  virtual const std::shared_ptr<ClusterEndpoints>& endpoints() const {
+    static const std::shared_ptr<ClusterEndpoints> none;
+    return none;
+  }
 
   virtual const config::ClusterConfig& config() const = 0;
   virtual stats::ClusterStats& stats() = 0;

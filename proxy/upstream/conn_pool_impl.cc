@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "proxy/common/logging.h"
+#include "proxy/upstream/cluster_endpoints.h"
 
 namespace switchyard::upstream {
 
@@ -27,7 +28,7 @@ class ConnPoolImpl::ActiveConnection final : public UpstreamConnection,
                                              public http::ResponseCallbacks,
                                              public event::DeferredDeletable {
  public:
-  ActiveConnection(ConnPoolImpl& pool, size_t endpoint);
+  ActiveConnection(ConnPoolImpl& pool, size_t endpoint, common::SocketAddress address);
   ~ActiveConnection() override;
 
   // Starts connecting; false (with why in `error`) if it failed at once.
@@ -42,7 +43,7 @@ class ConnPoolImpl::ActiveConnection final : public UpstreamConnection,
   bool reused() const override { return requests_ > 1; }
   bool responseStarted() const override { return !parser_.idle(); }
   size_t endpointIndex() const override { return endpoint_; }
-  const config::SocketAddress& endpoint() const override;
+  const config::SocketAddress& endpoint() const override { return address_; }
 
   // event::ConnectionCallbacks
   void onReadReady(http::Buffer& input) override;
@@ -61,7 +62,10 @@ class ConnPoolImpl::ActiveConnection final : public UpstreamConnection,
   enum class State { Connecting, Idle, Busy, Closed };
 
   ConnPoolImpl& pool_;
-  const size_t endpoint_;
+  size_t endpoint_;  // its index in the pool's endpoint list
+  // Its address left the cluster's endpoints (DNS): closed instead of kept for another request.
+  bool retired_ = false;
+  const common::SocketAddress address_;
   std::unique_ptr<event::Transport> transport_;  // set by connect()
   http::Http1Parser parser_;
   UpstreamStreamCallbacks* stream_ = nullptr;
@@ -72,9 +76,11 @@ class ConnPoolImpl::ActiveConnection final : public UpstreamConnection,
   bool in_idle_list_ = false;
 };
 
-ConnPoolImpl::ActiveConnection::ActiveConnection(ConnPoolImpl& pool, size_t endpoint)
+ConnPoolImpl::ActiveConnection::ActiveConnection(ConnPoolImpl& pool, size_t endpoint,
+                                                 common::SocketAddress address)
     : pool_(pool),
       endpoint_(endpoint),
+      address_(std::move(address)),
       parser_(http::Http1Parser::Kind::Response, http::CodecLimits{}) {
   parser_.setResponseCallbacks(this);
   timer_ = pool.dispatcher_.createTimer([this] {
@@ -95,10 +101,6 @@ bool ConnPoolImpl::ActiveConnection::connect(std::string& error) {
 }
 
 ConnPoolImpl::ActiveConnection::~ActiveConnection() = default;
-
-const config::SocketAddress& ConnPoolImpl::ActiveConnection::endpoint() const {
-  return pool_.config_.endpoints[endpoint_];
-}
 
 void ConnPoolImpl::ActiveConnection::sendHead(const http::RequestHeaders& headers) {
   transport_->writeWith([&](http::Buffer& out) { http::encodeRequestHead(headers, out); });
@@ -144,12 +146,19 @@ void ConnPoolImpl::ActiveConnection::onCodecError(const http::CodecError& error)
 }
 
 ConnPoolImpl::ConnPoolImpl(event::Dispatcher& dispatcher, event::Connector& connector,
-                           const config::ClusterConfig& config, stats::ClusterStats& stats)
+                           const config::ClusterConfig& config, stats::ClusterStats& stats,
+                           std::shared_ptr<ClusterEndpoints> endpoints)
     : dispatcher_(dispatcher),
       connector_(connector),
       config_(config),
       stats_(stats),
-      idle_(config.endpoints.size()) {}
+      endpoints_(endpoints != nullptr
+                     ? std::move(endpoints)
+                     : std::make_shared<ClusterEndpoints>(
+                           config.name, staticEndpointList(config.endpoints, true))),
+      version_(endpoints_->version()),
+      list_(endpoints_->current()),
+      idle_(list_->addresses.size()) {}
 
 ConnPoolImpl::~ConnPoolImpl() {
   pending_.clear();
@@ -160,16 +169,69 @@ ConnPoolImpl::~ConnPoolImpl() {
   }
 }
 
+void ConnPoolImpl::adoptEndpoints() {
+  version_ = endpoints_->version();
+  EndpointListPtr next = endpoints_->current();
+  if (next == list_) return;
+  list_ = std::move(next);
+  const std::vector<common::SocketAddress>& addresses = list_->addresses;
+  // Connections follow their address to its new index; those whose address left are retired:
+  // idle ones close now, busy ones when their request is done.
+  std::vector<ActiveConnection*> idle;
+  for (auto& list : idle_) {
+    for (ActiveConnection* c : list) {
+      c->in_idle_list_ = false;
+      idle.push_back(c);
+    }
+  }
+  idle_.assign(addresses.size(), {});
+  for (auto& c : conns_) {
+    auto at = std::find(addresses.begin(), addresses.end(), c->address_);
+    if (at == addresses.end()) {
+      c->retired_ = true;
+    } else {
+      c->endpoint_ = static_cast<size_t>(at - addresses.begin());
+    }
+  }
+  for (ActiveConnection* c : idle) {
+    if (c->retired_) {
+      destroyConnection(*c);
+    } else {
+      c->timer_->disable();
+      makeIdle(*c);
+    }
+  }
+  rr_ = addresses.empty() ? 0 : rr_ % addresses.size();
+}
+
 size_t ConnPoolImpl::nextEndpoint() {
-  const size_t n = config_.endpoints.size();
-  const size_t e = rr_ % n;
-  rr_ = (rr_ + 1) % n;
+  const size_t n = list_->addresses.size();
+  const EndpointHealth& health = *list_->health;
+  const common::MonotonicTime now = dispatcher_.timeSource().monotonicNow();
+  // Round robin over the endpoints health allows (all of them in panic); after a full turn
+  // without one, any (a write of the health checker may land while this looks).
+  for (size_t tries = 0; tries < n; ++tries) {
+    const size_t e = rr_;
+    rr_ = rr_ + 1 == n ? 0 : rr_ + 1;
+    if (health.mayUse(e, now)) return e;
+  }
+  const size_t e = rr_;
+  rr_ = rr_ + 1 == n ? 0 : rr_ + 1;
   return e;
 }
 
 PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
+  if (endpoints_->version() != version_) adoptEndpoints();
+  if (list_->addresses.empty()) {
+    cb.onPoolFailure(PoolFailure::NoEndpoint,
+                     list_->resolved
+                         ? "cluster " + config_.name + " has no endpoint"
+                         : "the endpoints of cluster " + config_.name + " have not resolved yet",
+                     NoEndpoint);
+    return nullptr;
+  }
   size_t e = nextEndpoint();
-  if (e == avoid && config_.endpoints.size() > 1) e = nextEndpoint();
+  if (e == avoid && list_->addresses.size() > 1) e = nextEndpoint();
   ActiveConnection* conn = nullptr;
   if (!idle_[e].empty()) {
     conn = idle_[e].back();
@@ -210,9 +272,9 @@ PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
 }
 
 bool ConnPoolImpl::createConnection(size_t endpoint, std::string& error) {
-  auto conn = std::make_unique<ActiveConnection>(*this, endpoint);
+  auto conn = std::make_unique<ActiveConnection>(*this, endpoint, list_->addresses[endpoint]);
   if (!conn->connect(error)) {
-    error = "cannot connect to " + config_.endpoints[endpoint].text + ": " + error;
+    error = "cannot connect to " + list_->addresses[endpoint].text + ": " + error;
     return false;
   }
   conns_.push_back(std::move(conn));
@@ -225,6 +287,10 @@ void ConnPoolImpl::onConnectionReady(ActiveConnection& conn) {
   if (conn.state_ == ActiveConnection::State::Connecting) {
     --connecting_;
     conn.timer_->disable();
+  }
+  if (conn.retired_ && pending_.empty()) {
+    destroyConnection(conn);
+    return;
   }
   if (!pending_.empty()) {
     std::unique_ptr<Pending> p = std::move(pending_.front());
@@ -243,7 +309,7 @@ void ConnPoolImpl::release(UpstreamConnection& upstream, bool reusable) {
   conn.stream_ = nullptr;
   if (conn.state_ == ActiveConnection::State::Closed) return;
   const uint32_t max_requests = config_.max_requests_per_connection;
-  if (!reusable || conn.transport_->closed() || !conn.parser_.messageComplete() ||
+  if (!reusable || conn.retired_ || conn.transport_->closed() || !conn.parser_.messageComplete() ||
       (max_requests > 0 && conn.requests_ >= max_requests)) {
     destroyConnection(conn);
     openForWaiting();
@@ -311,7 +377,9 @@ void ConnPoolImpl::onConnectionClosed(ActiveConnection& conn, event::CloseReason
 void ConnPoolImpl::openForWaiting() {
   // At max_connections a waiting request counts on a busy connection coming free; when one
   // closes instead, the room it leaves goes to the requests that have no connection on its way.
-  while (pending_.size() > connecting_ && conns_.size() < config_.max_connections) {
+  if (endpoints_->version() != version_) adoptEndpoints();
+  while (pending_.size() > connecting_ && conns_.size() < config_.max_connections &&
+         !list_->addresses.empty()) {
     std::string error;
     const size_t endpoint = nextEndpoint();
     if (createConnection(endpoint, error)) continue;
@@ -344,6 +412,10 @@ void ConnPoolImpl::destroyConnection(ActiveConnection& conn) {
   stats_.connections.Decrement();
   dispatcher_.deferredDelete(std::move(*it));
   conns_.erase(it);
+}
+
+void ConnPoolImpl::reportOutcome(size_t endpoint, UpstreamOutcome outcome) {
+  ClusterEndpoints::report(*list_, endpoint, outcome);
 }
 
 void ConnPoolImpl::closeIdle() {

@@ -11,6 +11,7 @@
 #include "proxy/event/connector.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/stats/stats.h"
+#include "proxy/upstream/cluster_endpoints.h"
 #include "proxy/upstream/conn_pool.h"
 
 namespace switchyard::upstream {
@@ -27,8 +28,11 @@ namespace switchyard::upstream {
 // silently: by then no request may be using it.
 class ConnPoolImpl final : public ConnPool {
  public:
+  // `endpoints` is the cluster's current endpoint list (DNS, health); null: the configured
+  // addresses, all usable.
   ConnPoolImpl(event::Dispatcher& dispatcher, event::Connector& connector,
-               const config::ClusterConfig& config, stats::ClusterStats& stats);
+               const config::ClusterConfig& config, stats::ClusterStats& stats,
+               std::shared_ptr<ClusterEndpoints> endpoints = nullptr);
   ~ConnPoolImpl() override;
   ConnPoolImpl(const ConnPoolImpl&) = delete;
   ConnPoolImpl& operator=(const ConnPoolImpl&) = delete;
@@ -36,6 +40,8 @@ class ConnPoolImpl final : public ConnPool {
   PoolHandle* newStream(PoolCallbacks& cb, size_t avoid) override;
   void release(UpstreamConnection& conn, bool reusable) override;
   void closeIdle() override;
+  void reportOutcome(size_t endpoint, UpstreamOutcome outcome) override;
+  const std::shared_ptr<ClusterEndpoints>& endpoints() const override { return endpoints_; }
 
   const config::ClusterConfig& config() const override { return config_; }
   stats::ClusterStats& stats() override { return stats_; }
@@ -56,12 +62,17 @@ class ConnPoolImpl final : public ConnPool {
   void destroyConnection(ActiveConnection& conn);
   void failOnePending(PoolFailure reason, const std::string& detail, size_t endpoint);
   void openForWaiting();
+  // Takes the cluster's new endpoint list: connections follow their address, or are retired.
+  void adoptEndpoints();
   size_t nextEndpoint();
 
   event::Dispatcher& dispatcher_;
   event::Connector& connector_;
   const config::ClusterConfig config_;
   stats::ClusterStats& stats_;
+  const std::shared_ptr<ClusterEndpoints> endpoints_;
+  uint64_t version_;      // of endpoints_ when list_ was taken
+  EndpointListPtr list_;  // what endpoint indices refer to
   std::list<std::unique_ptr<ActiveConnection>> conns_;
   std::vector<std::vector<ActiveConnection*>> idle_;  // per endpoint, most recent last
   std::deque<std::unique_ptr<Pending>> pending_;

@@ -28,10 +28,10 @@
 #include <string_view>
 #include <vector>
 
+#include "config/dns.h"
 #include "proxy/common/socket_address.h"
 #include "proxy/common/time.h"
 #include "proxy/event/dispatcher.h"
-#include "config/dns.h"
 #include "proxy/upstream/dns_resolver.h"
 
 namespace switchyard::upstream {

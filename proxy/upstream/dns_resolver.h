@@ -27,10 +27,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/dns.h"
 #include "proxy/common/socket_address.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/event/libevent.h"
-#include "config/dns.h"
 
 struct ares_channeldata;
 

@@ -29,12 +29,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/health_check.h"
 #include "proxy/common/random.h"
 #include "proxy/common/socket_address.h"
 #include "proxy/event/connector.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/upstream/endpoint_health.h"
-#include "proxy/upstream/health_config.h"
 
 namespace switchyard::upstream {
 

@@ -22,10 +22,10 @@
 #include <optional>
 #include <vector>
 
+#include "config/health_check.h"
 #include "proxy/common/time.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/upstream/endpoint_health.h"
-#include "proxy/upstream/health_config.h"
 
 namespace switchyard::upstream {
 
@@ -137,12 +137,14 @@ class OutlierMonitor : public std::enable_shared_from_this<OutlierMonitor> {
   // The dispatcher's thread.
   void setEndpoints(std::shared_ptr<EndpointHealth> health,
                     const std::vector<size_t>& previous_index);
+  // A streak that EndpointHealth::recordOutcome() reported for endpoint `i` of `health`, for a
+  // caller that posts it here itself (report() does both).
+  void onStreak(const std::shared_ptr<EndpointHealth>& health, size_t i, EjectionReason reason);
   const OutlierDetector& detector() const { return detector_; }
 
  private:
   OutlierMonitor(event::Dispatcher& dispatcher, const OutlierDetectionConfig& config,
                  std::shared_ptr<EndpointHealth> health, EventCallback on_event);
-  void onStreak(const std::shared_ptr<EndpointHealth>& health, size_t i, EjectionReason reason);
   void onTimer();
   void returnDue(common::MonotonicTime now);
   void armTimer();

@@ -284,6 +284,8 @@ std::string FakePool::defaultDetail(upstream::PoolFailure reason) const {
       return "too many requests are waiting for a connection to " + config_.name;
     case upstream::PoolFailure::ConnectTimeout:
       return "timed out connecting to " + endpoint;
+    case upstream::PoolFailure::NoEndpoint:
+      return "the endpoints of cluster " + config_.name + " have not resolved yet";
     case upstream::PoolFailure::ConnectFailed:
       break;
   }

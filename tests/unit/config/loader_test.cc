@@ -360,7 +360,7 @@ routes:
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "
-            "rollback, redis)");
+            "rollback, redis, dns)");
 }
 
 TEST_F(LoaderTest, WrongTypes) {
@@ -404,21 +404,46 @@ TEST_F(LoaderTest, BadAddresses) {
     address: 127.0.0.1:70000
 clusters:
   - name: backend
-    endpoints: [example.com:80, "::1:80", 10.0.0.1:9001]
+    endpoints: [-bad.example:80, "::1:80", 300.1.2.3:80, api.example.com:0, 10.0.0.1:9001]
 routes:
   - {name: default, match: {prefix: /}, cluster: backend}
 )");
   const std::string expected = " (expected IPv4:port, [IPv6]:port or localhost:port, port 1-65535)";
+  const std::string endpoint = " (expected IPv4:port, [IPv6]:port or hostname:port, port 1-65535)";
   EXPECT_EQ(
       errors,
       (std::vector<std::string>{
           "test.yaml:3:14: listeners[0].address: invalid address \"127.0.0.1\"" + expected,
           "test.yaml:5:14: listeners[1].address: invalid address \"127.0.0.1:70000\"" + expected,
-          "test.yaml:8:17: clusters[0].endpoints[0]: invalid address "
-          "\"example.com:80\"" +
-              expected,
-          "test.yaml:8:33: clusters[0].endpoints[1]: invalid address \"::1:80\"" + expected,
+          "test.yaml:8:17: clusters[0].endpoints[0]: invalid endpoint \"-bad.example:80\"" +
+              endpoint,
+          "test.yaml:8:34: clusters[0].endpoints[1]: invalid endpoint \"::1:80\"" + endpoint,
+          "test.yaml:8:44: clusters[0].endpoints[2]: invalid endpoint \"300.1.2.3:80\"" + endpoint,
+          "test.yaml:8:58: clusters[0].endpoints[3]: invalid endpoint \"api.example.com:0\"" +
+              endpoint,
       }));
+}
+
+TEST_F(LoaderTest, EndpointsMayBeNames) {
+  const auto config = load(R"(listeners:
+  - {name: public, address: 127.0.0.1:8080}
+clusters:
+  - name: modern
+    endpoints: [Orders-V2.prod.svc.:8080, 127.0.0.1:9001, localhost:9002]
+routes:
+  - {name: default, match: {prefix: /}, cluster: modern}
+dns: {resolvers: ["127.0.0.1:5353"], refresh: 10s}
+)");
+  const config::ClusterConfig& c = config->clusters.at(0);
+  ASSERT_EQ(c.named_endpoints.size(), 1u);
+  EXPECT_EQ(c.named_endpoints[0].host, "orders-v2.prod.svc");
+  EXPECT_EQ(c.named_endpoints[0].port, 8080);
+  EXPECT_EQ(c.named_endpoints[0].text, "Orders-V2.prod.svc.:8080");
+  ASSERT_EQ(c.endpoints.size(), 2u);
+  EXPECT_EQ(c.endpoints[1].host, "127.0.0.1");
+  ASSERT_TRUE(config->dns.has_value());
+  EXPECT_EQ(config->dns->refresh, std::chrono::seconds(10));
+  EXPECT_EQ(config->dns->resolvers.at(0).port, 5353);
 }
 
 TEST_F(LoaderTest, BadDurations) {

@@ -1,4 +1,4 @@
-#include "proxy/upstream/health_config.h"
+#include "config/health_check.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

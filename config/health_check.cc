@@ -1,4 +1,4 @@
-#include "proxy/upstream/health_config.h"
+#include "config/health_check.h"
 
 #include <algorithm>
 #include <charconv>

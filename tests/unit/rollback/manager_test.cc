@@ -415,6 +415,24 @@ TEST_F(RollbackClusterHealthTest, ClustersNoPlanNamesAreIgnored) {
   EXPECT_TRUE(plain.stateJson()["routes"]["api"]["cluster_health"].is_null());
 }
 
+TEST_F(RollbackClusterHealthTest, EveryPlanWatchingTheClusterStarts) {
+  auto routes = std::make_shared<config::Config>(*routes_);
+  routes->routes[1].target.split = {{"v2", 1}};  // simple goes to v2 too
+  routes_ = routes;
+  RollbackManager& m = make(standardPlan() +
+                            "      trigger: {cluster_unhealthy: v2}\n"
+                            "    - route: simple\n"
+                            "      steps: [{notify: {url: 'http://127.0.0.1:9/x', message: m}}]\n"
+                            "      trigger: {cluster_unhealthy: v2}\n");
+  m.load();
+  m.onClusterHealth("v2", true, Detail);
+  ASSERT_EQ(m.executions().size(), 2u);
+  EXPECT_EQ(m.executions()[0].route, "api");
+  EXPECT_EQ(m.executions()[1].route, "simple");
+  EXPECT_EQ(m.executions()[1].trigger.reason, Reason);
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RollingBack);
+}
+
 TEST_F(RollbackClusterHealthTest, StartsOnlyForAnActiveRouteAsTheGuardDoes) {
   RollbackManager& m = makeWatching();
   m.load();

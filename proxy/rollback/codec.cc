@@ -27,7 +27,7 @@ T countOf(const json& value, const char* what) {
 }
 
 TriggerKind triggerKindFrom(const std::string& name) {
-  for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
+  for (TriggerKind kind : TriggerKinds) {
     if (triggerKindName(kind) == name) return kind;
   }
   throw std::invalid_argument("unknown trigger kind " + quote(name));
@@ -231,7 +231,8 @@ RollbackState stateFromFileJson(const json& state) {
   return out;
 }
 
-json stateViewJson(const RollbackState& state, const std::map<std::string, GuardView>& guards) {
+json stateViewJson(const RollbackState& state, const std::map<std::string, GuardView>& guards,
+                   const std::map<std::string, ClusterHealthView>& health) {
   json routes = json::object();
   for (const auto& [route, s] : state.routes) {
     json r = toJson(s);
@@ -243,6 +244,12 @@ json stateViewJson(const RollbackState& state, const std::map<std::string, Guard
                     {"p95_seconds", status.p95_seconds}, {"breached", status.breached}};
     } else {
       r["guard"] = nullptr;
+    }
+    if (auto h = health.find(route); h != health.end()) {
+      r["cluster_health"] = {{"cluster", h->second.cluster},
+                             {"every_endpoint_unhealthy", h->second.every_endpoint_unhealthy}};
+    } else {
+      r["cluster_health"] = nullptr;
     }
     routes[route] = std::move(r);
   }

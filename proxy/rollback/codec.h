@@ -63,10 +63,17 @@ struct GuardView {
   std::string version;
   GuardStatus status;
 };
+// A route's cluster_unhealthy trigger as GET /rollback shows it: the cluster and what its last
+// health report said (an unhealthy one fires again only once it has recovered).
+struct ClusterHealthView {
+  std::string cluster;
+  bool every_endpoint_unhealthy = false;
+};
 // GET /rollback: {"routes", "executions", "alerts"}, lists newest first; each route has a
-// "guard" (null when `guards` has none for it).
+// "guard" and a "cluster_health" (null when `guards` or `health` has none for it).
 nlohmann::json stateViewJson(const RollbackState& state,
-                             const std::map<std::string, GuardView>& guards);
+                             const std::map<std::string, GuardView>& guards,
+                             const std::map<std::string, ClusterHealthView>& health = {});
 // GET /rollback/executions: the executions, newest first.
 nlohmann::json executionsJson(const std::deque<Execution>& executions);
 

@@ -1,5 +1,6 @@
 #include "proxy/rollback/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <set>
@@ -50,6 +51,20 @@ void expectOpenMap(const YAML::Node& node, const std::string& path) {
                         "duplicate key " + quote(kv.first.Scalar()));
     }
   }
+}
+
+// Every cluster the route's targets (its own, or any of its versions') send traffic to, once each,
+// in the order they are written.
+std::vector<std::string> clustersOf(const config::RouteConfig& route) {
+  std::vector<std::string> out;
+  auto add = [&out](const config::TargetConfig& target) {
+    for (const auto& wc : target.split) {
+      if (std::find(out.begin(), out.end(), wc.cluster) == out.end()) out.push_back(wc.cluster);
+    }
+  };
+  add(route.target);
+  for (const auto& v : route.versions) add(v.target);
+  return out;
 }
 
 std::string nonEmptyString(const YAML::Node& node, const std::string& path) {
@@ -269,8 +284,17 @@ GuardConfig parseGuard(const YAML::Node& node, const std::string& path) {
   return out;
 }
 
+ClusterHealthTrigger parseTrigger(const YAML::Node& node, const std::string& path) {
+  config::expectMap(node, path, {"cluster_unhealthy"});
+  if (node.IsNull()) throw ConfigError(node, path, "expected a map");
+  const YAML::Node cluster = node["cluster_unhealthy"];
+  if (!cluster) throw ConfigError(node, path, "\"cluster_unhealthy\" is required");
+  const std::string p = child(path, "cluster_unhealthy");
+  return ClusterHealthTrigger{nonEmptyString(cluster, p), originOf(cluster, p)};
+}
+
 PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
-  config::expectMap(node, path, {"route", "alerts", "steps", "guard"});
+  config::expectMap(node, path, {"route", "alerts", "steps", "guard", "trigger"});
   if (node.IsNull()) throw ConfigError(node, path, "expected a map");
   PlanConfig plan;
   plan.origin = originOf(node, path);
@@ -305,6 +329,9 @@ PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
   for (size_t i = 0; i < steps.size(); ++i) plan.steps.push_back(parseStep(steps[i], child(sp, i)));
 
   if (const YAML::Node guard = node["guard"]) plan.guard = parseGuard(guard, child(path, "guard"));
+  if (const YAML::Node trigger = node["trigger"]) {
+    plan.cluster_unhealthy = parseTrigger(trigger, child(path, "trigger"));
+  }
   return plan;
 }
 
@@ -453,8 +480,31 @@ std::vector<ConfigError> validateRollbackConfig(const RollbackConfig& rollback,
       }
     }
     if (plan.guard) checkVersion(plan.guard->version, plan.guard->version_origin);
+    if (plan.cluster_unhealthy) {
+      const ClusterHealthTrigger& trigger = *plan.cluster_unhealthy;
+      if (config.findCluster(trigger.cluster) == nullptr) {
+        std::vector<std::string> names;
+        for (const auto& c : config.clusters) names.push_back(c.name);
+        errors.push_back(
+            errorAt(trigger.origin, "unknown cluster " + quote(trigger.cluster) +
+                                        " (defined clusters: " + common::joined(names) + ")"));
+      } else if (std::vector<std::string> targets = clustersOf(*route);
+                 std::find(targets.begin(), targets.end(), trigger.cluster) == targets.end()) {
+        errors.push_back(errorAt(
+            trigger.origin, "cluster " + quote(trigger.cluster) + " is not a target of route " +
+                                quote(plan.route) + " (" + common::joined(targets) + ")"));
+      }
+    }
   }
   return errors;
+}
+
+std::vector<std::string> clustersWatchedForHealth(const RollbackConfig& rollback) {
+  std::set<std::string> clusters;
+  for (const PlanConfig& plan : rollback.plans) {
+    if (plan.cluster_unhealthy) clusters.insert(plan.cluster_unhealthy->cluster);
+  }
+  return {clusters.begin(), clusters.end()};
 }
 
 }  // namespace switchyard::rollback

@@ -21,6 +21,7 @@
 //           - notify: {url: http://127.0.0.1:8001/chat, message: "rolled back {route}: {reason}"}
 //         guard: {version: v2, window: 30s, min_requests: 20, max_error_ratio: 0.05,
 //                 max_latency: 1s}
+//         trigger: {cluster_unhealthy: modern}
 //
 // parseRollbackConfig() checks the shape of the block on its own; validateRollbackConfig()
 // checks the names it uses (routes, versions, clusters) against the routes of the
@@ -107,12 +108,20 @@ struct GuardConfig {
   Origin version_origin;
 };
 
+// `trigger: {cluster_unhealthy: modern}`: the plan also starts when every endpoint of that cluster
+// has failed its active health checks (RollbackManager::onClusterHealth()).
+struct ClusterHealthTrigger {
+  std::string cluster;
+  Origin origin;  // where the cluster's name was written
+};
+
 struct PlanConfig {
   std::string route;
   // Label matchers an alert must all satisfy besides naming the route (or one of its clusters).
   std::map<std::string, std::string> alert_labels = {{"action", "rollback"}};
   std::vector<StepConfig> steps;
   std::optional<GuardConfig> guard;
+  std::optional<ClusterHealthTrigger> cluster_unhealthy;
   Origin origin;
   Origin route_origin;
 };
@@ -136,9 +145,17 @@ RollbackConfig parseRollbackConfig(const YAML::Node& node, const std::string& pa
 // Checks every name the plans use against `config`: the route exists (and has a plan once);
 // set_weights names a version the route has (none for a route without versions) and only
 // clusters of that version's split, not all at weight 0; pin_version names a version of a
-// versioned route; the guard watches an existing version. Returns every problem, each at the
-// position of the value at fault.
+// versioned route; the guard watches an existing version; a cluster_unhealthy trigger names a
+// cluster of the configuration that one of the route's targets sends traffic to (a plan can only
+// move traffic away from a cluster the route uses). Returns every problem, each at the position
+// of the value at fault.
 std::vector<config::ConfigError> validateRollbackConfig(const RollbackConfig& rollback,
                                                         const config::Config& config);
+
+// The clusters whose health drives a plan (`trigger: {cluster_unhealthy: ...}`), sorted, each
+// once: the ones the active health checks must report to RollbackManager::onClusterHealth(), and
+// so the ones that need a `health_check:` block. For an error at the position of a name, the
+// plans' `cluster_unhealthy->origin` says where it was written.
+std::vector<std::string> clustersWatchedForHealth(const RollbackConfig& rollback);
 
 }  // namespace switchyard::rollback

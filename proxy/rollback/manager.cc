@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "proxy/common/logging.h"
 #include "proxy/common/rfc3339.h"
@@ -97,7 +98,7 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
       metrics_{prometheus::BuildCounter()
                    .Name("switchyard_rollbacks_total")
                    .Help("Rollback executions started, by route and trigger "
-                         "(alertmanager, manual, guard)")
+                         "(alertmanager, manual, guard, cluster_unhealthy)")
                    .Register(registry),
                prometheus::BuildGauge()
                    .Name("switchyard_rollback_active")
@@ -125,7 +126,7 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
     state_.routes[plan.route] = RouteState{RouteStatus::Active, now(), ""};
     metrics_.active.Add({{"route", plan.route}}).Set(0);
     // Counters start at 0, so that increase() sees the first rollback of a route.
-    for (TriggerKind kind : {TriggerKind::Alertmanager, TriggerKind::Manual, TriggerKind::Guard}) {
+    for (TriggerKind kind : TriggerKinds) {
       metrics_.rollbacks.Add(
           {{"route", plan.route}, {"trigger", std::string(triggerKindName(kind))}});
     }
@@ -134,6 +135,9 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
           {{"route", plan.route}, {"step", std::string(stepTypeName(step.type))}});
     }
     if (plan.guard) guards_[plan.route] = std::make_unique<Guard>(*plan.guard);
+  }
+  for (const std::string& cluster : clustersWatchedForHealth(config_)) {
+    cluster_unhealthy_[cluster] = false;
   }
   for (const char* result : WebhookResults) metrics_.webhooks.Add({{"result", result}});
 }
@@ -249,7 +253,7 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
   RouteState& state = state_.routes[route];
   if (state.status == RouteStatus::RollingBack) return {Outcome::InProgress, state.execution_id};
   if (state.status == RouteStatus::RolledBack ||
-      (state.status == RouteStatus::RollbackFailed && trigger.kind == TriggerKind::Guard)) {
+      (state.status == RouteStatus::RollbackFailed && isOwnTrigger(trigger.kind))) {
     return {Outcome::AlreadyRolledBack, state.execution_id};
   }
 
@@ -496,6 +500,32 @@ void RollbackManager::recordRejectedWebhook() {
   metrics_.webhooks.Add({{"result", "invalid"}}).Increment();
 }
 
+void RollbackManager::onClusterHealth(const std::string& cluster, bool every_endpoint_unhealthy,
+                                      std::string detail) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = cluster_unhealthy_.find(cluster);
+  if (it == cluster_unhealthy_.end()) return;
+  const bool was_unhealthy = std::exchange(it->second, every_endpoint_unhealthy);
+  if (was_unhealthy == every_endpoint_unhealthy) return;
+  if (!every_endpoint_unhealthy) {
+    SY_LOG(Info, "rollback: cluster %s has a healthy endpoint again; its trigger is re-armed",
+           cluster.c_str());
+    return;
+  }
+  std::string reason = "every endpoint of cluster " + cluster + " failed its health checks";
+  if (!detail.empty()) reason += ": " + detail;
+  SY_LOG(Warn, "rollback: %s", reason.c_str());
+  bool started = false;
+  for (const PlanConfig& plan : config_.plans) {
+    if (!plan.cluster_unhealthy || plan.cluster_unhealthy->cluster != cluster) continue;
+    started =
+        triggerLocked(plan.route, Trigger{TriggerKind::ClusterUnhealthy, reason, {}, "", "", ""})
+                .outcome == Outcome::Started ||
+        started;
+  }
+  if (started) persistLocked();
+}
+
 std::vector<AlertDecision> RollbackManager::receiveAlerts(const AlertmanagerPayload& payload) {
   if (payload.truncated_alerts > 0) {
     SY_LOG(Warn, "rollback: alertmanager group %s dropped %lld alerts (max_alerts)",
@@ -567,7 +597,13 @@ json RollbackManager::stateJson() const {
   for (const auto& [route, guard] : guards_) {
     guards[route] = GuardView{guard->config().version, guard->evaluate(time_.monotonicNow())};
   }
-  return stateViewJson(state_, guards);
+  std::map<std::string, ClusterHealthView> health;
+  for (const PlanConfig& plan : config_.plans) {
+    if (!plan.cluster_unhealthy) continue;
+    const std::string& cluster = plan.cluster_unhealthy->cluster;
+    health[plan.route] = ClusterHealthView{cluster, cluster_unhealthy_.at(cluster)};
+  }
+  return stateViewJson(state_, guards, health);
 }
 
 json RollbackManager::executionsJson() const {

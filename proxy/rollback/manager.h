@@ -1,9 +1,9 @@
 #pragma once
 
-// The rollback manager: runs a route's rollback plan when an Alertmanager webhook, an operator or
-// the route's guard asks for it, records every execution step by step, keeps each route's
-// rollback state, and persists all of it so a rolled-back route stays rolled back across
-// restarts until an operator resumes it.
+// The rollback manager: runs a route's rollback plan when an Alertmanager webhook, an operator,
+// the route's guard or the health of the plan's cluster asks for it, records every execution step
+// by step, keeps each route's rollback state, and persists all of it so a rolled-back route stays
+// rolled back across restarts until an operator resumes it.
 //
 // This is the engine only: the records and their JSON forms (also the state file's) are in
 // records.h and codec.h, the admin endpoints that call into it in admin_handlers.h.
@@ -12,10 +12,10 @@
 // - The manager's own thread (start()/stop()) runs the plans' steps, waits out retry backoffs
 //   and polls the guards every `guard_interval`. Webhook and notify steps block this thread for
 //   at most their timeout; nothing here ever runs on a worker.
-// - trigger(), resume(), receiveAlerts(), recordRejectedWebhook() and the JSON views are called
-//   from any thread (normally the admin thread, through admin_handlers.h); they take the
-//   manager's mutex briefly, except that persisting the state (a small fsync'd file) happens
-//   under it too.
+// - trigger(), resume(), receiveAlerts(), recordRejectedWebhook(), onClusterHealth() and the JSON
+//   views are called from any thread (normally the admin thread, through admin_handlers.h, and
+//   the health checker's); they take the manager's mutex briefly, except that persisting the
+//   state (a small fsync'd file) happens under it too.
 // - guard(route)->record() is called by the workers: atomics only, no lock (see guard.h).
 // - ProxyControl is called from the manager's thread (steps, and from load()) and from the
 //   thread calling resume(); its implementation must be thread-safe and must not call back into
@@ -120,9 +120,9 @@ class RollbackManager {
   Guard* guard(const std::string& route);
   void setRoutes(config::ConfigConstSharedPtr routes);
 
-  // Starts the route's plan unless the route is rolled back or rolling back already. A guard
-  // trigger also needs the route to be active (a failed rollback is not retried by the guard;
-  // an alert or an operator may retry it).
+  // Starts the route's plan unless the route is rolled back or rolling back already. The
+  // sidecar's own triggers (guard, cluster_unhealthy) also need the route to be active (a failed
+  // rollback is not retried by them; an alert or an operator may retry it).
   TriggerResult trigger(const std::string& route, Trigger trigger);
 
   enum class ResumeOutcome { Resumed, NoPlan, Active, InProgress, ControlFailed };
@@ -142,6 +142,16 @@ class RollbackManager {
   std::vector<AlertDecision> receiveAlerts(const AlertmanagerPayload& payload);
   // Counts a webhook request refused before its alerts were read (result="invalid").
   void recordRejectedWebhook();
+
+  // What the active health checks say of `cluster`: whether every one of its endpoints has failed
+  // unhealthy_threshold consecutive probes. When that becomes true, starts the plan of every
+  // route whose `trigger: {cluster_unhealthy: ...}` names the cluster, on the guard's terms (an
+  // active route only), with trigger kind cluster_unhealthy and the reason "every endpoint of
+  // cluster <name> failed its health checks[: <detail>]". Further true reports start nothing
+  // until a false one re-arms the trigger; false never rolls anything forward. Clusters no plan
+  // names are ignored, and every watched cluster counts as healthy until reported otherwise.
+  void onClusterHealth(const std::string& cluster, bool every_endpoint_unhealthy,
+                       std::string detail);
 
   // The configuration the manager was built with; immutable, so any thread may read it.
   const RollbackConfig& config() const { return config_; }
@@ -202,6 +212,9 @@ class RollbackManager {
   RollbackState state_;  // state_.routes has every planned route, and only those
   std::vector<Run> runs_;
   std::unordered_set<std::string> alert_key_set_;  // state_.alert_keys, for lookups
+  // The clusters of cluster_unhealthy triggers (fixed after construction) -> whether the last
+  // report said every endpoint was unhealthy.
+  std::map<std::string, bool> cluster_unhealthy_;
   common::MonotonicTime next_guard_check_{};
   bool loaded_ = false;
   bool stopping_ = false;

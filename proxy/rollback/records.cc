@@ -10,8 +10,14 @@ std::string_view triggerKindName(TriggerKind kind) {
       return "manual";
     case TriggerKind::Guard:
       return "guard";
+    case TriggerKind::ClusterUnhealthy:
+      return "cluster_unhealthy";
   }
   return "unknown";
+}
+
+bool isOwnTrigger(TriggerKind kind) {
+  return kind == TriggerKind::Guard || kind == TriggerKind::ClusterUnhealthy;
 }
 
 std::string_view routeStatusName(RouteStatus status) {

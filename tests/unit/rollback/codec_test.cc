@@ -364,6 +364,28 @@ TEST(CodecTest, TheStateViewIsNewestFirstWithGuards) {
                                                   {"breached", true}}));
   EXPECT_TRUE(view["routes"]["simple"]["guard"].is_null());
   EXPECT_TRUE(view["routes"]["simple"]["execution_id"].is_null());
+  EXPECT_TRUE(view["routes"]["api"]["cluster_health"].is_null());
+
+  view = stateViewJson(s, {}, {{"simple", ClusterHealthView{"modern", true}}});
+  EXPECT_EQ(view["routes"]["simple"]["cluster_health"],
+            (json{{"cluster", "modern"}, {"every_endpoint_unhealthy", true}}));
+  EXPECT_TRUE(view["routes"]["api"]["cluster_health"].is_null());
+}
+
+TEST(CodecTest, AClusterUnhealthyTriggerReadsBack) {
+  Execution e = alertExecution();
+  e.trigger = Trigger{TriggerKind::ClusterUnhealthy,
+                      "every endpoint of cluster modern failed its health checks",
+                      {},
+                      "",
+                      "",
+                      ""};
+  json j = toJson(e);
+  EXPECT_EQ(j["trigger"], (json{{"kind", "cluster_unhealthy"},
+                                {"reason",
+                                 "every endpoint of cluster modern failed its health "
+                                 "checks"}}));
+  expectSame(executionFromJson(j), e);
 }
 
 TEST(CodecTest, DumpReplacesInvalidUtf8) {

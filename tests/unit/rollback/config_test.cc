@@ -10,9 +10,15 @@ namespace {
 
 using config::ConfigError;
 
-// api: versioned (v1 -> legacy, v2 -> modern 90 / legacy 10); simple: one cluster.
+// api: versioned (v1 -> legacy, v2 -> modern 90 / legacy 10); simple: one cluster. The clusters
+// are those two and reports, which no route uses.
 config::Config routes() {
   config::Config c;
+  for (const char* name : {"legacy", "modern", "reports"}) {
+    config::ClusterConfig cluster;
+    cluster.name = name;
+    c.clusters.push_back(cluster);
+  }
   config::RouteConfig api;
   api.name = "api";
   config::VersionConfig v1;
@@ -283,6 +289,86 @@ TEST(RollbackConfigTest, ValidationPlacesEachErrorAtItsValue) {
                              "      steps: [{pin_version: {version: v1}}]\n      guard: {}\n"),
             std::vector<std::string>{"5:14: rollback.plans[0].guard: route \"api\" is versioned: "
                                      "name one of its versions (v1, v2)"});
+}
+
+TEST(RollbackConfigTest, ParsesAClusterUnhealthyTrigger) {
+  RollbackConfig c = parse(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: api\n"
+      "      steps: [{set_weights: {version: v2, weights: {legacy: 100}}}]\n"
+      "      trigger: {cluster_unhealthy: modern}\n"
+      "    - route: simple\n"
+      "      steps: [{set_weights: {weights: {modern: 1}}}]\n"
+      "      trigger:\n"
+      "        cluster_unhealthy: modern\n");
+  ASSERT_EQ(c.plans.size(), 2u);
+  ASSERT_TRUE(c.plans[0].cluster_unhealthy.has_value());
+  EXPECT_EQ(c.plans[0].cluster_unhealthy->cluster, "modern");
+  EXPECT_EQ(c.plans[0].cluster_unhealthy->origin.path,
+            "rollback.plans[0].trigger.cluster_unhealthy");
+  EXPECT_EQ(c.plans[0].cluster_unhealthy->origin.line, 5);
+  EXPECT_EQ(c.plans[0].cluster_unhealthy->origin.column, 36);
+  EXPECT_EQ(c.plans[1].cluster_unhealthy->origin.line, 9);
+  EXPECT_EQ(c.plans[1].cluster_unhealthy->origin.column, 28);
+  EXPECT_TRUE(validateRollbackConfig(c, routes()).empty());
+  // Each watched cluster once, for the health checks to report on.
+  EXPECT_EQ(clustersWatchedForHealth(c), std::vector<std::string>{"modern"});
+
+  RollbackConfig without = parse(
+      "rollback:\n  plans: [{route: simple, steps: [{set_weights: {weights: {modern: 1}}}]}]\n");
+  EXPECT_FALSE(without.plans[0].cluster_unhealthy.has_value());
+  EXPECT_TRUE(clustersWatchedForHealth(without).empty());
+  EXPECT_TRUE(clustersWatchedForHealth(parse("rollback:\n")).empty());
+}
+
+TEST(RollbackConfigTest, ClusterUnhealthyTriggerShapeErrors) {
+  const std::string head =
+      "rollback:\n  plans:\n    - route: api\n      steps: [{pin_version: {version: v1}}]\n";
+  EXPECT_EQ(parseError(head + "      trigger: {cluster_down: modern}\n"),
+            "5:17: rollback.plans[0].trigger.cluster_down: unknown key \"cluster_down\" "
+            "(expected one of: cluster_unhealthy)");
+  EXPECT_EQ(parseError(head + "      trigger: {}\n"),
+            "5:16: rollback.plans[0].trigger: \"cluster_unhealthy\" is required");
+  EXPECT_EQ(parseError(head + "      trigger:\n"),
+            "6:1: rollback.plans[0].trigger: expected a map");
+  EXPECT_EQ(parseError(head + "      trigger: modern\n"),
+            "5:16: rollback.plans[0].trigger: expected a map");
+  EXPECT_EQ(parseError(head + "      trigger: {cluster_unhealthy: ''}\n"),
+            "5:36: rollback.plans[0].trigger.cluster_unhealthy: must not be empty");
+  EXPECT_EQ(parseError(head + "      trigger: {cluster_unhealthy: }\n"),
+            "5:36: rollback.plans[0].trigger.cluster_unhealthy: expected a string");
+  EXPECT_EQ(parseError(head + "      trigger: {cluster_unhealthy: [modern]}\n"),
+            "5:36: rollback.plans[0].trigger.cluster_unhealthy: expected a string");
+  EXPECT_EQ(parseError(head + "      trigger: {cluster_unhealthy: {name: modern}}\n"),
+            "5:36: rollback.plans[0].trigger.cluster_unhealthy: expected a string");
+}
+
+TEST(RollbackConfigTest, ClusterUnhealthyNamesAClusterOfTheRoute) {
+  const std::string api =
+      "rollback:\n  plans:\n    - route: api\n      steps: [{pin_version: {version: v1}}]\n";
+  EXPECT_EQ(validationErrors(api + "      trigger: {cluster_unhealthy: nowhere}\n"),
+            std::vector<std::string>{"5:36: rollback.plans[0].trigger.cluster_unhealthy: unknown "
+                                     "cluster \"nowhere\" (defined clusters: legacy, modern, "
+                                     "reports)"});
+  EXPECT_EQ(validationErrors(api + "      trigger: {cluster_unhealthy: reports}\n"),
+            std::vector<std::string>{"5:36: rollback.plans[0].trigger.cluster_unhealthy: cluster "
+                                     "\"reports\" is not a target of route \"api\" (legacy, "
+                                     "modern)"});
+  // Any version's target counts: legacy serves v1 and a tenth of v2.
+  EXPECT_TRUE(validationErrors(api + "      trigger: {cluster_unhealthy: legacy}\n").empty());
+  EXPECT_EQ(validationErrors("rollback:\n  plans:\n    - route: simple\n"
+                             "      steps: [{set_weights: {weights: {modern: 1}}}]\n"
+                             "      trigger: {cluster_unhealthy: legacy}\n"),
+            std::vector<std::string>{"5:36: rollback.plans[0].trigger.cluster_unhealthy: cluster "
+                                     "\"legacy\" is not a target of route \"simple\" "
+                                     "(modern)"});
+  // A plan for a route that does not exist reports only that.
+  EXPECT_EQ(validationErrors("rollback:\n  plans:\n    - route: nope\n"
+                             "      steps: [{pin_version: {version: v1}}]\n"
+                             "      trigger: {cluster_unhealthy: nowhere}\n"),
+            std::vector<std::string>{"3:14: rollback.plans[0].route: route \"nope\" does not "
+                                     "exist"});
 }
 
 TEST(RollbackConfigTest, HttpUrls) {

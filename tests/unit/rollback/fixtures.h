@@ -17,9 +17,14 @@
 namespace switchyard::rollback::test {
 
 // api: v1 -> legacy, v2 -> {v2: 90, legacy: 10} (the captured alert names cluster v2);
-// simple: one cluster, no versions.
+// simple: one cluster, no versions. The clusters: legacy, v2, modern.
 inline config::ConfigConstSharedPtr testRoutes() {
   auto c = std::make_shared<config::Config>();
+  for (const char* name : {"legacy", "v2", "modern"}) {
+    config::ClusterConfig cluster;
+    cluster.name = name;
+    c->clusters.push_back(cluster);
+  }
   config::RouteConfig api;
   api.name = "api";
   config::VersionConfig v1;

@@ -285,6 +285,189 @@ TEST_F(ManagerTest, TheGuardTriggersOnceWhileTheRouteIsActive) {
   EXPECT_EQ(m.stateJson()["routes"]["api"]["guard"]["requests"], 0);
 }
 
+// api's plan is the standard one, started when every endpoint of cluster v2 is down; simple's
+// plan watches modern.
+class RollbackClusterHealthTest : public ManagerTest {
+ protected:
+  RollbackManager& makeWatching() {
+    return make(standardPlan() +
+                "      trigger: {cluster_unhealthy: v2}\n"
+                "    - route: simple\n"
+                "      steps: [{set_weights: {weights: {modern: 1}}}]\n"
+                "      trigger: {cluster_unhealthy: modern}\n");
+  }
+  static constexpr const char* Reason =
+      "every endpoint of cluster v2 failed its health checks: 3 of 3 endpoints failed 3 "
+      "consecutive probes";
+  static constexpr const char* Detail = "3 of 3 endpoints failed 3 consecutive probes";
+};
+
+TEST_F(RollbackClusterHealthTest, StartsThePlanOnTheTransitionAndRecordsIt) {
+  RollbackManager& m = makeWatching();
+  m.load();
+  EXPECT_EQ(m.stateJson()["routes"]["api"]["cluster_health"],
+            (json{{"cluster", "v2"}, {"every_endpoint_unhealthy", false}}));
+  EXPECT_EQ(
+      metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "cluster_unhealthy"}}),
+      0);
+  m.onClusterHealth("v2", false, "");
+  EXPECT_TRUE(m.executions().empty());
+
+  m.onClusterHealth("v2", true, Detail);
+  ASSERT_EQ(m.executions().size(), 1u);
+  const Execution started = m.executions()[0];
+  EXPECT_EQ(started.route, "api");
+  EXPECT_EQ(started.trigger.kind, TriggerKind::ClusterUnhealthy);
+  EXPECT_EQ(started.trigger.reason, Reason);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::Active);
+  EXPECT_EQ(
+      metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "cluster_unhealthy"}}),
+      1);
+  EXPECT_EQ(
+      metric("switchyard_rollbacks_total", {{"route", "simple"}, {"trigger", "cluster_unhealthy"}}),
+      0);
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
+
+  m.runOnce();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_EQ(control_.calls(),
+            (std::vector<std::string>{"set_weights api v2 legacy=100", "pin api v1"}));
+  // {trigger} and {reason} in the steps.
+  auto requests = sink_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(json::parse(requests[0].body)["why"], Reason);
+  json chat = json::parse(requests[1].body);
+  EXPECT_EQ(chat["trigger"], "cluster_unhealthy");
+  EXPECT_EQ(chat["text"], std::string("rolled back api v2 (cluster_unhealthy): ") + Reason);
+
+  // GET /rollback and the state file.
+  json state = m.stateJson();
+  EXPECT_EQ(state["executions"][0]["trigger"],
+            (json{{"kind", "cluster_unhealthy"}, {"reason", Reason}}));
+  EXPECT_EQ(state["routes"]["api"]["cluster_health"],
+            (json{{"cluster", "v2"}, {"every_endpoint_unhealthy", true}}));
+  EXPECT_EQ(state["routes"]["simple"]["cluster_health"],
+            (json{{"cluster", "modern"}, {"every_endpoint_unhealthy", false}}));
+  json saved = json::parse(readState());
+  EXPECT_EQ(saved["executions"][0]["trigger"]["kind"], "cluster_unhealthy");
+  EXPECT_EQ(saved["routes"]["api"]["state"], "rolled_back");
+}
+
+TEST_F(RollbackClusterHealthTest, DoesNotStartAgainWhileTheClusterStaysUnhealthy) {
+  RollbackManager& m = makeWatching();
+  m.load();
+  m.onClusterHealth("v2", true, Detail);
+  m.onClusterHealth("v2", true, Detail);  // still running
+  m.runOnce();
+  m.onClusterHealth("v2", true, Detail);  // rolled back
+  EXPECT_EQ(m.executions().size(), 1u);
+  // Not even once an operator has resumed the route: the cluster has not recovered since.
+  ASSERT_EQ(m.resume("api").outcome, RollbackManager::ResumeOutcome::Resumed);
+  m.onClusterHealth("v2", true, Detail);
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_EQ(
+      metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "cluster_unhealthy"}}),
+      1);
+}
+
+TEST_F(RollbackClusterHealthTest, RecoveryReArmsWithoutRollingForward) {
+  RollbackManager& m = makeWatching();
+  m.load();
+  m.onClusterHealth("v2", true, Detail);
+  m.runOnce();
+  control_.clear();
+  m.onClusterHealth("v2", false, "");
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_TRUE(control_.calls().empty());
+  EXPECT_EQ(m.stateJson()["routes"]["api"]["cluster_health"]["every_endpoint_unhealthy"], false);
+  ASSERT_EQ(m.resume("api").outcome, RollbackManager::ResumeOutcome::Resumed);
+  m.onClusterHealth("v2", false, "");
+  EXPECT_EQ(m.executions().size(), 1u);
+
+  m.onClusterHealth("v2", true, "");
+  ASSERT_EQ(m.executions().size(), 2u);
+  EXPECT_EQ(m.executions()[1].trigger.kind, TriggerKind::ClusterUnhealthy);
+  EXPECT_EQ(m.executions()[1].trigger.reason,
+            "every endpoint of cluster v2 failed its health checks");
+  EXPECT_EQ(
+      metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "cluster_unhealthy"}}),
+      2);
+}
+
+TEST_F(RollbackClusterHealthTest, ClustersNoPlanNamesAreIgnored) {
+  RollbackManager& m = makeWatching();
+  m.load();
+  m.onClusterHealth("legacy", true, Detail);  // a cluster of api, but no plan watches it
+  m.onClusterHealth("elsewhere", true, Detail);
+  EXPECT_TRUE(m.executions().empty());
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::Active);
+  EXPECT_TRUE(m.stateJson()["routes"]["api"]["cluster_health"]["every_endpoint_unhealthy"] ==
+              false);
+
+  // A plan without the trigger shows none.
+  RollbackManager& plain = make(standardPlan());
+  plain.load();
+  plain.onClusterHealth("v2", true, Detail);
+  EXPECT_TRUE(plain.executions().empty());
+  EXPECT_TRUE(plain.stateJson()["routes"]["api"]["cluster_health"].is_null());
+}
+
+TEST_F(RollbackClusterHealthTest, EveryPlanWatchingTheClusterStarts) {
+  auto routes = std::make_shared<config::Config>(*routes_);
+  routes->routes[1].target.split = {{"v2", 1}};  // simple goes to v2 too
+  routes_ = routes;
+  RollbackManager& m = make(standardPlan() +
+                            "      trigger: {cluster_unhealthy: v2}\n"
+                            "    - route: simple\n"
+                            "      steps: [{notify: {url: 'http://127.0.0.1:9/x', message: m}}]\n"
+                            "      trigger: {cluster_unhealthy: v2}\n");
+  m.load();
+  m.onClusterHealth("v2", true, Detail);
+  ASSERT_EQ(m.executions().size(), 2u);
+  EXPECT_EQ(m.executions()[0].route, "api");
+  EXPECT_EQ(m.executions()[1].route, "simple");
+  EXPECT_EQ(m.executions()[1].trigger.reason, Reason);
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RollingBack);
+}
+
+TEST_F(RollbackClusterHealthTest, StartsOnlyForAnActiveRouteAsTheGuardDoes) {
+  RollbackManager& m = makeWatching();
+  m.load();
+  // Rolling back already (an operator asked): the report changes nothing.
+  const std::string id = m.trigger("api", trig(TriggerKind::Manual, "by hand")).execution_id;
+  m.onClusterHealth("v2", true, Detail);
+  ASSERT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
+  EXPECT_EQ(m.executions()[0].trigger.kind, TriggerKind::Manual);
+
+  // Rolled back: neither.
+  m.runOnce();
+  m.onClusterHealth("v2", false, "");
+  m.onClusterHealth("v2", true, Detail);
+  EXPECT_EQ(m.executions().size(), 1u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+
+  // A failed rollback is not retried by the health checks (an operator or an alert may).
+  ASSERT_EQ(m.resume("api").outcome, RollbackManager::ResumeOutcome::Resumed);
+  control_.failPin("pinned elsewhere");
+  m.trigger("api", trig(TriggerKind::Manual, "again"));
+  m.runOnce();
+  ASSERT_EQ(m.routeStatus("api"), RouteStatus::RollbackFailed);
+  m.onClusterHealth("v2", false, "");
+  m.onClusterHealth("v2", true, Detail);
+  EXPECT_EQ(m.executions().size(), 2u);
+  EXPECT_EQ(m.trigger("api", trig(TriggerKind::ClusterUnhealthy, "r")).outcome,
+            RollbackManager::Outcome::AlreadyRolledBack);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollbackFailed);
+  EXPECT_EQ(
+      metric("switchyard_rollbacks_total", {{"route", "api"}, {"trigger", "cluster_unhealthy"}}),
+      0);
+  EXPECT_EQ(m.execution(id)->trigger.reason, "by hand");
+}
+
 TEST_F(ManagerTest, RestartReappliesTrafficStepsWithoutCallingOut) {
   {
     RollbackManager& m = make(standardPlan());

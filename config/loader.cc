@@ -364,6 +364,19 @@ class Loader {
       for (ConfigError& e : rollback::validateRollbackConfig(*config_.rollback, config_)) {
         errors_.add(std::move(e));
       }
+      // A cluster's health drives a plan only through its active health checks.
+      for (const rollback::PlanConfig& plan : config_.rollback->plans) {
+        if (!plan.cluster_unhealthy || !errors_.empty()) continue;
+        for (const ClusterConfig& c : config_.clusters) {
+          if (c.name != plan.cluster_unhealthy->cluster || c.health_check) continue;
+          const rollback::Origin& at = plan.cluster_unhealthy->origin;
+          errors_.add(ConfigError(at.path,
+                                  "cluster " + quote(c.name) +
+                                      " has no health_check: block, so nothing says when its "
+                                      "endpoints are unhealthy",
+                                  at.line, at.column));
+        }
+      }
     }
     if (errors_.empty()) {
       for (const FilterEntry& f : config_.filters) {

@@ -474,6 +474,13 @@ void Server::startRollback(Run& run) {
   run.rollback = std::make_unique<rollback::RollbackManager>(*cfg.rollback, run.initial,
                                                              *run.control, time_, *registry_);
   rollback::RollbackManager* manager = run.rollback.get();
+  if (run.clusters != nullptr) {
+    run.clusters->setHealthListener([manager](const std::string& cluster,
+                                              bool every_endpoint_unhealthy,
+                                              const std::string& detail) {
+      manager->onClusterHealth(cluster, every_endpoint_unhealthy, detail);
+    });
+  }
   run.observability.observers = [manager](const std::string& route,
                                           const std::string& version) -> router::RequestObserver* {
     rollback::Guard* guard = manager->guard(route);

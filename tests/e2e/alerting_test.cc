@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/support/dnsmasq.h"
 #include "tests/support/redis_server.h"
 
 namespace switchyard::test::integration {
@@ -167,7 +168,15 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
   ProxyConfig c;
   c.clusters.push_back({"legacy", {v1.address()}, ""});
   c.clusters.push_back({"modern", {v2.address()}, ""});
-  c.clusters.push_back({"dead", {"127.0.0.1:" + std::to_string(dead)}, ""});
+  // Its endpoint fails every health check (nothing listens): out of load balancing.
+  c.clusters.push_back({"dead",
+                        {"127.0.0.1:" + std::to_string(dead)},
+                        "    health_check: {path: /health, interval: 200ms, timeout: 100ms}\n"
+                        "    outlier_detection: {consecutive_connect_failures: 2}\n"});
+  // An endpoint given by name, looked up in a DNS server of the test's own.
+  Dnsmasq dns({{"catalog.test", "127.0.0.1"}}, std::chrono::seconds(1));
+  const std::string v1_port = v1.address().substr(v1.address().rfind(':') + 1);
+  c.clusters.push_back({"named", {"catalog.test:" + v1_port}, ""});
   c.clusters.push_back({"slow", {v1.address()}, "    response_timeout: 50ms\n"});
   c.clusters.push_back(
       {"small", {v1.address()}, "    max_connections: 1\n    max_pending_requests: 0\n"});
@@ -180,6 +189,7 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
                       "      v2: {split: [{cluster: modern, weight: 90}, "
                       "{cluster: legacy, weight: 10}], sticky: {header: X-User-Id}}\n"});
   c.routes.push_back({"dead", "/dead/", "dead", ""});
+  c.routes.push_back({"named", "/named/", "named", ""});
   c.routes.push_back({"slow", "/slow/", "slow", ""});
   c.routes.push_back({"small", "/small/", "small", ""});
   // The cache stores the catalog's responses for 30 s (the test upstream sends no freshness of
@@ -212,6 +222,9 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
                 "  plans:\n"
                 "    - route: api\n"
                 "      steps: [{set_weights: {version: v2, weights: {legacy: 100}}}]\n"
+                "dns: {resolvers: ['" +
+                dns.address() +
+                "'], refresh: 1s}\n"
                 "redis: {address: " +
                 redis.address() +
                 ", timeout: 20ms, cooldown: 300ms, reconnect: {base: 10ms, max: 100ms}}\n";
@@ -242,6 +255,7 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
               {{"X-Test-Response-Header", "ETag: \"t1\""}, {"Cache-Control", "no-cache"}});
     }
     if (round % 5 == 0) httpGet(port(), "/dead/x");
+    if (round % 5 == 1) httpGet(port(), "/named/x");
     if (round % 10 == 0) httpGet(port(), "/slow/delay/200");
     if (round % 10 == 0) {
       // Two at once on a cluster of one connection and no queue: one overflows.

@@ -128,8 +128,17 @@ class ConnPoolTest : public testing::Test {
 
   // Tests adjust cluster_ first.
   ConnPool& pool() {
-    if (!pool_) pool_ = std::make_unique<ConnPoolImpl>(dispatcher_, connector_, cluster_, stats_);
+    if (!pool_) {
+      pool_ = std::make_unique<ConnPoolImpl>(dispatcher_, connector_, cluster_, stats_, endpoints_);
+    }
     return *pool_;
+  }
+  // The cluster's endpoints as the cluster manager publishes them (tests that follow DNS or
+  // health set it before the pool is made).
+  std::shared_ptr<ClusterEndpoints> followList(std::vector<config::SocketAddress> addresses) {
+    endpoints_ = std::make_shared<ClusterEndpoints>(cluster_.name,
+                                                    staticEndpointList(std::move(addresses), true));
+    return endpoints_;
   }
   FakeRequest& newRequest() {
     requests_.push_back(std::make_unique<FakeRequest>(pool()));
@@ -166,6 +175,7 @@ class ConnPoolTest : public testing::Test {
   stats::ProxyStats proxy_stats_{registry_};
   stats::ClusterStats stats_{proxy_stats_, "backend"};
   config::ClusterConfig cluster_;
+  std::shared_ptr<ClusterEndpoints> endpoints_;
   std::unique_ptr<ConnPoolImpl> pool_;
   std::vector<std::unique_ptr<FakeRequest>> requests_;
 };
@@ -509,6 +519,72 @@ TEST_F(ConnPoolTest, RetryAvoidsTheEndpointThatFailed) {
   newRequest().start(/*avoid=*/1);
   EXPECT_EQ(connector_.connectCalls(),
             (std::vector<std::string>{"10.0.0.2:8080", "10.0.0.1:8080"}));
+}
+
+TEST_F(ConnPoolTest, EndpointsOutOfLoadBalancingAreSkipped) {
+  auto endpoints =
+      followList({address("10.0.0.1", 8080), address("10.0.0.2", 8080), address("10.0.0.3", 8080)});
+  const EndpointList& list = *endpoints->current();
+  list.health->setActiveHealth(1, ActiveHealth::Unhealthy);
+  for (int i = 0; i < 4; ++i) newRequest().start();
+  EXPECT_EQ(connector_.connectCalls(),
+            (std::vector<std::string>{"10.0.0.1:8080", "10.0.0.3:8080", "10.0.0.1:8080",
+                                      "10.0.0.3:8080"}));
+}
+
+TEST_F(ConnPoolTest, InPanicEveryEndpointIsUsed) {
+  auto endpoints = followList({address("10.0.0.1", 8080), address("10.0.0.2", 8080)});
+  const EndpointList& list = *endpoints->current();
+  list.health->setActiveHealth(0, ActiveHealth::Unhealthy);
+  list.health->setActiveHealth(1, ActiveHealth::Unhealthy);
+  for (int i = 0; i < 2; ++i) newRequest().start();
+  EXPECT_EQ(connector_.connectCalls(),
+            (std::vector<std::string>{"10.0.0.1:8080", "10.0.0.2:8080"}));
+}
+
+TEST_F(ConnPoolTest, ANewEndpointListRetiresConnectionsToAddressesThatLeft) {
+  auto endpoints = followList({address("10.0.0.1", 8080), address("10.0.0.2", 8080)});
+  FakeTransport* to_first = idleConnection();
+  FakeRequest& busy = connectedRequest();  // to 10.0.0.2, still lent out
+  FakeTransport* to_second = connector_.last();
+  ASSERT_EQ(to_second->host(), "10.0.0.2");
+  // DNS now answers 10.0.0.2 and 10.0.0.3: 10.0.0.1 left.
+  endpoints->publish(
+      staticEndpointList({address("10.0.0.2", 8080), address("10.0.0.3", 8080)}, true));
+  FakeRequest& next = newRequest();
+  next.start();
+  EXPECT_TRUE(to_first->closed());  // idle, to an address that left: closed at once
+  EXPECT_FALSE(to_second->closed());
+  EXPECT_EQ(connector_.connectCalls().back(), "10.0.0.2:8080");
+  // The busy connection kept its address: it follows it to its new index and is reused.
+  EXPECT_EQ(busy.conn->endpointIndex(), 0u);
+  busy.sendGet("/a");
+  to_second->receive(kOk);
+  EXPECT_TRUE(busy.done);
+  EXPECT_FALSE(to_second->closed());
+}
+
+TEST_F(ConnPoolTest, ABusyConnectionToAnAddressThatLeftClosesWhenReleased) {
+  auto endpoints = followList({address("10.0.0.1", 8080)});
+  FakeRequest& busy = connectedRequest();
+  FakeTransport* t = connector_.last();
+  endpoints->publish(staticEndpointList({address("10.0.0.9", 8080)}, true));
+  newRequest().start();  // takes the new list
+  EXPECT_FALSE(t->closed());
+  busy.sendGet("/a");
+  t->receive(kOk);
+  EXPECT_TRUE(busy.done);
+  EXPECT_TRUE(t->closed());
+}
+
+TEST_F(ConnPoolTest, AClusterWhoseNamesHaveNotResolvedFailsAtOnce) {
+  endpoints_ = std::make_shared<ClusterEndpoints>(cluster_.name, staticEndpointList({}, false));
+  FakeRequest& r = newRequest();
+  r.start();
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(*r.failure, PoolFailure::NoEndpoint);
+  EXPECT_EQ(r.detail, "the endpoints of cluster backend have not resolved yet");
+  EXPECT_EQ(connector_.created(), 0u);
 }
 
 TEST_F(ConnPoolTest, AvoidIsIgnoredWithASingleEndpoint) {

@@ -18,6 +18,7 @@ json clustersView(const config::Config& config, stats::ProxyStats& stats,
   for (const auto& c : config.clusters) {
     json endpoints = json::array();
     for (const auto& e : c.endpoints) endpoints.push_back(e.text);
+    for (const auto& e : c.named_endpoints) endpoints.push_back(e.text);
     const prometheus::Labels labels{{"cluster", c.name}};
     json out = {
         {"name", c.name},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #include "proxy/common/logging.h"
 #include "proxy/upstream/cluster_endpoints.h"
@@ -207,13 +208,16 @@ void ConnPoolImpl::adoptEndpoints() {
 size_t ConnPoolImpl::nextEndpoint() {
   const size_t n = list_->addresses.size();
   const EndpointHealth& health = *list_->health;
-  const common::MonotonicTime now = dispatcher_.timeSource().monotonicNow();
   // Round robin over the endpoints health allows (all of them in panic); after a full turn
-  // without one, any (a write of the health checker may land while this looks).
+  // without one, any (a write of the health checker may land while this looks). The clock is
+  // read only for an endpoint that has been ejected.
+  std::optional<common::MonotonicTime> now;
   for (size_t tries = 0; tries < n; ++tries) {
     const size_t e = rr_;
     rr_ = rr_ + 1 == n ? 0 : rr_ + 1;
-    if (health.mayUse(e, now)) return e;
+    if (health.clear(e)) return e;
+    if (!now) now = dispatcher_.timeSource().monotonicNow();
+    if (health.mayUse(e, *now)) return e;
   }
   const size_t e = rr_;
   rr_ = rr_ + 1 == n ? 0 : rr_ + 1;

@@ -82,6 +82,9 @@ class EndpointHealth {
   bool panic() const { return usable_count_.load(std::memory_order_relaxed) < min_usable_; }
   // Whether load balancing may send a request to endpoint `i` now: usable, or in panic.
   bool mayUse(size_t i, common::MonotonicTime now) const { return panic() || usable(i, now); }
+  // Neither marked unhealthy nor ever ejected since its last return: usable at any time, without
+  // reading the clock (one relaxed load).
+  bool clear(size_t i) const { return slots_[i].word.load(std::memory_order_relaxed) == 0; }
   // The endpoints load balancing may use at `now`, in order, into `out` (cleared first); true if
   // that is all of them because of the panic rule. Reads every endpoint: for callers that cache
   // the set per generation() rather than for every request.

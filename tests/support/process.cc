@@ -214,26 +214,30 @@ std::string waitForLine(Process& process, std::string_view needle,
 }
 
 TestUpstream::TestUpstream(const std::string& binary, const std::string& name,
-                           const std::vector<std::string>& extra_args)
-    : name_(name), process_(binary, [&] {
-        std::vector<std::string> args{"--listen", "127.0.0.1:0", "--name", name};
+                           const std::vector<std::string>& extra_args, const std::string& host,
+                           uint16_t port)
+    : name_(name), host_(host), process_(binary, [&] {
+        std::vector<std::string> args{"--listen", host + ":" + std::to_string(port), "--name",
+                                      name};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         return args;
       }()) {
-  std::string line = waitForLine(process_, "listening on 127.0.0.1:", std::chrono::seconds(10));
+  std::string line = waitForLine(process_, "listening on " + host + ":", std::chrono::seconds(10));
   size_t colon = line.rfind(':');
-  int port = colon == std::string::npos ? 0 : std::atoi(line.c_str() + colon + 1);
-  if (port <= 0 || port > 65535) {
+  int bound = colon == std::string::npos ? 0 : std::atoi(line.c_str() + colon + 1);
+  if (bound <= 0 || bound > 65535) {
     process_.stop(std::chrono::seconds(1));
     throw std::runtime_error("test upstream " + name + " did not start; output:\n" +
                              process_.output());
   }
-  port_ = static_cast<uint16_t>(port);
+  port_ = static_cast<uint16_t>(bound);
 }
 
 TestUpstream::~TestUpstream() { process_.stop(std::chrono::seconds(5)); }
 
 std::string TestUpstream::control(std::string_view path) const {
+  // The same port on 127.0.0.1 may be someone else's.
+  if (host_ != "127.0.0.1") return {};
   std::string target(path);
   if (target.rfind("/control/", 0) != 0) {
     target = (target.rfind('/', 0) == 0 ? "/control" : "/control/") + target;

@@ -74,22 +74,27 @@ class TestUpstream {
     int64_t connections = -1;  // accepted, including the one that asked for the stats
   };
 
-  // Starts `binary` with --listen 127.0.0.1:0 --name `name` plus `extra_args` and waits (up to
-  // 10 s) until it reports its port. Throws std::runtime_error, with its output, on failure.
+  // Starts `binary` with --listen `host`:`port` --name `name` plus `extra_args` and waits (up to
+  // 10 s) until it reports its port (port 0: a free one). Throws std::runtime_error, with its
+  // output, on failure. Another loopback address as `host` (127.0.0.2, ...) lets two upstreams
+  // share a port, as the addresses of one DNS name do.
   TestUpstream(const std::string& binary, const std::string& name,
-               const std::vector<std::string>& extra_args = {});
+               const std::vector<std::string>& extra_args = {},
+               const std::string& host = "127.0.0.1", uint16_t port = 0);
   // Stops it with SIGTERM (SIGKILL if it takes more than 5 s).
   ~TestUpstream();
   TestUpstream(const TestUpstream&) = delete;
   TestUpstream& operator=(const TestUpstream&) = delete;
 
   uint16_t port() const { return port_; }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& host() const { return host_; }
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
   const std::string& name() const { return name_; }
   Process& process() { return process_; }
 
   // GETs /control/`path` (e.g. "fail?status=503&count=2"; a leading "/control/" or "/" is
-  // accepted) and returns the response body, or "" if the request failed.
+  // accepted) and returns the response body, or "" if the request failed. The test HTTP client
+  // reaches 127.0.0.1 only: on another host these return "" (and stats() -1).
   std::string control(std::string_view path) const;
   Stats stats() const;
   // Clears failure modes and zeroes the counters.
@@ -97,6 +102,7 @@ class TestUpstream {
 
  private:
   std::string name_;
+  std::string host_;
   Process process_;
   uint16_t port_ = 0;
 };

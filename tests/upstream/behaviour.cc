@@ -151,6 +151,16 @@ bool CountedMode::consume() {
   return false;
 }
 
+void SharedState::setFailPath(std::string_view prefix) {
+  std::lock_guard<std::mutex> lock(fail_path_mutex_);
+  fail_path_ = prefix;
+}
+
+bool SharedState::failApplies(std::string_view path) const {
+  std::lock_guard<std::mutex> lock(fail_path_mutex_);
+  return path.substr(0, fail_path_.size()) == fail_path_;
+}
+
 bool statusAllowsBody(int status) { return status >= 200 && status != 204 && status != 304; }
 
 }  // namespace switchyard::test::upstream

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,6 +79,15 @@ struct SharedState {
   CountedMode fail;
   std::atomic<int> fail_status{503};
   CountedMode reset;
+
+  // The failure mode applies only to paths starting with this prefix (all when empty), so a test
+  // can fail a health check path while the same endpoint keeps serving everything else.
+  void setFailPath(std::string_view prefix);
+  bool failApplies(std::string_view path) const;
+
+ private:
+  mutable std::mutex fail_path_mutex_;
+  std::string fail_path_;  // under fail_path_mutex_
 };
 
 }  // namespace switchyard::test::upstream

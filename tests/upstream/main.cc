@@ -60,6 +60,7 @@ void usage(std::FILE* out) {
       "  /echo                  request body back, Content-Type copied\n"
       "  /headers               same as the default body\n"
       "  /control/fail?status=503&count=N   fail the next N requests (N=-1: until recover)\n"
+      "  /control/fail?...&path=/health     ... only those whose path starts with /health\n"
       "  /control/reset?count=N             reset the next N requests\n"
       "  /control/recover /control/stats /control/reset-stats\n"
       "Headers: X-Test-Status: NNN, X-Test-Delay-Ms: MS, X-Test-Behavior: /any/path/above,\n"

@@ -238,7 +238,7 @@ void Connection::handleRequest() {
     close(true);
     return;
   }
-  if (shared_.fail.consume()) {
+  if (shared_.failApplies(request.path()) && shared_.fail.consume()) {
     int status = shared_.fail_status.load();
     sendJson(status,
              Json{{"service", shared_.name}, {"error", "forced failure"}, {"status", status}});
@@ -357,10 +357,13 @@ void Connection::handleControl() {
       sendJson(400, Json{{"service", shared_.name}, {"error", "expected status=NNN&count=N"}});
       return;
     }
+    const std::string_view prefix = queryParam(query, "path").value_or(std::string_view());
     shared_.fail_status.store(static_cast<int>(*status));
+    shared_.setFailPath(prefix);
     shared_.fail.arm(*n);
     reply["status"] = *status;
     reply["count"] = *n;
+    reply["path"] = std::string(prefix);
   } else if (action == "reset") {
     auto n = count();
     if (!n) {
@@ -371,6 +374,7 @@ void Connection::handleControl() {
     reply["count"] = *n;
   } else if (action == "recover") {
     shared_.fail.clear();
+    shared_.setFailPath({});
     shared_.reset.clear();
   } else if (action == "stats") {
     reply["requests"] = shared_.requests.load();

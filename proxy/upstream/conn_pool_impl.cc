@@ -240,7 +240,13 @@ PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
   if (!idle_[e].empty()) {
     conn = idle_[e].back();
   } else if (conns_.size() >= config_.max_connections) {
-    // At the limit: any idle connection will do, one to the avoided endpoint last.
+    // At the limit: any idle connection will do, one to an endpoint health keeps out of load
+    // balancing only if there is no other, and one to the avoided endpoint last.
+    const EndpointHealth& health = *list_->health;
+    const common::MonotonicTime now = dispatcher_.timeSource().monotonicNow();
+    for (size_t i = 0; i < idle_.size() && conn == nullptr; ++i) {
+      if (i != avoid && !idle_[i].empty() && health.mayUse(i, now)) conn = idle_[i].back();
+    }
     for (size_t i = 0; i < idle_.size() && conn == nullptr; ++i) {
       if (i != avoid && !idle_[i].empty()) conn = idle_[i].back();
     }

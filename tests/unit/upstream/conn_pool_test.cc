@@ -587,6 +587,30 @@ TEST_F(ConnPoolTest, AClusterWhoseNamesHaveNotResolvedFailsAtOnce) {
   EXPECT_EQ(connector_.created(), 0u);
 }
 
+TEST_F(ConnPoolTest, AtTheLimitAnIdleConnectionToAHealthyEndpointIsPreferred) {
+  cluster_.max_connections = 4;
+  auto endpoints = followList({address("10.0.0.1", 8080), address("10.0.0.2", 8080),
+                               address("10.0.0.3", 8080), address("10.0.0.4", 8080)});
+  idleConnection();                         // to 10.0.0.1
+  FakeRequest& busy2 = connectedRequest();  // to 10.0.0.2, lent out
+  idleConnection();                         // to 10.0.0.3
+  FakeRequest& busy4 = connectedRequest();  // to 10.0.0.4, lent out: the pool is full
+  ASSERT_NE(busy2.conn, nullptr);
+  ASSERT_NE(busy4.conn, nullptr);
+  endpoints->current()->health->setActiveHealth(0, ActiveHealth::Unhealthy);
+  // Round robin skips 10.0.0.1 and comes to 10.0.0.2, which has no idle connection: of the
+  // idle ones, the one to the healthy 10.0.0.3 is taken.
+  FakeRequest& a = newRequest();
+  a.start();
+  ASSERT_NE(a.conn, nullptr);
+  EXPECT_EQ(a.conn->endpoint().host, "10.0.0.3");
+  // Only the idle connection to 10.0.0.1 is left: better than queueing at the limit.
+  FakeRequest& b = newRequest();
+  b.start();
+  ASSERT_NE(b.conn, nullptr);
+  EXPECT_EQ(b.conn->endpoint().host, "10.0.0.1");
+}
+
 TEST_F(ConnPoolTest, AvoidIsIgnoredWithASingleEndpoint) {
   newRequest().start(/*avoid=*/0);
   EXPECT_EQ(connector_.connectCalls(), std::vector<std::string>{"10.0.0.1:8080"});

@@ -409,8 +409,13 @@ void ClusterManager::collect() {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& [name, cluster] : clusters_) clusters.push_back(cluster);
   }
+  // A cluster with fixed addresses and neither checks nor ejection has nothing that changes
+  // with time: its view was made when it started.
   for (const auto& cluster : clusters) {
-    if (cluster->started) refreshView(*cluster);
+    if (!cluster->started || cluster->stopped) continue;
+    if (cluster->checker != nullptr || cluster->monitor != nullptr || !cluster->watchers.empty()) {
+      refreshView(*cluster);
+    }
   }
   collect_timer_->enable(std::chrono::seconds(1));
 }

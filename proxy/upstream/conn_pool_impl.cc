@@ -159,6 +159,8 @@ ConnPoolImpl::ConnPoolImpl(event::Dispatcher& dispatcher, event::Connector& conn
                            config.name, staticEndpointList(config.endpoints, true))),
       version_(endpoints_->version()),
       list_(endpoints_->current()),
+      health_(list_->health.get()),
+      endpoint_count_(list_->addresses.size()),
       idle_(list_->addresses.size()) {}
 
 ConnPoolImpl::~ConnPoolImpl() {
@@ -175,6 +177,8 @@ void ConnPoolImpl::adoptEndpoints() {
   EndpointListPtr next = endpoints_->current();
   if (next == list_) return;
   list_ = std::move(next);
+  health_ = list_->health.get();
+  endpoint_count_ = list_->addresses.size();
   const std::vector<common::SocketAddress>& addresses = list_->addresses;
   // Connections follow their address to its new index; those whose address left are retired:
   // idle ones close now, busy ones when their request is done.
@@ -206,8 +210,13 @@ void ConnPoolImpl::adoptEndpoints() {
 }
 
 size_t ConnPoolImpl::nextEndpoint() {
-  const size_t n = list_->addresses.size();
-  const EndpointHealth& health = *list_->health;
+  const size_t n = endpoint_count_;
+  const EndpointHealth& health = *health_;
+  // The common case: the next endpoint has never been marked.
+  const size_t first = rr_;
+  rr_ = rr_ + 1 == n ? 0 : rr_ + 1;
+  if (health.clear(first)) return first;
+  rr_ = first;
   // Round robin over the endpoints health allows (all of them in panic); after a full turn
   // without one, any (a write of the health checker may land while this looks). The clock is
   // read only for an endpoint that has been ejected.
@@ -226,7 +235,7 @@ size_t ConnPoolImpl::nextEndpoint() {
 
 PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
   if (endpoints_->version() != version_) adoptEndpoints();
-  if (list_->addresses.empty()) {
+  if (endpoint_count_ == 0) {
     cb.onPoolFailure(PoolFailure::NoEndpoint,
                      list_->resolved
                          ? "cluster " + config_.name + " has no endpoint"
@@ -235,7 +244,7 @@ PoolHandle* ConnPoolImpl::newStream(PoolCallbacks& cb, size_t avoid) {
     return nullptr;
   }
   size_t e = nextEndpoint();
-  if (e == avoid && list_->addresses.size() > 1) e = nextEndpoint();
+  if (e == avoid && endpoint_count_ > 1) e = nextEndpoint();
   ActiveConnection* conn = nullptr;
   if (!idle_[e].empty()) {
     conn = idle_[e].back();

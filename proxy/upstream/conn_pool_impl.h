@@ -73,6 +73,9 @@ class ConnPoolImpl final : public ConnPool {
   const std::shared_ptr<ClusterEndpoints> endpoints_;
   uint64_t version_;      // of endpoints_ when list_ was taken
   EndpointListPtr list_;  // what endpoint indices refer to
+  // list_'s health and size, read by every request.
+  const EndpointHealth* health_;
+  size_t endpoint_count_;
   std::list<std::unique_ptr<ActiveConnection>> conns_;
   std::vector<std::vector<ActiveConnection*>> idle_;  // per endpoint, most recent last
   std::deque<std::unique_ptr<Pending>> pending_;

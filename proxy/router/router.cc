@@ -286,11 +286,6 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
 void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream) {
   if (timer_) timer_->disable();
   const int code = headers->status;
-  if (conn_ != nullptr) {
-    pool_->reportOutcome(conn_->endpointIndex(), code >= 500
-                                                     ? upstream::UpstreamOutcome::ServerError
-                                                     : upstream::UpstreamOutcome::Success);
-  }
   if (admission_control_ != nullptr) breakerVerdict(!admission_control_->isFailureStatus(code));
   if (retry_ && retry_->retriableStatus(code) &&
       tryRetry(AttemptOutcome::Response, code, headers.get())) {

@@ -100,7 +100,9 @@ class ConnPool {
   virtual void release(UpstreamConnection& conn, bool reusable) = 0;
   // Closes idle connections (drain, shutdown).
   virtual void closeIdle() = 0;
-  // How a request to `endpoint` went (passive ejection of failing endpoints).
+  // How a request to `endpoint` went (passive ejection of failing endpoints), for attempts that
+  // got no response: connect failures, resets and timeouts. A pool records the status of every
+  // response it delivers by itself.
   virtual void reportOutcome(size_t /*endpoint*/, UpstreamOutcome /*outcome*/) {}
   // The cluster's endpoint list this pool follows; null for a pool without one.
   virtual const std::shared_ptr<ClusterEndpoints>& endpoints() const {

@@ -133,6 +133,7 @@ void ConnPoolImpl::ActiveConnection::onBelowWriteBufferLowWatermark() {
 void ConnPoolImpl::ActiveConnection::onResponseHeaders(http::ResponseHeadersPtr headers,
                                                        bool end_stream) {
   if (stream_ == nullptr) return;
+  pool_.recordResponse(endpoint_, headers->status);
   stream_->onResponseHeaders(std::move(headers), end_stream);
 }
 
@@ -161,6 +162,7 @@ ConnPoolImpl::ConnPoolImpl(event::Dispatcher& dispatcher, event::Connector& conn
       list_(endpoints_->current()),
       health_(list_->health.get()),
       endpoint_count_(list_->addresses.size()),
+      reports_outcomes_(list_->writer != nullptr),
       idle_(list_->addresses.size()) {}
 
 ConnPoolImpl::~ConnPoolImpl() {
@@ -179,6 +181,7 @@ void ConnPoolImpl::adoptEndpoints() {
   list_ = std::move(next);
   health_ = list_->health.get();
   endpoint_count_ = list_->addresses.size();
+  reports_outcomes_ = list_->writer != nullptr;
   const std::vector<common::SocketAddress>& addresses = list_->addresses;
   // Connections follow their address to its new index; those whose address left are retired:
   // idle ones close now, busy ones when their request is done.
@@ -209,13 +212,9 @@ void ConnPoolImpl::adoptEndpoints() {
   rr_ = addresses.empty() ? 0 : rr_ % addresses.size();
 }
 
-size_t ConnPoolImpl::nextEndpoint() {
+size_t ConnPoolImpl::nextUsableEndpoint(size_t first) {
   const size_t n = endpoint_count_;
   const EndpointHealth& health = *health_;
-  // The common case: the next endpoint has never been marked.
-  const size_t first = rr_;
-  rr_ = rr_ + 1 == n ? 0 : rr_ + 1;
-  if (health.clear(first)) return first;
   rr_ = first;
   // Round robin over the endpoints health allows (all of them in panic); after a full turn
   // without one, any (a write of the health checker may land while this looks). The clock is

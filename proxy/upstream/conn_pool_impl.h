@@ -13,6 +13,7 @@
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/cluster_endpoints.h"
 #include "proxy/upstream/conn_pool.h"
+#include "proxy/upstream/endpoint_health.h"
 
 namespace switchyard::upstream {
 
@@ -64,7 +65,22 @@ class ConnPoolImpl final : public ConnPool {
   void openForWaiting();
   // Takes the cluster's new endpoint list: connections follow their address, or are retired.
   void adoptEndpoints();
-  size_t nextEndpoint();
+  // Round robin: the next endpoint if it has never been marked (inline, no clock), else a full
+  // turn over those health allows.
+  size_t nextEndpoint() {
+    const size_t first = rr_;
+    rr_ = first + 1 == endpoint_count_ ? 0 : first + 1;
+    return health_->clear(first) ? first : nextUsableEndpoint(first);
+  }
+  size_t nextUsableEndpoint(size_t first);
+  // The outcome of a response on `endpoint`, when passive ejection watches the cluster.
+  void recordResponse(size_t endpoint, int status) {
+    if (reports_outcomes_) {
+      ClusterEndpoints::report(
+          *list_, endpoint,
+          status >= 500 ? UpstreamOutcome::ServerError : UpstreamOutcome::Success);
+    }
+  }
 
   event::Dispatcher& dispatcher_;
   event::Connector& connector_;
@@ -76,6 +92,7 @@ class ConnPoolImpl final : public ConnPool {
   // list_'s health and size, read by every request.
   const EndpointHealth* health_;
   size_t endpoint_count_;
+  bool reports_outcomes_;  // list_ has an outlier monitor to report to
   std::list<std::unique_ptr<ActiveConnection>> conns_;
   std::vector<std::vector<ActiveConnection*>> idle_;  // per endpoint, most recent last
   std::deque<std::unique_ptr<Pending>> pending_;

@@ -41,10 +41,11 @@ std::string formatAccessLogLine(const AccessLogEntry& e) {
   if (e.upstream_duration) out["upstream_duration_ms"] = millis(*e.upstream_duration);
   out["attempts"] = e.attempts;
   out["retries"] = e.attempts > 0 ? e.attempts - 1 : 0;
-  for (const auto& [name, value] : e.fields) {
+  for (const auto& field : e.fields) {
+    const std::string& name = field.first;
     // A field may not replace one of the line's own keys, nor appear twice.
     if (name.empty() || out.contains(name) || name == "client" || name == "user_agent") continue;
-    std::visit([&out, &name](const auto& v) { out[name] = v; }, value);
+    std::visit([&out, &name](const auto& v) { out[name] = v; }, field.second);
   }
   putString(out, "client", e.client);
   putString(out, "user_agent", e.user_agent);

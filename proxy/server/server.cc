@@ -565,7 +565,9 @@ void Server::registerAdmin(Run& run) {
         const config::ConfigConstSharedPtr cfg = currentConfig();
         std::map<std::string, std::string> routes;
         if (rollback != nullptr) {
-          for (const auto& [route, st] : rollback->stateJson()["routes"].items()) {
+          // Kept in a variable: items() of a temporary would outlive it.
+          const nlohmann::json state = rollback->stateJson();
+          for (const auto& [route, st] : state["routes"].items()) {
             routes[route] = st["state"];
           }
         }

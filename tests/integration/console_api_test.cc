@@ -143,6 +143,22 @@ TEST_F(ConsoleApiTest, RateLimitFiguresCountDenialsPerPolicy) {
   EXPECT_EQ(p["shadow_denied"], 0);
 }
 
+TEST_F(ConsoleApiTest, HealthReportsEachRoutesRollbackState) {
+  ProxyConfig c = twoVersions();
+  c.top_extra = "rollback:\n  state_file: " + tempDir() +
+                "/rollback.json\n"
+                "  plans:\n"
+                "    - route: api\n"
+                "      steps:\n"
+                "        - set_weights: {version: v2, weights: {legacy: 100}}\n";
+  startProxy(c);
+  // The console asks for it on every poll.
+  for (int i = 0; i < 3; ++i) {
+    const json health = adminJson("/health");
+    EXPECT_EQ(health["components"]["rollback"]["routes"]["api"], "active") << health.dump();
+  }
+}
+
 TEST_F(ConsoleApiTest, WithoutTheFiltersTheirEndpointsAre404) {
   startProxy();
   EXPECT_EQ(httpGet(adminPort(), "/rate_limit").status, 404);

@@ -147,6 +147,12 @@
     return Number.isFinite(a) && Number.isFinite(b) ? b - a : null;
   }
 
+  // One line when it is short, indented otherwise.
+  function compactJson(value) {
+    const line = JSON.stringify(value);
+    return line.length <= 120 ? line : JSON.stringify(value, null, 2);
+  }
+
   function num(x, digits = 2) {
     return x === null || x === undefined || !Number.isFinite(Number(x))
       ? '—' : Number(x).toFixed(digits);
@@ -310,8 +316,14 @@
   // ---------------------------------------------------------------------------------------------
   // Actions
 
+  // Each message in the result area gets a new sequence number (data-seq), so a reader (or a
+  // test) can tell a new answer from the previous one.
+  let resultSeq = 0;
+
   function showNote(title, text) {
     const result = $('result');
+    resultSeq += 1;
+    result.dataset.seq = String(resultSeq);
     result.className = 'result';
     fill(result, h('p', null, h('strong', null, title), ': ', text));
   }
@@ -321,6 +333,8 @@
     let body = null;
     try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
     const ok = response.status >= 200 && response.status < 300;
+    resultSeq += 1;
+    result.dataset.seq = String(resultSeq);
     const statusText = `${response.status} ${response.statusText || REASONS[response.status] || ''}`.trim();
     const detail = body && typeof body === 'object'
       ? (body.detail || body.error || body.title || null) : null;
@@ -333,7 +347,7 @@
         ` at ${formatTime(new Date().toISOString())}`),
       detail && !ok ? h('p', { class: 'result-detail' }, String(detail)) : null,
       extra ? h('p', { class: 'result-extra' }, extra) : null,
-      h('pre', { class: 'code' }, body !== null ? JSON.stringify(body, null, 2) : (text || '(empty body)')));
+      h('pre', { class: 'code' }, body !== null ? compactJson(body) : (text || '(empty body)')));
   }
 
   // The common path of every action: the token (asked once per session), a confirmation showing
@@ -370,6 +384,8 @@
       responseText = await response.text();
     } catch (e) {
       const result = $('result');
+      resultSeq += 1;
+      result.dataset.seq = String(resultSeq);
       result.className = 'result failed';
       fill(result, h('p', null, badge('bad', '✕', 'not sent'), ' ', h('strong', null, title),
         ` — the admin listener could not be reached (${e.message || e}).`));
@@ -654,7 +670,9 @@
 
   function updateCard(card, route) {
     const rb = data.rollback && data.rollback.routes ? data.rollback.routes[route.name] : null;
-    const key = [route, rb, data.traffic, data.rollbackStatus];
+    const exec = rb && rb.execution_id && data.rollback && Array.isArray(data.rollback.executions)
+      ? data.rollback.executions.find((e) => e.id === rb.execution_id) : null;
+    const key = [route, rb, exec, data.traffic];
     if (card.lastKey === JSON.stringify(key)) return;
     card.lastKey = JSON.stringify(key);
     const { parts } = card;
@@ -702,6 +720,14 @@
         `${g.requests ?? 0} responses, ${g.errors ?? 0} errors (${percent(g.requests ? g.error_ratio : null)}), p95 `,
         !g.requests || g.p95_seconds === null || g.p95_seconds === undefined ? '—' : `${num(g.p95_seconds * 1000, 1)} ms`,
         ' — ', g.breached ? badge('bad', '▲', 'breached') : badge('good', '✓', 'within limits')));
+    }
+    if (exec) {
+      const steps = Array.isArray(exec.steps) ? exec.steps : [];
+      guardBits.push(h('p', { class: 'latest-exec' }, h('strong', null, 'Rollback: '), statusBadge(exec.status),
+        ` ${exec.trigger && exec.trigger.kind ? exec.trigger.kind : ''}${exec.trigger && exec.trigger.reason ? `: ${exec.trigger.reason}` : ''}. Steps: `,
+        steps.length ? steps.map((st, i) => [i ? ', ' : '', h('code', null, st.type), ' ', statusBadge(st.status),
+          st.finished_at ? ` ${formatDuration(between(st.started_at, st.finished_at))}` : '']) : 'none',
+        '.'));
     }
     if (rb && rb.cluster_health) {
       const c = rb.cluster_health;

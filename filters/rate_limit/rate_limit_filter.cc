@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <type_traits>
 
 #include "config/config.h"
@@ -655,8 +656,58 @@ FilterFactoryPtr buildRateLimitFilter(const YAML::Node& node, BuildContext& ctx)
                                                         ctx.metrics);
 }
 
+namespace {
+
+// A counter family's values summed by the value of `label`.
+std::map<std::string, uint64_t> sumBy(const prometheus::Family<prometheus::Counter>& family,
+                                      const std::string& label) {
+  std::map<std::string, uint64_t> out;
+  for (const prometheus::MetricFamily& f : family.Collect()) {
+    for (const prometheus::ClientMetric& m : f.metric) {
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == label) out[l.value] += static_cast<uint64_t>(m.counter.value);
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+admin::AdminResponse RateLimitFilterFactory::handleAdmin(const AdminEndpoint& endpoint,
+                                                         const admin::AdminRequest& /*request*/,
+                                                         AdminContext& /*ctx*/) const {
+  if (endpoint.method != "GET") return admin::problemResponse(404, "no such endpoint");
+  const std::map<std::string, uint64_t> limited = sumBy(metrics_->limited, "policy");
+  const std::map<std::string, uint64_t> shadow = sumBy(metrics_->shadow_denied, "policy");
+  const std::map<std::string, uint64_t> redis = sumBy(metrics_->redis_errors, "policy");
+  const auto count = [](const std::map<std::string, uint64_t>& m, const std::string& name) {
+    auto it = m.find(name);
+    return it == m.end() ? uint64_t{0} : it->second;
+  };
+  nlohmann::json policies = nlohmann::json::array();
+  for (const PolicyConfig& p : set_->config().policies) {
+    nlohmann::json out = rate_limit::toJson(p);
+    out["mode"] = p.scope == Scope::Global ? "global" : "local";
+    out["window_seconds"] = std::chrono::duration<double>(p.window).count();
+    out["denied"] = count(limited, p.name);
+    out["shadow_denied"] = count(shadow, p.name);
+    if (p.scope == Scope::Global) out["redis_errors"] = count(redis, p.name);
+    policies.push_back(std::move(out));
+  }
+  // Policies that routes define count under their names too; they are listed by name.
+  nlohmann::json by_name = nlohmann::json::object();
+  for (const auto& [name, n] : limited) by_name[name]["denied"] = n;
+  for (const auto& [name, n] : shadow) by_name[name]["shadow_denied"] = n;
+  return admin::jsonResponse(
+      200, {{"headers", set_->config().headers}, {"policies", policies}, {"denials", by_name}});
+}
+
 void registerRateLimitFilter(FilterRegistry& registry) {
-  registry.add("rate_limit", buildRateLimitFilter);
+  FilterRegistration r;
+  r.build = buildRateLimitFilter;
+  r.admin = {{"GET", "", false}};
+  registry.add("rate_limit", std::move(r));
 }
 
 }  // namespace switchyard::filters::rate_limit

@@ -238,6 +238,10 @@ class RateLimitFilterFactory final : public FilterFactory {
   std::vector<config::ConfigError> validate(const config::Config& config) const override;
   void activate(ActivationContext& ctx) const override;
   WorkerLocalPtr workerLocal(WorkerContext& worker, WorkerLocalPtr previous) const override;
+  // GET /rate_limit: the filter's policies with what they denied since start.
+  admin::AdminResponse handleAdmin(const AdminEndpoint& endpoint,
+                                   const admin::AdminRequest& request,
+                                   AdminContext& ctx) const override;
 
   const RateLimitConfig& config() const { return set_->config(); }
   PolicySet& set() const { return *set_; }

@@ -14,6 +14,7 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include <system_error>
 
 #include "proxy/common/logging.h"
+#include "proxy/common/rfc3339.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/event/libevent.h"
 
@@ -242,6 +244,19 @@ AdminServer::AdminServer(config::AdminConfig config, const common::TimeSource& t
       time_(time),
       token_(std::make_shared<const std::string>(std::move(config_.token))) {
   config_.token.clear();
+  addHandler("GET", "/actions", [this](const AdminRequest&) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const AdminAction& a : actions()) {
+      list.push_back({{"time", common::formatRfc3339Millis(a.time)},
+                      {"method", a.method},
+                      {"path", a.path},
+                      {"status", a.status},
+                      {"client", a.client},
+                      {"remote", a.remote},
+                      {"summary", a.summary}});
+    }
+    return jsonResponse(200, {{"actions", std::move(list)}});
+  });
 }
 
 AdminServer::~AdminServer() {
@@ -325,20 +340,24 @@ void AdminServer::onRequest(evhttp_request* req, void* arg) noexcept {
   auto* self = static_cast<AdminServer*>(arg);
   try {
     AdminResponse response;
+    AdminRequest request;
+    bool mutating = false;
     try {
-      response = self->route(buildRequest(req));
+      request = buildRequest(req);
+      response = self->route(request, mutating);
     } catch (const std::exception& e) {
       SY_LOG(Error, "admin: %s %s failed: %s", methodName(evhttp_request_get_command(req)),
              evhttp_request_get_uri(req), e.what());
       response = problemResponse(500, "Internal Server Error", "the admin handler failed");
     }
+    if (mutating) self->recordAction(req, request, response.status);
     sendResponse(req, response);
   } catch (...) {
     evhttp_send_error(req, 500, nullptr);
   }
 }
 
-AdminResponse AdminServer::route(const AdminRequest& request) const {
+AdminResponse AdminServer::route(const AdminRequest& request, bool& mutating) const {
   auto path = routes_.find(request.path);
   if (path == routes_.end()) {
     return problemResponse(404, "Not Found", "no admin endpoint at this path");
@@ -357,10 +376,72 @@ AdminResponse AdminServer::route(const AdminRequest& request) const {
     response.headers.emplace_back("Allow", allow);
     return response;
   }
-  if (method->second.mutating) {
+  mutating = method->second.mutating;
+  if (mutating) {
     if (auto denied = checkToken(request)) return std::move(*denied);
   }
   return method->second.handler(request);
+}
+
+namespace {
+
+// What the action log keeps of a request body: JSON compacted, else its printable ASCII; cut at
+// `max` bytes with "...".
+std::string summarizeBody(const std::string& body, size_t max) {
+  std::string out;
+  const nlohmann::json parsed = nlohmann::json::parse(body, nullptr, false);
+  if (!body.empty() && !parsed.is_discarded()) {
+    out = parsed.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  } else {
+    for (char c : body) {
+      if (c >= 0x20 && c < 0x7f) out.push_back(c);
+    }
+  }
+  if (out.size() > max) {
+    out.resize(max - 3);
+    out += "...";
+  }
+  return out;
+}
+
+// The client's self-description: letters, digits, '.', '_' and '-', at most 32; else "api".
+std::string actionClient(const AdminRequest& request) {
+  auto it = request.headers.find("x-switchyard-client");
+  if (it == request.headers.end() || it->second.empty() || it->second.size() > 32) return "api";
+  for (char c : it->second) {
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return "api";
+  }
+  return it->second;
+}
+
+}  // namespace
+
+void AdminServer::recordAction(evhttp_request* req, const AdminRequest& request, int status) {
+  AdminAction action;
+  action.time = time_.systemNow();
+  action.method =
+      request.method.empty() ? methodName(evhttp_request_get_command(req)) : request.method;
+  action.path = request.path;
+  action.status = status;
+  action.client = actionClient(request);
+  if (evhttp_connection* conn = evhttp_request_get_connection(req); conn != nullptr) {
+    char* address = nullptr;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(conn, &address, &port);
+    if (address != nullptr) action.remote = address;
+  }
+  action.summary = summarizeBody(request.body, MaxActionSummaryBytes);
+  SY_LOG(Info, "admin: %s %s answered %d (client %s from %s)", action.method.c_str(),
+         action.path.c_str(), status, action.client.c_str(),
+         action.remote.empty() ? "?" : action.remote.c_str());
+  std::lock_guard<std::mutex> lock(actions_mutex_);
+  actions_.push_back(std::move(action));
+  while (actions_.size() > MaxActions) actions_.pop_front();
+}
+
+std::vector<AdminAction> AdminServer::actions() const {
+  std::lock_guard<std::mutex> lock(actions_mutex_);
+  return {actions_.rbegin(), actions_.rend()};
 }
 
 std::optional<AdminResponse> AdminServer::checkToken(const AdminRequest& request) const {

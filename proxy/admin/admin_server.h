@@ -10,6 +10,9 @@
 // snapshots or atomics, or hand work to a worker with Dispatcher::post()). A handler must not call
 // stop() on its own server. setToken() and port() may be called from any thread.
 //
+// Every mutating request is recorded (time, method, path, status, client, peer, a summary of the
+// body) in a bounded log served as GET /actions and written to the process log.
+//
 // Replies made by the server itself (404, 405, 401, 403, 500) are application/problem+json
 // ({"type":"about:blank","title":...,"status":...,"detail":...}) and never list the registered
 // endpoints or echo the token. Oversized heads and bodies are refused by evhttp itself (413/400).
@@ -21,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,6 +52,17 @@ class LibeventDispatcher;
 }
 
 namespace switchyard::admin {
+
+// A mutating request as the action log keeps it: whatever its outcome (a refused token too).
+struct AdminAction {
+  common::SystemTime time{};
+  std::string method;
+  std::string path;
+  int status = 0;
+  std::string client;   // the X-Switchyard-Client header ("console"), else "api"
+  std::string remote;   // the peer's address
+  std::string summary;  // the body: JSON compacted, anything else printable ASCII; cut short
+};
 
 // Runs on the admin thread; may throw (the client then gets a 500 problem and the error is
 // logged, not sent).
@@ -89,6 +104,11 @@ class AdminServer {
   uint16_t port() const { return port_.load(std::memory_order_acquire); }
   // Replaces the bearer token (config reload); an empty token disables mutating endpoints.
   void setToken(std::string token);
+  // The last MaxActions mutating requests, newest first (also served as GET /actions and logged
+  // one line each). Any thread.
+  std::vector<AdminAction> actions() const;
+  static constexpr size_t MaxActions = 200;
+  static constexpr size_t MaxActionSummaryBytes = 240;
 
  private:
   struct Route {
@@ -96,7 +116,9 @@ class AdminServer {
     bool mutating = false;
   };
   static void onRequest(evhttp_request* req, void* arg) noexcept;
-  AdminResponse route(const AdminRequest& request) const;
+  // The handler's answer; `mutating` says whether the endpoint was a mutating one.
+  AdminResponse route(const AdminRequest& request, bool& mutating) const;
+  void recordAction(evhttp_request* req, const AdminRequest& request, int status);
   // The refusal for a mutating request, or nullopt when its bearer token is accepted.
   std::optional<AdminResponse> checkToken(const AdminRequest& request) const;
 
@@ -109,6 +131,9 @@ class AdminServer {
 
   mutable std::mutex token_mutex_;
   std::shared_ptr<const std::string> token_;
+
+  mutable std::mutex actions_mutex_;
+  std::deque<AdminAction> actions_;  // newest last
 
   std::unique_ptr<event::LibeventDispatcher> dispatcher_;
   event::EvhttpPtr http_;  // declared after dispatcher_: freed before it

@@ -254,4 +254,31 @@ AdminResult setWeightsRequest(const json& body, const config::Config& config,
   return {200, {{"route", route}, {"version", version}, {"weights", weights}}};
 }
 
+json trafficView(const stats::TrafficWindow::Result& result) {
+  const auto figures = [](const stats::TrafficWindow::Series& s, json out) {
+    out["requests"] = s.requests;
+    out["requests_per_second"] = s.requests_per_second;
+    out["errors"] = s.errors;
+    out["error_ratio"] = s.error_ratio ? json(*s.error_ratio) : json(nullptr);
+    out["p95_ms"] = s.p95_seconds ? json(*s.p95_seconds * 1000.0) : json(nullptr);
+    return out;
+  };
+  json routes = json::array();
+  json clusters = json::array();
+  if (!result.sources.empty()) {
+    for (const auto& s : result.sources[0]) {
+      if (s.key.size() == 2)
+        routes.push_back(figures(s, {{"route", s.key[0]}, {"version", s.key[1]}}));
+    }
+  }
+  if (result.sources.size() > 1) {
+    for (const auto& s : result.sources[1]) {
+      if (s.key.size() == 1) clusters.push_back(figures(s, {{"cluster", s.key[0]}}));
+    }
+  }
+  return {{"window_seconds", result.window_seconds},
+          {"routes", std::move(routes)},
+          {"clusters", std::move(clusters)}};
+}
+
 }  // namespace switchyard::server

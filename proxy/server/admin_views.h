@@ -13,6 +13,7 @@
 #include "proxy/redis/stats.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/endpoint_prober.h"
+#include "proxy/stats/traffic_window.h"
 
 namespace switchyard::stats {
 struct ProxyStats;
@@ -62,6 +63,12 @@ nlohmann::json healthView(const HealthInputs& in, int& status);
 
 // GET /routes: every route with its splits, the weights in effect and whether they are
 // overridden, the pinned version, deprecation.
+// GET /traffic: the last minute per route version and per cluster (TrafficWindow's sources in
+// that order): {"window_seconds", "routes": [{route, version, requests, requests_per_second,
+// errors, error_ratio, p95_ms}], "clusters": [{cluster, ...}]}; ratios and p95 null without
+// requests.
+nlohmann::json trafficView(const stats::TrafficWindow::Result& result);
+
 nlohmann::json routesView(const config::Config& config, const router::WeightOverrides& overrides);
 
 struct AdminResult {

@@ -12,6 +12,7 @@
 #include "config/config_error.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/admin/admin_server.h"
+#include "proxy/admin/console.h"
 #include "proxy/common/logging.h"
 #include "proxy/common/uuid.h"
 #include "proxy/event/libevent.h"
@@ -22,6 +23,7 @@
 #include "proxy/server/endpoint_prober.h"
 #include "proxy/server/worker.h"
 #include "proxy/stats/stats.h"
+#include "proxy/stats/traffic_window.h"
 #include "proxy/tracing/exporter.h"
 #include "proxy/tracing/sampler.h"
 #include "proxy/upstream/cluster_manager.h"
@@ -145,6 +147,8 @@ struct Server::Run {
   uint32_t workers = 1;
   std::unique_ptr<stats::ProxyStats> stats;
   std::unique_ptr<redis::RedisStats> redis_stats;  // with `redis:` only
+  // The last minute of traffic per route version and per cluster (GET /traffic, the console).
+  std::unique_ptr<stats::TrafficWindow> traffic;
   std::vector<std::unique_ptr<ListenerShared>> listeners;
   std::vector<std::vector<int>> fds;  // per worker, per listener
   Observability observability;
@@ -312,6 +316,15 @@ int Server::run() {
   run_ = &run;
   run.stats = std::make_unique<stats::ProxyStats>(*registry_);
   stats_ = run.stats.get();
+  run.traffic = std::make_unique<stats::TrafficWindow>(
+      std::vector<stats::TrafficWindow::Source>{
+          {&run.stats->downstream_requests,
+           run.stats->downstream_duration.get(),
+           {"route", "version"}},
+          {&run.stats->upstream_requests, run.stats->upstream_duration.get(), {"cluster"}}},
+      std::chrono::seconds(60), std::chrono::seconds(5));
+  // The baseline of the first minute: every counter is zero.
+  run.traffic->sample(time_.monotonicNow());
   // The listeners keep pointing into the configuration they started with (a reload cannot
   // change them), so it stays alive until the end.
   run.initial = config_;
@@ -438,6 +451,7 @@ void Server::installSignals(Run& run) {
   // Runtime state a reload retired goes once the requests still using it are done.
   run.collect_timer = main.createTimer([this, &run] {
     state_.collect();
+    if (run.traffic) run.traffic->sample(time_.monotonicNow());
     run.collect_timer->enable(std::chrono::seconds(5));
   });
   run.collect_timer->enable(std::chrono::seconds(5));
@@ -519,6 +533,11 @@ void Server::registerAdmin(Run& run) {
   if (run.redis_stats) histograms.push_back(run.redis_stats->command_duration);
   admin.addHandler("GET", "/metrics", admin::metricsHandler(registry_, std::move(histograms)));
   admin.addHandler("GET", "/healthz", admin::healthzHandler());
+  stats::TrafficWindow* traffic = run.traffic.get();
+  admin.addHandler("GET", "/traffic", admin::jsonHandler([this, traffic] {
+                     return trafficView(traffic->query(time_.monotonicNow()));
+                   }));
+  admin::registerConsole(admin);
   admin.addHandler("GET", "/ready", admin::readyHandler([this] { return ready_.load(); }));
   admin.addHandler("GET", "/config",
                    admin::jsonHandler([this] { return source_.dump(*currentConfig()); }));

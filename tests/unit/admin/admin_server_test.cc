@@ -527,5 +527,55 @@ TEST(AdminServerHelpersTest, ConstantTimeEquals) {
   EXPECT_FALSE(constantTimeEquals("tok", "token"));
 }
 
+TEST_F(AdminServerTest, EveryMutatingRequestIsRecordedNewestFirstWhateverItsOutcome) {
+  startServer("s3cret");
+  // Read-only requests are not actions.
+  EXPECT_EQ(request(port_, "GET", "/healthz").status, 200);
+  EXPECT_EQ(request(port_, "POST", "/rollback", {}, R"({"route": "api",  "why": "test"})").status,
+            401);
+  EXPECT_EQ(request(port_, "POST", "/rollback",
+                    {{"Authorization", "Bearer s3cret"}, {"X-Switchyard-Client", "console"}},
+                    "not json\x01 at all")
+                .status,
+            200);
+  const std::vector<AdminAction> actions = server_->actions();
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions[0].status, 200);
+  EXPECT_EQ(actions[0].client, "console");
+  EXPECT_EQ(actions[0].summary, "not json at all");  // control bytes dropped
+  EXPECT_EQ(actions[0].remote, "127.0.0.1");
+  EXPECT_EQ(actions[1].status, 401);
+  EXPECT_EQ(actions[1].client, "api");
+  EXPECT_EQ(actions[1].method, "POST");
+  EXPECT_EQ(actions[1].path, "/rollback");
+  EXPECT_EQ(actions[1].summary, R"({"route":"api","why":"test"})");  // compacted
+
+  // The same, as JSON for the console; no token needed to read it, and the token never in it.
+  const HttpReply reply = request(port_, "GET", "/actions");
+  ASSERT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body.find("s3cret"), std::string::npos);
+  const nlohmann::json body = nlohmann::json::parse(reply.body);
+  ASSERT_EQ(body["actions"].size(), 2u);
+  EXPECT_EQ(body["actions"][0]["client"], "console");
+  EXPECT_EQ(body["actions"][1]["status"], 401);
+  EXPECT_FALSE(body["actions"][0]["time"].get<std::string>().empty());
+}
+
+TEST_F(AdminServerTest, TheActionLogIsBoundedAndItsFieldsAreCut) {
+  startServer("s3cret");
+  const std::string big(4000, 'x');
+  for (size_t i = 0; i < AdminServer::MaxActions + 5; ++i) {
+    // A client name that is not a plain token is recorded as "api".
+    ASSERT_EQ(
+        request(port_, "POST", "/rollback", {{"X-Switchyard-Client", "evil<script>"}}, big).status,
+        401);
+  }
+  const std::vector<AdminAction> actions = server_->actions();
+  EXPECT_EQ(actions.size(), AdminServer::MaxActions);
+  EXPECT_EQ(actions[0].client, "api");
+  EXPECT_EQ(actions[0].summary.size(), AdminServer::MaxActionSummaryBytes);
+  EXPECT_EQ(actions[0].summary.substr(actions[0].summary.size() - 3), "...");
+}
+
 }  // namespace
 }  // namespace switchyard::admin

@@ -716,10 +716,13 @@
     const guardBits = [];
     if (rb && rb.guard) {
       const g = rb.guard;
+      const p95 = !g.requests || g.p95_seconds === null || g.p95_seconds === undefined
+        ? null : `${num(g.p95_seconds * 1000, 1)} ms`;
       guardBits.push(h('p', null, h('strong', null, `Guard on ${g.version || 'the route'}: `),
-        `${g.requests ?? 0} responses, ${g.errors ?? 0} errors (${percent(g.requests ? g.error_ratio : null)}), p95 `,
-        !g.requests || g.p95_seconds === null || g.p95_seconds === undefined ? '—' : `${num(g.p95_seconds * 1000, 1)} ms`,
-        ' — ', g.breached ? badge('bad', '▲', 'breached') : badge('good', '✓', 'within limits')));
+        g.breached ? badge('bad', '▲', 'breached') : badge('good', '✓', 'within limits'),
+        ` ${g.requests ?? 0} responses in its window`,
+        g.requests ? `, ${g.errors ?? 0} errors (${percent(g.error_ratio)})` : '',
+        p95 ? `, p95 ${p95}` : '', '.'));
     }
     if (exec) {
       const steps = Array.isArray(exec.steps) ? exec.steps : [];
@@ -823,8 +826,11 @@
     if (!traffic) return h('p', { class: 'muted' }, 'No live figures (GET /traffic is not served).');
     const targets = routeTargets(route);
     const versions = route.versions ? targets.map((t) => t.version) : [''];
+    // Requests naming a version the route does not have (400s) get a column once there are any.
+    const unknown = trafficFor(traffic.routes, (e) => e.route === route.name && e.version === 'unknown');
+    if (route.versions && unknown && Number(unknown.requests) > 0) versions.push('unknown');
     const versionSides = versions.map((v) => ({
-      label: v || 'all requests',
+      label: v === 'unknown' ? 'unknown version' : (v || 'all requests'),
       entry: trafficFor(traffic.routes, (e) => e.route === route.name && (e.version || '') === v),
     }));
     const clusters = [];
@@ -1044,18 +1050,41 @@
       fill($('rate-limit'), h('p', { class: 'muted' }, 'No policies.'));
       return;
     }
+    const keyText = (k) => {
+      if (!k) return '—';
+      if (typeof k === 'string') return k.replace(/_/g, ' ');
+      if (k.header) return `header ${k.header}`;
+      return JSON.stringify(k);
+    };
+    const matchText = (m) => {
+      if (!m || typeof m !== 'object') return 'every request';
+      const bits = [];
+      if (m.path_prefix) bits.push(`path ${m.path_prefix}*`);
+      if (Array.isArray(m.methods) && m.methods.length) bits.push(m.methods.join('/'));
+      for (const [k, v] of Object.entries(m)) {
+        if (k !== 'path_prefix' && k !== 'methods') bits.push(`${k} ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+      }
+      return bits.join(', ') || 'every request';
+    };
+    const hasAllowed = policies.some((p) => p.allowed !== undefined);
+    const hasRedis = policies.some((p) => p.redis_errors !== undefined);
+    const count = (n, warn) => (Number(n) > 0 && warn ? { class: 'warn-text', content: String(n) } : String(n ?? 0));
     fill($('rate-limit'), table({
-      caption: 'Policies of the rate_limit filter (since start)',
+      caption: 'Policies of the rate_limit filter, with their counts since start',
       captionHidden: true,
       stack: true,
-      head: ['Policy', 'Mode', 'Limit', 'Shadow', 'Allowed', 'Denied'],
+      head: ['Policy', 'Limit', 'Key', 'Applies to', 'Mode', ...(hasAllowed ? ['Allowed'] : []),
+        'Denied', 'Shadow denials', ...(hasRedis ? ['Redis errors'] : [])],
       rows: policies.map((p) => [
         p.name,
-        p.mode || '—',
-        `${p.limit} per ${formatWindow(p.window_seconds)}`,
-        p.shadow ? 'yes (counted, not denied)' : 'no',
-        String(p.allowed ?? '—'),
-        Number(p.denied) > 0 ? { class: 'warn-text', content: `${p.denied}${p.shadow ? ' (would have been)' : ''}` } : String(p.denied ?? '—'),
+        `${p.limit} per ${formatWindow(p.window_seconds)}${p.burst && p.burst !== p.limit ? ` (burst ${p.burst})` : ''}`,
+        keyText(p.key),
+        matchText(p.match),
+        `${p.mode || p.scope || '—'}${p.shadow ? ', shadow (counts, never denies)' : ''}`,
+        ...(hasAllowed ? [String(p.allowed ?? '—')] : []),
+        count(p.denied, true),
+        count(p.shadow_denied, true),
+        ...(hasRedis ? [count(p.redis_errors, true)] : []),
       ]),
     }));
   }

@@ -306,9 +306,14 @@
       if (getToken()) {
         forgetToken();
         showNote('Token forgotten', 'The page is read-only again.');
-      } else {
-        const token = await askToken();
-        if (token) showNote('Token entered', 'Actions will send it; the server checks it on the first one.');
+      } else if (!acting) {
+        acting = true;
+        try {
+          const token = await askToken();
+          if (token) showNote('Token entered', 'Actions will send it; the server checks it on the first one.');
+        } finally {
+          acting = false;
+        }
       }
     });
   }
@@ -352,7 +357,20 @@
 
   // The common path of every action: the token (asked once per session), a confirmation showing
   // the exact request, the request itself, and the server's answer in the result area.
-  async function act({ title, text, path, body, reason, withReason }) {
+  let acting = false;
+
+  async function act(action) {
+    // One action at a time: a second click while a dialog is open or a request is out is ignored.
+    if (acting) return null;
+    acting = true;
+    try {
+      return await actOnce(action);
+    } finally {
+      acting = false;
+    }
+  }
+
+  async function actOnce({ title, text, path, body, reason, withReason }) {
     let token = getToken();
     if (!token) {
       token = await askToken();

@@ -13,7 +13,8 @@
 // shows 100/0 and so does the page; (c) v2 breaks, traffic flows until the guard trips: the page
 // shows the route rolled back and the execution with its steps; (d) resume from the page;
 // (e) screenshots at 1280x800 and 420x900 in ARTIFACT_DIR; finally the actions are in /actions,
-// recorded as the console's, and polling pauses while the tab is hidden.
+// recorded as the console's, polling pauses while the tab is hidden, and a banner shows while
+// the admin listener cannot be reached.
 // Every wait is bounded; the whole run stops itself after 58 s; exit code 0 only on success.
 
 import fs from 'node:fs';
@@ -222,6 +223,8 @@ async function main() {
     if (/status of 404/.test(m.text())) return;
     // The deliberate 401s of the read-only checks.
     if (/status of 401/.test(m.text())) return;
+    // The offline step's failed polls.
+    if (/ERR_INTERNET_DISCONNECTED/.test(m.text())) return;
     problems.push(`console error: ${m.text()}`);
   });
   await page.evaluateOnNewDocument(() => {
@@ -498,6 +501,20 @@ async function main() {
     } finally {
       await other.close();
     }
+  });
+
+  await step('a banner says when the admin listener cannot be reached', async () => {
+    await page.setOfflineMode(true);
+    try {
+      await page.waitForSelector('#banner:not([hidden])', { visible: true, timeout: 6000 })
+        .catch(() => { throw new TestFailure('no banner while the admin listener is unreachable'); });
+      const text = await page.$eval('#banner', (el) => el.textContent);
+      check(/cannot be reached/.test(text), `banner: ${text}`);
+    } finally {
+      await page.setOfflineMode(false);
+    }
+    await page.waitForSelector('#banner[hidden]', { timeout: 6000 })
+      .catch(() => { throw new TestFailure('the banner stayed once the listener was back'); });
   });
 
   const csp = await page.evaluate(() => window.cspViolations);

@@ -833,7 +833,7 @@
     const cols = sides.map((s) => trafficCells(s.entry));
     return table({
       caption,
-      head: ['', ...sides.map((s) => s.label)],
+      head: [h('span', { class: 'visually-hidden' }, 'Figure'), ...sides.map((s) => s.label)],
       rows: metrics.map((m, i) => [m, ...cols.map((c) => c[i])]),
       className: 'numbers',
     });

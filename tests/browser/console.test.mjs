@@ -251,6 +251,17 @@ async function main() {
     const state = await page.$eval(sel.state, (el) => el.dataset.state);
     check(state === 'active', `route state on the page is ${state}`);
     check(await page.$eval('#last-update', (el) => el.textContent) !== 'never', 'no last-update time');
+    // Every control has a label, every table header a scope, and no markup carries a style.
+    const markup = await page.evaluate(() => ({
+      unlabelled: [...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label')).map((el) => el.id || el.outerHTML),
+      unscoped: document.querySelectorAll('th:not([scope])').length,
+      styled: document.querySelectorAll('[style]').length,
+      divButtons: document.querySelectorAll('[onclick], div[role="button"]').length,
+    }));
+    check(markup.unlabelled.length === 0, `controls without a label: ${markup.unlabelled.join(', ')}`);
+    check(markup.unscoped === 0 && markup.styled === 0 && markup.divButtons === 0,
+      `markup: ${JSON.stringify(markup)}`);
   });
 
   await step('(a) without the token no action succeeds', async () => {

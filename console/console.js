@@ -484,8 +484,9 @@
         for (const n of names) {
           const a = got[n];
           if (a.status === 404) absent.add(n); else if (!a.error) absent.delete(n);
-          // Answers other than 200 keep the body where it is meaningful (503 from /health).
-          data[n] = a.error ? data[n] : (a.status === 404 ? null : (a.body ?? null));
+          // Only a 2xx answer is data, and /health's 503 (a cluster is down), which has its body.
+          const usable = (a.status >= 200 && a.status < 300) || (n === 'health' && a.status === 503);
+          if (!a.error) data[n] = usable ? (a.body ?? null) : null;
           data[`${n}Status`] = a.status;
         }
         lastSuccess = new Date();
@@ -499,7 +500,7 @@
       polls += 1;
       document.body.dataset.polls = String(polls);
     } catch (e) {
-      setBanner(`The console failed to render the sidecar's answers: ${e.message || e}`);
+      setBanner(`The console failed to show the sidecar's answers: ${e.message || e}`, 'Display error.');
       // Keep polling: the next answer may render.
       if (window.console) window.console.error(e);
     } finally {
@@ -508,10 +509,10 @@
     }
   }
 
-  function setBanner(text) {
+  function setBanner(text, title = 'Disconnected.') {
     const banner = $('banner');
     banner.hidden = !text;
-    fill(banner, text ? h('p', null, h('strong', null, 'Disconnected. '), text) : '');
+    fill(banner, text ? h('p', null, h('strong', null, `${title} `), text) : '');
     document.body.classList.toggle('disconnected', Boolean(text));
   }
 

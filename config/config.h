@@ -43,6 +43,14 @@ struct ListenerConfig {
   uint64_t max_request_body_bytes = 10 * 1024 * 1024;
   uint32_t max_requests_per_connection = 0;  // 0 = unlimited
   std::string forwarded_proto = "http";
+  // After answering a request not read to its end: how long, and how much more input, to read
+  // and drop before closing (lingering close); 0s closes at once.
+  milliseconds lingering_timeout{5000};
+  uint64_t lingering_max_bytes = 16 * 1024 * 1024;
+  // Request header names with '_': dropped before the filters see them, refused with 400, or
+  // passed on.
+  enum class Underscores { Drop, Reject, Allow };
+  Underscores headers_with_underscores = Underscores::Drop;
 };
 
 struct AdminConfig {

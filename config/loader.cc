@@ -408,7 +408,8 @@ class Loader {
     MapReader m(node, path, errors_,
                 {"name", "address", "max_connections", "request_headers_timeout", "idle_timeout",
                  "request_timeout", "max_request_headers_bytes", "max_request_body_bytes",
-                 "max_requests_per_connection", "forwarded_proto"});
+                 "max_requests_per_connection", "forwarded_proto", "lingering_timeout",
+                 "lingering_max_bytes", "headers_with_underscores"});
     m.required("name", setName(out.name, listener_names_, false));
     m.required("address", [this, &out](const YAML::Node& n, const std::string& p) {
       out.address = getAddress(n, p);
@@ -432,6 +433,16 @@ class Loader {
     m.optional("max_requests_per_connection",
                setUint32(out.max_requests_per_connection, 0, Uint32Max));
     m.optional("forwarded_proto", setChoice(out.forwarded_proto, {"http", "https"}));
+    m.optional("lingering_timeout", setDuration(out.lingering_timeout, true));
+    m.optional("lingering_max_bytes",
+               setBytes(out.lingering_max_bytes, 0, std::numeric_limits<uint64_t>::max()));
+    m.optional("headers_with_underscores", [&out](const YAML::Node& n, const std::string& p) {
+      std::string choice;
+      setChoice(choice, {"drop", "reject", "allow"})(n, p);
+      out.headers_with_underscores = choice == "reject"  ? ListenerConfig::Underscores::Reject
+                                     : choice == "allow" ? ListenerConfig::Underscores::Allow
+                                                         : ListenerConfig::Underscores::Drop;
+    });
   }
 
   void parseAdmin(const YAML::Node& node, const std::string& path, AdminConfig& out) {
@@ -915,6 +926,12 @@ nlohmann::json configToJson(const Config& config) {
         {"max_request_body_bytes", l.max_request_body_bytes},
         {"max_requests_per_connection", l.max_requests_per_connection},
         {"forwarded_proto", l.forwarded_proto},
+        {"lingering_timeout", formatDuration(l.lingering_timeout)},
+        {"lingering_max_bytes", l.lingering_max_bytes},
+        {"headers_with_underscores",
+         l.headers_with_underscores == ListenerConfig::Underscores::Reject  ? "reject"
+         : l.headers_with_underscores == ListenerConfig::Underscores::Allow ? "allow"
+                                                                            : "drop"},
     });
   }
   out["listeners"] = std::move(listeners);

@@ -129,6 +129,10 @@ void Connection::onWriteEvent(int, short, void* arg) noexcept {
 
 void Connection::doRead() {
   if (fd_ < 0) return;
+  if (linger_) {
+    drainLingering();
+    return;
+  }
   // Read straight into a small reserved chain, with a per-thread overflow area for larger reads:
   // evbuffer_read() would first ask the kernel how much is readable (an ioctl per read), and
   // reserving a large chain per read costs a large allocation per request.
@@ -225,6 +229,10 @@ void Connection::flush() {
       write_armed_ = false;
     }
     if (flush_then_close_) {
+      if (linger_) {
+        startLinger();
+        return;
+      }
       closeSocket();
       callbacks_->onClosed(CloseReason::LocalClose);
       return;
@@ -307,6 +315,74 @@ void Connection::close(CloseType type) {
     setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
   }
   closeSocket();
+}
+
+void Connection::lingerClose(size_t max_bytes) {
+  if (fd_ < 0 || linger_) return;
+  if (connecting_) {
+    close(CloseType::NoFlush);
+    return;
+  }
+  linger_ = true;
+  linger_left_ = max_bytes;
+  flush_then_close_ = true;
+  input_.drain(input_.length());
+  // Reading goes on whatever the owner had paused: a peer blocked on a full socket would never
+  // read the answer.
+  if (read_disable_count_ > 0) {
+    read_disable_count_ = 0;
+    event_add(read_ev_.get(), nullptr);
+  }
+  const SendResult sent = sendOutput();
+  if (sent == SendResult::Failed) {
+    closeSocket();
+    return;
+  }
+  if (sent == SendResult::Blocked) {
+    if (!write_armed_) {
+      event_add(write_ev_.get(), nullptr);
+      write_armed_ = true;
+    }
+    return;
+  }
+  startLinger();
+}
+
+void Connection::startLinger() {
+  if (write_armed_) {
+    event_del(write_ev_.get());
+    write_armed_ = false;
+  }
+  write_shut_ = true;
+  if (peer_eof_ || ::shutdown(fd_, SHUT_WR) != 0) {
+    closeSocket();
+    callbacks_->onClosed(CloseReason::LocalClose);
+  }
+}
+
+void Connection::drainLingering() {
+  thread_local char sink[kReadSize];
+  const ssize_t n = ::read(fd_, sink, sizeof(sink));
+  if (n > 0) {
+    const size_t got = static_cast<size_t>(n);
+    if (got < linger_left_) {
+      linger_left_ -= got;
+      return;
+    }
+    // Enough: whatever the peer still sends draws the reset lingering tried to spare it.
+    closeSocket();
+    callbacks_->onClosed(CloseReason::LocalClose);
+    return;
+  }
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n == 0 && !write_shut_) {
+    // The peer has sent all it will but may still read: finish sending the answer first.
+    peer_eof_ = true;
+    event_del(read_ev_.get());
+    return;
+  }
+  closeSocket();
+  callbacks_->onClosed(n == 0 ? CloseReason::LocalClose : CloseReason::Reset);
 }
 
 void Connection::closeSocket() {

@@ -37,7 +37,14 @@ class Connection final : public Transport {
   bool readEnabled() const override { return read_disable_count_ == 0; }
   void close(CloseType type) override;
   bool closed() const override { return fd_ < 0; }
-  bool closing() const override { return flush_then_close_; }
+  bool closing() const override { return fd_ >= 0 && flush_then_close_; }
+  // A close for a peer that may still be sending (an answer given before the whole request was
+  // read): what is buffered is sent, the write side is shut down (FIN), and input is read and
+  // dropped until the peer closes or `max_bytes` more arrive; then onClosed(LocalClose). Had the
+  // socket been closed with input unread, or input arrived after, the kernel would answer with a
+  // reset, and the client might never read the answer. Input buffered so far is dropped at once.
+  // The caller bounds the wait with its own timer, as for FlushWrite (closing() is true).
+  void lingerClose(size_t max_bytes);
   void setWatermarks(size_t low, size_t high) override {
     low_watermark_ = low;
     high_watermark_ = high;
@@ -81,6 +88,10 @@ class Connection final : public Transport {
   SendResult sendOutput();
   void flush();
   void closeSocket();
+  // The output is sent: shut the write side down and keep dropping input.
+  void startLinger();
+  // Reads and drops input while lingering.
+  void drainLingering();
   void updateWatermarks(size_t output_length);
   void afterWrite();
   Buffer* beginWrite() override { return fd_ < 0 || flush_then_close_ ? nullptr : &output_; }
@@ -97,6 +108,10 @@ class Connection final : public Transport {
   bool flush_then_close_ = false;
   bool above_high_ = false;
   bool in_batch_ = false;
+  bool linger_ = false;      // lingerClose(): input is dropped
+  bool write_shut_ = false;  // lingering after shutdown(SHUT_WR)
+  bool peer_eof_ = false;    // the peer closed its side while lingering
+  size_t linger_left_ = 0;   // bytes still to drop before giving up
   int read_disable_count_ = 0;
   size_t low_watermark_ = 32 * 1024;
   size_t high_watermark_ = 64 * 1024;

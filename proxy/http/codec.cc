@@ -68,7 +68,11 @@ constexpr uint64_t inRange(uint64_t w, unsigned char lo, unsigned char hi) {
 
 // Copies a header name folded to lower case; false if a byte is not a tchar. Eight bytes at a
 // time while they are letters, digits and '-' (nearly every real name), byte by byte otherwise.
-bool foldName(const char* in, size_t len, char* out) {
+constexpr int FoldValid = 1;
+constexpr int FoldUnderscore = 2;
+
+// Returns FoldValid when every byte is a tchar, plus FoldUnderscore when one is '_'.
+int foldName(const char* in, size_t len, char* out) {
   size_t i = 0;
   for (; i + 8 <= len; i += 8) {
     uint64_t w;
@@ -85,13 +89,16 @@ bool foldName(const char* in, size_t len, char* out) {
     }
     break;
   }
+  // A '_' (and any other byte but letters, digits and '-') leaves the word loop above.
   unsigned char valid = 1;
+  unsigned char underscore = 0;
   for (; i < len; ++i) {
     const unsigned char l = kBytes.name[static_cast<unsigned char>(in[i])];
     out[i] = static_cast<char>(l);
     valid &= l != 0;
+    underscore |= in[i] == '_';
   }
-  return valid != 0;
+  return (valid != 0 ? FoldValid : 0) | (underscore != 0 ? FoldUnderscore : 0);
 }
 
 bool isFixedHopByHop(std::string_view n) {
@@ -274,7 +281,9 @@ int Http1Parser::onHeaderField(http_parser* p, const char* at, size_t len) noexc
     return self->fail(431, "the message head is larger than the configured limit");
   }
   // Folded to lower case on the way into the head's arena.
-  if (!foldName(at, len, self->headers_->extendToken(len))) self->name_invalid_ = true;
+  const int folded = foldName(at, len, self->headers_->extendToken(len));
+  if ((folded & FoldValid) == 0) self->name_invalid_ = true;
+  if ((folded & FoldUnderscore) != 0 && self->request_) self->request_->underscore_names = true;
   self->in_field_ = true;
   return 0;
 }

@@ -201,6 +201,7 @@ void resetHead(RequestHeaders& h) {
   h.content_length = -1;
   h.chunked = false;
   h.hop_by_hop = false;
+  h.underscore_names = false;
 }
 
 void resetHead(ResponseHeaders& h) {

@@ -177,6 +177,9 @@ struct RequestHeaders {
   // Set by the codec when a hop-by-hop header (Connection, TE, ...) came with the message: only
   // then does stripHopByHop() have anything to do.
   bool hop_by_hop = false;
+  // Set by the codec when a header name has a '_' (a listener's headers_with_underscores says
+  // what becomes of it).
+  bool underscore_names = false;
 
   bool isHead() const { return method == "HEAD"; }
   std::string_view pathWithoutQuery() const {

@@ -315,7 +315,8 @@ void HttpConnectionManager::onReadReady(http::Buffer& input) {
 void HttpConnectionManager::dispatchInput() {
   const bool was_idle = parser_.idle();
   parser_.dispatch(conn_.input());
-  if (closed_) return;
+  // Closed, or closing after an answer: no timer for a next request.
+  if (closed_ || conn_.closing()) return;
   if (was_idle && !stream_ && parser_.messageInProgress() && timer_mode_ != TimerMode::Headers) {
     // The first bytes of a new request: the head must now arrive in time.
     timer_mode_ = TimerMode::Headers;
@@ -338,9 +339,36 @@ void HttpConnectionManager::onRequestHeaders(http::RequestHeadersPtr headers, bo
     timer_->disable();
   }
   if (headers->hop_by_hop) http::stripHopByHop(headers->headers);
+  if (headers->underscore_names && !underscoreNames(*headers)) return;
   s.route(*headers);
   s.startTrace(*headers);
   s.filter_manager_.decodeHeaders(std::move(headers), end_stream);
+}
+
+bool HttpConnectionManager::underscoreNames(http::RequestHeaders& headers) {
+  // A backend that folds '_' into '-' (CGI, WSGI) would read `Transfer_Encoding` as a second
+  // framing header, or `X_User_Id` as a header a filter had checked or set.
+  listener_.underscore_headers.Increment();
+  switch (listener_.config.headers_with_underscores) {
+    case config::ListenerConfig::Underscores::Allow:
+      return true;
+    case config::ListenerConfig::Underscores::Drop:
+      headers.headers.removeIf([](const http::HeaderMap::Entry& e) {
+        return e.name.find('_') != std::string_view::npos;
+      });
+      return true;
+    case config::ListenerConfig::Underscores::Reject:
+      break;
+  }
+  worker_.rejectedStats(listener_.index, 400).Increment();
+  stream_->keep_alive_ = false;
+  draining_ = true;
+  parser_.stop();
+  timer_mode_ = TimerMode::None;
+  timer_->disable();
+  stream_->filter_manager_.sendLocalReply(
+      {400, http::reasonPhrase(400), "header names with an underscore are not accepted", {}});
+  return false;
 }
 
 void HttpConnectionManager::onBody(http::Buffer& data, bool end_stream) {
@@ -393,7 +421,13 @@ void HttpConnectionManager::onStreamComplete() {
   stream->finish();
   worker_.dispatcher().deferredDelete(std::move(stream));
   if (close || closed_) {
-    closeNow(event::Connection::CloseType::FlushWrite);
+    // Answered before the whole request was read (an error, or an early upstream answer): the
+    // client may still be sending.
+    if (!request_complete_) {
+      lingerClose();
+    } else {
+      closeNow(event::Connection::CloseType::FlushWrite);
+    }
     return;
   }
   parser_.resumeNextMessage();
@@ -450,6 +484,28 @@ void HttpConnectionManager::closeNow(event::Connection::CloseType type) {
     timer_->enable(listener_.config.idle_timeout);
     return;
   }
+  closed();
+}
+
+void HttpConnectionManager::lingerClose() {
+  if (closed_) return;
+  const config::ListenerConfig& l = listener_.config;
+  if (l.lingering_timeout.count() == 0) {
+    closeNow(event::Connection::CloseType::FlushWrite);
+    return;
+  }
+  parser_.stop();
+  conn_.lingerClose(l.lingering_max_bytes);
+  if (conn_.closing()) {
+    // Sending the answer, then dropping input until the client closes; onClosed() follows.
+    timer_mode_ = TimerMode::None;
+    timer_->enable(l.lingering_timeout);
+    return;
+  }
+  closed();
+}
+
+void HttpConnectionManager::closed() {
   closed_ = true;
   timer_->disable();
   if (resume_timer_) resume_timer_->disable();

@@ -54,6 +54,14 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   // Counts and answers a request the proxy refuses (codec error, timeout) and closes after.
   void rejectRequest(int status, std::string_view detail);
   void closeNow(event::Connection::CloseType type);
+  // Closes after the answer while the client may still be sending (Connection::lingerClose()),
+  // for at most the listener's lingering_timeout.
+  void lingerClose();
+  // Applies the listener's headers_with_underscores to a head that has such names; false when
+  // the request was refused (400 sent).
+  bool underscoreNames(http::RequestHeaders& headers);
+  // The socket is closed: the stream ends and the worker forgets the connection.
+  void closed();
   void armTimer();
   void dispatchInput();
 

@@ -380,10 +380,16 @@ bool Server::openSockets(Run& run) {
   for (size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
     const prometheus::Labels labels{{"listener", l.name}};
+    using Underscores = config::ListenerConfig::Underscores;
+    const char* underscore_action = l.headers_with_underscores == Underscores::Reject  ? "rejected"
+                                    : l.headers_with_underscores == Underscores::Allow ? "allowed"
+                                                                                       : "dropped";
     run.listeners.push_back(std::unique_ptr<ListenerShared>(
         new ListenerShared{i, l, run.stats->active_connections.Add(labels),
                            run.stats->downstream_connections.Add(labels),
-                           run.stats->downstream_connections_rejected.Add(labels)}));
+                           run.stats->downstream_connections_rejected.Add(labels),
+                           run.stats->downstream_underscore_headers.Add(
+                               {{"listener", l.name}, {"action", underscore_action}})}));
   }
   // Every socket is bound before anything starts, so a taken port fails the start cleanly.
   run.fds.resize(run.workers);

@@ -51,6 +51,8 @@ struct ListenerShared {
   prometheus::Gauge& active_connections;
   prometheus::Counter& accepted;
   prometheus::Counter& rejected_limit;
+  // Requests with '_' in a header name, labelled with what the listener does with them.
+  prometheus::Counter& underscore_headers;
   std::atomic<uint32_t> connections{0};
 };
 

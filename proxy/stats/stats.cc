@@ -62,6 +62,12 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
               .Name("switchyard_downstream_connections_rejected_total")
               .Help("Client connections closed at accept because the listener was at its limit")
               .Register(r)),
+      downstream_underscore_headers(
+          BuildCounter()
+              .Name("switchyard_downstream_headers_with_underscores_total")
+              .Help("Requests with a header name containing '_', by listener and what was done "
+                    "(dropped, rejected, allowed)")
+              .Register(r)),
       config_reloads(BuildCounter()
                          .Name("switchyard_config_reloads_total")
                          .Help("Configuration reloads (SIGHUP, POST /reload), by result")

@@ -37,6 +37,7 @@ struct ProxyStats {
   prometheus::Family<prometheus::Gauge>& active_connections;
   prometheus::Family<prometheus::Counter>& downstream_connections;
   prometheus::Family<prometheus::Counter>& downstream_connections_rejected;
+  prometheus::Family<prometheus::Counter>& downstream_underscore_headers;
   prometheus::Family<prometheus::Counter>& config_reloads;
   prometheus::Family<prometheus::Gauge>& route_weight;
   prometheus::Family<prometheus::Gauge>& build_info;

@@ -234,6 +234,9 @@ TEST_F(LoaderTest, Defaults) {
   EXPECT_EQ(l.max_request_body_bytes, expected_listener.max_request_body_bytes);
   EXPECT_EQ(l.max_requests_per_connection, expected_listener.max_requests_per_connection);
   EXPECT_EQ(l.forwarded_proto, "http");
+  EXPECT_EQ(l.lingering_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(l.lingering_max_bytes, 16u * 1024 * 1024);
+  EXPECT_EQ(l.headers_with_underscores, ListenerConfig::Underscores::Drop);
 
   const ClusterConfig expected_cluster;
   const ClusterConfig& c = config->clusters.at(0);
@@ -356,7 +359,8 @@ routes:
             "test.yaml:4:5: listeners[0].max_conections: unknown key \"max_conections\" (expected "
             "one of: name, address, max_connections, request_headers_timeout, idle_timeout, "
             "request_timeout, max_request_headers_bytes, max_request_body_bytes, "
-            "max_requests_per_connection, forwarded_proto)");
+            "max_requests_per_connection, forwarded_proto, lingering_timeout, "
+            "lingering_max_bytes, headers_with_underscores)");
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "
@@ -631,6 +635,46 @@ routes:
                 "\"/\")",
                 "test.yaml:10:31: routes[2].match.prefix: prefix \"/x\" is already matched by "
                 "route \"b\"",
+            }));
+}
+
+TEST_F(LoaderTest, LingeringAndUnderscoreNamesPerListener) {
+  auto config = load(R"(listeners:
+  - name: public
+    address: 127.0.0.1:8080
+    lingering_timeout: 0s
+    lingering_max_bytes: 1MiB
+    headers_with_underscores: reject
+  - name: internal
+    address: 127.0.0.1:8081
+    headers_with_underscores: allow
+clusters:
+  - name: backend
+    endpoints: [127.0.0.1:9001]
+routes:
+  - {name: default, match: {prefix: /}, cluster: backend}
+)");
+  ASSERT_TRUE(config);
+  EXPECT_EQ(config->listeners[0].lingering_timeout, std::chrono::milliseconds(0));
+  EXPECT_EQ(config->listeners[0].lingering_max_bytes, 1024u * 1024);
+  EXPECT_EQ(config->listeners[0].headers_with_underscores, ListenerConfig::Underscores::Reject);
+  EXPECT_EQ(config->listeners[1].headers_with_underscores, ListenerConfig::Underscores::Allow);
+  EXPECT_EQ(errorsOf(R"(listeners:
+  - name: public
+    address: 127.0.0.1:8080
+    lingering_timeout: soon
+    headers_with_underscores: fold
+clusters:
+  - name: backend
+    endpoints: [127.0.0.1:9001]
+routes:
+  - {name: default, match: {prefix: /}, cluster: backend}
+)"),
+            (std::vector<std::string>{
+                "test.yaml:4:24: listeners[0].lingering_timeout: expected a duration such as "
+                "\"250ms\", \"30s\", \"1m\" or \"1m30s\", got \"soon\"",
+                "test.yaml:5:31: listeners[0].headers_with_underscores: invalid value \"fold\" "
+                "(expected one of: drop, reject, allow)",
             }));
 }
 

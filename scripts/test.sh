@@ -9,6 +9,10 @@ export JOBS=${JOBS:-2}
 # --e2e: the suite also starts real Redis, Prometheus and Alertmanager servers (on free loopback
 # ports) and checks the alert rules with promtool.
 "$root/scripts/install-deps.sh" --e2e
+# The migration console's browser test (tests/e2e/console_test.cc): Debian's chromium, node and
+# npm, and puppeteer-core from tests/browser/package-lock.json; without them it fails, not skips.
+"$root/tests/browser/setup.sh"
+export SWITCHYARD_REQUIRE_BROWSER=1
 
 echo "== source guards: formatting; no clocks, sleeps or random sources outside proxy/common"
 "$root/scripts/check-source.sh"

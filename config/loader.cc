@@ -1,6 +1,8 @@
 #include "config/loader.h"
 
 #include <arpa/inet.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,7 +14,10 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <sstream>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "config/dns.h"
 #include "config/yaml_util.h"
@@ -816,26 +821,56 @@ bool readFile(const std::string& path, std::string& out, std::string& error) {
 
 }  // namespace
 
+namespace {
+
+// Notes where each document starts and nothing else.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  std::vector<YAML::Mark> starts;
+};
+
+}  // namespace
+
 ConfigConstSharedPtr loadConfigString(const std::string& yaml, const std::string& name,
                                       const LoadContext& ctx) {
-  std::vector<YAML::Node> documents;
+  YAML::Node document;
   try {
-    documents = YAML::LoadAll(yaml);
+    // At most two documents are looked at: yaml-cpp 0.7's LoadAll() never ends on some
+    // malformed input (a stray ',' at the start of a line makes it return empty documents
+    // forever, growing without bound), and one is all a configuration may have.
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+    }
+    if (counter.starts.size() > 1) {
+      const YAML::Mark& second = counter.starts[1];
+      throw ConfigErrors(name, {ConfigError("", "expected one YAML document, found more",
+                                            second.line + 1, second.column + 1)});
+    }
+    document = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     throw ConfigErrors(
         name, {ConfigError("", "invalid YAML: " + e.msg, e.mark.line + 1, e.mark.column + 1)});
   }
-  if (documents.empty() || documents.front().IsNull()) {
+  if (!document.IsDefined() || document.IsNull()) {
     throw ConfigErrors(name, {ConfigError("", "empty configuration")});
-  }
-  if (documents.size() > 1) {
-    throw ConfigErrors(name, {ConfigError(documents[1], "",
-                                          "expected one YAML document, found " +
-                                              std::to_string(documents.size()))});
   }
   auto config = std::make_shared<Config>();
   config->source_file = name;
-  std::vector<ConfigError> errors = Loader(ctx, *config).load(documents.front());
+  std::vector<ConfigError> errors = Loader(ctx, *config).load(document);
   if (!errors.empty()) throw ConfigErrors(name, std::move(errors));
   return config;
 }

@@ -9,6 +9,8 @@ packages=(
   libc-ares-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang-format ccache curl procps iproute2
+  # scripts/fuzz.sh: clang and its libFuzzer and sanitizer runtimes.
+  clang libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--e2e" || "${SWITCHYARD_E2E:-}" == "1" ]]; then
   # dnsmasq-base: the binary alone (the dnsmasq package would start a system service).

@@ -26,6 +26,8 @@ Switchyard quickstart: try, from another terminal,
   curl -i http://127.0.0.1:8080/hello -H 'X-User-Id: alice'     # v2's 90/10 canary, sticky
   curl -s http://127.0.0.1:9901/routes                          # splits in effect
   curl -s http://127.0.0.1:9901/metrics | grep switchyard_downstream_requests_total
+and open the migration console at http://127.0.0.1:9901/ui (actions ask for the admin token:
+$SWITCHYARD_ADMIN_TOKEN, or change-me when it is not set).
 TXT
 "$root/build/switchyard" --config "$root/config/examples/quickstart.yaml" &
 sy=$!

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is needed (Debian 12, as root), builds,
-# runs the unit, integration and end-to-end tests, then all of them again under ASan+UBSan and under TSan.
+# runs the unit, integration and end-to-end tests, then all of them again under ASan+UBSan and under TSan,
+# then every fuzz target for a bounded time (scripts/fuzz.sh).
 # Exits non-zero on the first failure.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,3 +30,6 @@ echo "== ASan+UBSan build: unit and integration tests"
 echo "== TSan build: unit and integration tests (workers, admin thread, cross-thread posts)"
 "$root/scripts/build.sh" tsan
 (cd "$root/build-tsan" && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure --timeout 300 -j 2)
+
+echo "== fuzzing: every libFuzzer target for ${FUZZ_SECONDS:-20}s under ASan+UBSan"
+"$root/scripts/fuzz.sh"

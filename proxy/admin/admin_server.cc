@@ -32,7 +32,6 @@
 namespace switchyard::admin {
 namespace {
 
-constexpr const char* ProblemContentType = "application/problem+json";
 constexpr const char* MetricsContentType = "text/plain; version=0.0.4; charset=utf-8";
 
 const char* methodName(evhttp_cmd_type type) {

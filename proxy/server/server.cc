@@ -37,8 +37,6 @@ namespace {
 // How often, and how patiently, /health's view of endpoint reachability is refreshed.
 constexpr std::chrono::milliseconds ProbeInterval{5000};
 constexpr std::chrono::milliseconds ProbeTimeout{250};
-// How long an admin handler of a filter waits for every worker to run its task.
-constexpr std::chrono::milliseconds WorkerTaskTimeout{5000};
 
 // What a reload cannot change without a restart: the sockets, the admin listener and the
 // worker threads. Returns one message per part that changed.

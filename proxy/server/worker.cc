@@ -49,7 +49,6 @@ Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
                const Observability& observability, redis::RedisStats* redis_stats)
     : index_(index),
       stats_(stats),
-      time_(time),
       overrides_(overrides),
       observability_(observability),
       dispatcher_(time),

@@ -145,7 +145,6 @@ class Worker {
 
   const uint32_t index_;
   stats::ProxyStats& stats_;
-  const common::TimeSource& time_;
   const router::WeightOverrides& overrides_;
   const Observability& observability_;
   event::LibeventDispatcher dispatcher_;

@@ -1,9 +1,7 @@
 // libFuzzer target for the HTTP/1.1 codec, both directions. The first byte picks requests or
 // responses (and HEAD-style "no body" for responses), the second the size of the reads the input
 // is cut into, so messages split at every kind of boundary are exercised, with pipelining.
-//   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DSWITCHYARD_FUZZ=ON
-//   cmake --build build-fuzz --target codec_fuzz
-//   build-fuzz/codec_fuzz -max_total_time=60 tests/fuzz/corpus/codec
+// Built and run by scripts/fuzz.sh (see there for a longer local run).
 
 #include <algorithm>
 #include <cstdint>

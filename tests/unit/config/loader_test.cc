@@ -564,7 +564,15 @@ TEST_F(LoaderTest, YamlSyntaxError) {
 
 TEST_F(LoaderTest, MultipleDocuments) {
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "---\nworkers: 2\n"),
-            "test.yaml:12:1: expected one YAML document, found 2");
+            "test.yaml:11:1: expected one YAML document, found more");
+}
+
+// Found by the config fuzz target: yaml-cpp 0.7's LoadAll() loops forever (and grows) on a stray
+// ',' at the start of a line. The loader reads at most two documents, so it answers at once.
+TEST_F(LoaderTest, AStrayCommaIsAnErrorNotAHang) {
+  for (const char* text : {",\n", "# rate limits\n, per user)\n", "workers: 2\n,\n"}) {
+    EXPECT_NE(errorOf(text), "") << text;
+  }
 }
 
 TEST_F(LoaderTest, MissingAndEmptySections) {

@@ -56,6 +56,8 @@ class TrafficWindowTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) h.observe(latency);
   }
 
+  // The result must outlive the pointer: no temporaries.
+  const TrafficWindow::Series* find(TrafficWindow::Result&&, const std::string&) = delete;
   const TrafficWindow::Series* find(const TrafficWindow::Result& r, const std::string& version) {
     for (const auto& s : r.sources.at(0)) {
       if (s.key == std::vector<std::string>{"api", version}) return &s;
@@ -127,7 +129,8 @@ TEST_F(TrafficWindowTest, NoResponseCountsAsAnError) {
   window_.sample(at(0));
   serve("v2", 0, 3, milliseconds(5));
   serve("v2", 200, 1, milliseconds(5));
-  const TrafficWindow::Series* v2 = find(window_.query(at(10)), "v2");
+  const TrafficWindow::Result r = window_.query(at(10));
+  const TrafficWindow::Series* v2 = find(r, "v2");
   ASSERT_NE(v2, nullptr);
   EXPECT_EQ(v2->errors, 3u);
 }
@@ -145,7 +148,8 @@ TEST_F(TrafficWindowTest, WithoutARecentSnapshotTheWindowStartsNow) {
   EXPECT_EQ(v1->requests_per_second, 0.0);
   // The query kept its snapshot: the next one measures from it.
   serve("v1", 200, 4, milliseconds(5));
-  const TrafficWindow::Series* next = find(window_.query(at(602)), "v1");
+  const TrafficWindow::Result second = window_.query(at(602));
+  const TrafficWindow::Series* next = find(second, "v1");
   ASSERT_NE(next, nullptr);
   EXPECT_EQ(next->requests, 4u);
   EXPECT_NEAR(next->requests_per_second, 2.0, 1e-9);
@@ -156,7 +160,8 @@ TEST_F(TrafficWindowTest, SnapshotsAreKeptNoMoreOftenThanTheInterval) {
   serve("v1", 200, 10, milliseconds(5));
   window_.sample(at(1));  // too soon: not kept, so t=0 stays the baseline
   serve("v1", 200, 10, milliseconds(5));
-  const TrafficWindow::Series* v1 = find(window_.query(at(3)), "v1");
+  const TrafficWindow::Result r = window_.query(at(3));
+  const TrafficWindow::Series* v1 = find(r, "v1");
   ASSERT_NE(v1, nullptr);
   EXPECT_EQ(v1->requests, 20u);
 }

@@ -18,26 +18,43 @@ std::string_view trimOws(std::string_view s) {
   return s;
 }
 
-bool listsToken(const http::HeaderMap& headers, std::string_view name, std::string_view token) {
-  for (const http::HeaderMap::Entry& e : headers.entries()) {
-    if (e.name == name && http::headerListContains(e.value, token)) return true;
-  }
-  return false;
-}
+// What decide() needs of a response head, in one pass over its fields.
+struct HeadFacts {
+  const std::string_view* content_type = nullptr;
+  bool encoded = false;       // a Content-Encoding other than identity
+  bool no_transform = false;  // Cache-Control: no-transform
+  bool varies = false;        // Vary already names Accept-Encoding, or is "*"
+};
 
-bool alreadyEncoded(const http::HeaderMap& headers) {
+HeadFacts scan(const http::HeaderMap& headers) {
+  HeadFacts f;
   for (const http::HeaderMap::Entry& e : headers.entries()) {
-    if (e.name != "content-encoding") continue;
-    const std::string_view v = trimOws(e.value);
-    if (!v.empty() && !http::equalsIgnoreCase(v, "identity")) return true;
+    switch (e.name.size()) {
+      case 4:
+        if (e.name == "vary") {
+          f.varies = f.varies || http::headerListContains(e.value, "accept-encoding") ||
+                     http::headerListContains(e.value, "*");
+        }
+        break;
+      case 12:
+        if (f.content_type == nullptr && e.name == "content-type") f.content_type = &e.value;
+        break;
+      case 13:
+        if (e.name == "cache-control") {
+          f.no_transform = f.no_transform || http::headerListContains(e.value, "no-transform");
+        }
+        break;
+      case 16:
+        if (e.name == "content-encoding") {
+          const std::string_view v = trimOws(e.value);
+          f.encoded = f.encoded || (!v.empty() && !http::equalsIgnoreCase(v, "identity"));
+        }
+        break;
+      default:
+        break;
+    }
   }
-  return false;
-}
-
-// Adds `Vary: Accept-Encoding` unless the response already varies on it (or on everything).
-void addVary(http::HeaderMap& headers) {
-  if (listsToken(headers, "vary", "accept-encoding") || listsToken(headers, "vary", "*")) return;
-  headers.add("vary", "Accept-Encoding");
+  return f;
 }
 
 // A strong validator becomes weak: the encoded bytes are not the upstream's.
@@ -137,28 +154,29 @@ http::FilterHeadersStatus CompressionFilter::encodeHeaders(http::ResponseHeaders
 
 Result CompressionFilter::decide(http::ResponseHeaders& response, bool end_stream,
                                  const CompressionConfig& config) {
-  http::HeaderMap& headers = response.headers;
   const int status = response.status;
+  if (status < 200 || status == 204 || status == 206) return Result::Status;
+  http::HeaderMap& headers = response.headers;
+  const HeadFacts facts = scan(headers);
   if (status == 304) {
     // The 200 this revalidates was (or would have been) compressed for such a request: its
     // Vary and weak validator hold for the 304 too (RFC 9110 section 15.4.5).
-    const std::string_view* type = headers.get("content-type");
-    if (!alreadyEncoded(headers) && !listsToken(headers, "cache-control", "no-transform") &&
-        (type == nullptr || config.content_types.matches(*type)) &&
+    if (!facts.encoded && !facts.no_transform &&
+        (facts.content_type == nullptr || config.content_types.matches(*facts.content_type)) &&
         chosenFor(callbacks_->requestHeaders(), config)) {
-      addVary(headers);
+      if (!facts.varies) headers.add("vary", "Accept-Encoding");
       weakenETag(headers);
     }
     return Result::Status;
   }
-  if (status < 200 || status == 204 || status == 206) return Result::Status;
-  if (alreadyEncoded(headers)) return Result::Encoded;
-  if (listsToken(headers, "cache-control", "no-transform")) return Result::NoTransform;
-  const std::string_view* type = headers.get("content-type");
-  if (type == nullptr || !config.content_types.matches(*type)) return Result::ContentType;
+  if (facts.encoded) return Result::Encoded;
+  if (facts.no_transform) return Result::NoTransform;
+  if (facts.content_type == nullptr || !config.content_types.matches(*facts.content_type)) {
+    return Result::ContentType;
+  }
 
   // The representation is compressible: what is sent now depends on Accept-Encoding.
-  addVary(headers);
+  if (!facts.varies) headers.add("vary", "Accept-Encoding");
   const http::RequestHeaders& request = callbacks_->requestHeaders();
   if (request.isHead()) return Result::Head;
   if (request.headers.get("range") != nullptr) return Result::Range;

@@ -1,7 +1,5 @@
 #include "filters/compression/content_types.h"
 
-#include "proxy/http/headers.h"
-
 namespace switchyard::filters::compression {
 namespace {
 
@@ -13,12 +11,6 @@ bool isToken(std::string_view s) {
     if (!ok) return false;
   }
   return true;
-}
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace
@@ -33,19 +25,42 @@ bool ContentTypes::isValidPattern(std::string_view pattern) {
          (subtype == "*" || (isToken(subtype) && subtype.find('*') == subtype.npos));
 }
 
-bool ContentTypes::matches(std::string_view content_type) const {
-  const std::string_view media = trimOws(content_type.substr(0, content_type.find(';')));
-  const size_t slash = media.find('/');
-  if (slash == std::string_view::npos || slash == 0 || slash + 1 == media.size()) return false;
+ContentTypes::ContentTypes(std::vector<std::string> patterns) : patterns_(std::move(patterns)) {
   for (const std::string& p : patterns_) {
-    if (p.size() >= 2 && p.ends_with("/*")) {
-      if (p[0] == '*' || http::equalsIgnoreCase(media.substr(0, slash + 1),
-                                                std::string_view(p).substr(0, p.size() - 1))) {
-        return true;
-      }
-    } else if (http::equalsIgnoreCase(media, p)) {
-      return true;
+    if (p == "*/*") {
+      any_ = true;
+    } else if (p.ends_with("/*")) {
+      prefixes_.push_back(p.substr(0, p.size() - 1));  // "text/"
+    } else {
+      exact_.push_back(p);
     }
+  }
+}
+
+bool ContentTypes::matches(std::string_view content_type) const {
+  // One pass: skip leading whitespace, then take the media type up to its parameters (or
+  // trailing whitespace), lower-cased (media types are short: RFC 6838 caps each half at 127
+  // characters), then plain comparisons.
+  char lower[256];
+  size_t n = 0;
+  size_t slash = 0;
+  size_t i = 0;
+  while (i < content_type.size() && (content_type[i] == ' ' || content_type[i] == '\t')) ++i;
+  for (; i < content_type.size(); ++i) {
+    const char c = content_type[i];
+    if (c == ';' || c == ' ' || c == '\t') break;
+    if (n == sizeof(lower)) return false;
+    if (c == '/' && slash == 0) slash = n;
+    lower[n++] = c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c;
+  }
+  if (slash == 0 || slash + 1 == n) return false;
+  if (any_) return true;
+  const std::string_view m(lower, n);
+  for (const std::string& e : exact_) {
+    if (m == e) return true;
+  }
+  for (const std::string& prefix : prefixes_) {
+    if (n > prefix.size() && m.starts_with(prefix)) return true;
   }
   return false;
 }

@@ -13,7 +13,8 @@ namespace switchyard::filters::compression {
 class ContentTypes {
  public:
   ContentTypes() = default;
-  explicit ContentTypes(std::vector<std::string> patterns) : patterns_(std::move(patterns)) {}
+  // `patterns` must be valid (isValidPattern()).
+  explicit ContentTypes(std::vector<std::string> patterns);
   // True if the media type of `content_type` (a Content-Type field value: parameters and case
   // do not matter) matches a pattern.
   bool matches(std::string_view content_type) const;
@@ -23,6 +24,10 @@ class ContentTypes {
 
  private:
   std::vector<std::string> patterns_;
+  // The same, sorted for matching.
+  std::vector<std::string> exact_;
+  std::vector<std::string> prefixes_;  // "type/" of each "type/*"
+  bool any_ = false;                   // "*/*"
 };
 
 }  // namespace switchyard::filters::compression

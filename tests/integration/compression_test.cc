@@ -1,7 +1,8 @@
 // The compression filter in the real binary, in front of a real upstream: curl --compressed and a
 // raw decode get the origin's bytes back for both algorithms and bodies from 1 byte to 10 MiB,
 // every response it must leave alone is left alone, a slow body streams through compressed piece
-// by piece, and with the cache each encoding is stored once and served without compressing again.
+// by piece, a slow reader holds the upstream back (nothing buffers), and with the cache each
+// encoding is stored once and served without compressing again.
 
 #include <gtest/gtest.h>
 #include <poll.h>

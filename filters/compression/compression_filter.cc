@@ -20,7 +20,9 @@ std::string_view trimOws(std::string_view s) {
 
 // What decide() needs of a response head, in one pass over its fields.
 struct HeadFacts {
-  const std::string_view* content_type = nullptr;
+  // By value: the view stays valid as fields are added (the map's arena does not move), a pointer
+  // into the map's entries would not.
+  std::optional<std::string_view> content_type;
   bool encoded = false;       // a Content-Encoding other than identity
   bool no_transform = false;  // Cache-Control: no-transform
   bool varies = false;        // Vary already names Accept-Encoding, or is "*"
@@ -37,7 +39,7 @@ HeadFacts scan(const http::HeaderMap& headers) {
         }
         break;
       case 12:
-        if (f.content_type == nullptr && e.name == "content-type") f.content_type = &e.value;
+        if (!f.content_type && e.name == "content-type") f.content_type = e.value;
         break;
       case 13:
         if (e.name == "cache-control") {
@@ -162,7 +164,7 @@ Result CompressionFilter::decide(http::ResponseHeaders& response, bool end_strea
     // The 200 this revalidates was (or would have been) compressed for such a request: its
     // Vary and weak validator hold for the 304 too (RFC 9110 section 15.4.5).
     if (!facts.encoded && !facts.no_transform &&
-        (facts.content_type == nullptr || config.content_types.matches(*facts.content_type)) &&
+        (!facts.content_type || config.content_types.matches(*facts.content_type)) &&
         chosenFor(callbacks_->requestHeaders(), config)) {
       if (!facts.varies) headers.add("vary", "Accept-Encoding");
       weakenETag(headers);
@@ -171,7 +173,7 @@ Result CompressionFilter::decide(http::ResponseHeaders& response, bool end_strea
   }
   if (facts.encoded) return Result::Encoded;
   if (facts.no_transform) return Result::NoTransform;
-  if (facts.content_type == nullptr || !config.content_types.matches(*facts.content_type)) {
+  if (!facts.content_type || !config.content_types.matches(*facts.content_type)) {
     return Result::ContentType;
   }
 

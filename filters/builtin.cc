@@ -1,5 +1,6 @@
 #include "filters/cache/cache_filter.h"
 #include "filters/circuit_breaker/circuit_breaker_filter.h"
+#include "filters/compression/compression_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/deprecation/deprecation_filter.h"
 #include "filters/rate_limit/rate_limit_filter.h"
@@ -15,6 +16,7 @@ void registerBuiltinFilters(FilterRegistry& registry) {
   circuit_breaker::registerCircuitBreakerFilter(registry);
   rate_limit::registerRateLimitFilter(registry);
   cache::registerCacheFilter(registry);
+  compression::registerCompressionFilter(registry);
 }
 
 }  // namespace switchyard::filters

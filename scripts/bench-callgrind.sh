@@ -5,9 +5,14 @@
 # divides the instructions of the proxy's processes by the requests wrk completed.
 #   scripts/bench-callgrind.sh                 # Switchyard (scripts/bench-sidecar.sh)
 #   TARGET=nginx scripts/bench-callgrind.sh    # nginx as a proxy, for comparison
-# Knobs: BODY (small|big, default small), CONNS (16), SECONDS_LOAD (6), WARMUP (2), PORT (18180),
-# KEEP=1 keeps the callgrind output in the printed directory; SWITCHYARD_BIN, BENCH_RESILIENCE,
-# BENCH_RATE_LIMIT and BENCH_CACHE (hit or miss) as for bench-sidecar.sh.
+# Knobs: BODY (small|big|json, default small; json: 64 KiB of JSON records, as an API sends),
+# CONNS (16), SECONDS_LOAD (6), WARMUP (2), PORT (18180), KEEP=1 keeps the callgrind output in
+# the printed directory; SWITCHYARD_BIN, BENCH_RESILIENCE, BENCH_RATE_LIMIT, BENCH_CACHE (hit or
+# miss) and BENCH_COMPRESSION (1) as for bench-sidecar.sh. ACCEPT_ENCODING (e.g. gzip or br) is
+# sent with every request; NGINX_GZIP=LEVEL turns on nginx's gzip at that level when TARGET=nginx
+# (1 is nginx's default), to compare compression CPU per MiB:
+#   BODY=json ACCEPT_ENCODING=gzip BENCH_COMPRESSION=1 scripts/bench-callgrind.sh
+#   BODY=json ACCEPT_ENCODING=gzip NGINX_GZIP=1 TARGET=nginx scripts/bench-callgrind.sh
 # Needs nginx, wrk and valgrind (../shared/bench/install.sh installs the first two).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +43,8 @@ trap cleanup EXIT
 
 head -c 16384 /dev/zero | tr '\0' 'b' >"$dir/www/big"
 small=$(head -c 100 /dev/zero | tr '\0' 's')
+# JSON records with varied values (seeded): about 64 KiB, compressing about as an API's do.
+awk 'BEGIN { srand(7); printf "["; for (i = 0; i < 760; i++) printf "{\"id\":%d,\"sku\":\"%d\",\"name\":\"item-%d\",\"in_stock\":%s,\"price\":%d.%02d},", int(rand() * 100000), int(rand() * 1e9), int(rand() * 977), (rand() < 0.5 ? "true" : "false"), int(rand() * 1000), int(rand() * 100); printf "{}]" }' >"$dir/www/json"
 # An nginx configuration: NAME names its pid, logs and temp paths; the rest goes into http {}.
 nginx_conf() {
   local name=$1
@@ -59,6 +66,7 @@ nginx_conf backend "
     listen 127.0.0.1:$backend_port backlog=4096; root $dir/www;
     location = /small { default_type text/plain; return 200 \"$small\"; }
     location = /big { default_type text/plain; }
+    location = /json { default_type application/json; }
   }" >"$dir/backend.conf"
 nginx -c "$dir/backend.conf" -e "$dir/logs/backend.stderr" &
 pids+=($!)
@@ -86,7 +94,8 @@ case "$target" in
   server {
     listen 127.0.0.1:$proxy_port backlog=4096;
     location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
-  }" >"$dir/proxy.conf"
+  }
+  ${NGINX_GZIP:+gzip on; gzip_comp_level $NGINX_GZIP; gzip_proxied any; gzip_types application/json text/plain;}" >"$dir/proxy.conf"
     "${vg[@]}" nginx -c "$dir/proxy.conf" -e "$dir/logs/proxy.stderr" >"$dir/logs/proxy.out" 2>&1 &
     ;;
   *) echo "bench-callgrind: TARGET is switchyard or nginx" >&2; exit 2 ;;
@@ -96,9 +105,11 @@ pids=("$proxy_pid" "${pids[@]}")
 wait_up "$proxy_port"
 
 url="http://127.0.0.1:$proxy_port/$body"
-wrk -t1 -c"$conns" -d"${warm_s}s" "$url" >/dev/null
+wrk_headers=()
+[[ -n "${ACCEPT_ENCODING:-}" ]] && wrk_headers=(-H "Accept-Encoding: $ACCEPT_ENCODING")
+wrk -t1 -c"$conns" -d"${warm_s}s" "${wrk_headers[@]}" "$url" >/dev/null
 callgrind_control -z "$proxy_pid" >/dev/null 2>&1
-wrk -t1 -c"$conns" -d"${load_s}s" "$url" >"$dir/wrk.txt"
+wrk -t1 -c"$conns" -d"${load_s}s" "${wrk_headers[@]}" "$url" >"$dir/wrk.txt"
 callgrind_control -d "$proxy_pid" >/dev/null 2>&1
 requests=$(awk '/requests in/ {print $1}' "$dir/wrk.txt")
 errors=$(awk '/Non-2xx|Socket errors/' "$dir/wrk.txt")
@@ -110,4 +121,12 @@ if [[ -z "$requests" || "$requests" -eq 0 || "$instr" -eq 0 ]]; then
 fi
 printf '%s %s: %d requests, %d instructions, %d instructions/request%s\n' "$target" "$body" \
   "$requests" "$instr" $((instr / requests)) "${errors:+ ($errors)}"
+if [[ "$body" != small ]]; then
+  # The body the backend sends, and what one response carried to the client (wrk's transfer).
+  body_bytes=$(stat -c %s "$dir/www/$body")
+  sent=$(curl -s -o /dev/null -w '%{size_download}' ${ACCEPT_ENCODING:+-H "Accept-Encoding: $ACCEPT_ENCODING"} "$url")
+  awk -v i="$instr" -v r="$requests" -v b="$body_bytes" -v s="$sent" 'BEGIN {
+    printf "  body %d bytes, %d sent per response (ratio %.2f); %.1f M instructions per MiB of body\n",
+      b, s, b / s, i / r / (b / 1048576) / 1e6 }'
+fi
 [[ "${KEEP:-0}" == 1 ]] && echo "callgrind output: $dir" || true

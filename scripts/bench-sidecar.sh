@@ -15,6 +15,9 @@
 # BENCH_CACHE=hit adds the cache filter and gives the route a 1h ttl: after the first request of a
 # URL every request is a hit. BENCH_CACHE=miss adds the cache filter but stores nothing (no ttl,
 # heuristic freshness off): every request is looked up and forwarded.
+# BENCH_COMPRESSION=1 adds the compression filter (defaults: br then gzip, levels 4 and 6) for
+# JSON and text: what it costs depends on the client's Accept-Encoding (bench-callgrind.sh's
+# ACCEPT_ENCODING) and on the body (its BODY=json).
 set -euo pipefail
 : "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,6 +53,9 @@ case "${BENCH_CACHE:-}" in
   miss) printf '  - cache: {heuristic_max: 0s}\n' >>"$config" ;;
   *) echo "bench-sidecar: BENCH_CACHE is hit or miss" >&2; exit 2 ;;
 esac
+if [[ "${BENCH_COMPRESSION:-0}" == "1" ]]; then
+  printf '  - compression: {content_types: [application/json, text/*]}\n' >>"$config"
+fi
 if [[ "${BENCH_RESILIENCE:-0}" == "1" ]]; then
   printf '  - retry: {}\n  - circuit_breaker: {}\n' >>"$config"
 fi

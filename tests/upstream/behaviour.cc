@@ -72,6 +72,8 @@ Behaviour fromPath(std::string_view path, std::string_view query) {
     }
   } else if (first == "bytes") {
     return sized(Kind::Bytes);
+  } else if (first == "random-bytes") {
+    return sized(Kind::RandomBytes);
   } else if (first == "chunked") {
     return sized(Kind::Chunked);
   } else if (first == "close-delimited") {

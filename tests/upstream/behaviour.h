@@ -21,6 +21,7 @@ struct Behaviour {
     Default,         // 200 + JSON describing the request (also /headers and /delay/MS)
     Status,          // /status/NNN or X-Test-Status
     Bytes,           // /bytes/N: Content-Length body
+    RandomBytes,     // /random-bytes/N: Content-Length body of seeded pseudo-random bytes
     Chunked,         // /chunked/N: chunked body
     CloseDelimited,  // /close-delimited/N: body ended by closing the connection
     SlowBody,        // /slow-body/N/MS: Content-Length body in 10 pieces MS apart

@@ -52,6 +52,8 @@ void usage(std::FILE* out) {
       "  /delay/MS              answer after MS milliseconds\n"
       "  /bytes/N               N bytes, Content-Length\n"
       "  /chunked/N             N bytes, chunked\n"
+      "  /random-bytes/N        N pseudo-random bytes (tests/upstream/random_body.h), "
+      "Content-Length\n"
       "  /close-delimited/N     N bytes, ended by closing the connection\n"
       "  /slow-body/N/MS        N bytes in 10 pieces MS apart\n"
       "  /garbage /bad-header   broken responses, then close\n"

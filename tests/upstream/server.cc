@@ -10,11 +10,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "tests/upstream/random_body.h"
 #include "tests/upstream/request_parser.h"
 
 namespace switchyard::test::upstream {
@@ -117,6 +119,7 @@ class Connection {
   bool peer_eof_ = false;
   bool processing_ = false;  // guards processInput() against re-entry from a response
   Framing framing_ = Framing::ContentLength;
+  bool random_body_ = false;  // /random-bytes/N: randomBody() instead of the alphabet
   uint64_t body_total_ = 0;
   uint64_t body_sent_ = 0;
   int slow_pieces_sent_ = 0;
@@ -271,6 +274,7 @@ bool Connection::matchesTestETag(const Request& request) {
 void Connection::respond() {
   using Kind = Behaviour::Kind;
   const Request& request = parser_.request();
+  random_body_ = false;
   switch (behaviour_.kind) {
     case Kind::Default:
     case Kind::Control:
@@ -287,6 +291,10 @@ void Connection::respond() {
       sendJson(400, Json{{"service", shared_.name}, {"error", behaviour_.error}});
       break;
     case Kind::Bytes:
+      startStream(Framing::ContentLength, behaviour_.bytes);
+      break;
+    case Kind::RandomBytes:
+      random_body_ = true;
       startStream(Framing::ContentLength, behaviour_.bytes);
       break;
     case Kind::Chunked:
@@ -471,7 +479,15 @@ void Connection::produce() {
     evbuffer_add(out, "0\r\n\r\n", 5);
   } else {
     size_t n = static_cast<size_t>(std::min<uint64_t>(StreamPieceBytes, body_total_ - body_sent_));
-    appendPattern(out, body_sent_, n);
+    if (random_body_) {
+      evbuffer_iovec vec;
+      if (evbuffer_reserve_space(out, n, &vec, 1) < 1) abort();
+      fillRandomBody(static_cast<char*>(vec.iov_base), body_sent_, n);
+      vec.iov_len = n;
+      evbuffer_commit_space(out, &vec, 1);
+    } else {
+      appendPattern(out, body_sent_, n);
+    }
     body_sent_ += n;
     if (body_sent_ < body_total_) return;  // onWrite calls back when this piece is written
   }

@@ -2,6 +2,7 @@
 #include "filters/circuit_breaker/circuit_breaker_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/deprecation/deprecation_filter.h"
+#include "filters/jwt_authn/jwt_authn_filter.h"
 #include "filters/rate_limit/rate_limit_filter.h"
 #include "filters/registry.h"
 #include "filters/retry/retry_filter.h"
@@ -15,6 +16,7 @@ void registerBuiltinFilters(FilterRegistry& registry) {
   circuit_breaker::registerCircuitBreakerFilter(registry);
   rate_limit::registerRateLimitFilter(registry);
   cache::registerCacheFilter(registry);
+  jwt_authn::registerJwtAuthnFilter(registry);
 }
 
 }  // namespace switchyard::filters

@@ -3,27 +3,25 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <bit>
 #include <chrono>
+#include <cstring>
 
 namespace switchyard::filters::jwt_authn {
 namespace {
 
 inline constexpr http::FilterState::Key<http::StringFilterState> ResultKey{"jwt_authn"};
 
-const http::StringFilterState& resultLog(Result result) {
-  // In Result's order.
-  static const http::StringFilterState logs[ResultCount] = {
-      http::StringFilterState("ok"),
-      http::StringFilterState("missing"),
-      http::StringFilterState("expired"),
-      http::StringFilterState("not_yet_valid"),
-      http::StringFilterState("bad_signature"),
-      http::StringFilterState("bad_issuer"),
-      http::StringFilterState("bad_audience"),
-      http::StringFilterState("unknown_kid"),
-      http::StringFilterState("malformed")};
-  return logs[static_cast<size_t>(result)];
-}
+// In Result's order.
+const http::StringFilterState ResultLogs[ResultCount] = {http::StringFilterState("ok"),
+                                                         http::StringFilterState("missing"),
+                                                         http::StringFilterState("expired"),
+                                                         http::StringFilterState("not_yet_valid"),
+                                                         http::StringFilterState("bad_signature"),
+                                                         http::StringFilterState("bad_issuer"),
+                                                         http::StringFilterState("bad_audience"),
+                                                         http::StringFilterState("unknown_kid"),
+                                                         http::StringFilterState("malformed")};
 
 // A verified token stays in the cache at most this long, whatever its exp says.
 constexpr std::chrono::seconds MaxCacheLifetime = std::chrono::hours(1);
@@ -34,16 +32,18 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// "Bearer <token>": the token, or empty for another scheme.
+// "Bearer <token>": the token, or empty for another scheme (`required`), else the value as it
+// is with an optional "Bearer " taken off.
 std::string_view bearer(std::string_view value, bool required) {
-  value = trim(value);
+  // The codec takes off the whitespace before a value: trimming is rarely needed.
+  if (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value = trim(value);
   if (value.size() > 7 && (value[6] == ' ' || value[6] == '\t')) {
-    const std::string_view scheme = value.substr(0, 6);
-    bool match = true;
-    for (size_t i = 0; i < 6; ++i) {
-      match = match && (scheme[i] | 0x20) == "bearer"[i];
-    }
-    if (match) return trim(value.substr(7));
+    // The scheme's six letters at once, lower-cased (a non-letter never turns into one).
+    uint64_t word = 0;
+    std::memcpy(&word, value.data(), 6);
+    static_assert(std::endian::native == std::endian::little);
+    constexpr uint64_t Bearer = 0x726572616562ULL;  // "bearer"
+    if ((word | 0x202020202020ULL) == Bearer) return trim(value.substr(7));
   }
   return required ? std::string_view() : value;
 }
@@ -93,12 +93,14 @@ JwtAuthnMetrics::JwtAuthnMetrics(prometheus::Registry& registry)
                                "in use), by provider")
                          .Register(registry)) {}
 
-prometheus::Counter& WorkerState::counter(const std::string& route, Result result) {
+prometheus::Counter& WorkerState::counterSlow(const std::string& route, Result result) {
   auto it = counters_.find(route);
   if (it == counters_.end()) {
     it = counters_.emplace(route, std::array<prometheus::Counter*, ResultCount>{}).first;
   }
-  prometheus::Counter*& c = it->second[static_cast<size_t>(result)];
+  last_route_ = route;
+  last_ = &it->second;
+  prometheus::Counter*& c = (*last_)[static_cast<size_t>(result)];
   if (c == nullptr) {
     c = &decisions_.Add({{"route", route}, {"result", std::string(resultName(result))}});
   }
@@ -108,7 +110,7 @@ prometheus::Counter& WorkerState::counter(const std::string& route, Result resul
 void JwtAuthnFilter::record(Result result) {
   http::StreamInfo& info = callbacks_->streamInfo();
   state_.counter(info.route_name, result).Increment();
-  info.filter_state.setConstant(ResultKey, resultLog(result));
+  info.filter_state.setConstant(ResultKey, ResultLogs[static_cast<size_t>(result)]);
 }
 
 http::FilterHeadersStatus JwtAuthnFilter::refuse(Result result, const std::string& detail) {
@@ -120,15 +122,15 @@ http::FilterHeadersStatus JwtAuthnFilter::refuse(Result result, const std::strin
   return http::FilterHeadersStatus::StopIteration;
 }
 
-void JwtAuthnFilter::admit(http::RequestHeaders& request, uint32_t provider,
-                           const std::shared_ptr<const http::IdentityClaims>& claims) {
+void JwtAuthnFilter::admit(http::RequestHeaders& request, const TokenCache::Entry& entry) {
   record(Result::Ok);
-  const ProviderConfig& p = factory_.config().providers[provider];
-  for (const auto& [claim, header] : p.forward_claims) {
-    if (const std::string* value = claims->get(claim)) request.headers.add(header, *value);
+  const ProviderConfig& p = factory_.config().providers[entry.provider];
+  for (size_t i = 0; i < entry.forward.size(); ++i) {
+    if (entry.forward[i] != nullptr)
+      request.headers.add(p.forward_claims[i].second, *entry.forward[i]);
   }
   callbacks_->streamInfo().filter_state.set(http::VerifiedIdentityKey,
-                                            std::make_unique<http::VerifiedIdentity>(claims));
+                                            std::make_unique<http::VerifiedIdentity>(entry.claims));
   callbacks_->reselectCluster();
   callbacks_->skipEncoding();
 }
@@ -136,7 +138,9 @@ void JwtAuthnFilter::admit(http::RequestHeaders& request, uint32_t provider,
 http::FilterHeadersStatus JwtAuthnFilter::decodeHeaders(http::RequestHeaders& request,
                                                         bool /*end_stream*/) {
   const JwtAuthnConfig& config = factory_.config();
-  for (const std::string& header : factory_.forwardedHeaders()) request.headers.remove(header);
+  for (const std::string& header : factory_.forwardedHeaders()) {
+    if (request.headers.get(header) != nullptr) request.headers.remove(header);
+  }
   Requirement requirement = config.requirement;
   if (const auto* route = static_cast<const JwtAuthnRouteConfig*>(callbacks_->routeConfig())) {
     requirement = route->requirement();
@@ -160,7 +164,7 @@ http::FilterHeadersStatus JwtAuthnFilter::decodeHeaders(http::RequestHeaders& re
   if (const TokenCache::Entry* hit = cache.find(token, now)) {
     const KeyProvider* keys = factory_.keys()[hit->provider];
     if (keys != nullptr && keys->generation() == hit->generation) {
-      admit(request, hit->provider, hit->claims);
+      admit(request, *hit);
       return http::FilterHeadersStatus::Continue;
     }
     cache.erase(token);
@@ -179,8 +183,12 @@ http::FilterHeadersStatus JwtAuthnFilter::decodeHeaders(http::RequestHeaders& re
   entry.expires =
       now + std::min<std::chrono::seconds>(std::chrono::seconds(left), MaxCacheLifetime);
   entry.claims = v.claims;
+  // The forwarded claims' values, looked up once for every request that brings the token again.
+  for (const auto& [claim, header] : provider.forward_claims) {
+    entry.forward.push_back(entry.claims->get(claim));
+  }
+  admit(request, entry);
   cache.insert(token, std::move(entry), now);
-  admit(request, static_cast<uint32_t>(v.provider), v.claims);
   return http::FilterHeadersStatus::Continue;
 }
 

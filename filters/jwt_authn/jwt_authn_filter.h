@@ -24,6 +24,7 @@
 #include <prometheus/family.h>
 
 #include <array>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -61,12 +62,23 @@ class WorkerState final : public WorkerLocal {
   WorkerState(size_t cache_entries, prometheus::Family<prometheus::Counter>& decisions)
       : cache_(cache_entries), decisions_(decisions) {}
   TokenCache& cache() { return cache_; }
-  prometheus::Counter& counter(const std::string& route, Result result);
+  prometheus::Counter& counter(const std::string& route, Result result) {
+    // Most requests of a worker in a row are of the same route: no lookup for them.
+    if (last_ != nullptr && route.size() == last_route_.size() &&
+        std::memcmp(route.data(), last_route_.data(), route.size()) == 0) {
+      if (prometheus::Counter* c = (*last_)[static_cast<size_t>(result)]) return *c;
+    }
+    return counterSlow(route, result);
+  }
 
  private:
+  prometheus::Counter& counterSlow(const std::string& route, Result result);
+
   TokenCache cache_;
   prometheus::Family<prometheus::Counter>& decisions_;
   std::unordered_map<std::string, std::array<prometheus::Counter*, ResultCount>> counters_;
+  std::string last_route_;
+  std::array<prometheus::Counter*, ResultCount>* last_ = nullptr;  // in counters_ (node-stable)
 };
 
 // The token of a request, or empty: the Bearer credentials of `Authorization` (the scheme
@@ -86,8 +98,7 @@ class JwtAuthnFilter final : public http::StreamFilter {
 
  private:
   http::FilterHeadersStatus refuse(Result result, const std::string& detail);
-  void admit(http::RequestHeaders& request, uint32_t provider,
-             const std::shared_ptr<const http::IdentityClaims>& claims);
+  void admit(http::RequestHeaders& request, const TokenCache::Entry& entry);
   void record(Result result);
 
   const JwtAuthnFilterFactory& factory_;

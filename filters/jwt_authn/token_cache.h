@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "proxy/common/time.h"
 #include "proxy/http/verified_identity.h"
@@ -28,6 +29,8 @@ class TokenCache {
     uint64_t generation = 0;
     common::MonotonicTime expires{};
     std::shared_ptr<const http::IdentityClaims> claims;
+    // The value of each of the provider's forward_claims (in its order) in `claims`, or null.
+    std::vector<const std::string*> forward;
   };
 
   explicit TokenCache(size_t capacity) : capacity_(capacity) {}

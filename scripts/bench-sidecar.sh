@@ -15,6 +15,10 @@
 # BENCH_CACHE=hit adds the cache filter and gives the route a 1h ttl: after the first request of a
 # URL every request is a hit. BENCH_CACHE=miss adds the cache filter but stores nothing (no ttl,
 # heuristic freshness off): every request is looked up and forwarded.
+# BENCH_JWT=1 adds a jwt_authn filter (issuer "bench", a sub forwarded as X-User-Id) trusting the
+# JWKS file BENCH_JWT_JWKS; scripts/bench-jwt-token.sh makes one and a token for it, which
+# scripts/bench-callgrind.sh sends on every request (a cached verified token). BENCH_JWT=header
+# adds no filter (bench-callgrind.sh still sends the token): the baseline for BENCH_JWT=1.
 set -euo pipefail
 : "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +67,14 @@ case "${BENCH_RATE_LIMIT:-}" in
     fi
     ;;
   *) echo "bench-sidecar: BENCH_RATE_LIMIT is local or global" >&2; exit 2 ;;
+esac
+case "${BENCH_JWT:-0}" in
+  0 | header) ;;
+  1)
+    printf '  - jwt_authn:\n      providers:\n        - {name: bench, issuer: bench, jwks: {file: "%s"}, forward_claims: {sub: X-User-Id}}\n' \
+      "${BENCH_JWT_JWKS:?BENCH_JWT_JWKS=file is needed}" >>"$config"
+    ;;
+  *) echo "bench-sidecar: BENCH_JWT is 0, 1 or header" >&2; exit 2 ;;
 esac
 # SIDECAR_LAUNCHER (e.g. a valgrind command line) runs the binary under a tool.
 exec ${SIDECAR_LAUNCHER:-} "$bin" --config "$config"

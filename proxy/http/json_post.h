@@ -1,10 +1,10 @@
 #pragma once
 
 // A minimal blocking HTTP/1.1 client for the background threads that call out: the trace
-// exporter (OTLP/HTTP JSON) and the rollback steps (webhook, notify). Never used on a worker or
-// the admin thread: every call blocks its thread for at most `timeout` (connect, send and the
-// response head together). Plain http:// to a numeric address or localhost: no DNS lookup can
-// stall it, and no TLS.
+// exporter (OTLP/HTTP JSON), the rollback steps (webhook, notify) and jwt_authn's JWKS fetches.
+// Never used on a worker or the admin thread: every call blocks its thread for at most `timeout`
+// (connect, send and the response head together; for httpGet() the whole body). Plain http:// to a
+// numeric address or localhost: no DNS lookup can stall it, and no TLS.
 
 #include <atomic>
 #include <chrono>

@@ -93,6 +93,10 @@ struct WeightedCluster {
 struct TargetConfig {
   std::vector<WeightedCluster> split;  // `cluster: x` is a split of one, weight 1
   std::string sticky_header;           // lower-case; empty: the client address
+  // A claim of the request's verified identity (http::VerifiedIdentity, set by an authenticating
+  // filter such as jwt_authn); the client address when the request has none. Exclusive with
+  // sticky_header.
+  std::string sticky_claim;
 };
 
 // Filters' own configuration for a route or version (`filters: {retry: {...}}`), by position in

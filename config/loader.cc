@@ -567,7 +567,7 @@ class Loader {
       if (!out.versions.empty()) {
         throw ConfigError(n, p, "a versioned route sets \"sticky\" on each version");
       }
-      out.target.sticky_header = parseSticky(n, p);
+      parseSticky(n, p, out.target);
     });
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
@@ -615,14 +615,27 @@ class Loader {
     return split;
   }
 
-  // sticky: {header: X-User-Id}
-  std::string parseSticky(const YAML::Node& node, const std::string& path) {
-    std::string header;
-    MapReader m(node, path, errors_, {"header"});
-    m.required("header", [&header](const YAML::Node& n, const std::string& p) {
-      header = getHeaderName(n, p);
+  // sticky: {header: X-User-Id} or {claim: sub}
+  void parseSticky(const YAML::Node& node, const std::string& path, TargetConfig& out) {
+    MapReader m(node, path, errors_, {"header", "claim"});
+    if (node.IsMap() && node["header"] && node["claim"]) {
+      throw ConfigError(node, path, "sticky takes one key: header or claim");
+    }
+    if (node.IsMap() && node["claim"]) {
+      m.optional("claim", [&out](const YAML::Node& n, const std::string& p) {
+        out.sticky_claim = getString(n, p);
+        const bool valid = !out.sticky_claim.empty() && out.sticky_claim.size() <= 128 &&
+                           std::all_of(out.sticky_claim.begin(), out.sticky_claim.end(),
+                                       [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+        if (!valid) {
+          throw ConfigError(n, p, "a claim name is 1 to 128 visible ASCII characters");
+        }
+      });
+      return;
+    }
+    m.required("header", [&out](const YAML::Node& n, const std::string& p) {
+      out.sticky_header = getHeaderName(n, p);
     });
-    return header;
   }
 
   // versions: {default: v2, v1: {cluster: legacy, deprecated: {...}}, v2: {split: [...]}}
@@ -689,7 +702,7 @@ class Loader {
       out.target.split = parseSplit(n, p);
     });
     m.optional("sticky", [this, &out](const YAML::Node& n, const std::string& p) {
-      out.target.sticky_header = parseSticky(n, p);
+      parseSticky(n, p, out.target);
     });
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
@@ -997,7 +1010,7 @@ nlohmann::json configToJson(const Config& config) {
   out["clusters"] = std::move(clusters);
   json routes = json::array();
   auto targetJson = [](const TargetConfig& t, json& out) {
-    if (t.split.size() == 1 && t.sticky_header.empty()) {
+    if (t.split.size() == 1 && t.sticky_header.empty() && t.sticky_claim.empty()) {
       out["cluster"] = t.split.front().cluster;
       return;
     }
@@ -1007,6 +1020,7 @@ nlohmann::json configToJson(const Config& config) {
     }
     out["split"] = std::move(split);
     if (!t.sticky_header.empty()) out["sticky"] = {{"header", t.sticky_header}};
+    if (!t.sticky_claim.empty()) out["sticky"] = {{"claim", t.sticky_claim}};
   };
   for (const RouteConfig& r : config.routes) {
     json route = {{"name", r.name}, {"match", {{"prefix", r.prefix}}}};

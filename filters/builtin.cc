@@ -3,6 +3,7 @@
 #include "filters/compression/compression_filter.h"
 #include "filters/correlation_id/correlation_id_filter.h"
 #include "filters/deprecation/deprecation_filter.h"
+#include "filters/jwt_authn/jwt_authn_filter.h"
 #include "filters/rate_limit/rate_limit_filter.h"
 #include "filters/registry.h"
 #include "filters/retry/retry_filter.h"
@@ -17,6 +18,7 @@ void registerBuiltinFilters(FilterRegistry& registry) {
   rate_limit::registerRateLimitFilter(registry);
   cache::registerCacheFilter(registry);
   compression::registerCompressionFilter(registry);
+  jwt_authn::registerJwtAuthnFilter(registry);
 }
 
 }  // namespace switchyard::filters

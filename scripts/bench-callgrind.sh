@@ -8,11 +8,15 @@
 # Knobs: BODY (small|big|json, default small; json: 64 KiB of JSON records, as an API sends),
 # CONNS (16), SECONDS_LOAD (6), WARMUP (2), PORT (18180), KEEP=1 keeps the callgrind output in
 # the printed directory; SWITCHYARD_BIN, BENCH_RESILIENCE, BENCH_RATE_LIMIT, BENCH_CACHE (hit or
-# miss) and BENCH_COMPRESSION (1) as for bench-sidecar.sh. ACCEPT_ENCODING (e.g. gzip or br) is
+# miss), BENCH_COMPRESSION (1) and BENCH_JWT as for bench-sidecar.sh. ACCEPT_ENCODING (e.g. gzip or br) is
 # sent with every request; NGINX_GZIP=LEVEL turns on nginx's gzip at that level when TARGET=nginx
 # (1 is nginx's default), to compare compression CPU per MiB:
 #   BODY=json ACCEPT_ENCODING=gzip BENCH_COMPRESSION=1 scripts/bench-callgrind.sh
 #   BODY=json ACCEPT_ENCODING=gzip NGINX_GZIP=1 TARGET=nginx scripts/bench-callgrind.sh
+# BENCH_JWT=1 adds the jwt_authn filter and sends one valid token with every request
+# (scripts/bench-jwt-token.sh), BENCH_JWT=header sends the token without the filter (the baseline
+# to compare with). Fresh (uncached) verifications are measured at the unit level: see
+# bench-jwt-token.sh.
 # Needs nginx, wrk and valgrind (../shared/bench/install.sh installs the first two).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -72,14 +76,21 @@ nginx -c "$dir/backend.conf" -e "$dir/logs/backend.stderr" &
 pids+=($!)
 
 wait_up() {
+  local port=$1
+  shift
   for _ in $(seq 300); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$1/$body" 2>/dev/null && return 0
+    curl -fsS -o /dev/null "$@" "http://127.0.0.1:$port/$body" 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "bench-callgrind: nothing answers on port $1" >&2
+  echo "bench-callgrind: nothing answers on port $port" >&2
   exit 1
 }
 wait_up "$backend_port"
+
+if [[ "${BENCH_JWT:-0}" != 0 ]]; then
+  bench_token=$("$here/scripts/bench-jwt-token.sh" "$dir/jwt")
+  export BENCH_JWT BENCH_JWT_JWKS=$dir/jwt/jwks.json
+fi
 
 vg=(valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.%p.out" --dump-instr=no)
 case "$target" in
@@ -102,11 +113,12 @@ case "$target" in
 esac
 proxy_pid=$!
 pids=("$proxy_pid" "${pids[@]}")
-wait_up "$proxy_port"
+wrk_headers=()
+[[ -n "${bench_token:-}" ]] && wrk_headers=(-H "Authorization: Bearer $bench_token")
+wait_up "$proxy_port" "${wrk_headers[@]}"
 
 url="http://127.0.0.1:$proxy_port/$body"
-wrk_headers=()
-[[ -n "${ACCEPT_ENCODING:-}" ]] && wrk_headers=(-H "Accept-Encoding: $ACCEPT_ENCODING")
+[[ -n "${ACCEPT_ENCODING:-}" ]] && wrk_headers+=(-H "Accept-Encoding: $ACCEPT_ENCODING")
 wrk -t1 -c"$conns" -d"${warm_s}s" "${wrk_headers[@]}" "$url" >/dev/null
 callgrind_control -z "$proxy_pid" >/dev/null 2>&1
 wrk -t1 -c"$conns" -d"${load_s}s" "${wrk_headers[@]}" "$url" >"$dir/wrk.txt"

@@ -18,6 +18,10 @@
 # BENCH_COMPRESSION=1 adds the compression filter (defaults: br then gzip, levels 4 and 6) for
 # JSON and text: what it costs depends on the client's Accept-Encoding (bench-callgrind.sh's
 # ACCEPT_ENCODING) and on the body (its BODY=json).
+# BENCH_JWT=1 adds a jwt_authn filter (issuer "bench", a sub forwarded as X-User-Id) trusting the
+# JWKS file BENCH_JWT_JWKS; scripts/bench-jwt-token.sh makes one and a token for it, which
+# scripts/bench-callgrind.sh sends on every request (a cached verified token). BENCH_JWT=header
+# adds no filter (bench-callgrind.sh still sends the token): the baseline for BENCH_JWT=1.
 set -euo pipefail
 : "${SIDECAR_PORT:?}" "${BACKEND_HOST:?}" "${BACKEND_PORT:?}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +73,14 @@ case "${BENCH_RATE_LIMIT:-}" in
     fi
     ;;
   *) echo "bench-sidecar: BENCH_RATE_LIMIT is local or global" >&2; exit 2 ;;
+esac
+case "${BENCH_JWT:-0}" in
+  0 | header) ;;
+  1)
+    printf '  - jwt_authn:\n      providers:\n        - {name: bench, issuer: bench, jwks: {file: "%s"}, forward_claims: {sub: X-User-Id}}\n' \
+      "${BENCH_JWT_JWKS:?BENCH_JWT_JWKS=file is needed}" >>"$config"
+    ;;
+  *) echo "bench-sidecar: BENCH_JWT is 0, 1 or header" >&2; exit 2 ;;
 esac
 # SIDECAR_LAUNCHER (e.g. a valgrind command line) runs the binary under a tool.
 exec ${SIDECAR_LAUNCHER:-} "$bin" --config "$config"

@@ -53,16 +53,31 @@ void parseKey(const YAML::Node& n, const std::string& p, PolicyConfig& out) {
       out.header.clear();
       return;
     }
-    throw ConfigError(
-        n, p, "unknown key '" + kind + "': expected client_address, route or {header: <name>}");
+    throw ConfigError(n, p,
+                      "unknown key '" + kind +
+                          "': expected client_address, route, {header: <name>} or {claim: <name>}");
   }
-  if (!n.IsMap()) {
-    throw ConfigError(n, p, "expected client_address, route or {header: <name>}");
+  static const char* const Expected =
+      "expected client_address, route, {header: <name>} or {claim: <name>}";
+  if (!n.IsMap()) throw ConfigError(n, p, Expected);
+  config::expectMap(n, p, {"header", "claim"});
+  if (n["header"] && n["claim"]) throw ConfigError(n, p, "a key takes one of header and claim");
+  if (const YAML::Node c = n["claim"]) {
+    const std::string cp = config::child(p, "claim");
+    std::string claim = config::getString(c, cp);
+    const bool valid = !claim.empty() && claim.size() <= 128 &&
+                       std::all_of(claim.begin(), claim.end(),
+                                   [](unsigned char ch) { return ch > 0x20 && ch < 0x7f; });
+    if (!valid) throw ConfigError(c, cp, "a claim name is 1 to 128 visible ASCII characters");
+    out.key = KeyKind::Claim;
+    out.header.clear();
+    out.claim = std::move(claim);
+    return;
   }
-  config::expectMap(n, p, {"header"});
   const YAML::Node h = n["header"];
-  if (!h) throw ConfigError(n, p, "expected client_address, route or {header: <name>}");
+  if (!h) throw ConfigError(n, p, Expected);
   out.key = KeyKind::Header;
+  out.claim.clear();
   out.header = config::getHeaderName(h, config::child(p, "header"));
 }
 
@@ -217,6 +232,7 @@ std::string keyText(const PolicyConfig& p) {
     case KeyKind::Route:
       return "route";
     case KeyKind::Header:
+    case KeyKind::Claim:
       break;
   }
   return {};
@@ -281,6 +297,8 @@ nlohmann::json toJson(const PolicyConfig& p) {
                         {"shadow", p.shadow}};
   if (p.key == KeyKind::Header) {
     out["key"] = {{"header", p.header}};
+  } else if (p.key == KeyKind::Claim) {
+    out["key"] = {{"claim", p.claim}};
   } else {
     out["key"] = keyText(p);
   }

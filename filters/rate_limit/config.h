@@ -10,7 +10,9 @@
 //         max_keys: 100000         # per local policy: bounded memory
 //         policies:
 //           - name: per-user
-//             key: {header: X-User-Id}   # without it: the client address; or client_address, route
+//             key: {header: X-User-Id}   # without it: the client address; or client_address,
+//             route,
+//                                        # {claim: sub} (a verified token's claim)
 //             limit: 100
 //             window: 1m
 //             burst: 100                 # default: limit
@@ -39,6 +41,8 @@ enum class KeyKind {
   ClientAddress,  // the downstream address
   Header,         // a request header's value; the client address when it is absent or empty
   Route,          // one bucket per route (and version) for everyone
+  Claim,          // a claim of the request's verified identity (http::VerifiedIdentity, set by
+                  // jwt_authn earlier in the chain); the client address without one
 };
 
 enum class Scope { Local, Global };
@@ -48,6 +52,7 @@ struct PolicyConfig {
   std::string name;
   KeyKind key = KeyKind::ClientAddress;
   std::string header;  // lower case, for KeyKind::Header
+  std::string claim;   // for KeyKind::Claim
   int64_t limit = 0;
   std::chrono::milliseconds window{0};
   int64_t burst = 0;  // after parsing always > 0: `limit` unless set

@@ -11,6 +11,7 @@
 #include "filters/rate_limit/headers.h"
 #include "filters/rate_limit/redis_gcra_store.h"
 #include "proxy/common/path.h"
+#include "proxy/http/verified_identity.h"
 
 namespace switchyard::filters::rate_limit {
 namespace {
@@ -152,13 +153,19 @@ std::string_view CompiledPolicy::localKey(const http::RequestHeaders& request,
                                           std::string& scratch) const {
   if (config.key == KeyKind::ClientAddress) return info.downstream_address;
   scratch.clear();
-  if (config.key == KeyKind::Header) {
-    const std::string_view* found = request.headers.get(config.header);
-    if (found != nullptr && !found->empty()) {
-      if (found->size() <= MaxKeyValueBytes) return *found;
+  if (config.key == KeyKind::Header || config.key == KeyKind::Claim) {
+    std::string_view value;
+    if (config.key == KeyKind::Header) {
+      const std::string_view* found = request.headers.get(config.header);
+      if (found != nullptr) value = *found;
+    } else {
+      value = http::verifiedClaim(info.filter_state, config.claim);
+    }
+    if (!value.empty()) {
+      if (value.size() <= MaxKeyValueBytes) return value;
       scratch.push_back('\r');
-      appendHex(scratch, fnv1a(*found, 0xcbf29ce484222325ULL));
-      appendHex(scratch, fnv1a(*found, 0x84222325cbf29ce4ULL));
+      appendHex(scratch, fnv1a(value, 0xcbf29ce484222325ULL));
+      appendHex(scratch, fnv1a(value, 0x84222325cbf29ce4ULL));
       return scratch;
     }
     scratch.push_back('\n');
@@ -173,14 +180,20 @@ std::string_view CompiledPolicy::localKey(const http::RequestHeaders& request,
 void CompiledPolicy::key(const http::RequestHeaders& request, const http::StreamInfo& info,
                          std::string& out) const {
   out.clear();
-  if (config.key == KeyKind::Header) {
-    const std::string_view* found = request.headers.get(config.header);
-    const std::string_view value = found != nullptr ? *found : std::string_view();
+  if (config.key == KeyKind::Header || config.key == KeyKind::Claim) {
+    std::string_view value;
+    if (config.key == KeyKind::Header) {
+      const std::string_view* found = request.headers.get(config.header);
+      if (found != nullptr) value = *found;
+    } else {
+      value = http::verifiedClaim(info.filter_state, config.claim);
+    }
+    const bool claim = config.key == KeyKind::Claim;
     if (!value.empty()) {
       if (value.size() <= MaxKeyValueBytes) {
-        out.append("h:").append(value);
+        out.append(claim ? "c:" : "h:").append(value);
       } else {
-        out.append("h#");
+        out.append(claim ? "c#" : "h#");
         appendHex(out, fnv1a(value, 0xcbf29ce484222325ULL));
         appendHex(out, fnv1a(value, 0x84222325cbf29ce4ULL));
       }

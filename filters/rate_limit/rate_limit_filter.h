@@ -39,14 +39,14 @@ struct CompiledPolicy {
   bool matches(const http::RequestHeaders& request, const http::StreamInfo& info) const {
     return !has_match || matchesSlow(request, info);
   }
-  // The bucket key of the request: "a:<client address>", "h:<header value>" (long values
-  // hashed), "r:<route>/<version>".
+  // The bucket key of the request: "a:<client address>", "h:<header value>", "c:<claim value>"
+  // (long values hashed), "r:<route>/<version>".
   void key(const http::RequestHeaders& request, const http::StreamInfo& info,
            std::string& out) const;
   // The same key for the local buckets, where the policy's own table tells the kinds apart: the
-  // client address or the header value as they are (no copy), "\n<address>" for a request
-  // without the header, "\r<hash>" for a long value, "<route>/<version>" (`scratch` holds the
-  // ones that are made; header values never contain CR or LF).
+  // client address or the header (or claim) value as they are (no copy), "\n<address>" for a
+  // request without it, "\r<hash>" for a long value, "<route>/<version>" (`scratch` holds the
+  // ones that are made; header values never contain CR or LF, nor do verified claims).
   std::string_view localKey(const http::RequestHeaders& request, const http::StreamInfo& info,
                             std::string& scratch) const;
   bool matchesSlow(const http::RequestHeaders& request, const http::StreamInfo& info) const;

@@ -113,6 +113,11 @@ class StreamFilterCallbacks {
   // while storing a response of at most max_object_bytes). Releasing passes on a watermark that
   // is still high. Holds nest; a stream that ends releases its holds.
   virtual void holdDownstreamBackpressure(bool /*hold*/) {}
+  // Decode side, before the request went upstream: the filter state now holds what a split
+  // sticky by a claim keys on (a VerifiedIdentity, see verified_identity.h), so the proxy picks
+  // the request's cluster again (StreamInfo::cluster changes). Filters after this one see the new
+  // cluster; nothing happens for a split that is not sticky by a claim.
+  virtual void reselectCluster() {}
 };
 
 // One filter instance per request. A filter overrides only the hooks it needs; defaults pass

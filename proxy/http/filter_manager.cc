@@ -44,6 +44,7 @@ class FilterManager::ActiveFilter final : public StreamFilterCallbacks {
   }
   void requestBody() override { parent_.callbacks_.sendContinue(); }
   void skipEncoding() override { encodes_ = false; }
+  void reselectCluster() override { parent_.callbacks_.reselectCluster(); }
   const RouteFilterConfig* routeConfig() override {
     return parent_.route_configs_ != nullptr && !terminal_ ? parent_.route_configs_[index_]
                                                            : nullptr;

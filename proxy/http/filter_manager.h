@@ -22,6 +22,8 @@ class FilterManagerCallbacks {
   virtual void sendContinue() = 0;
   virtual event::Dispatcher& dispatcher() = 0;
   virtual common::Random& random() = 0;
+  // See StreamFilterCallbacks::reselectCluster().
+  virtual void reselectCluster() {}
 };
 
 // Runs one request through the configured filters and the terminal filter (the router):

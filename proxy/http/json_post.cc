@@ -17,7 +17,7 @@
 namespace switchyard::http {
 namespace {
 
-constexpr size_t MaxBodyKept = 4096;
+constexpr size_t PostBodyKept = 4096;
 
 class Socket {
  public:
@@ -75,6 +75,8 @@ struct ResponseState {
   int status = 0;
   bool head_done = false;
   bool message_done = false;
+  bool truncated = false;
+  size_t max_body = 0;
   std::string body;
 };
 
@@ -87,7 +89,8 @@ int onHeadersComplete(http_parser* parser) {
 
 int onBody(http_parser* parser, const char* at, size_t length) {
   auto* state = static_cast<ResponseState*>(parser->data);
-  size_t room = MaxBodyKept - std::min(MaxBodyKept, state->body.size());
+  size_t room = state->max_body - std::min(state->max_body, state->body.size());
+  if (length > room) state->truncated = true;
   state->body.append(at, std::min(room, length));
   return 0;
 }
@@ -145,6 +148,20 @@ HttpPostResult httpPostJson(const HttpUrl& url,
                             const std::vector<std::pair<std::string, std::string>>& headers,
                             std::string_view body, std::chrono::milliseconds timeout,
                             const common::TimeSource& time, const std::atomic<bool>* abort) {
+  return httpRequest("POST", url, headers, body, PostBodyKept, timeout, time, abort);
+}
+
+HttpPostResult httpGet(const HttpUrl& url, size_t max_body, std::chrono::milliseconds timeout,
+                       const common::TimeSource& time, const std::atomic<bool>* abort) {
+  return httpRequest("GET", url, {{"Accept", "application/json"}}, {}, max_body, timeout, time,
+                     abort);
+}
+
+HttpPostResult httpRequest(std::string_view method, const HttpUrl& url,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           std::string_view body, size_t max_body,
+                           std::chrono::milliseconds timeout, const common::TimeSource& time,
+                           const std::atomic<bool>* abort) {
   HttpPostResult result;
   const common::MonotonicTime deadline = time.monotonicNow() + timeout;
 
@@ -195,13 +212,14 @@ HttpPostResult httpPostJson(const HttpUrl& url,
     }
   }
 
-  std::string request = "POST " + url.path +
+  std::string request = std::string(method) + " " + url.path +
                         " HTTP/1.1\r\nHost: " + (v6 ? "[" + url.host + "]" : url.host) + ":" +
                         std::to_string(url.port) +
-                        "\r\nUser-Agent: switchyard\r\n"
-                        "Content-Type: application/json\r\nConnection: close\r\n";
+                        "\r\nUser-Agent: switchyard\r\nConnection: close\r\n";
+  if (method == "POST") request += "Content-Type: application/json\r\n";
   for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
-  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  if (method == "POST") request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  request += "\r\n";
   request += body;
   size_t sent = 0;
   while (sent < request.size()) {
@@ -224,6 +242,7 @@ HttpPostResult httpPostJson(const HttpUrl& url,
   }
 
   ResponseState state;
+  state.max_body = max_body;
   http_parser parser;
   http_parser_init(&parser, HTTP_RESPONSE);
   parser.data = &state;
@@ -233,7 +252,7 @@ HttpPostResult httpPostJson(const HttpUrl& url,
   settings.on_body = onBody;
   settings.on_message_complete = onMessageComplete;
   char buf[4096];
-  while (!state.message_done && state.body.size() < MaxBodyKept) {
+  while (!state.message_done && !state.truncated) {
     std::string error;
     if (!waitFor(sock.fd(), POLLIN, deadline, time, abort, error)) {
       if (state.head_done) break;  // the status is what counts; the rest of the body is not
@@ -264,6 +283,7 @@ HttpPostResult httpPostJson(const HttpUrl& url,
     }
   }
   result.status = state.status;
+  result.complete = state.message_done && !state.truncated;
   result.body = std::move(state.body);
   return result;
 }

@@ -1,10 +1,10 @@
 #pragma once
 
 // A minimal blocking HTTP/1.1 client for the background threads that call out: the trace
-// exporter (OTLP/HTTP JSON) and the rollback steps (webhook, notify). Never used on a worker or
-// the admin thread: every call blocks its thread for at most `timeout` (connect, send and the
-// response head together). Plain http:// to a numeric address or localhost: no DNS lookup can
-// stall it, and no TLS.
+// exporter (OTLP/HTTP JSON), the rollback steps (webhook, notify) and jwt_authn's JWKS fetches.
+// Never used on a worker or the admin thread: every call blocks its thread for at most `timeout`
+// (connect, send and the response head together; for httpGet() the whole body). Plain http:// to a
+// numeric address or localhost: no DNS lookup can stall it, and no TLS.
 
 #include <atomic>
 #include <chrono>
@@ -31,9 +31,10 @@ struct HttpUrl {
 bool parseHttpUrl(std::string_view text, HttpUrl& out, std::string& error);
 
 struct HttpPostResult {
-  int status = 0;     // the response status; 0 when no response head arrived
-  std::string error;  // why there is no status (connect refused, timeout, malformed response)
-  std::string body;   // the start of the response body (at most 4 KiB), for the step's log
+  int status = 0;         // the response status; 0 when no response head arrived
+  std::string error;      // why there is no status (connect refused, timeout, malformed response)
+  std::string body;       // the start of the response body (at most 4 KiB for a POST), for the log
+  bool complete = false;  // the whole body arrived, within the limit
   bool ok() const { return status >= 200 && status < 300; }
 };
 
@@ -47,5 +48,18 @@ HttpPostResult httpPostJson(const HttpUrl& url,
                             std::string_view body, std::chrono::milliseconds timeout,
                             const common::TimeSource& time,
                             const std::atomic<bool>* abort = nullptr);
+
+// GETs `url` (Accept: application/json), keeping at most `max_body` bytes of the body and waiting
+// for all of it within `timeout` (`complete` says whether it came whole). As httpPostJson()
+// otherwise: a background thread's call, never on a worker.
+HttpPostResult httpGet(const HttpUrl& url, size_t max_body, std::chrono::milliseconds timeout,
+                       const common::TimeSource& time, const std::atomic<bool>* abort = nullptr);
+
+// What both of the above do.
+HttpPostResult httpRequest(std::string_view method, const HttpUrl& url,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           std::string_view body, size_t max_body,
+                           std::chrono::milliseconds timeout, const common::TimeSource& time,
+                           const std::atomic<bool>* abort);
 
 }  // namespace switchyard::http

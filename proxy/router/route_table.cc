@@ -38,6 +38,7 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       }
       target.bounds = bucketBounds(effectiveWeights(t, nullptr));
       target.sticky_header = t.sticky_header;
+      target.sticky_claim = t.sticky_claim;
       target.deprecation = deprecation;
       target.stats = stats(r.name, version);
       if (observers) target.observer = observers(r.name, version);
@@ -133,19 +134,20 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
     }
   }
   out.target = target;
-  size_t slot = 0;
-  if (target->pools.size() > 1) {
-    std::string_view key = client;
-    if (!target->sticky_header.empty()) {
-      const std::string_view* value = request.headers.get(target->sticky_header);
-      if (value != nullptr && !value->empty()) key = *value;
-    }
-    slot = pickByBucket(target->bounds, stickyBucket(key));
+  std::string_view key = client;
+  if (target->pools.size() > 1 && !target->sticky_header.empty()) {
+    const std::string_view* value = request.headers.get(target->sticky_header);
+    if (value != nullptr && !value->empty()) key = *value;
   }
+  pickCluster(*target, key, out);
+}
+
+void RouteTable::pickCluster(const Target& target, std::string_view key, RouteDecision& out) {
+  const size_t slot = target.pools.size() > 1 ? pickByBucket(target.bounds, stickyBucket(key)) : 0;
   out.cluster_slot = slot;
-  out.pool = target->pools[slot];
-  out.cluster = target->clusters[slot];
-  out.policy = target->policies[slot];
+  out.pool = target.pools[slot];
+  out.cluster = target.clusters[slot];
+  out.policy = target.policies[slot];
 }
 
 }  // namespace switchyard::router

@@ -30,8 +30,9 @@ struct Target {
   std::vector<upstream::ConnPool*> pools;  // in the split's order
   std::vector<const config::ClusterConfig*> clusters;  // same order: the pools' clusters
   std::vector<const UpstreamPolicy*> policies;         // same order; never null
-  std::vector<uint32_t> bounds;                  // sticky bucket ranges for the weights in effect
-  std::string sticky_header;                     // lower-case; empty: the client address
+  std::vector<uint32_t> bounds;  // sticky bucket ranges for the weights in effect
+  std::string sticky_header;     // lower-case; empty: the client address
+  std::string sticky_claim;      // a verified identity's claim; see config::TargetConfig
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
   RequestObserver* observer = nullptr;  // e.g. the rollback guard watching this version
@@ -92,9 +93,14 @@ class RouteTable {
 
   // Matches the path, resolves the version (the pinned one; else X-API-Version, else a "/vN/"
   // path segment, else the route's default) and picks the cluster (sticky by the target's header,
-  // else `client`).
+  // else `client`; a split sticky by a claim uses `client` until reselected, see pickCluster()).
   void resolve(const http::RequestHeaders& request, std::string_view client,
                RouteDecision& out) const;
+
+  // Picks the cluster of `target`'s split for the sticky `key` into `out` (cluster_slot, pool,
+  // cluster, policy). resolve() does it with the target's key; the stream does it again for a
+  // split sticky by a claim once a filter has verified the request's identity.
+  static void pickCluster(const Target& target, std::string_view key, RouteDecision& out);
 
   const RouteEntry* match(std::string_view path) const;
   size_t size() const { return routes_.size(); }

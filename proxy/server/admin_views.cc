@@ -168,7 +168,9 @@ json routesView(const config::Config& config, const router::WeightOverrides& ove
                        {"weight", weights[i]}});
     }
     json out = {{"split", std::move(split)}, {"overridden", override_weights.has_value()}};
-    out["sticky"] = target.sticky_header.empty() ? "client address" : target.sticky_header;
+    out["sticky"] = !target.sticky_claim.empty()   ? "claim " + target.sticky_claim
+                    : target.sticky_header.empty() ? std::string("client address")
+                                                   : target.sticky_header;
     return out;
   };
   json routes = json::array();

@@ -3,6 +3,7 @@
 #include "proxy/accesslog/format.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/common/pooled.h"
+#include "proxy/http/verified_identity.h"
 #include "proxy/server/worker.h"
 #include "proxy/tracing/exporter.h"
 #include "proxy/tracing/propagation.h"
@@ -58,6 +59,17 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     }
     info_.version = decision_.target->version;
     info_.deprecation = decision_.target->deprecation;
+    info_.cluster =
+        decision_.cluster != nullptr ? decision_.cluster->name : decision_.pool->config().name;
+  }
+
+  // http::FilterManagerCallbacks: a filter verified the request's identity.
+  void reselectCluster() override {
+    const router::Target* target = decision_.target;
+    if (target == nullptr || target->sticky_claim.empty() || target->pools.size() < 2) return;
+    const std::string_view claim = http::verifiedClaim(info_.filter_state, target->sticky_claim);
+    router::RouteTable::pickCluster(
+        *target, claim.empty() ? std::string_view(info_.downstream_address) : claim, decision_);
     info_.cluster =
         decision_.cluster != nullptr ? decision_.cluster->name : decision_.pool->config().name;
   }

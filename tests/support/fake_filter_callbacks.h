@@ -81,6 +81,8 @@ class FakeFilterCallbacks : public http::StreamFilterCallbacks {
   // What routeConfig() returns (not owned).
   void setRouteConfig(const http::RouteFilterConfig* config) { route_config_ = config; }
   int replaceResponseCalls() const { return replace_response_calls_; }
+  void reselectCluster() override { ++reselect_cluster_calls_; }
+  int reselectClusterCalls() const { return reselect_cluster_calls_; }
 
  private:
   common::SimulatedTimeSource time_;
@@ -105,6 +107,7 @@ class FakeFilterCallbacks : public http::StreamFilterCallbacks {
   int upstream_below_low_watermark_calls_ = 0;
   const http::RouteFilterConfig* route_config_ = nullptr;
   int replace_response_calls_ = 0;
+  int reselect_cluster_calls_ = 0;
 };
 
 }  // namespace switchyard::test

@@ -124,6 +124,28 @@ TEST_F(RoutesLoaderTest, RejectsBadSplits) {
                 "test.yaml:9:22: routes[0].sticky.header: invalid header name \"X User\""});
 }
 
+TEST_F(RoutesLoaderTest, StickyByAClaim) {
+  auto config = load(
+      "  - name: r\n"
+      "    match: {prefix: /}\n"
+      "    split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n"
+      "    sticky: {claim: sub}\n");
+  EXPECT_EQ(config->routes[0].target.sticky_claim, "sub");
+  EXPECT_EQ(config->routes[0].target.sticky_header, "");
+  EXPECT_EQ(errorsOf("  - name: r\n"
+                     "    match: {prefix: /}\n"
+                     "    split: [{cluster: legacy, weight: 1}]\n"
+                     "    sticky: {header: X-User-Id, claim: sub}\n"),
+            std::vector<std::string>{
+                "test.yaml:9:13: routes[0].sticky: sticky takes one key: header or claim"});
+  EXPECT_EQ(errorsOf("  - name: r\n"
+                     "    match: {prefix: /}\n"
+                     "    split: [{cluster: legacy, weight: 1}]\n"
+                     "    sticky: {claim: ''}\n"),
+            std::vector<std::string>{"test.yaml:9:21: routes[0].sticky.claim: a claim name is 1 "
+                                     "to 128 visible ASCII characters"});
+}
+
 TEST_F(RoutesLoaderTest, RejectsBadVersions) {
   EXPECT_EQ(errorsOf("  - name: r\n"
                      "    match: {prefix: /}\n"

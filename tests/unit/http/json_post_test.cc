@@ -57,6 +57,24 @@ TEST_F(HttpPostTest, AServerThatNeverAnswersTimesOut) {
   EXPECT_EQ(sink_.requestCount(), 1u);
 }
 
+TEST_F(HttpPostTest, GetsAWholeBodyWithinItsLimit) {
+  const std::string body(10000, 'k');
+  sink_.setStatus(200, body);
+  HttpPostResult r = httpGet(urlOf(sink_.url("/jwks.json")), 20000, milliseconds(2000), time_);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.body, body);
+  ASSERT_EQ(sink_.requestCount(), 1u);
+  EXPECT_EQ(sink_.requests()[0].method, "GET");
+  EXPECT_EQ(sink_.requests()[0].path, "/jwks.json");
+  EXPECT_EQ(sink_.requests()[0].headers.count("content-length"), 0u);
+  // Over the limit: what fits, and not complete.
+  r = httpGet(urlOf(sink_.url("/jwks.json")), 4000, milliseconds(2000), time_);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.complete);
+  EXPECT_EQ(r.body.size(), 4000u);
+}
+
 TEST_F(HttpPostTest, ConnectionRefused) {
   // A port that was just free: bind one, note it, close it.
   uint16_t port = 0;

@@ -219,6 +219,29 @@ TEST_F(RoutingConfigTest, SplitIsStickyByHeaderElseClientAddress) {
             resolve(t, "/api/x", {}, "127.0.0.1").cluster_slot);
 }
 
+TEST_F(RoutingConfigTest, ASplitStickyByAClaimIsPickedAgainWithTheClaim) {
+  auto config = load(
+      "  - name: api\n"
+      "    match: {prefix: /api/}\n"
+      "    split: [{cluster: modern, weight: 50}, {cluster: legacy, weight: 50}]\n"
+      "    sticky: {claim: sub}\n");
+  EXPECT_EQ(config->routes[0].target.sticky_claim, "sub");
+  EXPECT_EQ(configToJson(*config)["routes"][0]["sticky"]["claim"], "sub");
+  RouteTable t = table(*config);
+  for (int i = 0; i < 200; ++i) {
+    const std::string user = "user-" + std::to_string(i);
+    // Routing places the request by its client address (no identity yet), whatever header the
+    // client sends...
+    RouteDecision d = resolve(t, "/api/x", {{"x-user-id", user}}, "10.0.0.7");
+    EXPECT_EQ(d.cluster_slot, stickyBucket("10.0.0.7") < 5000 ? 0u : 1u);
+    // ...and the verified claim places it again.
+    RouteTable::pickCluster(*d.target, user, d);
+    EXPECT_EQ(d.cluster_slot, stickyBucket(user) < 5000 ? 0u : 1u) << user;
+    EXPECT_EQ(d.pool, pool(d.cluster_slot == 0 ? "modern" : "legacy"));
+    EXPECT_EQ(d.cluster->name, d.cluster_slot == 0 ? "modern" : "legacy");
+  }
+}
+
 TEST_F(RoutingConfigTest, OverridesChangeTheSplitWhenApplied) {
   auto config = load(Versioned);
   RouteTable t = table(*config);

@@ -1,9 +1,7 @@
 // libFuzzer target for the jwt_authn filter's token parser and JWKS parser: whatever the bytes,
 // they parse or are refused, without crashing, leaking or reading out of bounds. The first byte
 // picks the parser; a parsed token's base64url parts are re-encoded and must decode the same.
-//   cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DSWITCHYARD_FUZZ=ON
-//   cmake --build build-fuzz --target jwt_token_fuzz
-//   build-fuzz/jwt_token_fuzz -max_total_time=60 tests/fuzz/corpus/jwt
+// Built and run by scripts/fuzz.sh.
 
 #include <cstdint>
 #include <cstdlib>

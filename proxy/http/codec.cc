@@ -14,13 +14,16 @@ constexpr bool isValueByteSlow(unsigned char c) { return c == '\t' || (c >= 0x20
 // Per byte: 0 = not allowed in a name; otherwise the lower-case byte. And the value bytes.
 struct ByteTables {
   unsigned char name[256];
+  // What foldName() notes per byte of a name: FoldInvalid (not a tchar), FoldUnderscore ('_').
+  unsigned char name_flags[256];
   bool value[256];
-  constexpr ByteTables() : name(), value() {
+  constexpr ByteTables() : name(), name_flags(), value() {
     for (int c = 0; c < 256; ++c) {
       const auto u = static_cast<unsigned char>(c);
       name[c] = common::isTchar(static_cast<char>(u))
                     ? static_cast<unsigned char>((u >= 'A' && u <= 'Z') ? u + 32 : u)
                     : 0;
+      name_flags[c] = !common::isTchar(static_cast<char>(u)) ? 1 : u == '_' ? 2 : 0;
       value[c] = isValueByteSlow(u);
     }
   }
@@ -68,10 +71,11 @@ constexpr uint64_t inRange(uint64_t w, unsigned char lo, unsigned char hi) {
 
 // Copies a header name folded to lower case; false if a byte is not a tchar. Eight bytes at a
 // time while they are letters, digits and '-' (nearly every real name), byte by byte otherwise.
-constexpr int FoldValid = 1;
+constexpr int FoldInvalid = 1;
 constexpr int FoldUnderscore = 2;
 
-// Returns FoldValid when every byte is a tchar, plus FoldUnderscore when one is '_'.
+// Folds a header name to lower case into `out`; returns FoldInvalid when a byte is not a tchar,
+// plus FoldUnderscore when one is '_'.
 int foldName(const char* in, size_t len, char* out) {
   size_t i = 0;
   for (; i + 8 <= len; i += 8) {
@@ -89,16 +93,15 @@ int foldName(const char* in, size_t len, char* out) {
     }
     break;
   }
-  // A '_' (and any other byte but letters, digits and '-') leaves the word loop above.
-  unsigned char valid = 1;
-  unsigned char underscore = 0;
+  // A '_' (and any other byte but letters, digits and '-') leaves the word loop above. One table
+  // lookup per byte notes both an invalid byte and a '_'.
+  unsigned char flags = 0;
   for (; i < len; ++i) {
-    const unsigned char l = kBytes.name[static_cast<unsigned char>(in[i])];
-    out[i] = static_cast<char>(l);
-    valid &= l != 0;
-    underscore |= in[i] == '_';
+    const unsigned char c = static_cast<unsigned char>(in[i]);
+    out[i] = static_cast<char>(kBytes.name[c]);
+    flags |= kBytes.name_flags[c];
   }
-  return (valid != 0 ? FoldValid : 0) | (underscore != 0 ? FoldUnderscore : 0);
+  return flags;
 }
 
 bool isFixedHopByHop(std::string_view n) {
@@ -282,7 +285,7 @@ int Http1Parser::onHeaderField(http_parser* p, const char* at, size_t len) noexc
   }
   // Folded to lower case on the way into the head's arena.
   const int folded = foldName(at, len, self->headers_->extendToken(len));
-  if ((folded & FoldValid) == 0) self->name_invalid_ = true;
+  if ((folded & FoldInvalid) != 0) self->name_invalid_ = true;
   if ((folded & FoldUnderscore) != 0 && self->request_) self->request_->underscore_names = true;
   self->in_field_ = true;
   return 0;

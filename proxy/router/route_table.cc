@@ -142,12 +142,4 @@ void RouteTable::resolve(const http::RequestHeaders& request, std::string_view c
   pickCluster(*target, key, out);
 }
 
-void RouteTable::pickCluster(const Target& target, std::string_view key, RouteDecision& out) {
-  const size_t slot = target.pools.size() > 1 ? pickByBucket(target.bounds, stickyBucket(key)) : 0;
-  out.cluster_slot = slot;
-  out.pool = target.pools[slot];
-  out.cluster = target.clusters[slot];
-  out.policy = target.policies[slot];
-}
-
 }  // namespace switchyard::router

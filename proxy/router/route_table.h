@@ -11,6 +11,7 @@
 #include "proxy/http/filter.h"
 #include "proxy/http/headers.h"
 #include "proxy/router/request_observer.h"
+#include "proxy/router/sticky.h"
 #include "proxy/router/upstream_policy.h"
 #include "proxy/router/weights.h"
 
@@ -100,7 +101,15 @@ class RouteTable {
   // Picks the cluster of `target`'s split for the sticky `key` into `out` (cluster_slot, pool,
   // cluster, policy). resolve() does it with the target's key; the stream does it again for a
   // split sticky by a claim once a filter has verified the request's identity.
-  static void pickCluster(const Target& target, std::string_view key, RouteDecision& out);
+  // Inline: resolve() runs it for every request.
+  static void pickCluster(const Target& target, std::string_view key, RouteDecision& out) {
+    const size_t slot =
+        target.pools.size() > 1 ? pickByBucket(target.bounds, stickyBucket(key)) : 0;
+    out.cluster_slot = slot;
+    out.pool = target.pools[slot];
+    out.cluster = target.clusters[slot];
+    out.policy = target.policies[slot];
+  }
 
   const RouteEntry* match(std::string_view path) const;
   size_t size() const { return routes_.size(); }

@@ -53,11 +53,9 @@ Connection::WriteBatch::~WriteBatch() {
 Connection::Connection(event_base* base, int fd, bool connecting, ConnectionCallbacks& callbacks)
     : fd_(fd), callbacks_(&callbacks), connecting_(connecting), reserve_(kChainSize) {
   read_ev_.reset(event_new(base, fd, EV_READ | EV_PERSIST, &Connection::onReadEvent, this));
-  write_ev_.reset(event_new(base, fd, EV_WRITE | EV_PERSIST, &Connection::onWriteEvent, this));
-  if (read_ev_ == nullptr || write_ev_ == nullptr) abort();
+  if (read_ev_ == nullptr) abort();
   if (connecting_) {
-    event_add(write_ev_.get(), nullptr);
-    write_armed_ = true;
+    armWrite();
   } else {
     event_add(read_ev_.get(), nullptr);
   }
@@ -240,10 +238,7 @@ void Connection::flush() {
     updateWatermarks(0);
     return;
   }
-  if (!write_armed_) {
-    event_add(write_ev_.get(), nullptr);
-    write_armed_ = true;
-  }
+  if (!write_armed_) armWrite();
   updateWatermarks(output_.length());
 }
 
@@ -304,10 +299,7 @@ void Connection::close(CloseType type) {
   if (type == CloseType::FlushWrite && !connecting_ && sendOutput() == SendResult::Blocked) {
     flush_then_close_ = true;
     event_del(read_ev_.get());
-    if (!write_armed_) {
-      event_add(write_ev_.get(), nullptr);
-      write_armed_ = true;
-    }
+    if (!write_armed_) armWrite();
     return;
   }
   if (type == CloseType::Reset) {
@@ -339,10 +331,7 @@ void Connection::lingerClose(size_t max_bytes) {
     return;
   }
   if (sent == SendResult::Blocked) {
-    if (!write_armed_) {
-      event_add(write_ev_.get(), nullptr);
-      write_armed_ = true;
-    }
+    if (!write_armed_) armWrite();
     return;
   }
   startLinger();
@@ -388,10 +377,32 @@ void Connection::drainLingering() {
 void Connection::closeSocket() {
   if (fd_ < 0) return;
   event_del(read_ev_.get());
-  event_del(write_ev_.get());
+  if (write_ev_) event_del(write_ev_.get());
   write_armed_ = false;
   ::close(fd_);
   fd_ = -1;
+}
+
+void Connection::armWrite() {
+  // Made on first need: most connections never find the kernel's buffer full, and an idle one
+  // should cost as little as possible.
+  if (!write_ev_) {
+    write_ev_.reset(event_new(event_get_base(read_ev_.get()), fd_, EV_WRITE | EV_PERSIST,
+                              &Connection::onWriteEvent, this));
+    if (write_ev_ == nullptr) abort();
+  }
+  event_add(write_ev_.get(), nullptr);
+  write_armed_ = true;
+}
+
+int Connection::releaseFd() {
+  if (fd_ < 0 || linger_ || flush_then_close_) return -1;
+  event_del(read_ev_.get());
+  if (write_ev_) event_del(write_ev_.get());
+  write_armed_ = false;
+  const int fd = fd_;
+  fd_ = -1;
+  return fd;
 }
 
 std::string peerAddress(int fd) {

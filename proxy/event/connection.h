@@ -64,6 +64,10 @@ class Connection final : public Transport {
 
   int fd() const { return fd_; }
 
+  // Hands the socket over to the caller, open, with no event left on it; the connection is
+  // closed() from then on. -1 while a FlushWrite or lingering close is under way.
+  int releaseFd();
+
   // While a read callback runs, writes to any connection of the thread are collected and sent
   // once when it returns, so a response head and the body parsed in the same read leave in one
   // writev. Outside a read callback (timers, posted work) writes go out at once.
@@ -88,6 +92,8 @@ class Connection final : public Transport {
   SendResult sendOutput();
   void flush();
   void closeSocket();
+  // Waits for the socket to take more output (makes the write event on first use).
+  void armWrite();
   // The output is sent: shut the write side down and keep dropping input.
   void startLinger();
   // Reads and drops input while lingering.
@@ -100,7 +106,7 @@ class Connection final : public Transport {
   int fd_;
   ConnectionCallbacks* callbacks_;
   EventPtr read_ev_;
-  EventPtr write_ev_;
+  EventPtr write_ev_;  // null until a write first blocks (or a connect starts)
   Buffer input_;
   Buffer output_;
   bool connecting_;

@@ -1,6 +1,7 @@
 #include "proxy/event/dispatcher.h"
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -78,7 +79,10 @@ struct TimerSlot {
   }
   ::event* ev() { return reinterpret_cast<::event*>(storage); }
 
-  alignas(16) unsigned char storage[256];
+  // Exactly a struct event (128 bytes with Debian's libevent 2.1): a keep-alive connection holds
+  // one slot while it waits, so every byte here counts per idle connection. The constructor
+  // checks that the library in use was built with the same size.
+  alignas(struct event) unsigned char storage[sizeof(struct event)];
   const common::TimeSource& time;
   std::function<void()> cb;
   common::MonotonicTime due{};

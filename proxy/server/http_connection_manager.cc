@@ -9,6 +9,14 @@
 #include "proxy/tracing/propagation.h"
 
 namespace switchyard::server {
+namespace {
+
+// How long a keep-alive connection waits for its next request before it is parked (see
+// IdleConnections), and how many connections a worker holds before it parks them at once.
+constexpr std::chrono::milliseconds kParkAfter{1000};
+constexpr uint32_t kParkAtOnceAbove = 512;
+
+}  // namespace
 
 class HttpConnectionManager::ActiveStream final : public http::FilterManagerCallbacks,
                                                   public http::AttemptObserver,
@@ -280,16 +288,22 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
 };
 
 HttpConnectionManager::HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd)
+    : HttpConnectionManager(worker, listener, fd, event::peerAddress(fd), 0) {
+  listener_.active_connections.Increment();
+}
+
+HttpConnectionManager::HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd,
+                                             std::string peer, uint32_t requests)
     : worker_(worker),
       listener_(listener),
       conn_(worker.dispatcher().base(), fd, false, *this),
       parser_(http::Http1Parser::Kind::Request,
               http::CodecLimits{listener.config.max_request_headers_bytes,
                                 listener.config.max_request_body_bytes}),
-      peer_(event::peerAddress(fd)) {
+      peer_(std::move(peer)),
+      requests_(requests) {
   parser_.setRequestCallbacks(this);
   timer_ = worker.dispatcher().createTimer([this] { onTimer(); });
-  listener_.active_connections.Increment();
   // A new connection must send its first request head in time, like any other.
   timer_mode_ = TimerMode::Headers;
   timer_->enable(listener_.config.request_headers_timeout);
@@ -300,6 +314,7 @@ HttpConnectionManager::~HttpConnectionManager() {
     stream_->filter_manager_.destroy();
     stream_->finish();
   }
+  if (parked_) return;  // the connection lives on in IdleConnections
   listener_.active_connections.Decrement();
   listener_.connections.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -456,12 +471,45 @@ void HttpConnectionManager::onStreamComplete() {
     resume_timer_->enable(std::chrono::milliseconds(0));
     return;
   }
-  timer_mode_ = TimerMode::Idle;
-  timer_->enable(listener_.config.idle_timeout);
+  // Idle. A connection waiting for its next request keeps little more than its socket once it
+  // is parked: at once when this worker holds many connections (the memory matters more than
+  // the few hundred instructions of making this object again), else after a second of silence,
+  // so that clients sending back to back never pay for it.
+  // (The response is usually still in this turn's write batch: parking waits for the next turn.)
+  const std::chrono::milliseconds idle = listener_.config.idle_timeout;
+  if (idle > kParkAfter) {
+    timer_mode_ = TimerMode::IdlePark;
+    timer_->enable(worker_.activeConnections() > kParkAtOnceAbove ? std::chrono::milliseconds(0)
+                                                                  : kParkAfter);
+  } else {
+    timer_mode_ = TimerMode::Idle;
+    timer_->enable(idle);
+  }
+}
+
+bool HttpConnectionManager::park(std::chrono::milliseconds idle_for) {
+  if (closed_ || draining_ || stream_ || pipeline_paused_ || !parser_.idle() ||
+      !conn_.input().empty() || conn_.outputLength() > 0) {
+    return false;
+  }
+  const int fd = conn_.releaseFd();
+  if (fd < 0) return false;
+  closed_ = true;
+  parked_ = true;
+  timer_->disable();
+  if (resume_timer_) resume_timer_->disable();
+  worker_.parkConnection(*this, listener_, fd, std::move(peer_), requests_, idle_for);
+  return true;
 }
 
 void HttpConnectionManager::onTimer() {
   switch (timer_mode_) {
+    case TimerMode::IdlePark:
+      // At most kParkAfter of the idle timeout has passed; the rest is counted from now.
+      if (park(listener_.config.idle_timeout - kParkAfter)) return;
+      timer_mode_ = TimerMode::Idle;
+      timer_->enable(listener_.config.idle_timeout - kParkAfter);
+      return;
     case TimerMode::Idle:
     case TimerMode::None:
       closeNow(event::Connection::CloseType::NoFlush);

@@ -26,7 +26,11 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
                                     public http::RequestCallbacks,
                                     public event::DeferredDeletable {
  public:
+  // A new client connection; or, with `peer`, one taken back from IdleConnections after
+  // `requests` requests (already counted as open).
   HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd);
+  HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd, std::string peer,
+                        uint32_t requests);
   ~HttpConnectionManager() override;
 
   // Closes the connection once the current response (if any) is done.
@@ -63,6 +67,10 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   // The socket is closed: the stream ends and the worker forgets the connection.
   void closed();
   void armTimer();
+  // Hands an idle keep-alive connection's socket to the worker's IdleConnections, which keeps
+  // it for a fraction of this object's memory, for `idle_for` more; false when it cannot go
+  // (output still being sent, input waiting, draining).
+  bool park(std::chrono::milliseconds idle_for);
   void dispatchInput();
 
   Worker& worker_;
@@ -78,7 +86,8 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   bool draining_ = false;
   bool closed_ = false;
   bool pipeline_paused_ = false;
-  enum class TimerMode { None, Idle, Headers, Request } timer_mode_ = TimerMode::None;
+  bool parked_ = false;  // the socket went to IdleConnections: still open, counted there
+  enum class TimerMode { None, IdlePark, Idle, Headers, Request } timer_mode_ = TimerMode::None;
 };
 
 }  // namespace switchyard::server

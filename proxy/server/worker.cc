@@ -55,7 +55,11 @@ Worker::Worker(uint32_t index, ActiveConfigPtr config, stats::ProxyStats& stats,
       redis_stats_(redis_stats),
       initial_(std::move(config)),
       router_ctx_{time},
-      filter_ctx_{dispatcher_, random_, time, index, nullptr, nullptr} {
+      filter_ctx_{dispatcher_, random_, time, index, nullptr, nullptr},
+      idle_(dispatcher_, active_,
+            [this](ListenerShared& l, int fd, std::string peer, uint32_t requests) {
+              wakeConnection(l, fd, std::move(peer), requests);
+            }) {
   filter_ctx_.upstream_pool =
       [this](std::string_view cluster) -> std::shared_ptr<upstream::ConnPool> {
     if (!snapshot_) return nullptr;
@@ -227,6 +231,7 @@ void Worker::doDrain() {
   std::vector<HttpConnectionManager*> conns;
   for (auto& c : connections_) conns.push_back(c.get());
   for (auto* c : conns) c->startDrain();
+  idle_.closeAll();
   if (snapshot_) {
     for (auto& p : snapshot_->pools) p->closeIdle();
   }
@@ -239,6 +244,7 @@ void Worker::stop() {
     // still open (a drain that timed out) keep theirs until the destructor closes them.
     snapshot_.reset();
     locals_.clear();
+    idle_.closeAll();
     // Streams still waiting for Redis hear Disconnected now, while the loop still runs.
     filter_ctx_.redis = nullptr;
     redis_.reset();
@@ -276,6 +282,21 @@ void Worker::acceptOn(Listener& l) {
     connections_.push_front(std::make_unique<HttpConnectionManager>(*this, *l.shared, fd));
     connections_.front()->self_ = connections_.begin();
   }
+}
+
+void Worker::parkConnection(HttpConnectionManager& conn, ListenerShared& listener, int fd,
+                            std::string peer, uint32_t requests,
+                            std::chrono::milliseconds idle_for) {
+  idle_.park(listener, fd, std::move(peer), requests, idle_for);
+  std::unique_ptr<HttpConnectionManager> owned = std::move(*conn.self_);
+  connections_.erase(conn.self_);
+  dispatcher_.deferredDelete(std::move(owned));
+}
+
+void Worker::wakeConnection(ListenerShared& listener, int fd, std::string peer, uint32_t requests) {
+  connections_.push_front(
+      std::make_unique<HttpConnectionManager>(*this, listener, fd, std::move(peer), requests));
+  connections_.front()->self_ = connections_.begin();
 }
 
 void Worker::removeConnection(HttpConnectionManager& conn) {

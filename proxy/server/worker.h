@@ -19,6 +19,7 @@
 #include "proxy/router/router.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/active_config.h"
+#include "proxy/server/idle_connections.h"
 #include "proxy/stats/stats.h"
 #include "proxy/upstream/conn_pool.h"
 
@@ -134,11 +135,18 @@ class Worker {
   }
   bool draining() const { return draining_; }
   void removeConnection(HttpConnectionManager& conn);
+  // `conn` gave its socket up while idle: IdleConnections holds it (still open) and `conn` goes.
+  void parkConnection(HttpConnectionManager& conn, ListenerShared& listener, int fd,
+                      std::string peer, uint32_t requests, std::chrono::milliseconds idle_for);
+  // Parked keep-alive connections (on the worker's thread).
+  size_t parkedConnections() const { return idle_.size(); }
 
  private:
   struct Listener;
   static void onAccept(int fd, short what, void* arg) noexcept;
   void acceptOn(Listener& l);
+  // A parked connection's client sent again (or closed): a new manager takes the socket.
+  void wakeConnection(ListenerShared& listener, int fd, std::string peer, uint32_t requests);
   void doDrain();
   WorkerSnapshotPtr buildSnapshot(ActiveConfigPtr config);
   stats::RouteStats* routeStats(const std::string& route, const std::string& version);
@@ -167,6 +175,7 @@ class Worker {
   std::vector<std::unique_ptr<stats::CodeCounters>> rejected_;  // per listener
   std::list<std::unique_ptr<HttpConnectionManager>> connections_;
   std::atomic<uint32_t> active_{0};
+  IdleConnections idle_;  // after dispatcher_: its events go first
   bool draining_ = false;
   std::thread thread_;
 };

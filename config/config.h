@@ -53,6 +53,18 @@ struct ListenerConfig {
   Underscores headers_with_underscores = Underscores::Drop;
 };
 
+// Limits that protect the whole process (`overload:`); taken at start, like the listeners.
+struct OverloadConfig {
+  // Open client connections on every listener together. At a limit (this one or a listener's), a
+  // new connection takes the place of the oldest one on its worker that is waiting for a request
+  // (idle keep-alive, or a request head still arriving); with none to take, it is refused.
+  uint32_t max_connections = 100000;
+  // Memory held in buffers (and the sockets' events) per worker; above it new requests are
+  // answered 503 with Retry-After and the connection closed. 0: no limit.
+  uint64_t max_buffer_bytes_per_worker = 256ull * 1024 * 1024;
+  milliseconds retry_after{2000};
+};
+
 struct AdminConfig {
   SocketAddress address{"127.0.0.1", 9901, "127.0.0.1:9901"};
   std::string token;  // secret; empty disables mutating endpoints
@@ -141,6 +153,7 @@ struct Config {
   std::string log_level = "info";
   milliseconds drain_timeout{15000};
   std::vector<ListenerConfig> listeners;
+  OverloadConfig overload;
   AdminConfig admin;
   std::vector<ClusterConfig> clusters;
   std::vector<RouteConfig> routes;

@@ -311,9 +311,10 @@ class Loader {
   Loader(const LoadContext& ctx, Config& config) : ctx_(ctx), config_(config) {}
 
   std::vector<ConfigError> load(const YAML::Node& root) {
-    MapReader top(root, "", errors_,
-                  {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters",
-                   "routes", "filters", "tracing", "access_log", "rollback", "redis", "dns"});
+    MapReader top(
+        root, "", errors_,
+        {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters", "routes",
+         "filters", "tracing", "access_log", "rollback", "redis", "dns", "overload"});
     if (!root.IsMap()) return errors_.take();
     // The chain first: routes may carry blocks of its filters (`routes[].filters`).
     top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
@@ -352,6 +353,24 @@ class Loader {
     });
     top.optional("access_log", [this](const YAML::Node& node, const std::string& path) {
       config_.access_log = accesslog::parseAccessLogConfig(node, path);
+    });
+    top.optional("overload", [this](const YAML::Node& node, const std::string& path) {
+      MapReader m(node, path, errors_,
+                  {"max_connections", "max_buffer_bytes_per_worker", "retry_after"});
+      OverloadConfig& o = config_.overload;
+      m.optional("max_connections", setUint32(o.max_connections, 1, MaxConnections));
+      m.optional("max_buffer_bytes_per_worker", [&o](const YAML::Node& n, const std::string& p) {
+        o.max_buffer_bytes_per_worker = getBytes(n, p);
+        if (o.max_buffer_bytes_per_worker != 0 && o.max_buffer_bytes_per_worker < 1024 * 1024) {
+          throw ConfigError(n, p, "must be 0 (no limit) or at least 1MiB");
+        }
+      });
+      m.optional("retry_after", [&o](const YAML::Node& n, const std::string& p) {
+        o.retry_after = getDuration(n, p);
+        if (o.retry_after.count() < 1000 || o.retry_after.count() % 1000 != 0) {
+          throw ConfigError(n, p, "must be whole seconds, at least 1s (it is sent in Retry-After)");
+        }
+      });
     });
     top.optional("dns", [this](const YAML::Node& node, const std::string& path) {
       config_.dns = upstream::parseDnsConfig(node, path);
@@ -983,6 +1002,11 @@ nlohmann::json configToJson(const Config& config) {
     });
   }
   out["listeners"] = std::move(listeners);
+  out["overload"] = {
+      {"max_connections", config.overload.max_connections},
+      {"max_buffer_bytes_per_worker", config.overload.max_buffer_bytes_per_worker},
+      {"retry_after", formatDuration(config.overload.retry_after)},
+  };
   out["admin"] = {
       {"address", config.admin.address.text},
       {"token", config.admin.token.empty() ? "" : "<redacted>"},

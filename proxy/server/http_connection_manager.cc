@@ -3,6 +3,7 @@
 #include "proxy/accesslog/format.h"
 #include "proxy/accesslog/writer.h"
 #include "proxy/common/pooled.h"
+#include "proxy/event/memory.h"
 #include "proxy/http/verified_identity.h"
 #include "proxy/server/worker.h"
 #include "proxy/tracing/exporter.h"
@@ -315,8 +316,7 @@ HttpConnectionManager::~HttpConnectionManager() {
     stream_->finish();
   }
   if (parked_) return;  // the connection lives on in IdleConnections
-  listener_.active_connections.Decrement();
-  listener_.connections.fetch_sub(1, std::memory_order_relaxed);
+  listener_.connectionClosed();
 }
 
 HttpConnectionManager::ActiveStream& HttpConnectionManager::newStream() {
@@ -365,6 +365,11 @@ void HttpConnectionManager::onRequestHeaders(http::RequestHeadersPtr headers, bo
     timer_mode_ = TimerMode::None;
     timer_->disable();
   }
+  const uint64_t buffer_limit = listener_.overload.max_buffer_bytes_per_worker;
+  if (buffer_limit != 0 && static_cast<uint64_t>(event::threadEventBytes()) > buffer_limit) {
+    shed();
+    return;
+  }
   if (headers->hop_by_hop) http::stripHopByHop(headers->headers);
   if (headers->underscore_names && !underscoreNames(*headers)) return;
   s.route(*headers);
@@ -396,6 +401,27 @@ bool HttpConnectionManager::underscoreNames(http::RequestHeaders& headers) {
   stream_->filter_manager_.sendLocalReply(
       {400, http::reasonPhrase(400), "header names with an underscore are not accepted", {}});
   return false;
+}
+
+void HttpConnectionManager::shed() {
+  // Requests already admitted go on; new ones wait for the memory to come back, and the
+  // connection closes so that its own buffers go too.
+  listener_.shed.Increment();
+  worker_.rejectedStats(listener_.index, 503).Increment();
+  stream_->keep_alive_ = false;
+  draining_ = true;
+  parser_.stop();
+  timer_mode_ = TimerMode::None;
+  timer_->disable();
+  http::HeaderMap headers;
+  headers.add("retry-after", std::to_string(listener_.overload.retry_after.count() / 1000));
+  stream_->filter_manager_.sendLocalReply(
+      {503, http::reasonPhrase(503), "the proxy is overloaded; retry later", std::move(headers)});
+}
+
+void HttpConnectionManager::evict() {
+  if (!waitingForRequest()) return;
+  closeNow(event::Connection::CloseType::NoFlush);
 }
 
 void HttpConnectionManager::onBody(http::Buffer& data, bool end_stream) {

@@ -35,6 +35,11 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
 
   // Closes the connection once the current response (if any) is done.
   void startDrain();
+  // No request is being answered: the connection is idle or a request head is still arriving.
+  bool waitingForRequest() const { return !stream_ && !closed_; }
+  // Closes a connection that waitingForRequest(), at once, to make room at a connection limit.
+  void evict();
+  const ListenerShared& listener() const { return listener_; }
 
   // event::ConnectionCallbacks
   void onReadReady(http::Buffer& input) override;
@@ -64,6 +69,8 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   // Applies the listener's headers_with_underscores to a head that has such names; false when
   // the request was refused (400 sent).
   bool underscoreNames(http::RequestHeaders& headers);
+  // Refuses a new request while the worker's buffers are over their limit (503, Retry-After).
+  void shed();
   // The socket is closed: the stream ends and the worker forgets the connection.
   void closed();
   void armTimer();

@@ -121,9 +121,20 @@ void IdleConnections::close(List& list, Parked* p) {
   ::close(p->fd);
   unlink(list, p);
   release(p);
-  listener.active_connections.Decrement();
-  listener.connections.fetch_sub(1, std::memory_order_relaxed);
+  listener.connectionClosed();
   active_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool IdleConnections::closeOldest(const ListenerShared* listener) {
+  List* oldest = nullptr;
+  for (size_t i = 0; i < lists_.size(); ++i) {
+    List& list = lists_[i];
+    if (list.head == nullptr || (listener != nullptr && listener->index != i)) continue;
+    if (oldest == nullptr || list.head->deadline < oldest->head->deadline) oldest = &list;
+  }
+  if (oldest == nullptr) return false;
+  close(*oldest, oldest->head);
+  return true;
 }
 
 void IdleConnections::closeAll() {

@@ -43,6 +43,8 @@ class IdleConnections {
   // passed, when it is closed.
   void park(ListenerShared& listener, int fd, std::string peer, uint32_t requests,
             std::chrono::milliseconds idle_for);
+  // Closes the connection parked longest (of `listener`, or of any when null); false if none.
+  bool closeOldest(const ListenerShared* listener);
   // Closes every parked connection (drain, stop).
   void closeAll();
   size_t size() const { return count_; }

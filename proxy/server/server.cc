@@ -148,7 +148,8 @@ struct Server::Run {
   // The last minute of traffic per route version and per cluster (GET /traffic, the console).
   std::unique_ptr<stats::TrafficWindow> traffic;
   std::vector<std::unique_ptr<ListenerShared>> listeners;
-  std::vector<std::vector<int>> fds;  // per worker, per listener
+  std::atomic<uint32_t> all_connections{0};  // every listener's, for overload.max_connections
+  std::vector<std::vector<int>> fds;         // per worker, per listener
   Observability observability;
   std::unique_ptr<tracing::Sampler> sampler;
   std::unique_ptr<tracing::BatchSpanExporter> exporter;
@@ -382,12 +383,14 @@ bool Server::openSockets(Run& run) {
     const char* underscore_action = l.headers_with_underscores == Underscores::Reject  ? "rejected"
                                     : l.headers_with_underscores == Underscores::Allow ? "allowed"
                                                                                        : "dropped";
-    run.listeners.push_back(std::unique_ptr<ListenerShared>(
-        new ListenerShared{i, l, run.stats->active_connections.Add(labels),
-                           run.stats->downstream_connections.Add(labels),
-                           run.stats->downstream_connections_rejected.Add(labels),
-                           run.stats->downstream_underscore_headers.Add(
-                               {{"listener", l.name}, {"action", underscore_action}})}));
+    run.listeners.push_back(std::unique_ptr<ListenerShared>(new ListenerShared{
+        i, l, run.stats->active_connections.Add(labels),
+        run.stats->downstream_connections.Add(labels),
+        run.stats->downstream_connections_rejected.Add(labels),
+        run.stats->downstream_underscore_headers.Add(
+            {{"listener", l.name}, {"action", underscore_action}}),
+        run.stats->downstream_connections_evicted.Add(labels),
+        run.stats->downstream_requests_shed.Add(labels), run.all_connections, cfg.overload}));
   }
   // Every socket is bound before anything starts, so a taken port fails the start cleanly.
   run.fds.resize(run.workers);
@@ -456,6 +459,13 @@ void Server::installSignals(Run& run) {
   run.collect_timer = main.createTimer([this, &run] {
     state_.collect();
     if (run.traffic) run.traffic->sample(time_.monotonicNow());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (size_t w = 0; w < workers_.size(); ++w) {
+        stats_->worker_buffer_bytes.Add({{"worker", std::to_string(w)}})
+            .Set(static_cast<double>(workers_[w]->bufferBytes()));
+      }
+    }
     run.collect_timer->enable(std::chrono::seconds(5));
   });
   run.collect_timer->enable(std::chrono::seconds(5));

@@ -202,6 +202,7 @@ void Worker::postToLocal(const std::string& key, std::function<void(filters::Wor
 
 void Worker::start() {
   thread_ = std::thread([this] {
+    memory_counter_ = event::threadEventCounter();
     // Before the first snapshot: the filters' worker-local objects may use it.
     const std::optional<redis::RedisConfig>& redis_config = initial_->config->redis;
     if (redis_config && redis_stats_ != nullptr) {
@@ -268,12 +269,22 @@ void Worker::acceptOn(Listener& l) {
       }
       return;
     }
-    if (l.shared->connections.fetch_add(1, std::memory_order_relaxed) >=
-        l.shared->config.max_connections) {
-      l.shared->connections.fetch_sub(1, std::memory_order_relaxed);
-      l.shared->rejected_limit.Increment();
-      ::close(fd);
-      continue;
+    ListenerShared& shared = *l.shared;
+    const bool over_listener =
+        shared.connections.fetch_add(1, std::memory_order_relaxed) >= shared.config.max_connections;
+    const bool over_total = shared.all_connections.fetch_add(1, std::memory_order_relaxed) >=
+                            shared.overload.max_connections;
+    if (over_listener || over_total) {
+      // A fair share for newcomers: slow or idle connections cannot hold every place.
+      if (evictWaiting(over_listener ? &shared : nullptr)) {
+        shared.evicted.Increment();
+      } else {
+        shared.connections.fetch_sub(1, std::memory_order_relaxed);
+        shared.all_connections.fetch_sub(1, std::memory_order_relaxed);
+        shared.rejected_limit.Increment();
+        ::close(fd);
+        continue;
+      }
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -297,6 +308,21 @@ void Worker::wakeConnection(ListenerShared& listener, int fd, std::string peer, 
   connections_.push_front(
       std::make_unique<HttpConnectionManager>(*this, listener, fd, std::move(peer), requests));
   connections_.front()->self_ = connections_.begin();
+}
+
+bool Worker::evictWaiting(const ListenerShared* listener) {
+  if (idle_.closeOldest(listener)) return true;
+  // The oldest connections are at the back. A bounded look: past it, the worker's old
+  // connections are all busy, and the newcomer is refused instead.
+  int looked = 0;
+  for (auto it = connections_.rbegin(); it != connections_.rend() && looked < 64; ++it, ++looked) {
+    HttpConnectionManager& c = **it;
+    if ((listener == nullptr || &c.listener() == listener) && c.waitingForRequest()) {
+      c.evict();
+      return true;
+    }
+  }
+  return false;
 }
 
 void Worker::removeConnection(HttpConnectionManager& conn) {

@@ -14,6 +14,7 @@
 #include "proxy/common/random.h"
 #include "proxy/event/connection.h"
 #include "proxy/event/dispatcher.h"
+#include "proxy/event/memory.h"
 #include "proxy/redis/client.h"
 #include "proxy/router/route_table.h"
 #include "proxy/router/router.h"
@@ -54,7 +55,19 @@ struct ListenerShared {
   prometheus::Counter& rejected_limit;
   // Requests with '_' in a header name, labelled with what the listener does with them.
   prometheus::Counter& underscore_headers;
+  prometheus::Counter& evicted;  // waiting connections closed for a new one at a limit
+  prometheus::Counter& shed;     // requests refused over the buffer-memory limit
+  // Every listener's connections together, and its limit (config `overload:`).
+  std::atomic<uint32_t>& all_connections;
+  const config::OverloadConfig& overload;
   std::atomic<uint32_t> connections{0};
+
+  // A connection of this listener is gone (closed, after it was counted at accept).
+  void connectionClosed() {
+    active_connections.Decrement();
+    connections.fetch_sub(1, std::memory_order_relaxed);
+    all_connections.fetch_sub(1, std::memory_order_relaxed);
+  }
 };
 
 // What a stream runs under: one configuration and this worker's routes, pools and filter objects
@@ -138,6 +151,8 @@ class Worker {
   // `conn` gave its socket up while idle: IdleConnections holds it (still open) and `conn` goes.
   void parkConnection(HttpConnectionManager& conn, ListenerShared& listener, int fd,
                       std::string peer, uint32_t requests, std::chrono::milliseconds idle_for);
+  // Memory held in this worker's buffers and events (thread-safe; see event::eventBytes()).
+  int64_t bufferBytes() const { return event::eventBytes(memory_counter_.load()); }
   // Parked keep-alive connections (on the worker's thread).
   size_t parkedConnections() const { return idle_.size(); }
 
@@ -145,6 +160,10 @@ class Worker {
   struct Listener;
   static void onAccept(int fd, short what, void* arg) noexcept;
   void acceptOn(Listener& l);
+  // At a connection limit: closes the oldest connection of this worker that waits for a request
+  // (of `listener`, or of any listener when null) so a new one can take its place. False when
+  // there is none.
+  bool evictWaiting(const ListenerShared* listener);
   // A parked connection's client sent again (or closed): a new manager takes the socket.
   void wakeConnection(ListenerShared& listener, int fd, std::string peer, uint32_t requests);
   void doDrain();
@@ -175,7 +194,8 @@ class Worker {
   std::vector<std::unique_ptr<stats::CodeCounters>> rejected_;  // per listener
   std::list<std::unique_ptr<HttpConnectionManager>> connections_;
   std::atomic<uint32_t> active_{0};
-  IdleConnections idle_;  // after dispatcher_: its events go first
+  std::atomic<uint32_t> memory_counter_{0};  // event::threadEventCounter() of the thread
+  IdleConnections idle_;                     // after dispatcher_: its events go first
   bool draining_ = false;
   std::thread thread_;
 };

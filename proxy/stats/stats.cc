@@ -68,6 +68,23 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
               .Help("Requests with a header name containing '_', by listener and what was done "
                     "(dropped, rejected, allowed)")
               .Register(r)),
+      downstream_connections_evicted(
+          BuildCounter()
+              .Name("switchyard_downstream_connections_evicted_total")
+              .Help("Client connections waiting for a request (idle keep-alive, or a head still "
+                    "arriving) closed to make room for a new one at a connection limit")
+              .Register(r)),
+      downstream_requests_shed(
+          BuildCounter()
+              .Name("switchyard_downstream_requests_shed_total")
+              .Help("Requests answered 503 because their worker's buffers held more than "
+                    "overload.max_buffer_bytes_per_worker")
+              .Register(r)),
+      worker_buffer_bytes(BuildGauge()
+                              .Name("switchyard_worker_buffer_bytes")
+                              .Help("Memory held in buffers and socket events, by worker "
+                                    "(sampled every 5 s)")
+                              .Register(r)),
       config_reloads(BuildCounter()
                          .Name("switchyard_config_reloads_total")
                          .Help("Configuration reloads (SIGHUP, POST /reload), by result")

@@ -38,6 +38,10 @@ struct ProxyStats {
   prometheus::Family<prometheus::Counter>& downstream_connections;
   prometheus::Family<prometheus::Counter>& downstream_connections_rejected;
   prometheus::Family<prometheus::Counter>& downstream_underscore_headers;
+  // Overload protection (config `overload:`).
+  prometheus::Family<prometheus::Counter>& downstream_connections_evicted;
+  prometheus::Family<prometheus::Counter>& downstream_requests_shed;
+  prometheus::Family<prometheus::Gauge>& worker_buffer_bytes;
   prometheus::Family<prometheus::Counter>& config_reloads;
   prometheus::Family<prometheus::Gauge>& route_weight;
   prometheus::Family<prometheus::Gauge>& build_info;

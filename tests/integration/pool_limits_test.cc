@@ -75,14 +75,14 @@ TEST_F(PoolLimitsTest, ListenerConnectionCap) {
   config.workers = 1;
   config.listener_extra = "    max_connections: 2\n";
   startProxy(config);
+  // Two connections each with a request in flight: neither can make room for a third (an idle
+  // one could: see OverloadTest).
   RawConnection held[2];
   for (auto& c : held) {
     ASSERT_TRUE(c.connect(port()));
-    ASSERT_TRUE(c.send(buildRequest("GET", "/held")));
-    auto r = c.readResponse(3s);
-    ASSERT_TRUE(r.has_value()) << c.error();
-    ASSERT_EQ(r->status, 200);
+    ASSERT_TRUE(c.send(buildRequest("GET", "/delay/1500")));
   }
+  std::this_thread::sleep_for(200ms);  // both requests are with the upstream
   // A third connection is accepted by the kernel and closed by the proxy at once.
   RawConnection over;
   ASSERT_TRUE(over.connect(port()));
@@ -91,8 +91,14 @@ TEST_F(PoolLimitsTest, ListenerConnectionCap) {
   Response metrics = httpGet(adminPort(), "/metrics");
   EXPECT_NE(metrics.body.find("switchyard_downstream_connections_rejected_total{listener="),
             std::string::npos);
+  for (auto& c : held) {
+    auto r = c.readResponse(3s);
+    ASSERT_TRUE(r.has_value()) << c.error();
+    EXPECT_EQ(r->status, 200);
+  }
   // Once a held connection goes away, new ones are served again.
   held[0].close();
+  held[1].close();
   const auto deadline = std::chrono::steady_clock::now() + 3s;
   Response r;
   do {

@@ -345,6 +345,33 @@ TEST_F(LoaderTest, UnsetEnvironmentVariable) {
             "set (use ${SWITCHYARD_TEST_UNSET:-default} to give a default)");
 }
 
+TEST_F(LoaderTest, OverloadSettings) {
+  const Config& defaults = *load(MinimalYaml);
+  EXPECT_EQ(defaults.overload.max_connections, 100000u);
+  EXPECT_EQ(defaults.overload.max_buffer_bytes_per_worker, 256ull * 1024 * 1024);
+  EXPECT_EQ(defaults.overload.retry_after, std::chrono::seconds(2));
+  const ConfigConstSharedPtr set_ptr =
+      load(std::string(MinimalYaml) +
+           "overload:\n  max_connections: 5000\n"
+           "  max_buffer_bytes_per_worker: 64MiB\n  retry_after: 5s\n");
+  const Config& set = *set_ptr;
+  EXPECT_EQ(set.overload.max_connections, 5000u);
+  EXPECT_EQ(set.overload.max_buffer_bytes_per_worker, 64ull * 1024 * 1024);
+  EXPECT_EQ(set.overload.retry_after, std::chrono::seconds(5));
+  EXPECT_EQ(load(std::string(MinimalYaml) + "overload:\n  max_buffer_bytes_per_worker: 0\n")
+                ->overload.max_buffer_bytes_per_worker,
+            0u);
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "overload:\n  max_connections: 0\n"),
+            "test.yaml:12:20: overload.max_connections: expected an integer between 1 and "
+            "1000000, got \"0\"");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "overload:\n  max_buffer_bytes_per_worker: 10KiB\n"),
+            "test.yaml:12:32: overload.max_buffer_bytes_per_worker: must be 0 (no limit) or at "
+            "least 1MiB");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "overload:\n  retry_after: 1500ms\n"),
+            "test.yaml:12:16: overload.retry_after: must be whole seconds, at least 1s (it is "
+            "sent in Retry-After)");
+}
+
 TEST_F(LoaderTest, UnknownKeyAtItsPosition) {
   EXPECT_EQ(errorOf(R"(listeners:
   - name: public
@@ -364,7 +391,7 @@ routes:
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "
-            "rollback, redis, dns)");
+            "rollback, redis, dns, overload)");
 }
 
 TEST_F(LoaderTest, WrongTypes) {

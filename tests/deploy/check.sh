@@ -172,6 +172,11 @@ package_contents() {
   for f in "${installed_files[@]}"; do
     grep -qxF "/$f" "$tmp/contents" || { echo "   not in the package: /$f"; ok=1; }
   done
+  local version changelog
+  version=$(dpkg-deb -f "$deb" Version)
+  changelog=$(sed -n '1s/^switchyard (\([^)]*\)).*/\1/p' deploy/debian/changelog)
+  [[ $version == "$changelog" ]] ||
+    { echo "   deploy/debian/changelog's latest entry is $changelog, the package $version"; ok=1; }
   dpkg-deb -e "$deb" "$tmp/control"
   grep -qxF /etc/switchyard/switchyard.yaml "$tmp/control/conffiles" ||
     { echo "   /etc/switchyard/switchyard.yaml is not a conffile"; ok=1; }
@@ -183,7 +188,7 @@ package_contents() {
   done <"$tmp/linked"
   return $ok
 }
-check "the package's files, conffiles and Depends" package_contents
+check "the package's files, conffiles, Depends and changelog version" package_contents
 
 run_lintian() {
   [[ -n $deb ]] || return 1

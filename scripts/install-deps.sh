@@ -15,6 +15,8 @@ packages=(
 if [[ "${1:-}" == "--e2e" || "${SWITCHYARD_E2E:-}" == "1" ]]; then
   # dnsmasq-base: the binary alone (the dnsmasq package would start a system service).
   packages+=(redis-server dnsmasq-base prometheus prometheus-alertmanager python3 python3-yaml)
+  # tests/deploy/check.sh: systemd-analyze, dpkg-shlibdeps (CPack's Depends), lintian.
+  packages+=(systemd dpkg-dev lintian)
 fi
 
 missing=()

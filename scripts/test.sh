@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is needed (Debian 12, as root), builds,
-# runs the unit, integration and end-to-end tests, then all of them again under ASan+UBSan and under TSan,
+# runs the unit, integration and end-to-end tests, checks the deployment kit against a Release
+# build, then runs all the tests again under ASan+UBSan and under TSan,
 # then every fuzz target for a bounded time (scripts/fuzz.sh).
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -14,6 +15,8 @@ export JOBS=${JOBS:-2}
 # npm, and puppeteer-core from tests/browser/package-lock.json; without them it fails, not skips.
 "$root/tests/browser/setup.sh"
 export SWITCHYARD_REQUIRE_BROWSER=1
+# The Kubernetes manifest checks: the schema validators from tests/deploy/package-lock.json.
+"$root/tests/deploy/setup.sh"
 
 echo "== source guards: formatting; no clocks, sleeps or random sources outside proxy/common"
 "$root/scripts/check-source.sh"
@@ -21,6 +24,13 @@ echo "== source guards: formatting; no clocks, sleeps or random sources outside 
 echo "== release build: unit and integration tests"
 "$root/scripts/build.sh" release
 (cd "$root/build" && ctest --output-on-failure --timeout 300 -j 2)
+
+# The deployment kit (tests/deploy/check.sh): systemd unit, install layout, the .deb and lintian,
+# the Kubernetes manifests against the API schemas, the Dockerfile. Against a packager's build:
+# Release (-O3, where GCC finds warnings the other builds do not), the binary only.
+echo "== package build (Release, binary only) and the deployment kit"
+"$root/scripts/build.sh" package switchyard
+"$root/tests/deploy/check.sh" "$root/build-pkg"
 
 echo "== ASan+UBSan build: unit and integration tests"
 "$root/scripts/build.sh" asan

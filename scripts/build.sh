@@ -33,6 +33,9 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 if command -v ccache >/dev/null; then
   extra+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
+  # Five flavours (release, asan, tsan, package, fuzz) outgrow ccache's default 5 GB, and then
+  # each CI run evicts what the next one needs.
+  export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}
 fi
 if [[ ! -f $dir/CMakeCache.txt ]]; then
   cmake -S "$root" -B "$dir" "${generator[@]}" "${extra[@]}" >/dev/null

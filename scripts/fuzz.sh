@@ -19,6 +19,7 @@ launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
+  export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-20G}  # as scripts/build.sh
 fi
 if [[ ! -f $dir/CMakeCache.txt ]]; then
   # clang's warnings differ from gcc's, which the other builds hold to -Werror.

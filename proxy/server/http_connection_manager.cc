@@ -505,8 +505,9 @@ void HttpConnectionManager::onStreamComplete() {
   const std::chrono::milliseconds idle = listener_.config.idle_timeout;
   if (idle > kParkAfter) {
     timer_mode_ = TimerMode::IdlePark;
-    timer_->enable(worker_.activeConnections() > kParkAtOnceAbove ? std::chrono::milliseconds(0)
-                                                                  : kParkAfter);
+    park_delay_ =
+        worker_.activeConnections() > kParkAtOnceAbove ? std::chrono::milliseconds(0) : kParkAfter;
+    timer_->enable(park_delay_);
   } else {
     timer_mode_ = TimerMode::Idle;
     timer_->enable(idle);
@@ -531,10 +532,10 @@ bool HttpConnectionManager::park(std::chrono::milliseconds idle_for) {
 void HttpConnectionManager::onTimer() {
   switch (timer_mode_) {
     case TimerMode::IdlePark:
-      // At most kParkAfter of the idle timeout has passed; the rest is counted from now.
-      if (park(listener_.config.idle_timeout - kParkAfter)) return;
+      // park_delay_ of the idle timeout has passed; the rest is counted from now.
+      if (park(listener_.config.idle_timeout - park_delay_)) return;
       timer_mode_ = TimerMode::Idle;
-      timer_->enable(listener_.config.idle_timeout - kParkAfter);
+      timer_->enable(listener_.config.idle_timeout - park_delay_);
       return;
     case TimerMode::Idle:
     case TimerMode::None:

@@ -93,6 +93,7 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   bool draining_ = false;
   bool closed_ = false;
   bool pipeline_paused_ = false;
+  std::chrono::milliseconds park_delay_{0};  // TimerMode::IdlePark: how long it waited
   bool parked_ = false;  // the socket went to IdleConnections: still open, counted there
   enum class TimerMode { None, IdlePark, Idle, Headers, Request } timer_mode_ = TimerMode::None;
 };

@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "config/deprecation.h"
@@ -83,9 +86,36 @@ struct ClusterConfig {
   bool operator==(const ClusterConfig&) const = default;
 };
 
+// `rewrite:` of a version, a route or one cluster of a split: the path the upstream gets.
+//   {prefix: /v2/, to: /v1/}               a path starting with the prefix gets `to` instead
+//   {regex: '^/v2/(.*)$', to: '/v1/\1'}    a path the whole regex matches becomes `to`, where
+//                                          \1 to \9 are the regex's groups (\0 the whole path,
+//                                          \\ a backslash)
+// Only the path is rewritten (the part before '?'); the query is kept as it came. A path the
+// rewrite does not match goes upstream unchanged. The regex (ECMAScript) is compiled at load.
+struct PathRewrite {
+  std::string prefix;      // the prefix form; empty for the regex form
+  std::string regex_text;  // the regex form, as configured
+  std::shared_ptr<const std::regex> regex;
+  std::string to;
+
+  // Writes the rewritten request-target (`target` is the whole one, query included) to `out`;
+  // false when the rewrite does not apply to it.
+  bool apply(std::string_view target, std::string& out) const;
+};
+
 struct WeightedCluster {
+  WeightedCluster() = default;
+  WeightedCluster(std::string cluster_name, uint32_t cluster_weight,
+                  std::shared_ptr<const PathRewrite> cluster_rewrite = nullptr)
+      : cluster(std::move(cluster_name)),
+        weight(cluster_weight),
+        rewrite(std::move(cluster_rewrite)) {}
+
   std::string cluster;
   uint32_t weight = 0;
+  // The split entry's own rewrite, used instead of its target's when this cluster is picked.
+  std::shared_ptr<const PathRewrite> rewrite;
 };
 
 // Where the requests of a route (or of one version of a route) go: one cluster, or a split by
@@ -97,6 +127,9 @@ struct TargetConfig {
   // filter such as jwt_authn); the client address when the request has none. Exclusive with
   // sticky_header.
   std::string sticky_claim;
+  // The version's (or unversioned route's) rewrite; null without one. A split entry's own
+  // rewrite takes its place for that cluster.
+  std::shared_ptr<const PathRewrite> rewrite;
 };
 
 // Filters' own configuration for a route or version (`filters: {retry: {...}}`), by position in

@@ -34,6 +34,11 @@ struct Target {
   std::vector<uint32_t> bounds;  // sticky bucket ranges for the weights in effect
   std::string sticky_header;     // lower-case; empty: the client address
   std::string sticky_claim;      // a verified identity's claim; see config::TargetConfig
+  // The path rewrite of each cluster of the split, same order (the entry's own, else the
+  // target's; null entries for none); empty when every one would be null.
+  std::vector<const config::PathRewrite*> rewrites;
+  // A rewrite: the router does not look for one when false (one test per request).
+  bool extras = false;
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
   RequestObserver* observer = nullptr;  // e.g. the rollback guard watching this version

@@ -1,6 +1,5 @@
 // Migration control against the real binary: the kill switch (POST /migration/halt and
-// /migration/resume, kept across a kill -9), runtime weights kept across a restart, and bad calls
-// that change nothing.
+// /migration/resume, kept across a kill -9), and bad calls that change nothing.
 
 #include <signal.h>
 
@@ -165,6 +164,33 @@ TEST_F(MigrationControlTest, TheStableVersionIsTheOneTheRollbackPins) {
   EXPECT_EQ(side("/api/v1/x"), "v3");
 }
 
+TEST_F(MigrationControlTest, APinnedV1GetsV2RequestsWithV1sPathsAndTheQueryKept) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1:\n"
+      "        cluster: legacy\n"
+      "        rewrite: {regex: '^/api/v2/(.*)$', to: '/api/v1/\\1'}\n"
+      "      v2: {cluster: modern}\n";
+  startProxy(c);
+  Response r = httpGet(port(), "/api/v2/orders/7?page=2");
+  EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v2"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v2/orders/7?page=2"));
+  r = httpGet(port(), "/api/v1/orders");
+  EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v1"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v1/orders"));
+
+  ASSERT_EQ(admin("POST", "/migration/halt").status, 200);
+  r = httpGet(port(), "/api/v2/orders/7?page=2");
+  EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v1"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v1/orders/7?page=2"))
+      << r.body;
+  // A path the rewrite does not match goes as it came.
+  r = httpGet(port(), "/api/orders");
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/orders"));
+}
+
 TEST_F(MigrationControlTest, RuntimeWeightsSurviveARestartAndStaleOnesAreIgnored) {
   const ProxyConfig c = config();
   startProxy(c);
@@ -205,6 +231,36 @@ TEST_F(MigrationControlTest, RuntimeWeightsSurviveARestartAndStaleOnesAreIgnored
   EXPECT_NE(proxy().output().find("weight override of route api version v2 ignored"),
             std::string::npos)
       << proxy().output();
+}
+
+std::string runValidate(const std::string& path, int& exit_code) {
+  Process p(SWITCHYARD_BIN, {"--validate", "--config", path});
+  std::optional<int> code = p.waitExit(10s);
+  if (!code) {
+    p.stop(1s);
+    exit_code = -1;
+  } else {
+    exit_code = *code;
+  }
+  return p.output();
+}
+
+TEST_F(MigrationControlTest, BadRewritesAreConfigErrors) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy, rewrite: {prefix: api/v2/, to: /api/v1/}}\n"
+      "      v2:\n"
+      "        split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n";
+  int code = -1;
+  const std::string output = runValidate(writeFile("bad.yaml", c.render(18080, 19901)), code);
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("routes[0].versions.v1.rewrite.prefix: invalid prefix \"api/v2/\" "
+                        "(must start with \"/\")"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("bad.yaml:"), std::string::npos) << output;
 }
 
 }  // namespace

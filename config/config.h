@@ -7,6 +7,7 @@
 #include <regex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -118,6 +119,34 @@ struct WeightedCluster {
   std::shared_ptr<const PathRewrite> rewrite;
 };
 
+// `force: [{cluster: modern, keys: [u123, u456]}]`: sticky keys (test users) sent to a cluster
+// of the split whatever the weights say. Built once at load; lookups are one hash probe.
+class ForcedKeys {
+ public:
+  void add(const std::string& key, uint32_t slot) { slots_.emplace(key, slot); }
+  bool contains(std::string_view key) const { return slots_.find(key) != slots_.end(); }
+  // The split index `key` is forced to, or -1.
+  int find(std::string_view key) const {
+    auto it = slots_.find(key);
+    return it == slots_.end() ? -1 : static_cast<int>(it->second);
+  }
+  size_t size() const { return slots_.size(); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> slots_;
+};
+
+struct ForcedCluster {
+  std::string cluster;
+  std::vector<std::string> keys;
+};
+
 // Where the requests of a route (or of one version of a route) go: one cluster, or a split by
 // weight that is sticky per user.
 struct TargetConfig {
@@ -130,6 +159,9 @@ struct TargetConfig {
   // The version's (or unversioned route's) rewrite; null without one. A split entry's own
   // rewrite takes its place for that cluster.
   std::shared_ptr<const PathRewrite> rewrite;
+  // Test users: keys forced to a cluster of the split before the hash applies (needs `sticky`).
+  std::vector<ForcedCluster> force;
+  std::shared_ptr<const ForcedKeys> forced;  // `force` indexed; null without it
 };
 
 // Filters' own configuration for a route or version (`filters: {retry: {...}}`), by position in

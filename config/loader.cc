@@ -510,7 +510,7 @@ class Loader {
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "match", "cluster", "split", "sticky", "versions", "deprecated", "timeout",
-                 "upstream_header", "filters", "rewrite"});
+                 "upstream_header", "filters", "rewrite", "force"});
     m.required("name", setName(out.name, route_names_, false));
     m.required("match", [this, &out](const YAML::Node& n, const std::string& p) {
       MapReader match(n, p, errors_, {"prefix"});
@@ -574,6 +574,12 @@ class Loader {
         throw ConfigError(n, p, "a versioned route sets \"rewrite\" on each version");
       }
       out.target.rewrite = parseRewrite(n, p);
+    });
+    m.optional("force", [this, &out](const YAML::Node& n, const std::string& p) {
+      if (!out.versions.empty()) {
+        throw ConfigError(n, p, "a versioned route sets \"force\" on the version with the split");
+      }
+      parseForce(n, p, out.target);
     });
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
@@ -694,7 +700,7 @@ class Loader {
   void parseVersion(const YAML::Node& node, const std::string& path, const RouteConfig& route,
                     VersionConfig& out) {
     MapReader m(node, path, errors_,
-                {"cluster", "split", "sticky", "deprecated", "filters", "rewrite"});
+                {"cluster", "split", "sticky", "deprecated", "filters", "rewrite", "force"});
     m.optional("filters", [this, &route, &out](const YAML::Node& n, const std::string& p) {
       parseRouteFilters(n, p, &route.filters, out.filters);
     });
@@ -716,6 +722,10 @@ class Loader {
     });
     m.optional("rewrite", [this, &out](const YAML::Node& n, const std::string& p) {
       out.target.rewrite = parseRewrite(n, p);
+    });
+    // After the split and sticky it is checked against.
+    m.optional("force", [this, &out](const YAML::Node& n, const std::string& p) {
+      parseForce(n, p, out.target);
     });
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
@@ -773,6 +783,61 @@ class Loader {
       }
     });
     return out;
+  }
+
+  // force: [{cluster: modern, keys: [u123, u456]}], checked against the target's split and sticky.
+  void parseForce(const YAML::Node& node, const std::string& path, TargetConfig& out) {
+    if (out.sticky_header.empty() && out.sticky_claim.empty()) {
+      throw ConfigError(node, path,
+                        "forced keys need \"sticky\" ({header: ...} or {claim: ...}) on the same "
+                        "split: they are matched against its sticky key");
+    }
+    auto forced = std::make_shared<ForcedKeys>();
+    std::map<std::string, std::string> owner;  // key -> cluster
+    forEachElement(node, path, errors_, [&](const YAML::Node& e, const std::string& ep) {
+      ForcedCluster entry;
+      int slot = -1;
+      MapReader m(e, ep, errors_, {"cluster", "keys"});
+      m.required("cluster", [&](const YAML::Node& n, const std::string& p) {
+        entry.cluster = getString(n, p);
+        std::vector<std::string> names;
+        for (size_t i = 0; i < out.split.size(); ++i) {
+          names.push_back(out.split[i].cluster);
+          if (out.split[i].cluster == entry.cluster) slot = static_cast<int>(i);
+        }
+        if (slot < 0) {
+          throw ConfigError(n, p,
+                            "cluster " + quote(entry.cluster) + " is not part of the split (" +
+                                joined(names) + ")");
+        }
+      });
+      m.required("keys", [&](const YAML::Node& n, const std::string& p) {
+        expectSequence(n, p);
+        if (n.size() == 0) throw ConfigError(n, p, "at least one key is required");
+        size_t index = 0;
+        for (const YAML::Node& k : n) {
+          const std::string kp = child(p, index++);
+          errors_.attempt([&] {
+            std::string key = getString(k, kp);
+            if (key.empty()) throw ConfigError(k, kp, "must not be empty");
+            auto [it, inserted] = owner.emplace(key, entry.cluster);
+            if (!inserted) {
+              throw ConfigError(
+                  k, kp,
+                  "key " + quote(key) + " is already forced to cluster " + quote(it->second));
+            }
+            entry.keys.push_back(std::move(key));
+          });
+        }
+      });
+      if (slot < 0) return;
+      for (const std::string& key : entry.keys) forced->add(key, static_cast<uint32_t>(slot));
+      out.force.push_back(std::move(entry));
+    });
+    if (node.IsSequence() && node.size() == 0) {
+      throw ConfigError(node, path, "at least one {cluster, keys} entry is required");
+    }
+    if (forced->size() > 0) out.forced = std::move(forced);
   }
 
   void parseFilter(const YAML::Node& node, const std::string& path) {
@@ -1095,6 +1160,12 @@ nlohmann::json configToJson(const Config& config) {
     out["split"] = std::move(split);
     if (!t.sticky_header.empty()) out["sticky"] = {{"header", t.sticky_header}};
     if (!t.sticky_claim.empty()) out["sticky"] = {{"claim", t.sticky_claim}};
+    if (!t.force.empty()) {
+      json force = json::array();
+      for (const ForcedCluster& f : t.force)
+        force.push_back({{"cluster", f.cluster}, {"keys", f.keys}});
+      out["force"] = std::move(force);
+    }
   };
   for (const RouteConfig& r : config.routes) {
     json route = {{"name", r.name}, {"match", {{"prefix", r.prefix}}}};

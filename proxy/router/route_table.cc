@@ -45,6 +45,7 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       }
       if (!has_rewrite) target.rewrites.clear();
       target.extras = has_rewrite;
+      target.forced = t.forced.get();
       target.sticky_header = t.sticky_header;
       target.sticky_claim = t.sticky_claim;
       target.deprecation = deprecation;

@@ -191,6 +191,29 @@ TEST_F(MigrationControlTest, APinnedV1GetsV2RequestsWithV1sPathsAndTheQueryKept)
   EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/orders"));
 }
 
+TEST_F(MigrationControlTest, TestUsersAreForcedToTheNewSideWhateverTheWeights) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2:\n"
+      "        split: [{cluster: legacy, weight: 100}, {cluster: modern, weight: 0}]\n"
+      "        sticky: {header: X-User-Id}\n"
+      "        force: [{cluster: modern, keys: [u123, u456]}]\n";
+  startProxy(c);
+  EXPECT_EQ(side("/api/x", {{"X-User-Id", "u123"}}), "v2");
+  EXPECT_EQ(side("/api/x", {{"X-User-Id", "u456"}}), "v2");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(side("/api/x", {{"X-User-Id", "user-" + std::to_string(i)}}), "v1");
+  }
+  // A runtime override does not move them either.
+  Response r = admin("POST", "/routes/weights",
+                     R"({"route":"api","version":"v2","weights":{"legacy":100}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(side("/api/x", {{"X-User-Id", "u123"}}), "v2");
+}
+
 TEST_F(MigrationControlTest, RuntimeWeightsSurviveARestartAndStaleOnesAreIgnored) {
   const ProxyConfig c = config();
   startProxy(c);
@@ -245,19 +268,23 @@ std::string runValidate(const std::string& path, int& exit_code) {
   return p.output();
 }
 
-TEST_F(MigrationControlTest, BadRewritesAreConfigErrors) {
+TEST_F(MigrationControlTest, BadRewritesAndForcedKeysAreConfigErrors) {
   ProxyConfig c = config();
   c.routes[0].extra =
       "    versions:\n"
       "      default: v2\n"
       "      v1: {cluster: legacy, rewrite: {prefix: api/v2/, to: /api/v1/}}\n"
       "      v2:\n"
-      "        split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n";
+      "        split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n"
+      "        force: [{cluster: modern, keys: [u1]}]\n";
   int code = -1;
   const std::string output = runValidate(writeFile("bad.yaml", c.render(18080, 19901)), code);
   EXPECT_EQ(code, 1) << output;
   EXPECT_NE(output.find("routes[0].versions.v1.rewrite.prefix: invalid prefix \"api/v2/\" "
                         "(must start with \"/\")"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("routes[0].versions.v2.force: forced keys need \"sticky\""),
             std::string::npos)
       << output;
   EXPECT_NE(output.find("bad.yaml:"), std::string::npos) << output;

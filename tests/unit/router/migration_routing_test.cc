@@ -1,4 +1,5 @@
-// Path rewrites: their configuration, its errors, and what the route table does with them.
+// Path rewrites and forced sticky keys (test users): their configuration, its errors, and what
+// the route table does with them.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -124,15 +125,13 @@ TEST_F(MigrationRoutingTest, TheRewriteOfTheChosenVersionOrClusterApplies) {
       "            weight: 0\n"
       "            rewrite: {regex: '^/api/v2/(.*)$', to: '/api/v1/\\1'}\n"
       "        sticky: {header: X-User-Id}\n"
+      "        force: [{cluster: legacy, keys: [tester]}]\n"
       "  - {name: other, match: {prefix: /}, cluster: legacy}\n");
   RouteTable t = table(*config);
   t.applyWeights(WeightOverrides{});
   RouteDecision d = resolve(t, "/api/v2/orders?x=1");
   EXPECT_EQ(d.pool, pool("modern"));
   EXPECT_EQ(rewritten(d, "/api/v2/orders?x=1"), "/api/v2/orders?x=1");  // modern: none
-  WeightOverrides to_legacy;
-  to_legacy.set("api", "v2", {{"legacy", 1}});
-  t.applyWeights(to_legacy);
   d = resolve(t, "/api/v2/orders?x=1", {{"x-user-id", "tester"}});
   EXPECT_EQ(d.pool, pool("legacy"));
   EXPECT_EQ(rewritten(d, "/api/v2/orders?x=1"), "/api/v1/orders?x=1");
@@ -145,6 +144,36 @@ TEST_F(MigrationRoutingTest, TheRewriteOfTheChosenVersionOrClusterApplies) {
   EXPECT_EQ(rewritten(d, "/api/v2/orders?x=1"), "/api/v1/orders?x=1");
   d = resolve(t, "/other");
   EXPECT_TRUE(d.target->rewrites.empty());
+}
+
+TEST_F(MigrationRoutingTest, ForcedKeysWinOverWeightsAndOverrides) {
+  auto config = load(
+      "  - name: api\n"
+      "    match: {prefix: /api/}\n"
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2:\n"
+      "        split: [{cluster: legacy, weight: 100}, {cluster: modern, weight: 0}]\n"
+      "        sticky: {header: X-User-Id}\n"
+      "        force:\n"
+      "          - {cluster: modern, keys: [u123, u456]}\n"
+      "          - {cluster: legacy, keys: [old-timer]}\n");
+  RouteTable t = table(*config);
+  WeightOverrides overrides;
+  t.applyWeights(overrides);
+  for (const char* user : {"u123", "u456"}) {
+    EXPECT_EQ(resolve(t, "/api/x", {{"x-user-id", user}}).pool, pool("modern")) << user;
+  }
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(resolve(t, "/api/x", {{"x-user-id", "user-" + std::to_string(i)}}).pool,
+              pool("legacy"));
+  }
+  overrides.set("api", "v2", {{"modern", 100}});
+  t.applyWeights(overrides);
+  EXPECT_EQ(resolve(t, "/api/x", {{"x-user-id", "old-timer"}}).pool, pool("legacy"));
+  EXPECT_EQ(resolve(t, "/api/x", {{"x-user-id", "u123"}}).pool, pool("modern"));
+  EXPECT_EQ(resolve(t, "/api/x", {{"x-user-id", "someone"}}).pool, pool("modern"));
 }
 
 TEST_F(MigrationRoutingTest, RewriteErrorsArePlacedAtTheKey) {
@@ -192,6 +221,37 @@ TEST_F(MigrationRoutingTest, RewriteErrorsArePlacedAtTheKey) {
                      "    rewrite: {prefix: /a/, to: /b/}\n"),
             (std::vector<std::string>{"test.yaml:9:14: routes[0].rewrite: a versioned route sets "
                                       "\"rewrite\" on each version"}));
+}
+
+TEST_F(MigrationRoutingTest, ForceErrorsArePlacedAtTheKey) {
+  EXPECT_EQ(errorsOf("  - name: a\n"
+                     "    match: {prefix: /a/}\n"
+                     "    versions:\n"
+                     "      default: v2\n"
+                     "      v2:\n"
+                     "        split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n"
+                     "        force: [{cluster: modern, keys: [u1]}]\n"),
+            (std::vector<std::string>{
+                "test.yaml:12:16: routes[0].versions.v2.force: forced keys need \"sticky\" "
+                "({header: ...} or {claim: ...}) on the same split: they are matched against its "
+                "sticky key"}));
+  EXPECT_EQ(errorsOf("  - name: a\n"
+                     "    match: {prefix: /a/}\n"
+                     "    versions:\n"
+                     "      default: v2\n"
+                     "      v2:\n"
+                     "        split: [{cluster: legacy, weight: 1}]\n"
+                     "        sticky: {header: X-User-Id}\n"
+                     "        force: [{cluster: modern, keys: [u1]}]\n"),
+            (std::vector<std::string>{"test.yaml:13:27: routes[0].versions.v2.force[0].cluster: "
+                                      "cluster \"modern\" is not part of the split (legacy)"}));
+  EXPECT_EQ(errorsOf("  - name: a\n"
+                     "    match: {prefix: /a/}\n"
+                     "    split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n"
+                     "    sticky: {header: X-User-Id}\n"
+                     "    force: [{cluster: modern, keys: [u1]}, {cluster: legacy, keys: [u1]}]\n"),
+            (std::vector<std::string>{"test.yaml:10:69: routes[0].force[1].keys[0]: key \"u1\" is "
+                                      "already forced to cluster \"modern\""}));
 }
 
 }  // namespace

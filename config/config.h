@@ -4,7 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <regex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/deprecation.h"
@@ -95,9 +99,64 @@ struct ClusterConfig {
   bool operator==(const ClusterConfig&) const = default;
 };
 
+// `rewrite:` of a version, a route or one cluster of a split: the path the upstream gets.
+//   {prefix: /v2/, to: /v1/}               a path starting with the prefix gets `to` instead
+//   {regex: '^/v2/(.*)$', to: '/v1/\1'}    a path the whole regex matches becomes `to`, where
+//                                          \1 to \9 are the regex's groups (\0 the whole path,
+//                                          \\ a backslash)
+// Only the path is rewritten (the part before '?'); the query is kept as it came. A path the
+// rewrite does not match goes upstream unchanged. The regex (ECMAScript) is compiled at load.
+struct PathRewrite {
+  std::string prefix;      // the prefix form; empty for the regex form
+  std::string regex_text;  // the regex form, as configured
+  std::shared_ptr<const std::regex> regex;
+  std::string to;
+
+  // Writes the rewritten request-target (`target` is the whole one, query included) to `out`;
+  // false when the rewrite does not apply to it.
+  bool apply(std::string_view target, std::string& out) const;
+};
+
 struct WeightedCluster {
+  WeightedCluster() = default;
+  WeightedCluster(std::string cluster_name, uint32_t cluster_weight,
+                  std::shared_ptr<const PathRewrite> cluster_rewrite = nullptr)
+      : cluster(std::move(cluster_name)),
+        weight(cluster_weight),
+        rewrite(std::move(cluster_rewrite)) {}
+
   std::string cluster;
   uint32_t weight = 0;
+  // The split entry's own rewrite, used instead of its target's when this cluster is picked.
+  std::shared_ptr<const PathRewrite> rewrite;
+};
+
+// `force: [{cluster: modern, keys: [u123, u456]}]`: sticky keys (test users) sent to a cluster
+// of the split whatever the weights say. Built once at load; lookups are one hash probe.
+class ForcedKeys {
+ public:
+  void add(const std::string& key, uint32_t slot) { slots_.emplace(key, slot); }
+  bool contains(std::string_view key) const { return slots_.find(key) != slots_.end(); }
+  // The split index `key` is forced to, or -1.
+  int find(std::string_view key) const {
+    auto it = slots_.find(key);
+    return it == slots_.end() ? -1 : static_cast<int>(it->second);
+  }
+  size_t size() const { return slots_.size(); }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> slots_;
+};
+
+struct ForcedCluster {
+  std::string cluster;
+  std::vector<std::string> keys;
 };
 
 // Where the requests of a route (or of one version of a route) go: one cluster, or a split by
@@ -109,6 +168,12 @@ struct TargetConfig {
   // filter such as jwt_authn); the client address when the request has none. Exclusive with
   // sticky_header.
   std::string sticky_claim;
+  // The version's (or unversioned route's) rewrite; null without one. A split entry's own
+  // rewrite takes its place for that cluster.
+  std::shared_ptr<const PathRewrite> rewrite;
+  // Test users: keys forced to a cluster of the split before the hash applies (needs `sticky`).
+  std::vector<ForcedCluster> force;
+  std::shared_ptr<const ForcedKeys> forced;  // `force` indexed; null without it
 };
 
 // Filters' own configuration for a route or version (`filters: {retry: {...}}`), by position in

@@ -529,7 +529,7 @@ class Loader {
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "match", "cluster", "split", "sticky", "versions", "deprecated", "timeout",
-                 "upstream_header", "filters"});
+                 "upstream_header", "filters", "rewrite", "force"});
     m.required("name", setName(out.name, route_names_, false));
     m.required("match", [this, &out](const YAML::Node& n, const std::string& p) {
       MapReader match(n, p, errors_, {"prefix"});
@@ -588,6 +588,18 @@ class Loader {
       }
       parseSticky(n, p, out.target);
     });
+    m.optional("rewrite", [this, &out](const YAML::Node& n, const std::string& p) {
+      if (!out.versions.empty()) {
+        throw ConfigError(n, p, "a versioned route sets \"rewrite\" on each version");
+      }
+      out.target.rewrite = parseRewrite(n, p);
+    });
+    m.optional("force", [this, &out](const YAML::Node& n, const std::string& p) {
+      if (!out.versions.empty()) {
+        throw ConfigError(n, p, "a versioned route sets \"force\" on the version with the split");
+      }
+      parseForce(n, p, out.target);
+    });
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
     });
@@ -613,7 +625,7 @@ class Loader {
     std::vector<WeightedCluster> split;
     forEachElement(node, path, errors_, [&](const YAML::Node& e, const std::string& ep) {
       WeightedCluster wc;
-      MapReader m(e, ep, errors_, {"cluster", "weight"});
+      MapReader m(e, ep, errors_, {"cluster", "weight", "rewrite"});
       m.required("cluster", [&](const YAML::Node& n, const std::string& p) {
         wc.cluster = clusterRef(n, p);
         for (const WeightedCluster& other : split) {
@@ -623,6 +635,9 @@ class Loader {
         }
       });
       m.required("weight", setUint32(wc.weight, 0, MaxWeight));
+      m.optional("rewrite", [&](const YAML::Node& n, const std::string& p) {
+        wc.rewrite = parseRewrite(n, p);
+      });
       if (!wc.cluster.empty()) split.push_back(wc);
     });
     if (node.size() == 0) throw ConfigError(node, path, "at least one cluster is required");
@@ -703,7 +718,8 @@ class Loader {
 
   void parseVersion(const YAML::Node& node, const std::string& path, const RouteConfig& route,
                     VersionConfig& out) {
-    MapReader m(node, path, errors_, {"cluster", "split", "sticky", "deprecated", "filters"});
+    MapReader m(node, path, errors_,
+                {"cluster", "split", "sticky", "deprecated", "filters", "rewrite", "force"});
     m.optional("filters", [this, &route, &out](const YAML::Node& n, const std::string& p) {
       parseRouteFilters(n, p, &route.filters, out.filters);
     });
@@ -723,9 +739,124 @@ class Loader {
     m.optional("sticky", [this, &out](const YAML::Node& n, const std::string& p) {
       parseSticky(n, p, out.target);
     });
+    m.optional("rewrite", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.target.rewrite = parseRewrite(n, p);
+    });
+    // After the split and sticky it is checked against.
+    m.optional("force", [this, &out](const YAML::Node& n, const std::string& p) {
+      parseForce(n, p, out.target);
+    });
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
     });
+  }
+
+  // rewrite: {prefix: /v2/, to: /v1/} or {regex: '^/v2/(.*)$', to: '/v1/\1'}
+  std::shared_ptr<const PathRewrite> parseRewrite(const YAML::Node& node, const std::string& path) {
+    MapReader m(node, path, errors_, {"prefix", "regex", "to"});
+    if (!node.IsMap()) {
+      if (node.IsNull()) throw ConfigError(node, path, "expected {prefix: /old/, to: /new/}");
+      return nullptr;  // the reader said why
+    }
+    if (m.has("prefix") == m.has("regex")) {
+      throw ConfigError(node, path,
+                        "a rewrite takes one of \"prefix\" or \"regex\" (with \"to\"), e.g. "
+                        "{prefix: /v2/, to: /v1/}");
+    }
+    auto out = std::make_shared<PathRewrite>();
+    auto startsWithSlash = [](const std::string& value) {
+      return !value.empty() && value.front() == '/';
+    };
+    m.optional("prefix", [&](const YAML::Node& n, const std::string& p) {
+      out->prefix = getString(n, p);
+      if (!startsWithSlash(out->prefix)) {
+        throw ConfigError(n, p,
+                          "invalid prefix " + quote(out->prefix) + " (must start with \"/\")");
+      }
+    });
+    m.optional("regex", [&](const YAML::Node& n, const std::string& p) {
+      out->regex_text = getString(n, p);
+      if (out->regex_text.empty()) throw ConfigError(n, p, "must not be empty");
+      try {
+        out->regex = std::make_shared<const std::regex>(out->regex_text, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        throw ConfigError(n, p, "invalid regex " + quote(out->regex_text) + ": " + e.what());
+      }
+    });
+    m.required("to", [&](const YAML::Node& n, const std::string& p) {
+      out->to = getString(n, p);
+      if (!startsWithSlash(out->to)) {
+        throw ConfigError(n, p, "invalid path " + quote(out->to) + " (must start with \"/\")");
+      }
+      if (out->regex == nullptr) return;
+      for (size_t i = 0; i + 1 < out->to.size(); ++i) {
+        if (out->to[i] != '\\') continue;
+        const char next = out->to[++i];
+        if (next >= '1' && next <= '9' &&
+            static_cast<size_t>(next - '0') > out->regex->mark_count()) {
+          throw ConfigError(n, p,
+                            std::string("\\") + next +
+                                " names a group the regex does not have (it has " +
+                                std::to_string(out->regex->mark_count()) + ")");
+        }
+      }
+    });
+    return out;
+  }
+
+  // force: [{cluster: modern, keys: [u123, u456]}], checked against the target's split and sticky.
+  void parseForce(const YAML::Node& node, const std::string& path, TargetConfig& out) {
+    if (out.sticky_header.empty() && out.sticky_claim.empty()) {
+      throw ConfigError(node, path,
+                        "forced keys need \"sticky\" ({header: ...} or {claim: ...}) on the same "
+                        "split: they are matched against its sticky key");
+    }
+    auto forced = std::make_shared<ForcedKeys>();
+    std::map<std::string, std::string> owner;  // key -> cluster
+    forEachElement(node, path, errors_, [&](const YAML::Node& e, const std::string& ep) {
+      ForcedCluster entry;
+      int slot = -1;
+      MapReader m(e, ep, errors_, {"cluster", "keys"});
+      m.required("cluster", [&](const YAML::Node& n, const std::string& p) {
+        entry.cluster = getString(n, p);
+        std::vector<std::string> names;
+        for (size_t i = 0; i < out.split.size(); ++i) {
+          names.push_back(out.split[i].cluster);
+          if (out.split[i].cluster == entry.cluster) slot = static_cast<int>(i);
+        }
+        if (slot < 0) {
+          throw ConfigError(n, p,
+                            "cluster " + quote(entry.cluster) + " is not part of the split (" +
+                                joined(names) + ")");
+        }
+      });
+      m.required("keys", [&](const YAML::Node& n, const std::string& p) {
+        expectSequence(n, p);
+        if (n.size() == 0) throw ConfigError(n, p, "at least one key is required");
+        size_t index = 0;
+        for (const YAML::Node& k : n) {
+          const std::string kp = child(p, index++);
+          errors_.attempt([&] {
+            std::string key = getString(k, kp);
+            if (key.empty()) throw ConfigError(k, kp, "must not be empty");
+            auto [it, inserted] = owner.emplace(key, entry.cluster);
+            if (!inserted) {
+              throw ConfigError(
+                  k, kp,
+                  "key " + quote(key) + " is already forced to cluster " + quote(it->second));
+            }
+            entry.keys.push_back(std::move(key));
+          });
+        }
+      });
+      if (slot < 0) return;
+      for (const std::string& key : entry.keys) forced->add(key, static_cast<uint32_t>(slot));
+      out.force.push_back(std::move(entry));
+    });
+    if (node.IsSequence() && node.size() == 0) {
+      throw ConfigError(node, path, "at least one {cluster, keys} entry is required");
+    }
+    if (forced->size() > 0) out.forced = std::move(forced);
   }
 
   void parseFilter(const YAML::Node& node, const std::string& path) {
@@ -1033,18 +1164,32 @@ nlohmann::json configToJson(const Config& config) {
   }
   out["clusters"] = std::move(clusters);
   json routes = json::array();
-  auto targetJson = [](const TargetConfig& t, json& out) {
-    if (t.split.size() == 1 && t.sticky_header.empty() && t.sticky_claim.empty()) {
+  auto rewriteJson = [](const PathRewrite& r) {
+    json out = r.regex != nullptr ? json{{"regex", r.regex_text}} : json{{"prefix", r.prefix}};
+    out["to"] = r.to;
+    return out;
+  };
+  auto targetJson = [&rewriteJson](const TargetConfig& t, json& out) {
+    if (t.rewrite != nullptr) out["rewrite"] = rewriteJson(*t.rewrite);
+    if (t.split.size() == 1 && t.sticky_header.empty() && t.sticky_claim.empty() &&
+        t.split.front().rewrite == nullptr) {
       out["cluster"] = t.split.front().cluster;
       return;
     }
     json split = json::array();
     for (const WeightedCluster& wc : t.split) {
       split.push_back({{"cluster", wc.cluster}, {"weight", wc.weight}});
+      if (wc.rewrite != nullptr) split.back()["rewrite"] = rewriteJson(*wc.rewrite);
     }
     out["split"] = std::move(split);
     if (!t.sticky_header.empty()) out["sticky"] = {{"header", t.sticky_header}};
     if (!t.sticky_claim.empty()) out["sticky"] = {{"claim", t.sticky_claim}};
+    if (!t.force.empty()) {
+      json force = json::array();
+      for (const ForcedCluster& f : t.force)
+        force.push_back({{"cluster", f.cluster}, {"keys", f.keys}});
+      out["force"] = std::move(force);
+    }
   };
   for (const RouteConfig& r : config.routes) {
     json route = {{"name", r.name}, {"match", {{"prefix", r.prefix}}}};

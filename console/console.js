@@ -533,7 +533,7 @@
     if (changed('clusters', data.clusters, data.health, data.traffic)) renderClusters();
     if (changed('rateLimit', data.rateLimit)) renderRateLimit(data.rateLimit);
     if (changed('cache', data.cache)) renderCache(data.cache);
-    if (changed('migration', data.migration)) renderGeneric('migration', data.migration);
+    if (changed('migration', data.migration)) renderMigration(data.migration);
     if (changed('rollout', data.rollout)) renderGeneric('rollout', data.rollout);
     if (changed('shadow', data.shadow)) renderGeneric('shadow', data.shadow);
     if (changed('rollback', data.rollback)) renderRollback(data.rollback);
@@ -1190,6 +1190,32 @@
     fill(body, value ? generic(value) : '');
   }
 
+  // The kill switch (GET /migration): whether the migration is halted, and where each versioned
+  // route goes. The button halts a running migration and resumes a halted one.
+  function renderMigration(m) {
+    const panel = $('migration-panel');
+    panel.hidden = !m;
+    if (!m) return;
+    const halted = m.halted === true;
+    const routes = Array.isArray(m.routes) ? m.routes : [];
+    fill($('migration-body'),
+      h('p', null, halted
+        ? [badge('bad', '■', 'halted'), ` since `, timeEl(m.since), ` by ${m.by || '?'}`,
+          m.reason ? ` (${m.reason})` : '', ': every versioned route serves its stable version.']
+        : [badge('good', '▶', 'running'), ' Routes follow their weights, pins and rollbacks.']),
+      routes.length ? wrapTable(table({
+        caption: 'Versioned routes and their stable version',
+        captionHidden: true,
+        stack: true,
+        head: ['Route', 'Default', 'Stable', 'Pinned by rollback', 'Halted to'],
+        rows: routes.map((r) => [r.route, r.default_version || '—', r.stable_version || '—',
+          r.pinned_version || '—', r.halted_to || '—']),
+      })) : h('p', { class: 'muted' }, 'No versioned route.'));
+    const button = $('halt-button');
+    button.textContent = halted ? 'Resume migration…' : 'Halt migration…';
+    button.dataset.action = halted ? 'resume' : 'halt';
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Rollback executions and alerts
 
@@ -1335,11 +1361,19 @@
   function start() {
     setUpDialogs();
     setUpPurge();
-    $('halt-button').addEventListener('click', () => act({
-      title: 'Halt the migration',
-      text: 'Stop the migration where it is: no further automatic step is taken until it is resumed.',
-      path: '/migration/halt',
+    $('halt-button').addEventListener('click', () => act($('halt-button').dataset.action === 'resume' ? {
+      title: 'Resume the migration',
+      text: 'Lift the halt: every versioned route follows its own weights, pins and rollbacks again.',
+      path: '/migration/resume',
       body: {},
+    } : {
+      title: 'Halt the migration',
+      text: 'Send every versioned route to its stable version at once (the version its rollback ' +
+        'would pin), until the migration is resumed.',
+      path: '/migration/halt',
+      body: { reason: 'halted from the migration console' },
+      reason: 'halted from the migration console',
+      withReason: (reason, body) => ({ ...body, reason: reason || body.reason }),
     }));
     document.addEventListener('click', (e) => {
       const link = e.target instanceof Element ? e.target.closest('a.exec-link') : null;

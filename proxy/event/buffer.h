@@ -34,10 +34,15 @@ class Buffer {
   void move(Buffer& other, size_t n) {
     if (!other.empty()) evbuffer_remove_buffer(other.buf_, raw(), n);
   }
-  // Appends a copy of `other`, leaving it intact.
+  // Appends a copy of `other`, leaving it intact. Shares `other`'s bytes where libevent can;
+  // bytes that are themselves shared already (a copy of a copy: a body replayed twice) are
+  // copied, since libevent refuses to share them again.
   void copyFrom(const Buffer& other) {
-    if (!other.empty()) evbuffer_add_buffer_reference(raw(), other.buf_);
+    if (other.empty()) return;
+    if (evbuffer_add_buffer_reference(raw(), other.buf_) == 0) return;
+    copyBytesFrom(other);
   }
+  void copyBytesFrom(const Buffer& other);
   // Appends `data` without copying it: `release(data, n, arg)` is called once the buffer (or
   // any buffer the bytes moved to) no longer needs them, so `arg` may keep their owner alive.
   void addReference(const void* data, size_t n, void (*release)(const void*, size_t, void*),
@@ -61,6 +66,11 @@ inline std::string Buffer::toString() const {
   std::string out(length(), '\0');
   if (!out.empty()) evbuffer_copyout(buf_, out.data(), out.size());
   return out;
+}
+
+inline void Buffer::copyBytesFrom(const Buffer& other) {
+  const std::string bytes = other.toString();
+  add(bytes);
 }
 
 }  // namespace switchyard::event

@@ -37,6 +37,15 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
         target.policies.push_back(policy != nullptr ? policy : &NoPolicy);
       }
       target.bounds = bucketBounds(effectiveWeights(t, nullptr));
+      bool has_rewrite = false;
+      for (const auto& wc : t.split) {
+        const config::PathRewrite* rewrite = wc.rewrite ? wc.rewrite.get() : t.rewrite.get();
+        target.rewrites.push_back(rewrite);
+        has_rewrite = has_rewrite || rewrite != nullptr;
+      }
+      if (!has_rewrite) target.rewrites.clear();
+      target.extras = has_rewrite;
+      target.forced = t.forced.get();
       target.sticky_header = t.sticky_header;
       target.sticky_claim = t.sticky_claim;
       target.deprecation = deprecation;

@@ -34,6 +34,13 @@ struct Target {
   std::vector<uint32_t> bounds;  // sticky bucket ranges for the weights in effect
   std::string sticky_header;     // lower-case; empty: the client address
   std::string sticky_claim;      // a verified identity's claim; see config::TargetConfig
+  // Test users forced to a cluster of the split (config::TargetConfig::force); null: none.
+  const config::ForcedKeys* forced = nullptr;
+  // The path rewrite of each cluster of the split, same order (the entry's own, else the
+  // target's; null entries for none); empty when every one would be null.
+  std::vector<const config::PathRewrite*> rewrites;
+  // A rewrite: the router does not look for one when false (one test per request).
+  bool extras = false;
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
   RequestObserver* observer = nullptr;  // e.g. the rollback guard watching this version
@@ -102,13 +109,22 @@ class RouteTable {
   // cluster, policy). resolve() does it with the target's key; the stream does it again for a
   // split sticky by a claim once a filter has verified the request's identity.
   // Inline: resolve() runs it for every request.
+  // A key forced to a cluster (test users) goes there whatever the weights.
   static void pickCluster(const Target& target, std::string_view key, RouteDecision& out) {
-    const size_t slot =
-        target.pools.size() > 1 ? pickByBucket(target.bounds, stickyBucket(key)) : 0;
+    size_t slot = 0;
+    if (target.pools.size() > 1) {
+      slot = pickByBucket(target.bounds, stickyBucket(key));
+      if (target.forced != nullptr) slot = forcedSlot(*target.forced, key, slot);
+    }
     out.cluster_slot = slot;
     out.pool = target.pools[slot];
     out.cluster = target.clusters[slot];
     out.policy = target.policies[slot];
+  }
+
+  static size_t forcedSlot(const config::ForcedKeys& forced, std::string_view key, size_t slot) {
+    const int found = forced.find(key);
+    return found >= 0 ? static_cast<size_t>(found) : slot;
   }
 
   const RouteEntry* match(std::string_view path) const;

@@ -63,6 +63,7 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   }
   if (!has_host) h.add("host", cluster_->endpoints.front().text);
   if (!decision_.target->version.empty()) h.set("x-api-version", decision_.target->version);
+  if (decision_.target->extras) setUpExtras(headers);
 
   callbacks_->setDownstreamWatermarkCallbacks(this);
   timer_ = callbacks_->dispatcher().createTimer([this] { onTimeout(); });
@@ -87,6 +88,22 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   }
   startAttempt(first_timeout);
   return http::FilterHeadersStatus::StopIteration;
+}
+
+namespace {
+
+void rewritePath(const Target& target, size_t slot, http::RequestHeaders& headers) {
+  if (target.rewrites.empty()) return;
+  const config::PathRewrite* rewrite = target.rewrites[slot];
+  std::string path;
+  if (rewrite != nullptr && rewrite->apply(headers.path, path)) headers.path = std::move(path);
+}
+
+}  // namespace
+
+void Router::setUpExtras(http::RequestHeaders& headers) {
+  const Target& target = *decision_.target;
+  rewritePath(target, decision_.cluster_slot, headers);
 }
 
 void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {

@@ -62,6 +62,8 @@ class Router final : public http::StreamFilter,
 
  private:
   void startAttempt(std::chrono::milliseconds attempt_timeout);
+  // A target with a rewrite (Target::extras): applies the rewrite of the picked cluster.
+  void setUpExtras(http::RequestHeaders& headers);
   // An attempt failed before any of its response reached the client: retried when the policy
   // says so, else the client gets `status`.
   void attemptFailed(AttemptOutcome outcome, int upstream_status, int status, const char* title,

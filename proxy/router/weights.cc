@@ -23,6 +23,10 @@ bool WeightOverrides::unpin(const std::string& route) {
 
 std::optional<std::string> WeightOverrides::pinned(const std::string& route) const {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (halted_) {
+    auto halt = halt_pins_.find(route);
+    if (halt != halt_pins_.end()) return halt->second;
+  }
   auto it = pins_.find(route);
   if (it == pins_.end()) return std::nullopt;
   return it->second;
@@ -31,6 +35,32 @@ std::optional<std::string> WeightOverrides::pinned(const std::string& route) con
 std::map<std::string, std::string> WeightOverrides::pins() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return pins_;
+}
+
+void WeightOverrides::halt(std::map<std::string, std::string> pins) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  halted_ = true;
+  halt_pins_ = std::move(pins);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+bool WeightOverrides::resume() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!halted_) return false;
+  halted_ = false;
+  halt_pins_.clear();
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return true;
+}
+
+bool WeightOverrides::halted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return halted_;
+}
+
+std::map<std::string, std::string> WeightOverrides::haltPins() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return halt_pins_;
 }
 
 bool WeightOverrides::clear(const std::string& route, const std::string& version) {

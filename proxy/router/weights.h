@@ -27,11 +27,19 @@ class WeightOverrides {
 
   void set(const std::string& route, const std::string& version, Weights weights);
   // Pins a versioned route to one version: every request of the route resolves to it, whatever
-  // its X-API-Version or path says (a rollback step). One pin per route.
+  // its X-API-Version or path says (a rollback step). One pin per route. pinned() answers the
+  // halt's pin first (see halt()).
   void pin(const std::string& route, const std::string& version);
   bool unpin(const std::string& route);
   std::optional<std::string> pinned(const std::string& route) const;
   std::map<std::string, std::string> pins() const;
+  // The migration kill switch: while halted, each route of `pins` resolves to its version there
+  // whatever its own pin and the request say. The halt is a layer over the pins and weights, so
+  // resume() leaves in effect whatever they are then (a rollback during the halt stays).
+  void halt(std::map<std::string, std::string> pins);
+  bool resume();  // false when not halted
+  bool halted() const;
+  std::map<std::string, std::string> haltPins() const;
   // Returns false when there was nothing to clear.
   bool clear(const std::string& route, const std::string& version);
   std::optional<Weights> get(const std::string& route, const std::string& version) const;
@@ -44,6 +52,8 @@ class WeightOverrides {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::string>, Weights> overrides_;
   std::map<std::string, std::string> pins_;  // route -> version
+  bool halted_ = false;
+  std::map<std::string, std::string> halt_pins_;  // route -> version, while halted_
   std::atomic<uint64_t> generation_{1};
 };
 

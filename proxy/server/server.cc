@@ -1,6 +1,7 @@
 #include "proxy/server/server.h"
 
 #include <event2/event.h>
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <unistd.h>
 
@@ -14,11 +15,13 @@
 #include "proxy/admin/admin_server.h"
 #include "proxy/admin/console.h"
 #include "proxy/common/logging.h"
+#include "proxy/common/rfc3339.h"
 #include "proxy/common/uuid.h"
 #include "proxy/event/libevent.h"
 #include "proxy/redis/stats.h"
 #include "proxy/rollback/admin_handlers.h"
 #include "proxy/rollback/manager.h"
+#include "proxy/rollback/state_file.h"
 #include "proxy/server/admin_views.h"
 #include "proxy/server/endpoint_prober.h"
 #include "proxy/server/worker.h"
@@ -235,6 +238,9 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   for (const auto& dropped : result.dropped) {
     SY_LOG(Warn, "%s: weight override dropped: %s", trigger, dropped.c_str());
   }
+  // A halted migration stays halted: every versioned route of the new configuration (new ones
+  // too) goes to its stable version under it.
+  if (halt_.halted) overrides_.halt(stableVersions(*next));
   // The new settings apply to the runtime state from here on; requests in flight keep the
   // configuration they started under.
   config_ = next;
@@ -270,6 +276,122 @@ void Server::publishWeights() {
     if (r.versions.empty()) publish(r.name, "", r.target);
     for (const auto& v : r.versions) publish(r.name, v.name, v.target);
   }
+  persistMigrationLocked();
+}
+
+void Server::loadMigrationStateLocked() {
+  migration_loaded_ = true;
+  if (migration_file_.empty()) return;
+  std::string content;
+  std::string error;
+  const rollback::ReadResult read = rollback::readWholeFile(migration_file_, content, error);
+  if (read == rollback::ReadResult::Missing) return;
+  MigrationState state;
+  if (read == rollback::ReadResult::Failed) {
+    SY_LOG(Error, "migration state %s: %s; starting without it", migration_file_.c_str(),
+           error.c_str());
+    return;
+  }
+  const json doc = json::parse(content, nullptr, false);
+  if (doc.is_discarded() || !decodeMigrationState(doc, state, error)) {
+    if (doc.is_discarded()) error = "not valid JSON";
+    std::string move_error;
+    const std::string aside = rollback::moveAside(migration_file_, time_.systemNow(), move_error);
+    SY_LOG(Error, "migration state %s: %s; moved aside to %s, starting without it",
+           migration_file_.c_str(), error.c_str(), aside.empty() ? "(failed)" : aside.c_str());
+    return;
+  }
+  for (const auto& [key, weights] : state.weights) {
+    const router::OverrideCheck check =
+        router::checkOverride(*config_, key.first, key.second, weights);
+    if (!check.ok()) {
+      SY_LOG(Warn, "migration state: weight override of route %s%s%s ignored: %s",
+             key.first.c_str(), key.second.empty() ? "" : " version ", key.second.c_str(),
+             check.message.c_str());
+      continue;
+    }
+    overrides_.set(key.first, key.second, weights);
+    SY_LOG(Info, "migration state: weight override of route %s%s%s restored", key.first.c_str(),
+           key.second.empty() ? "" : " version ", key.second.c_str());
+  }
+  if (state.halt.halted) {
+    halt_ = state.halt;
+    overrides_.halt(stableVersions(*config_));
+    SY_LOG(Warn,
+           "migration state: the migration is halted (since %s, by %s): every versioned "
+           "route serves its stable version until POST /migration/resume",
+           halt_.since.c_str(), halt_.by.c_str());
+  }
+}
+
+void Server::persistMigrationLocked() {
+  if (halted_gauge_ != nullptr) halted_gauge_->Set(halt_.halted ? 1 : 0);
+  if (!migration_loaded_ || migration_file_.empty()) return;
+  MigrationState state{halt_, overrides_.all()};
+  const std::string error =
+      rollback::writeFileAtomically(migration_file_, encodeMigrationState(state).dump(2) + "\n");
+  if (!error.empty()) {
+    SY_LOG(Error, "migration state %s not saved: %s", migration_file_.c_str(), error.c_str());
+  }
+}
+
+namespace {
+
+std::string caller(const admin::AdminRequest& request) {
+  auto it = request.headers.find("x-switchyard-client");
+  if (it == request.headers.end() || it->second.empty()) return "api";
+  return it->second.substr(0, 64);
+}
+
+}  // namespace
+
+admin::AdminResponse Server::haltMigration(const admin::AdminRequest& request) {
+  std::string reason;
+  if (!request.body.empty()) {
+    const json body = json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return admin::problemResponse(400,
+                                    "the body must be a JSON object, e.g. {\"reason\": \"...\"}");
+    }
+    if (body.contains("reason")) {
+      if (!body["reason"].is_string())
+        return admin::problemResponse(400, "\"reason\" must be a string");
+      reason = body["reason"].get<std::string>().substr(0, 500);
+    }
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (halt_.halted) {
+    return admin::problemResponse(409, "Conflict",
+                                  "the migration is already halted (since " + halt_.since + " by " +
+                                      halt_.by + "); POST /migration/resume first");
+  }
+  halt_ = {true, common::formatRfc3339(time_.systemNow()), caller(request), reason};
+  const auto pins = stableVersions(*config_);
+  overrides_.halt(pins);
+  persistMigrationLocked();
+  std::string routes;
+  for (const auto& [route, version] : pins) {
+    routes += (routes.empty() ? "" : ", ") + route + "->" + version;
+  }
+  SY_LOG(Warn, "migration halted by %s%s%s: every versioned route serves its stable version (%s)",
+         halt_.by.c_str(), reason.empty() ? "" : ": ", reason.c_str(),
+         routes.empty() ? "no versioned route" : routes.c_str());
+  return admin::jsonResponse(200, migrationView(*config_, halt_, overrides_));
+}
+
+admin::AdminResponse Server::resumeMigration(const admin::AdminRequest& request) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!halt_.halted) {
+    return admin::problemResponse(409, "Conflict", "the migration is not halted");
+  }
+  overrides_.resume();
+  const std::string since = halt_.since;
+  halt_ = {};
+  persistMigrationLocked();
+  SY_LOG(Warn,
+         "migration resumed by %s (halted since %s): routes follow their pins and weights again",
+         caller(request).c_str(), since.c_str());
+  return admin::jsonResponse(200, migrationView(*config_, halt_, overrides_));
 }
 
 std::string Server::setWeights(const std::string& route, const std::string& version,
@@ -315,6 +437,11 @@ int Server::run() {
   run_ = &run;
   run.stats = std::make_unique<stats::ProxyStats>(*registry_);
   stats_ = run.stats.get();
+  halted_gauge_ = &prometheus::BuildGauge()
+                       .Name("switchyard_migration_halted")
+                       .Help("1 while the migration is halted (POST /migration/halt), else 0")
+                       .Register(*registry_)
+                       .Add({});
   run.traffic = std::make_unique<stats::TrafficWindow>(
       std::vector<stats::TrafficWindow::Source>{
           {&run.stats->downstream_requests,
@@ -519,6 +646,9 @@ void Server::startRollback(Run& run) {
 void Server::startWorkers(Run& run) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    // Halt and weight overrides of the last run apply before the first request is routed.
+    migration_file_ = migrationStateFile(*config_);
+    loadMigrationStateLocked();
     active_ = activateConfig(config_, state_, run.clusters.get());
     for (uint32_t w = 0; w < run.workers; ++w) {
       workers_.push_back(std::make_unique<Worker>(w, active_, *run.stats, run.listeners, run.fds[w],
@@ -612,6 +742,16 @@ void Server::registerAdmin(Run& run) {
         return admin::jsonResponse(200, r.body);
       },
       true);
+  admin.addHandler("GET", "/migration", admin::jsonHandler([this] {
+                     std::lock_guard<std::mutex> lock(mutex_);
+                     return migrationView(*config_, halt_, overrides_);
+                   }));
+  admin.addHandler(
+      "POST", "/migration/halt",
+      [this](const admin::AdminRequest& req) { return haltMigration(req); }, true);
+  admin.addHandler(
+      "POST", "/migration/resume",
+      [this](const admin::AdminRequest& req) { return resumeMigration(req); }, true);
   admin.addHandler(
       "POST", "/reload",
       [this](const admin::AdminRequest&) {

@@ -14,6 +14,7 @@
 #include "proxy/common/time.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/active_config.h"
+#include "proxy/server/migration.h"
 #include "proxy/upstream/runtime_state.h"
 
 namespace prometheus {
@@ -29,7 +30,9 @@ class RollbackManager;
 }
 namespace switchyard::admin {
 class AdminServer;
-}
+struct AdminRequest;
+struct AdminResponse;
+}  // namespace switchyard::admin
 namespace switchyard::event {
 class LibeventDispatcher;
 }
@@ -95,8 +98,17 @@ class Server {
   config::ConfigConstSharedPtr currentConfig() const;
   ActiveConfigPtr currentActive() const;
   ReloadResult reloadLocked(const char* trigger);
-  // Sets switchyard_route_weight for every split in effect; call with mutex_ held.
+  // Sets switchyard_route_weight for every split in effect and saves the weight overrides to the
+  // migration state file; call with mutex_ held.
   void publishWeights();
+  // The migration state file (migration.h): read once at start, before the workers route
+  // anything; written after every change of the weight overrides or of the halt. Both with
+  // mutex_ held.
+  void loadMigrationStateLocked();
+  void persistMigrationLocked();
+  // POST /migration/halt and /migration/resume.
+  admin::AdminResponse haltMigration(const admin::AdminRequest& request);
+  admin::AdminResponse resumeMigration(const admin::AdminRequest& request);
 
   // The parts of run(), in the order they run.
   bool openSockets(Run& run);
@@ -121,6 +133,10 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   stats::ProxyStats* stats_ = nullptr;
   std::vector<prometheus::Gauge*> weight_gauges_;
+  HaltRecord halt_;                // guarded by mutex_
+  std::string migration_file_;     // "" without a rollback state file
+  bool migration_loaded_ = false;  // nothing is written before the file was read
+  prometheus::Gauge* halted_gauge_ = nullptr;
   rollback::RollbackManager* rollback_ = nullptr;  // set while run() runs; null without plans
   std::atomic<event::LibeventDispatcher*> main_{nullptr};  // set while run()'s loop runs
   // What run() set up; set before any other thread starts and cleared after they stop.

@@ -786,6 +786,28 @@ TEST_F(RouterTest, ReplayedBodyIsSentAgainInFull) {
   EXPECT_TRUE(second.releasedReusable());
 }
 
+// The second retry sends the body in full too (its bytes are a copy of a copy by then).
+TEST_F(RouterTest, EveryRetrySendsTheWholeBody) {
+  const RetryConfig config;
+  useRetry(config);
+  http::RequestHeaders& h = request("PUT", "/api/orders/17");
+  h.content_length = 11;
+  start(false);
+  FakeUpstreamConnection& first = pool().ready();
+  sendBody("hello world", true);
+  first.respond(503, true);
+  const auto waits = backoffs(config, 2);
+  advance(waits[0]);
+  FakeUpstreamConnection& second = pool().ready();
+  EXPECT_EQ(second.body(), "hello world");
+  second.respond(503, true);
+  advance(waits[1]);
+  FakeUpstreamConnection& third = pool().ready();
+  EXPECT_EQ(third.body(), "hello world");
+  third.respond(200, true);
+  EXPECT_EQ(clientStatus(), 200);
+}
+
 // A body that grows past max_replay_body_bytes is streamed rather than kept, and its request is
 // then not retried.
 TEST_F(RouterTest, BodyLargerThanTheReplayLimitStreamsAndIsNotRetried) {

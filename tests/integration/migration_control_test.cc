@@ -1,0 +1,294 @@
+// Migration control against the real binary: the kill switch (POST /migration/halt and
+// /migration/resume, kept across a kill -9), and bad calls that change nothing.
+
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace switchyard::test::integration {
+namespace {
+
+using nlohmann::json;
+const std::string Token = "integration-secret-token";
+
+class MigrationControlTest : public ProxyTest {
+ protected:
+  void SetUp() override {
+    ProxyTest::SetUp();
+    v1_ = &addUpstream("v1");
+    v2_ = &addUpstream("v2");
+  }
+
+  // Route `api`: v1 on legacy, v2 (the default) on modern; rollback state in the test's directory.
+  ProxyConfig config(const std::string& v2_extra = "", const std::string& plan_steps = "") {
+    ProxyConfig c;
+    c.clusters.push_back({"legacy", {v1_->address()}, ""});
+    c.clusters.push_back({"modern", {v2_->address()}, ""});
+    c.routes.push_back({"api", "/api/", "",
+                        "    versions:\n"
+                        "      default: v2\n"
+                        "      v1: {cluster: legacy}\n"
+                        "      v2: {split: [{cluster: modern, weight: 100}, "
+                        "{cluster: legacy, weight: 0}]" +
+                            v2_extra + "}\n"});
+    c.top_extra =
+        "rollback:\n"
+        "  state_file: " +
+        tempDir() +
+        "/rollback.json\n"
+        "  plans:\n"
+        "    - route: api\n"
+        "      steps:\n" +
+        (plan_steps.empty() ? "        - pin_version: {version: v1}\n" : plan_steps);
+    return c;
+  }
+
+  std::string side(const std::string& path = "/api/orders", const Headers& headers = {}) {
+    Response r = httpRequest(port(), "GET", path, headers, {});
+    return r.status == 200 ? r.header("x-upstream-name").value_or("?") : std::to_string(r.status);
+  }
+  Response admin(std::string_view method, std::string_view path, std::string_view body = {},
+                 const std::string& token = Token) {
+    Headers h;
+    if (!token.empty()) h.push_back({"Authorization", "Bearer " + token});
+    if (!body.empty()) h.push_back({"Content-Type", "application/json"});
+    return httpRequest(adminPort(), method, path, h, body);
+  }
+  json migration() {
+    Response r = httpGet(adminPort(), "/migration");
+    EXPECT_EQ(r.status, 200);
+    return json::parse(r.body, nullptr, false);
+  }
+  std::string metrics() { return httpGet(adminPort(), "/metrics").body; }
+  // An admin listener's refusal: `status` with a problem+json body.
+  static ::testing::AssertionResult isAdminProblem(const Response& r, int status) {
+    if (r.status != status) {
+      return ::testing::AssertionFailure() << "status " << r.status << ": " << r.body;
+    }
+    if (r.header("content-type") != std::optional<std::string>("application/problem+json")) {
+      return ::testing::AssertionFailure()
+             << "content type " << r.header("content-type").value_or("");
+    }
+    return ::testing::AssertionSuccess();
+  }
+
+  TestUpstream* v1_ = nullptr;
+  TestUpstream* v2_ = nullptr;
+};
+
+TEST_F(MigrationControlTest, HaltSendsEveryRouteToItsStableVersionUntilResumedAcrossKillNine) {
+  const ProxyConfig c = config();
+  startProxy(c);
+  EXPECT_EQ(side(), "v2");
+  json m = migration();
+  EXPECT_EQ(m["halted"], false) << m.dump();
+  ASSERT_EQ(m["routes"].size(), 1u);
+  EXPECT_EQ(m["routes"][0]["stable_version"], "v1");
+  EXPECT_NE(metrics().find("switchyard_migration_halted 0"), std::string::npos);
+
+  Response r = admin("POST", "/migration/halt", R"({"reason":"v2 pages"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["halted"], true);
+  // Whatever the request asks for.
+  EXPECT_EQ(side(), "v1");
+  EXPECT_EQ(side("/api/v2/orders"), "v1");
+  EXPECT_EQ(side("/api/orders", {{"X-API-Version", "2"}}), "v1");
+  m = migration();
+  EXPECT_EQ(m["halted"], true);
+  EXPECT_EQ(m["by"], "api");
+  EXPECT_EQ(m["reason"], "v2 pages");
+  EXPECT_EQ(m["routes"][0]["halted_to"], "v1");
+  const std::string since = m["since"];
+  EXPECT_NE(metrics().find("switchyard_migration_halted 1"), std::string::npos);
+  const std::string actions = httpGet(adminPort(), "/actions").body;
+  EXPECT_NE(actions.find("/migration/halt"), std::string::npos) << actions;
+
+  // Halting twice is a conflict that changes nothing.
+  r = admin("POST", "/migration/halt");
+  EXPECT_TRUE(isAdminProblem(r, 409)) << r.body;
+  EXPECT_EQ(migration()["since"], since);
+
+  // kill -9 and start again: still halted, from the first request on.
+  proxy().terminate(SIGKILL);
+  proxy().waitExit(5s);
+  startProxy(c);
+  EXPECT_EQ(side(), "v1");
+  m = migration();
+  EXPECT_EQ(m["halted"], true);
+  EXPECT_EQ(m["since"], since);
+
+  r = admin("POST", "/migration/resume");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(side(), "v2");
+  EXPECT_EQ(side("/api/v1/orders"), "v1");
+  EXPECT_EQ(migration()["halted"], false);
+  EXPECT_NE(metrics().find("switchyard_migration_halted 0"), std::string::npos);
+  r = admin("POST", "/migration/resume");
+  EXPECT_TRUE(isAdminProblem(r, 409)) << r.body;
+  EXPECT_EQ(side(), "v2");
+
+  // And resumed stays resumed after a restart.
+  stopProxy();
+  startProxy(c);
+  EXPECT_EQ(side(), "v2");
+  EXPECT_EQ(migration()["halted"], false);
+}
+
+TEST_F(MigrationControlTest, HaltAndResumeNeedTheTokenAndAWellFormedBody) {
+  startProxy(config());
+  EXPECT_EQ(admin("POST", "/migration/halt", "", "").status, 401);
+  EXPECT_EQ(admin("POST", "/migration/halt", "", "wrong-token").status, 401);
+  EXPECT_TRUE(isAdminProblem(admin("POST", "/migration/halt", "[1,2]"), 400));
+  EXPECT_TRUE(isAdminProblem(admin("POST", "/migration/halt", R"({"reason":7})"), 400));
+  EXPECT_EQ(migration()["halted"], false);
+  EXPECT_EQ(side(), "v2");
+
+  ASSERT_EQ(admin("POST", "/migration/halt").status, 200);
+  EXPECT_EQ(admin("POST", "/migration/resume", "", "").status, 401);
+  EXPECT_EQ(migration()["halted"], true);
+  EXPECT_EQ(side(), "v1");
+}
+
+TEST_F(MigrationControlTest, TheStableVersionIsTheOneTheRollbackPins) {
+  // A third version, pinned by the plan: the halt goes there, not to the oldest.
+  addUpstream("v3");
+  ProxyConfig c = config("", "        - pin_version: {version: v3}\n");
+  c.clusters.push_back({"newest", {upstreams_.back()->address()}, ""});
+  c.routes[0].extra += "      v3: {cluster: newest}\n";
+  startProxy(c);
+  EXPECT_EQ(migration()["routes"][0]["stable_version"], "v3");
+  ASSERT_EQ(admin("POST", "/migration/halt").status, 200);
+  EXPECT_EQ(side(), "v3");
+  EXPECT_EQ(side("/api/v1/x"), "v3");
+}
+
+TEST_F(MigrationControlTest, APinnedV1GetsV2RequestsWithV1sPathsAndTheQueryKept) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1:\n"
+      "        cluster: legacy\n"
+      "        rewrite: {regex: '^/api/v2/(.*)$', to: '/api/v1/\\1'}\n"
+      "      v2: {cluster: modern}\n";
+  startProxy(c);
+  Response r = httpGet(port(), "/api/v2/orders/7?page=2");
+  EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v2"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v2/orders/7?page=2"));
+  r = httpGet(port(), "/api/v1/orders");
+  EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v1"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v1/orders"));
+
+  ASSERT_EQ(admin("POST", "/migration/halt").status, 200);
+  r = httpGet(port(), "/api/v2/orders/7?page=2");
+  EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v1"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v1/orders/7?page=2"))
+      << r.body;
+  // A path the rewrite does not match goes as it came.
+  r = httpGet(port(), "/api/orders");
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/orders"));
+}
+
+TEST_F(MigrationControlTest, TestUsersAreForcedToTheNewSideWhateverTheWeights) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2:\n"
+      "        split: [{cluster: legacy, weight: 100}, {cluster: modern, weight: 0}]\n"
+      "        sticky: {header: X-User-Id}\n"
+      "        force: [{cluster: modern, keys: [u123, u456]}]\n";
+  startProxy(c);
+  EXPECT_EQ(side("/api/x", {{"X-User-Id", "u123"}}), "v2");
+  EXPECT_EQ(side("/api/x", {{"X-User-Id", "u456"}}), "v2");
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(side("/api/x", {{"X-User-Id", "user-" + std::to_string(i)}}), "v1");
+  }
+  // A runtime override does not move them either.
+  Response r = admin("POST", "/routes/weights",
+                     R"({"route":"api","version":"v2","weights":{"legacy":100}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(side("/api/x", {{"X-User-Id", "u123"}}), "v2");
+}
+
+TEST_F(MigrationControlTest, RuntimeWeightsSurviveARestartAndStaleOnesAreIgnored) {
+  const ProxyConfig c = config();
+  startProxy(c);
+  EXPECT_EQ(side(), "v2");
+  Response r = admin("POST", "/routes/weights",
+                     R"({"route":"api","version":"v2","weights":{"legacy":100}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(side(), "v1");
+
+  proxy().terminate(SIGKILL);
+  proxy().waitExit(5s);
+  startProxy(c);
+  EXPECT_EQ(side(), "v1");
+  json routes = json::parse(httpGet(adminPort(), "/routes").body);
+  EXPECT_EQ(routes["routes"][0]["versions"]["v2"]["overridden"], true) << routes.dump();
+
+  // Cleared is cleared after a restart too.
+  r = admin("POST", "/routes/weights", R"({"route":"api","version":"v2","weights":null})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(side(), "v2");
+  stopProxy();
+  startProxy(c);
+  EXPECT_EQ(side(), "v2");
+
+  // An override the configuration no longer fits is dropped with a warning.
+  r = admin("POST", "/routes/weights",
+            R"({"route":"api","version":"v2","weights":{"legacy":100}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  stopProxy();
+  ProxyConfig without_legacy = c;
+  without_legacy.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2: {cluster: modern}\n";
+  startProxy(without_legacy);
+  EXPECT_EQ(side(), "v2");
+  EXPECT_NE(proxy().output().find("weight override of route api version v2 ignored"),
+            std::string::npos)
+      << proxy().output();
+}
+
+std::string runValidate(const std::string& path, int& exit_code) {
+  Process p(SWITCHYARD_BIN, {"--validate", "--config", path});
+  std::optional<int> code = p.waitExit(10s);
+  if (!code) {
+    p.stop(1s);
+    exit_code = -1;
+  } else {
+    exit_code = *code;
+  }
+  return p.output();
+}
+
+TEST_F(MigrationControlTest, BadRewritesAndForcedKeysAreConfigErrors) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy, rewrite: {prefix: api/v2/, to: /api/v1/}}\n"
+      "      v2:\n"
+      "        split: [{cluster: legacy, weight: 1}, {cluster: modern, weight: 1}]\n"
+      "        force: [{cluster: modern, keys: [u1]}]\n";
+  int code = -1;
+  const std::string output = runValidate(writeFile("bad.yaml", c.render(18080, 19901)), code);
+  EXPECT_EQ(code, 1) << output;
+  EXPECT_NE(output.find("routes[0].versions.v1.rewrite.prefix: invalid prefix \"api/v2/\" "
+                        "(must start with \"/\")"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("routes[0].versions.v2.force: forced keys need \"sticky\""),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("bad.yaml:"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace switchyard::test::integration

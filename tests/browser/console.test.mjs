@@ -12,7 +12,8 @@
 // (b) with the token, v2's slider to 100 % with the keyboard, applied and confirmed: /routes
 // shows 100/0 and so does the page; (c) v2 breaks, traffic flows until the guard trips: the page
 // shows the route rolled back and the execution with its steps; (d) resume from the page;
-// (e) screenshots at 1280x800 and 420x900 in ARTIFACT_DIR; finally the actions are in /actions,
+// (f) halt the whole migration from the page (every route to its stable version; /migration
+// says so, and so does the page), then resume it; (e) screenshots at 1280x800 and 420x900 in ARTIFACT_DIR; finally the actions are in /actions,
 // recorded as the console's, polling pauses while the tab is hidden, and a banner shows while
 // the admin listener cannot be reached.
 // Every wait is bounded; the whole run stops itself after 58 s; exit code 0 only on success.
@@ -480,6 +481,40 @@ async function main() {
       .catch(() => { throw new TestFailure('the page does not show the route active again'); });
   });
 
+  await step('(f) halt the migration from the page, then resume it', async () => {
+    await page.waitForSelector('#halt-button:not([hidden])', { timeout: 6000 })
+      .catch(() => { throw new TestFailure('the page shows no Halt button'); });
+    check(await page.$eval('#halt-button', (el) => el.dataset.action) === 'halt',
+      'the kill switch does not offer to halt a running migration');
+    let before = await resultSeq(page);
+    await page.click('#halt-button');
+    let request = await confirmDialog(page);
+    check(/POST \/migration\/halt/.test(request), `confirmation shows ${request}`);
+    let result = await nextResult(page, before, 'halt');
+    check(result.status === 200, `halt answered ${result.status}: ${result.text}`);
+    const halted = await adminJson('/migration');
+    check(halted.halted === true, `/migration after halt: ${JSON.stringify(halted)}`);
+    const api = (halted.routes || []).find((r) => r.route === ROUTE);
+    check(api && api.halted_to === 'v1', `route ${ROUTE} during the halt: ${JSON.stringify(api)}`);
+    await page.waitForFunction(() => document.getElementById('halt-button').dataset.action === 'resume',
+      { timeout: 6000 }).catch(() => { throw new TestFailure('the page does not show the halt'); });
+    await page.waitForFunction(() => /halted/.test(document.getElementById('migration-body').textContent),
+      { timeout: 6000 }).catch(() => { throw new TestFailure('the migration panel does not say halted'); });
+    await screenshot(page, 'console-halted.png', 1280, 800);
+
+    before = await resultSeq(page);
+    await page.click('#halt-button');
+    request = await confirmDialog(page);
+    check(/POST \/migration\/resume/.test(request), `confirmation shows ${request}`);
+    result = await nextResult(page, before, 'resume migration');
+    check(result.status === 200, `resume answered ${result.status}: ${result.text}`);
+    const running = await adminJson('/migration');
+    check(running.halted === false, `/migration after resume: ${JSON.stringify(running)}`);
+    const w = await v2Weights();
+    check(w.weights.v1 === 10 && w.weights.v2 === 90 && !w.pinned,
+      `weights after the migration resumed: ${JSON.stringify(w)}`);
+  });
+
   await step('the actions are recorded as the console\'s', async () => {
     const { actions } = await adminJson('/actions');
     check(Array.isArray(actions), '/actions has no list');
@@ -488,6 +523,8 @@ async function main() {
       `/actions has no successful weight change by the console: ${JSON.stringify(actions.slice(0, 5))}`);
     const resume = actions.find((a) => a.path === '/rollback/resume' && a.status === 200);
     check(resume && resume.client === 'console', 'resume is not recorded as the console\'s');
+    const halt = actions.find((a) => a.path === '/migration/halt' && a.status === 200);
+    check(halt && halt.client === 'console', 'the halt is not recorded as the console\'s');
     check(actions.some((a) => a.status === 401), 'the refused calls are not recorded');
     await page.waitForFunction(() => /routes\/weights/.test(document.getElementById('actions').textContent),
       { timeout: 5000 }).catch(() => { throw new TestFailure('the page does not list the actions'); });

@@ -116,16 +116,18 @@ bool idempotent(const http::RequestHeaders& request) {
 void Router::setUpExtras(http::RequestHeaders& headers) {
   const Target& target = *decision_.target;
   if (target.fallback != nullptr && idempotent(headers)) {
-    fallback_from_ = &target;
-    original_path_ = headers.path;
-    request_start_ = ctx_.time.monotonicNow();
+    fallback_ = std::make_unique<Fallback>();
+    fallback_->from = &target;
+    fallback_->original_path = headers.path;
+    fallback_->request_start = ctx_.time.monotonicNow();
   }
   rewritePath(target, decision_.cluster_slot, headers);
 }
 
 bool Router::tryFallback(AttemptOutcome outcome, int upstream_status, int observed) {
-  if (fallback_from_ == nullptr || fell_back_ || response_started_) return false;
-  const config::FallbackConfig& fc = *fallback_from_->fallback_config;
+  if (fallback_ == nullptr || fallback_->taken || response_started_) return false;
+  Fallback& fb = *fallback_;
+  const config::FallbackConfig& fc = *fb.from->fallback_config;
   bool wanted = false;
   switch (outcome) {
     case AttemptOutcome::ConnectFailure:
@@ -149,28 +151,26 @@ bool Router::tryFallback(AttemptOutcome outcome, int upstream_status, int observ
   // The retry policy's overall deadline (and per-try timeout) when there is one, else what is
   // left of the route's timeout since the first attempt.
   const std::chrono::milliseconds left =
-      retry_
-          ? ceilMs(retry_->attemptTimeout(now))
-          : timeout_ - std::chrono::duration_cast<std::chrono::milliseconds>(now - request_start_);
+      retry_ ? ceilMs(retry_->attemptTimeout(now))
+             : timeout_ -
+                   std::chrono::duration_cast<std::chrono::milliseconds>(now - fb.request_start);
   if (left.count() <= 0) return false;
 
-  const Target& to = *fallback_from_->fallback;
+  const Target& to = *fb.from->fallback;
   std::string_view key = callbacks_->streamInfo().downstream_address;
   if (to.pools.size() > 1 && !to.sticky_header.empty()) {
     const std::string_view* value = request_->headers.get(to.sticky_header);
     if (value != nullptr && !value->empty()) key = *value;
   }
-  RouteTable::pickCluster(to, key, fallback_pick_);
-  fallback_pick_.target = &to;
-  fell_back_ = true;
-  fallback_timeout_ = left;
+  RouteTable::pickCluster(to, key, fb.pick);
+  fb.pick.target = &to;
+  fb.taken = true;
+  fb.timeout = left;
   // The version's guard sees its own failure, not the fallback's answer.
   callbacks_->streamInfo().observed_status = observed;
-  if (fallback_from_->stats != nullptr) {
-    fallback_from_->stats->fallbacks
-        .Add({{"route", decision_.route->name},
-              {"from", fallback_from_->version},
-              {"to", to.version}})
+  if (fb.from->stats != nullptr) {
+    fb.from->stats->fallbacks
+        .Add({{"route", decision_.route->name}, {"from", fb.from->version}, {"to", to.version}})
         .Increment();
   }
   if (timer_) timer_->disable();
@@ -182,19 +182,20 @@ bool Router::tryFallback(AttemptOutcome outcome, int upstream_status, int observ
   }
   request_sent_ = false;
   // Started from the loop, once the failed attempt's connection is handed back.
-  fallback_timer_ = callbacks_->dispatcher().createTimer([this] { startFallback(); });
-  fallback_timer_->enable(std::chrono::milliseconds(0));
+  fb.timer = callbacks_->dispatcher().createTimer([this] { startFallback(); });
+  fb.timer->enable(std::chrono::milliseconds(0));
   return true;
 }
 
 void Router::startFallback() {
   // The failed cluster's slots go back; the fallback cluster's admission applies from here.
   releaseSlots();
-  const Target& to = *fallback_pick_.target;
-  pool_ = fallback_pick_.pool;
-  cluster_ = fallback_pick_.cluster != nullptr ? fallback_pick_.cluster : &pool_->config();
+  const Fallback& fb = *fallback_;
+  const Target& to = *fb.pick.target;
+  pool_ = fb.pick.pool;
+  cluster_ = fb.pick.cluster != nullptr ? fb.pick.cluster : &pool_->config();
   last_endpoint_ = upstream::ConnPool::NoEndpoint;
-  admission_control_ = fallback_pick_.policy->admission;
+  admission_control_ = fb.pick.policy->admission;
   if (admission_control_ != nullptr) {
     if (!admission_control_->tryStartRequest()) {
       fail(503, "Service Unavailable",
@@ -203,10 +204,10 @@ void Router::startFallback() {
     }
     holds_request_slot_ = true;
   }
-  request_->path = original_path_;
-  rewritePath(to, fallback_pick_.cluster_slot, *request_);
+  request_->path = fb.original_path;
+  rewritePath(to, fb.pick.cluster_slot, *request_);
   request_->headers.set("x-api-version", to.version);
-  startAttempt(fallback_timeout_);
+  startAttempt(fb.timeout);
 }
 
 void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
@@ -259,7 +260,7 @@ void Router::releaseHeldSlots() {
 
 bool Router::tryRetry(AttemptOutcome outcome, int upstream_status,
                       const http::ResponseHeaders* response) {
-  if (!retry_ || response_started_ || fell_back_) return false;
+  if (!retry_ || response_started_ || fellBack()) return false;
   const RetryDecision decision =
       retry_->onAttemptFailed(outcome, upstream_status, response, ctx_.time.monotonicNow(),
                               ctx_.time.systemNow(), callbacks_->random());
@@ -293,7 +294,7 @@ bool Router::tryRetry(AttemptOutcome outcome, int upstream_status,
 void Router::attemptFailed(AttemptOutcome outcome, int upstream_status, int status,
                            const char* title, std::string detail) {
   if (tryRetry(outcome, upstream_status, nullptr)) return;
-  if (fallback_from_ != nullptr && tryFallback(outcome, upstream_status, status)) return;
+  if (fallback_ != nullptr && tryFallback(outcome, upstream_status, status)) return;
   fail(status, title, std::move(detail));
 }
 
@@ -418,9 +419,9 @@ void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream
     releaseConnection(false);
     return;
   }
-  if (fallback_from_ != nullptr) {
-    if (fell_back_) {
-      headers->headers.set("x-switchyard-fallback", fallback_from_->fallback->version);
+  if (fallback_ != nullptr) {
+    if (fallback_->taken) {
+      headers->headers.set("x-switchyard-fallback", fallback_->from->fallback->version);
     } else if (tryFallback(AttemptOutcome::Response, code, code)) {
       // As for a retry: this response is dropped with its connection.
       endAttempt(code, "");
@@ -543,7 +544,7 @@ void Router::fail(int status, const char* title, std::string detail) {
   http::LocalReply reply{status, title, std::move(detail), {}};
   const std::string& upstream_header = decision_.route->upstream_header;
   if (!upstream_header.empty()) reply.headers.add(upstream_header, cluster_->name);
-  if (fell_back_) reply.headers.add("x-switchyard-fallback", fallback_from_->fallback->version);
+  if (fellBack()) reply.headers.add("x-switchyard-fallback", fallback_->from->fallback->version);
   callbacks_->sendLocalReply(std::move(reply));
 }
 
@@ -577,7 +578,7 @@ void Router::onDestroy() {
   destroyed_ = true;
   timer_.reset();
   retry_timer_.reset();
-  fallback_timer_.reset();
+  fallback_.reset();
   breakerCancel();
   releaseSlots();
   endAttempt(0, "the request ended before the response (client gone)");

@@ -130,14 +130,19 @@ class Router final : public http::StreamFilter,
   bool body_held_ = false;            // body_ grew past its bound before a connection came
   bool destroyed_ = false;            // onDestroy() has run
   common::MonotonicTime attempt_start_{};
-  // Fallback (set only for a target with one, on a request that may take it).
-  const Target* fallback_from_ = nullptr;  // the target whose fallback applies
-  bool fell_back_ = false;                 // the fallback attempt is scheduled or under way
-  std::string original_path_;              // before any rewrite: the fallback rewrites it anew
-  common::MonotonicTime request_start_{};  // the fallback keeps to the first attempt's deadline
-  RouteDecision fallback_pick_;
-  std::chrono::milliseconds fallback_timeout_{0};
-  event::TimerPtr fallback_timer_;
+  // A request that may fall back (its target has a fallback, it is idempotent) carries this;
+  // others carry a null pointer, so the fallback costs them no construction.
+  struct Fallback {
+    const Target* from = nullptr;           // the target whose fallback applies
+    bool taken = false;                     // the fallback attempt is scheduled or under way
+    std::string original_path;              // before any rewrite: the fallback rewrites it anew
+    common::MonotonicTime request_start{};  // the fallback keeps to the first attempt's deadline
+    RouteDecision pick;
+    std::chrono::milliseconds timeout{0};
+    event::TimerPtr timer;
+  };
+  bool fellBack() const { return fallback_ != nullptr && fallback_->taken; }
+  std::unique_ptr<Fallback> fallback_;
 };
 
 }  // namespace switchyard::router

@@ -159,6 +159,28 @@ struct ForcedCluster {
   std::vector<std::string> keys;
 };
 
+// `fallback: {version: v1, on: [connect-failure, reset, timeout, 502, 503, 504]}` of a version:
+// an idempotent request whose attempt on this version failed (after its retries) is sent once to
+// the fallback version's cluster. `on` defaults to the list shown.
+struct FallbackConfig {
+  std::string version;
+  bool on_connect_failure = true;
+  bool on_reset = true;
+  bool on_timeout = true;
+  std::vector<int> statuses = {502, 503, 504};
+  // Where `version` was written, for the error when the route has no such version.
+  std::string path;
+  int line = 0;
+  int column = 0;
+
+  bool onStatus(int status) const {
+    for (int s : statuses) {
+      if (s == status) return true;
+    }
+    return false;
+  }
+};
+
 // Where the requests of a route (or of one version of a route) go: one cluster, or a split by
 // weight that is sticky per user.
 struct TargetConfig {
@@ -174,6 +196,8 @@ struct TargetConfig {
   // Test users: keys forced to a cluster of the split before the hash applies (needs `sticky`).
   std::vector<ForcedCluster> force;
   std::shared_ptr<const ForcedKeys> forced;  // `force` indexed; null without it
+  // Versions only: where a failed idempotent request goes once; null without `fallback`.
+  std::shared_ptr<const FallbackConfig> fallback;
 };
 
 // Filters' own configuration for a route or version (`filters: {retry: {...}}`), by position in

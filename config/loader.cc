@@ -707,6 +707,16 @@ class Loader {
     if (!has_default) {
       throw ConfigError(node, path, "missing required key \"default\"");
     }
+    for (const VersionConfig& v : out.versions) {
+      const FallbackConfig* f = v.target.fallback.get();
+      if (f == nullptr || out.findVersion(f->version) != nullptr) continue;
+      std::vector<std::string> names;
+      for (const VersionConfig& other : out.versions) names.push_back(other.name);
+      errors_.add(ConfigError(
+          f->path,
+          "unknown version " + quote(f->version) + " (defined versions: " + joined(names) + ")",
+          f->line, f->column));
+    }
     if (!out.default_version.empty() && out.findVersion(out.default_version) == nullptr) {
       std::vector<std::string> names;
       for (const VersionConfig& v : out.versions) names.push_back(v.name);
@@ -718,8 +728,9 @@ class Loader {
 
   void parseVersion(const YAML::Node& node, const std::string& path, const RouteConfig& route,
                     VersionConfig& out) {
-    MapReader m(node, path, errors_,
-                {"cluster", "split", "sticky", "deprecated", "filters", "rewrite", "force"});
+    MapReader m(
+        node, path, errors_,
+        {"cluster", "split", "sticky", "deprecated", "filters", "rewrite", "force", "fallback"});
     m.optional("filters", [this, &route, &out](const YAML::Node& n, const std::string& p) {
       parseRouteFilters(n, p, &route.filters, out.filters);
     });
@@ -749,6 +760,60 @@ class Loader {
     m.optional("deprecated", [&out](const YAML::Node& n, const std::string& p) {
       out.deprecated = std::make_shared<const DeprecationPolicy>(parseDeprecationPolicy(n, p));
     });
+    m.optional("fallback", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.target.fallback = parseFallback(n, p, out.name);
+    });
+  }
+
+  // fallback: {version: v1, on: [connect-failure, reset, timeout, 502, 503, 504]}
+  std::shared_ptr<const FallbackConfig> parseFallback(const YAML::Node& node,
+                                                      const std::string& path,
+                                                      const std::string& own_version) {
+    MapReader m(node, path, errors_, {"version", "on"});
+    if (!node.IsMap()) {
+      if (node.IsNull()) throw ConfigError(node, path, "expected {version: v1}");
+      return nullptr;  // the reader said why
+    }
+    auto out = std::make_shared<FallbackConfig>();
+    m.required("version", [&](const YAML::Node& n, const std::string& p) {
+      out->version = getString(n, p);
+      if (out->version == own_version) {
+        throw ConfigError(n, p, "a version cannot fall back to itself");
+      }
+      out->path = p;
+      out->line = lineOf(n);
+      out->column = n.Mark().column + 1;
+    });
+    m.optional("on", [&](const YAML::Node& n, const std::string& p) {
+      expectSequence(n, p);
+      if (n.size() == 0) throw ConfigError(n, p, "at least one failure is required");
+      out->on_connect_failure = out->on_reset = out->on_timeout = false;
+      out->statuses.clear();
+      size_t index = 0;
+      for (const YAML::Node& e : n) {
+        const std::string ep = child(p, index++);
+        const std::string text = getString(e, ep);
+        if (text == "connect-failure") {
+          out->on_connect_failure = true;
+        } else if (text == "reset") {
+          out->on_reset = true;
+        } else if (text == "timeout") {
+          out->on_timeout = true;
+        } else {
+          int status = 0;
+          auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), status);
+          if (ec != std::errc() || ptr != text.data() + text.size() || status < 500 ||
+              status > 599) {
+            throw ConfigError(e, ep,
+                              "invalid value " + quote(text) +
+                                  " (expected connect-failure, reset, timeout or a status from "
+                                  "500 to 599)");
+          }
+          out->statuses.push_back(status);
+        }
+      }
+    });
+    return out;
   }
 
   // rewrite: {prefix: /v2/, to: /v1/} or {regex: '^/v2/(.*)$', to: '/v1/\1'}
@@ -1171,6 +1236,14 @@ nlohmann::json configToJson(const Config& config) {
   };
   auto targetJson = [&rewriteJson](const TargetConfig& t, json& out) {
     if (t.rewrite != nullptr) out["rewrite"] = rewriteJson(*t.rewrite);
+    if (t.fallback != nullptr) {
+      json on = json::array();
+      if (t.fallback->on_connect_failure) on.push_back("connect-failure");
+      if (t.fallback->on_reset) on.push_back("reset");
+      if (t.fallback->on_timeout) on.push_back("timeout");
+      for (int s : t.fallback->statuses) on.push_back(s);
+      out["fallback"] = {{"version", t.fallback->version}, {"on", std::move(on)}};
+    }
     if (t.split.size() == 1 && t.sticky_header.empty() && t.sticky_claim.empty() &&
         t.split.front().rewrite == nullptr) {
       out["cluster"] = t.split.front().cluster;

@@ -44,6 +44,9 @@ struct StreamInfo {
   const config::DeprecationPolicy* deprecation = nullptr;
   std::string downstream_address;
   int response_code = 0;
+  // What the route version's RequestObserver records instead of response_code when not 0: the
+  // failure of the version's own attempt when its fallback version answered the client.
+  int observed_status = 0;
   bool local_reply = false;
   uint64_t request_body_bytes = 0;
   uint64_t response_body_bytes = 0;

@@ -44,7 +44,8 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
         has_rewrite = has_rewrite || rewrite != nullptr;
       }
       if (!has_rewrite) target.rewrites.clear();
-      target.extras = has_rewrite;
+      target.fallback_config = t.fallback.get();
+      target.extras = has_rewrite || t.fallback != nullptr;
       target.forced = t.forced.get();
       target.sticky_header = t.sticky_header;
       target.sticky_claim = t.sticky_claim;
@@ -72,6 +73,14 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       addTarget(v.target, v.name, v.deprecated ? v.deprecated.get() : r.deprecated.get(),
                 v.filters);
       e.version_names += (e.version_names.empty() ? "" : ", ") + v.name;
+    }
+    // Once every target is in place (the vector no longer moves).
+    for (Target& t : e.targets) {
+      if (t.fallback_config == nullptr) continue;
+      for (const Target& other : e.targets) {
+        if (other.version == t.fallback_config->version && &other != &t) t.fallback = &other;
+      }
+      if (t.fallback == nullptr) t.fallback_config = nullptr;
     }
     e.unknown_stats = stats(r.name, "unknown");
   }

@@ -39,7 +39,10 @@ struct Target {
   // The path rewrite of each cluster of the split, same order (the entry's own, else the
   // target's; null entries for none); empty when every one would be null.
   std::vector<const config::PathRewrite*> rewrites;
-  // A rewrite: the router does not look for one when false (one test per request).
+  // The fallback version's target and its settings; null without `fallback`.
+  const Target* fallback = nullptr;
+  const config::FallbackConfig* fallback_config = nullptr;
+  // A rewrite or a fallback: the router looks at neither when false (one test per request).
   bool extras = false;
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
@@ -93,6 +96,11 @@ class RouteTable {
 
   RouteTable(const config::Config& config, const PoolLookup& pools, const PolicyLookup& policies,
              const StatsLookup& stats, const ObserverLookup& observers = nullptr);
+  // Targets point at each other (a version's fallback): moved, never copied.
+  RouteTable(const RouteTable&) = delete;
+  RouteTable& operator=(const RouteTable&) = delete;
+  RouteTable(RouteTable&&) = default;
+  RouteTable& operator=(RouteTable&&) = default;
 
   // Recomputes every split's bucket ranges from the overrides (or the configuration where there
   // is none) and the pinned versions, and remembers the overrides' generation.

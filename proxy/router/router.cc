@@ -1,5 +1,10 @@
 #include "proxy/router/router.h"
 
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
+#include "proxy/stats/stats.h"
+
 namespace switchyard::router {
 
 namespace {
@@ -99,11 +104,110 @@ void rewritePath(const Target& target, size_t slot, http::RequestHeaders& header
   if (rewrite != nullptr && rewrite->apply(headers.path, path)) headers.path = std::move(path);
 }
 
+bool idempotent(const http::RequestHeaders& request) {
+  const std::string& m = request.method;
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" || m == "DELETE" ||
+         request.headers.get("idempotency-key") != nullptr ||
+         request.headers.get("x-operation-id") != nullptr;
+}
+
 }  // namespace
 
 void Router::setUpExtras(http::RequestHeaders& headers) {
   const Target& target = *decision_.target;
+  if (target.fallback != nullptr && idempotent(headers)) {
+    fallback_ = std::make_unique<Fallback>();
+    fallback_->from = &target;
+    fallback_->original_path = headers.path;
+    fallback_->request_start = ctx_.time.monotonicNow();
+  }
   rewritePath(target, decision_.cluster_slot, headers);
+}
+
+bool Router::tryFallback(AttemptOutcome outcome, int upstream_status, int observed) {
+  if (fallback_ == nullptr || fallback_->taken || response_started_) return false;
+  Fallback& fb = *fallback_;
+  const config::FallbackConfig& fc = *fb.from->fallback_config;
+  bool wanted = false;
+  switch (outcome) {
+    case AttemptOutcome::ConnectFailure:
+      wanted = fc.on_connect_failure;
+      break;
+    case AttemptOutcome::Reset:
+      wanted = fc.on_reset;
+      break;
+    case AttemptOutcome::Timeout:
+      wanted = fc.on_timeout;
+      break;
+    case AttemptOutcome::Response:
+      wanted = fc.onStatus(upstream_status);
+      break;
+  }
+  if (!wanted) return false;
+  // A body goes again only from the retry path's replay buffer, and only if all of it is there.
+  const bool has_body = request_->content_length > 0 || request_->chunked;
+  if (has_body && !(retry_ && replayable_)) return false;
+  const auto now = ctx_.time.monotonicNow();
+  // The retry policy's overall deadline (and per-try timeout) when there is one, else what is
+  // left of the route's timeout since the first attempt.
+  const std::chrono::milliseconds left =
+      retry_ ? ceilMs(retry_->attemptTimeout(now))
+             : timeout_ -
+                   std::chrono::duration_cast<std::chrono::milliseconds>(now - fb.request_start);
+  if (left.count() <= 0) return false;
+
+  const Target& to = *fb.from->fallback;
+  std::string_view key = callbacks_->streamInfo().downstream_address;
+  if (to.pools.size() > 1 && !to.sticky_header.empty()) {
+    const std::string_view* value = request_->headers.get(to.sticky_header);
+    if (value != nullptr && !value->empty()) key = *value;
+  }
+  RouteTable::pickCluster(to, key, fb.pick);
+  fb.pick.target = &to;
+  fb.taken = true;
+  fb.timeout = left;
+  // The version's guard sees its own failure, not the fallback's answer.
+  callbacks_->streamInfo().observed_status = observed;
+  if (fb.from->stats != nullptr) {
+    fb.from->stats->fallbacks
+        .Add({{"route", decision_.route->name}, {"from", fb.from->version}, {"to", to.version}})
+        .Increment();
+  }
+  if (timer_) timer_->disable();
+  if (!replay_.empty()) {
+    http::Buffer resend;
+    resend.move(replay_);
+    resend.move(body_);
+    body_.move(resend);
+  }
+  request_sent_ = false;
+  // Started from the loop, once the failed attempt's connection is handed back.
+  fb.timer = callbacks_->dispatcher().createTimer([this] { startFallback(); });
+  fb.timer->enable(std::chrono::milliseconds(0));
+  return true;
+}
+
+void Router::startFallback() {
+  // The failed cluster's slots go back; the fallback cluster's admission applies from here.
+  releaseSlots();
+  const Fallback& fb = *fallback_;
+  const Target& to = *fb.pick.target;
+  pool_ = fb.pick.pool;
+  cluster_ = fb.pick.cluster != nullptr ? fb.pick.cluster : &pool_->config();
+  last_endpoint_ = upstream::ConnPool::NoEndpoint;
+  admission_control_ = fb.pick.policy->admission;
+  if (admission_control_ != nullptr) {
+    if (!admission_control_->tryStartRequest()) {
+      fail(503, "Service Unavailable",
+           "the fallback cluster " + cluster_->name + " has too many concurrent requests");
+      return;
+    }
+    holds_request_slot_ = true;
+  }
+  request_->path = fb.original_path;
+  rewritePath(to, fb.pick.cluster_slot, *request_);
+  request_->headers.set("x-api-version", to.version);
+  startAttempt(fb.timeout);
 }
 
 void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
@@ -156,7 +260,7 @@ void Router::releaseHeldSlots() {
 
 bool Router::tryRetry(AttemptOutcome outcome, int upstream_status,
                       const http::ResponseHeaders* response) {
-  if (!retry_ || response_started_) return false;
+  if (!retry_ || response_started_ || fellBack()) return false;
   const RetryDecision decision =
       retry_->onAttemptFailed(outcome, upstream_status, response, ctx_.time.monotonicNow(),
                               ctx_.time.systemNow(), callbacks_->random());
@@ -190,6 +294,7 @@ bool Router::tryRetry(AttemptOutcome outcome, int upstream_status,
 void Router::attemptFailed(AttemptOutcome outcome, int upstream_status, int status,
                            const char* title, std::string detail) {
   if (tryRetry(outcome, upstream_status, nullptr)) return;
+  if (fallback_ != nullptr && tryFallback(outcome, upstream_status, status)) return;
   fail(status, title, std::move(detail));
 }
 
@@ -314,6 +419,19 @@ void Router::onResponseHeaders(http::ResponseHeadersPtr headers, bool end_stream
     releaseConnection(false);
     return;
   }
+  if (fallback_ != nullptr) {
+    if (fallback_->taken) {
+      headers->headers.set("x-switchyard-fallback", fallback_->from->fallback->version);
+    } else if (tryFallback(AttemptOutcome::Response, code, code)) {
+      // As for a retry: this response is dropped with its connection.
+      endAttempt(code, "");
+      auto& stats = pool_->stats();
+      stats.requests.get(code).Increment();
+      stats.duration.observe(ctx_.time.monotonicNow() - attempt_start_);
+      releaseConnection(false);
+      return;
+    }
+  }
   response_started_ = true;
   const bool keep_alive = headers->keep_alive;
   if (headers->hop_by_hop) http::stripHopByHop(headers->headers);
@@ -426,6 +544,7 @@ void Router::fail(int status, const char* title, std::string detail) {
   http::LocalReply reply{status, title, std::move(detail), {}};
   const std::string& upstream_header = decision_.route->upstream_header;
   if (!upstream_header.empty()) reply.headers.add(upstream_header, cluster_->name);
+  if (fellBack()) reply.headers.add("x-switchyard-fallback", fallback_->from->fallback->version);
   callbacks_->sendLocalReply(std::move(reply));
 }
 
@@ -459,6 +578,7 @@ void Router::onDestroy() {
   destroyed_ = true;
   timer_.reset();
   retry_timer_.reset();
+  fallback_.reset();
   breakerCancel();
   releaseSlots();
   endAttempt(0, "the request ended before the response (client gone)");

@@ -62,8 +62,15 @@ class Router final : public http::StreamFilter,
 
  private:
   void startAttempt(std::chrono::milliseconds attempt_timeout);
-  // A target with a rewrite (Target::extras): applies the rewrite of the picked cluster.
+  // A target with a rewrite or a fallback (Target::extras): applies the rewrite of the picked
+  // cluster and arms the fallback when the request may take it.
   void setUpExtras(http::RequestHeaders& headers);
+  // After an attempt failed for good (retries done): schedules the one attempt on the fallback
+  // version's cluster if the version has a fallback for this failure, the request is idempotent,
+  // its body can be sent again and time is left. `observed` is the status the failing version's
+  // observer records. True if scheduled.
+  bool tryFallback(AttemptOutcome outcome, int upstream_status, int observed);
+  void startFallback();
   // An attempt failed before any of its response reached the client: retried when the policy
   // says so, else the client gets `status`.
   void attemptFailed(AttemptOutcome outcome, int upstream_status, int status, const char* title,
@@ -123,6 +130,19 @@ class Router final : public http::StreamFilter,
   bool body_held_ = false;            // body_ grew past its bound before a connection came
   bool destroyed_ = false;            // onDestroy() has run
   common::MonotonicTime attempt_start_{};
+  // A request that may fall back (its target has a fallback, it is idempotent) carries this;
+  // others carry a null pointer, so the fallback costs them no construction.
+  struct Fallback {
+    const Target* from = nullptr;           // the target whose fallback applies
+    bool taken = false;                     // the fallback attempt is scheduled or under way
+    std::string original_path;              // before any rewrite: the fallback rewrites it anew
+    common::MonotonicTime request_start{};  // the fallback keeps to the first attempt's deadline
+    RouteDecision pick;
+    std::chrono::milliseconds timeout{0};
+    event::TimerPtr timer;
+  };
+  bool fellBack() const { return fallback_ != nullptr && fallback_->taken; }
+  std::unique_ptr<Fallback> fallback_;
 };
 
 }  // namespace switchyard::router

@@ -467,7 +467,9 @@ void HttpConnectionManager::onStreamComplete() {
   rs.duration.observe(now - info.start);
   const router::Target* target = stream->decision_.target;
   if (target != nullptr && target->observer != nullptr) {
-    target->observer->record(now, info.response_code, now - info.start);
+    target->observer->record(now,
+                             info.observed_status != 0 ? info.observed_status : info.response_code,
+                             now - info.start);
   }
   const bool close = stream->close_after_;
   stream->filter_manager_.destroy();

@@ -94,6 +94,11 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
                        .Help("Share of a route's (or route version's) traffic sent to a cluster, "
                              "in percent, as currently in effect")
                        .Register(r)),
+      fallbacks(BuildCounter()
+                    .Name("switchyard_fallbacks_total")
+                    .Help("Requests answered by a route's fallback version after the attempt on "
+                          "their own version failed, by route and versions")
+                    .Register(r)),
       build_info(BuildGauge()
                      .Name("switchyard_build_info")
                      .Help("Always 1; the version label names the running build")

@@ -44,6 +44,7 @@ struct ProxyStats {
   prometheus::Family<prometheus::Gauge>& worker_buffer_bytes;
   prometheus::Family<prometheus::Counter>& config_reloads;
   prometheus::Family<prometheus::Gauge>& route_weight;
+  prometheus::Family<prometheus::Counter>& fallbacks;
   prometheus::Family<prometheus::Gauge>& build_info;
 };
 
@@ -72,9 +73,12 @@ class CodeCounters {
 struct RouteStats {
   RouteStats(ProxyStats& stats, const std::string& route, const std::string& version)
       : requests(stats.downstream_requests, {{"route", route}, {"version", version}}),
-        duration(stats.downstream_duration->Add({{"route", route}, {"version", version}})) {}
+        duration(stats.downstream_duration->Add({{"route", route}, {"version", version}})),
+        fallbacks(stats.fallbacks) {}
   CodeCounters requests;
   LatencyHistogram& duration;
+  // switchyard_fallbacks_total{route,from,to}: taken only when a request falls back.
+  prometheus::Family<prometheus::Counter>& fallbacks;
 };
 
 // Upstream metrics of one cluster, cached by one worker.

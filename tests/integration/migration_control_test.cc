@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -254,6 +255,112 @@ TEST_F(MigrationControlTest, RuntimeWeightsSurviveARestartAndStaleOnesAreIgnored
   EXPECT_NE(proxy().output().find("weight override of route api version v2 ignored"),
             std::string::npos)
       << proxy().output();
+}
+
+// The issue's own case: v2 fails every request, a 50/50 split with a fallback to v1. No error
+// reaches the client, and the guard still sees v2 failing and rolls it back.
+TEST_F(MigrationControlTest, FallbackHidesV2FailuresFromClientsAndTheGuardStillRollsBack) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2:\n"
+      "        split: [{cluster: modern, weight: 50}, {cluster: legacy, weight: 50}]\n"
+      "        sticky: {header: X-User-Id}\n"
+      "        fallback: {version: v1}\n";
+  c.top_extra += "      guard: {version: v2, window: 5s, min_requests: 10, max_error_ratio: 0.2}\n";
+  startProxy(c);
+  v2_->control("fail?status=503");
+  int errors = 0;
+  int fallbacks = 0;
+  for (int i = 0; i < 200; ++i) {
+    Response r = httpRequest(port(), "GET", "/api/orders/" + std::to_string(i),
+                             {{"X-User-Id", "user-" + std::to_string(i)}}, {});
+    if (r.status != 200) {
+      ++errors;
+      continue;
+    }
+    if (r.header("x-switchyard-fallback") == std::optional<std::string>("v1")) {
+      ++fallbacks;
+      EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v1"));
+      EXPECT_EQ(upstreamHeader(r.body, "x-api-version"), std::optional<std::string>("v1"));
+    }
+  }
+  EXPECT_EQ(errors, 0);
+  EXPECT_GT(fallbacks, 0);
+  const std::string m = metrics();
+  EXPECT_NE(m.find("switchyard_fallbacks_total{from=\"v2\",route=\"api\",to=\"v1\"} " +
+                   std::to_string(fallbacks)),
+            std::string::npos)
+      << m;
+  // The guard saw the 503s; the rollback moves v2's traffic to legacy.
+  std::string state;
+  for (int i = 0; i < 500; ++i) {  // at most ~10 s
+    json s = json::parse(httpGet(adminPort(), "/rollback").body, nullptr, false);
+    state = s["routes"]["api"]["state"].get<std::string>();
+    if (state == "rolled_back") break;
+    std::this_thread::sleep_for(20ms);  // the manager thread of another process; bounded
+  }
+  EXPECT_EQ(state, "rolled_back");
+  json s = json::parse(httpGet(adminPort(), "/rollback").body);
+  EXPECT_EQ(s["executions"][0]["trigger"]["kind"], "guard") << s.dump(2);
+}
+
+TEST_F(MigrationControlTest, OnlyIdempotentRequestsWithAReplayableBodyFallBack) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2:\n"
+      "        cluster: modern\n"
+      "        fallback: {version: v1, on: [503]}\n";
+  startProxy(c);
+  v2_->control("fail?status=503");
+  Response r = httpRequest(port(), "POST", "/api/orders", {}, {});
+  EXPECT_EQ(r.status, 503);
+  EXPECT_FALSE(r.header("x-switchyard-fallback").has_value());
+  r = httpRequest(port(), "POST", "/api/orders", {{"Idempotency-Key", "k1"}}, {});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("x-switchyard-fallback"), std::optional<std::string>("v1"));
+  // A body without a retry filter to keep it cannot be sent twice.
+  r = httpRequest(port(), "PUT", "/api/orders/1", {{"Content-Type", "application/json"}}, "{}");
+  EXPECT_EQ(r.status, 503);
+  // 500 is not in `on`.
+  v2_->recover();
+  v2_->control("fail?status=500");
+  r = httpGet(port(), "/api/orders");
+  EXPECT_EQ(r.status, 500);
+  // Recovered: v2 answers, nothing falls back.
+  v2_->recover();
+  r = httpGet(port(), "/api/orders");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.header("x-switchyard-fallback").has_value());
+}
+
+TEST_F(MigrationControlTest, ABodyKeptByTheRetryFilterFallsBackWithItsBodyAndV1sPath) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1:\n"
+      "        cluster: legacy\n"
+      "        rewrite: {prefix: /api/v2/, to: /api/v1/}\n"
+      "      v2:\n"
+      "        cluster: modern\n"
+      "        fallback: {version: v1}\n";
+  c.filters += "  - retry: {max_retries: 1, base_interval: 10ms}\n";
+  startProxy(c);
+  v2_->control("fail?status=502");
+  Response r = httpRequest(port(), "PUT", "/api/v2/orders/1?x=1",
+                           {{"Content-Type", "application/json"}}, R"({"qty":3})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-switchyard-fallback"), std::optional<std::string>("v1"));
+  EXPECT_EQ(jsonString(r.body, "path"), std::optional<std::string>("/api/v1/orders/1?x=1"));
+  EXPECT_EQ(json::parse(r.body)["body_bytes"], 9) << r.body;
+  // v2 got the first try and the retry.
+  EXPECT_EQ(v2_->stats().requests, 2);
 }
 
 std::string runValidate(const std::string& path, int& exit_code) {

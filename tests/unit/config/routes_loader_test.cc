@@ -165,7 +165,7 @@ TEST_F(RoutesLoaderTest, RejectsBadVersions) {
                 "test.yaml:12:11: routes[0].versions.v4: missing required key \"cluster\" (or "
                 "\"split\")",
                 "test.yaml:13:29: routes[0].versions.v5.color: unknown key \"color\" (expected "
-                "one of: cluster, split, sticky, deprecated, filters, rewrite, force)"}));
+                "one of: cluster, split, sticky, deprecated, filters, rewrite, force, fallback)"}));
   EXPECT_EQ(errorsOf("  - name: r\n"
                      "    match: {prefix: /}\n"
                      "    versions: {v1: {cluster: legacy}}\n"),

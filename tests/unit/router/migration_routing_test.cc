@@ -254,5 +254,54 @@ TEST_F(MigrationRoutingTest, ForceErrorsArePlacedAtTheKey) {
                                       "already forced to cluster \"modern\""}));
 }
 
+TEST_F(MigrationRoutingTest, FallbackSettingsAndTheirErrors) {
+  auto config = load(
+      "  - name: api\n"
+      "    match: {prefix: /api/}\n"
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2: {cluster: modern, fallback: {version: v1}}\n"
+      "      v3: {cluster: modern, fallback: {version: v1, on: [reset, 503]}}\n");
+  const config::FallbackConfig& v2 = *config->routes[0].versions[1].target.fallback;
+  EXPECT_EQ(v2.version, "v1");
+  EXPECT_TRUE(v2.on_connect_failure && v2.on_reset && v2.on_timeout);
+  EXPECT_EQ(v2.statuses, (std::vector<int>{502, 503, 504}));
+  const config::FallbackConfig& v3 = *config->routes[0].versions[2].target.fallback;
+  EXPECT_FALSE(v3.on_connect_failure || v3.on_timeout);
+  EXPECT_TRUE(v3.on_reset);
+  EXPECT_EQ(v3.statuses, (std::vector<int>{503}));
+  RouteTable t = table(*config);
+  EXPECT_EQ(t.route(0).targets[1].fallback, &t.route(0).targets[0]);
+  EXPECT_TRUE(t.route(0).targets[1].extras);
+  EXPECT_FALSE(t.route(0).targets[0].extras);
+
+  EXPECT_EQ(errorsOf("  - name: api\n"
+                     "    match: {prefix: /api/}\n"
+                     "    versions:\n"
+                     "      default: v2\n"
+                     "      v2: {cluster: modern, fallback: {version: v7}}\n"),
+            (std::vector<std::string>{"test.yaml:10:49: routes[0].versions.v2.fallback.version: "
+                                      "unknown version \"v7\" (defined versions: v2)"}));
+  EXPECT_EQ(errorsOf("  - name: api\n"
+                     "    match: {prefix: /api/}\n"
+                     "    versions:\n"
+                     "      default: v2\n"
+                     "      v2: {cluster: modern, fallback: {version: v2}}\n"),
+            (std::vector<std::string>{"test.yaml:10:49: routes[0].versions.v2.fallback.version: a "
+                                      "version cannot fall back to itself"}));
+  const auto bad_on = errorsOf(
+      "  - name: api\n"
+      "    match: {prefix: /api/}\n"
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2: {cluster: modern, fallback: {version: v1, on: [reset, 404]}}\n");
+  EXPECT_EQ(bad_on, (std::vector<std::string>{
+                        "test.yaml:11:65: routes[0].versions.v2.fallback.on[1]: invalid value "
+                        "\"404\" (expected connect-failure, reset, timeout or a status from 500 "
+                        "to 599)"}));
+}
+
 }  // namespace
 }  // namespace switchyard::router

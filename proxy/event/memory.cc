@@ -18,37 +18,41 @@ bool g_installed = false;
 // which thread's count it was added to, since a block made on one thread may be freed on another
 // (or after its thread ended): the counts live in a fixed table, never freed, and a thread takes
 // the next entry the first time it allocates. Past kCounters threads, entries are shared, which
-// only adds two threads' figures together.
+// only adds two threads' figures together. One cache line each, so that workers do not contend.
+struct alignas(64) Count {
+  std::atomic<int64_t> bytes{0};
+};
 constexpr uint32_t kCounters = 1024;
-std::atomic<int64_t> g_counts[kCounters];
+Count g_counts[kCounters];
 std::atomic<uint32_t> g_next_counter{0};
-thread_local uint32_t t_counter = UINT32_MAX;
+thread_local Count* t_count = nullptr;
 
-inline uint32_t counterIndex() {
-  uint32_t i = t_counter;
-  if (i == UINT32_MAX) {
-    i = g_next_counter.fetch_add(1, std::memory_order_relaxed) % kCounters;
-    t_counter = i;
-  }
-  return i;
+Count* claimCount() {
+  t_count = &g_counts[g_next_counter.fetch_add(1, std::memory_order_relaxed) % kCounters];
+  return t_count;
 }
 
-// Each block starts with its size and its count's index (16 bytes, keeping the caller's memory
-// 16-byte aligned), since libevent's free and realloc do not say how large the block was. In
-// sanitizer builds pool_detail passes everything to operator new and delete, so the blocks are
-// still checked.
+inline Count* myCount() {
+  Count* c = t_count;
+  return __builtin_expect(c != nullptr, 1) ? c : claimCount();
+}
+
+// Each block starts with its size and its count (16 bytes, keeping the caller's memory 16-byte
+// aligned), since libevent's free and realloc do not say how large the block was. In sanitizer
+// builds pool_detail passes everything to operator new and delete, so the blocks are still
+// checked.
 constexpr std::size_t kHeader = 16;
 struct Header {
   std::size_t size;
-  uint32_t counter;
+  Count* count;
 };
-static_assert(sizeof(Header) <= kHeader);
+static_assert(sizeof(Header) == kHeader);
 
 void* poolMalloc(std::size_t size) {
   auto* base = static_cast<char*>(common::pool_detail::allocate(size + kHeader));
-  const Header h{size, counterIndex()};
+  const Header h{size, myCount()};
   memcpy(base, &h, sizeof(h));
-  g_counts[h.counter].fetch_add(static_cast<int64_t>(size + kHeader), std::memory_order_relaxed);
+  h.count->bytes.fetch_add(static_cast<int64_t>(size + kHeader), std::memory_order_relaxed);
   return base + kHeader;
 }
 
@@ -61,7 +65,7 @@ Header header(void* p) {
 void poolFree(void* p) {
   if (p == nullptr) return;
   const Header h = header(p);
-  g_counts[h.counter].fetch_sub(static_cast<int64_t>(h.size + kHeader), std::memory_order_relaxed);
+  h.count->bytes.fetch_sub(static_cast<int64_t>(h.size + kHeader), std::memory_order_relaxed);
   common::pool_detail::deallocate(static_cast<char*>(p) - kHeader, h.size + kHeader);
 }
 
@@ -94,12 +98,12 @@ void freeEventMemory(void* p) {
   std::free(p);
 }
 
-uint32_t threadEventCounter() { return counterIndex(); }
+uint32_t threadEventCounter() { return static_cast<uint32_t>(myCount() - g_counts); }
 
 int64_t eventBytes(uint32_t counter) {
-  return g_counts[counter % kCounters].load(std::memory_order_relaxed);
+  return g_counts[counter % kCounters].bytes.load(std::memory_order_relaxed);
 }
 
-int64_t threadEventBytes() { return g_counts[counterIndex()].load(std::memory_order_relaxed); }
+int64_t threadEventBytes() { return myCount()->bytes.load(std::memory_order_relaxed); }
 
 }  // namespace switchyard::event

@@ -346,7 +346,8 @@ TEST_F(LoaderTest, UnsetEnvironmentVariable) {
 }
 
 TEST_F(LoaderTest, OverloadSettings) {
-  const Config& defaults = *load(MinimalYaml);
+  const ConfigConstSharedPtr defaults_ptr = load(MinimalYaml);
+  const Config& defaults = *defaults_ptr;
   EXPECT_EQ(defaults.overload.max_connections, 100000u);
   EXPECT_EQ(defaults.overload.max_buffer_bytes_per_worker, 256ull * 1024 * 1024);
   EXPECT_EQ(defaults.overload.retry_after, std::chrono::seconds(2));

@@ -67,7 +67,12 @@ void IdleConnections::park(ListenerShared& listener, int fd, std::string peer, u
   auto* ev = reinterpret_cast<struct event*>(p->ev);
   event_assign(ev, dispatcher_.base(), fd, EV_READ | EV_CLOSED, &IdleConnections::onReadable, p);
   event_add(ev, nullptr);
-  if (!timer_->enabled()) timer_->enable(idle_for);
+  // Listeners may have different idle timeouts: a deadline earlier than the one the timer waits
+  // for moves it forward.
+  if (!timer_->enabled() || p->deadline < timer_due_) {
+    timer_due_ = p->deadline;
+    timer_->enable(idle_for);
+  }
 }
 
 void IdleConnections::onReadable(int fd, short what, void* arg) noexcept {
@@ -112,6 +117,7 @@ void IdleConnections::armTimer() {
   if (!any) return;
   const common::MonotonicTime now = dispatcher_.timeSource().monotonicNow();
   const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
+  timer_due_ = next;
   timer_->enable(std::max(wait, std::chrono::milliseconds(1)));
 }
 

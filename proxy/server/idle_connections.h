@@ -88,6 +88,7 @@ class IdleConnections {
   Parked* free_ = nullptr;
   size_t count_ = 0;
   event::TimerPtr timer_;
+  common::MonotonicTime timer_due_{};  // what timer_ waits for, while enabled
 };
 
 }  // namespace switchyard::server

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -833,7 +834,8 @@ filters:
 }
 
 TEST_F(LoaderTest, LoadFromFile) {
-  const std::string path = ::testing::TempDir() + "switchyard_loader_test.yaml";
+  const std::string path =
+      ::testing::TempDir() + "switchyard_loader_test_" + std::to_string(::getpid()) + ".yaml";
   {
     std::ofstream out(path);
     out << MinimalYaml << "workers: 3\n";

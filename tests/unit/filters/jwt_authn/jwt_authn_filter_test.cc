@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -33,8 +34,11 @@ const JwtKey& ecKey() {
   return k;
 }
 
+// ctest runs the tests of this fixture in parallel processes, each with keys of its own: the
+// process id keeps one test from reading another's key set.
 std::string writeTemp(const std::string& name, const std::string& content) {
-  const std::string path = ::testing::TempDir() + "/jwt_authn_" + name;
+  const std::string path =
+      ::testing::TempDir() + "/jwt_authn_" + std::to_string(::getpid()) + "_" + name;
   std::ofstream(path) << content;
   return path;
 }

@@ -221,6 +221,13 @@ std::string expandEnv(const std::string& value, const YAML::Node& node, const st
       throw ConfigError(node, path, "unterminated \"${\" (write \"$$\" for a literal \"$\")");
     }
     std::string_view inner(value.data() + i + 2, close - i - 2);
+    // ${context.route} and the like belong to the rollback steps, which fill them in when they
+    // run (proxy/rollback/config.h); no environment variable has a dot in its name.
+    if (inner.starts_with("context.")) {
+      out.append(value, i, close + 1 - i);
+      i = close + 1;
+      continue;
+    }
     size_t sep = inner.find(":-");
     std::string_view name = inner.substr(0, sep);
     bool valid = !name.empty() && isNameStart(name.front());

@@ -43,8 +43,9 @@ std::chrono::milliseconds getPositiveDuration(const YAML::Node& node, const std:
 // "512", "64KiB", "10MiB", "1GiB" (also KB/MB/GB as powers of 1024 and k/m/g).
 uint64_t getBytes(const YAML::Node& node, const std::string& path);
 
-// Expands ${VAR} and ${VAR:-default}; "$$" is a literal "$". Throws ConfigError for an unset
-// variable without a default or an unterminated "${".
+// Expands ${VAR} and ${VAR:-default}; "$$" is a literal "$". ${context.NAME} is left as it is
+// (the rollback steps fill it in when they run). Throws ConfigError for an unset variable without
+// a default or an unterminated "${".
 std::string expandEnv(const std::string& value, const YAML::Node& node, const std::string& path);
 
 // Pure parsers (no YAML), also used by the admin API and tests; return false on bad input.

@@ -97,13 +97,20 @@ AdminResponse RollbackAdmin::executions(const AdminRequest& request) const {
 
 AdminResponse RollbackAdmin::trigger(const AdminRequest& request) {
   json body;
-  if (auto refused = readAdminBody(request, max_body_bytes_, {"route", "reason"}, body)) {
+  if (auto refused = readAdminBody(request, max_body_bytes_, {"route", "reason", "by"}, body)) {
     return *refused;
   }
   const std::string route = body["route"];
   std::string reason = body.value("reason", std::string("manual rollback"));
+  // Who asks (${context.triggered_by}); one line of printable text.
+  std::string by = body.value("by", std::string());
+  if (by.size() > 200 || std::any_of(by.begin(), by.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+      })) {
+    return problem(400, "\"by\" must be at most 200 printable characters");
+  }
   RollbackManager::TriggerResult r =
-      manager_.trigger(route, Trigger{TriggerKind::Manual, reason, {}, "", "", ""});
+      manager_.trigger(route, Trigger{TriggerKind::Manual, reason, {}, "", "", "", std::move(by)});
   switch (r.outcome) {
     case TriggerOutcome::NoPlan:
       return problem(404, "route " + quote(route) + " has no rollback plan");

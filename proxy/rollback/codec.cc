@@ -1,5 +1,6 @@
 #include "proxy/rollback/codec.h"
 
+#include <cmath>
 #include <initializer_list>
 #include <stdexcept>
 #include <string_view>
@@ -82,6 +83,8 @@ json toJson(const Trigger& trigger) {
                     {"group_key", trigger.group_key},
                     {"starts_at", trigger.starts_at}};
   }
+  out["triggered_by"] = triggeredBy(trigger);
+  if (!trigger.by.empty()) out["by"] = trigger.by;
   return out;
 }
 
@@ -89,6 +92,7 @@ Trigger triggerFromJson(const json& t) {
   Trigger trigger;
   trigger.kind = triggerKindFrom(t.at("kind").get<std::string>());
   trigger.reason = optionalString(t, "reason");
+  trigger.by = optionalString(t, "by");
   if (auto alert = t.find("alert"); alert != t.end() && !alert->is_null()) {
     trigger.alert_labels = alert->at("labels").get<Labels>();
     trigger.fingerprint = optionalString(*alert, "fingerprint");
@@ -109,7 +113,8 @@ json toJson(const StepRecord& s) {
 
 StepRecord stepRecordFromJson(const json& s) {
   StepRecord step;
-  step.type = oneOf(s.at("type"), {"set_weights", "pin_version", "webhook", "notify"}, "step type");
+  step.type = oneOf(s.at("type"), {"set_weights", "pin_version", "webhook", "notify", "verify"},
+                    "step type");
   step.status = oneOf(s.at("status"), {"pending", "running", "succeeded", "failed", "skipped"},
                       "step status");
   step.attempts = countOf<uint32_t>(s.at("attempts"), "step attempts");
@@ -122,14 +127,20 @@ StepRecord stepRecordFromJson(const json& s) {
 json toJson(const Execution& e) {
   json steps = json::array();
   for (const StepRecord& s : e.steps) steps.push_back(toJson(s));
-  return {{"id", e.id},
-          {"route", e.route},
-          {"trigger", toJson(e.trigger)},
-          {"started_at", e.started_at},
-          {"finished_at", optionalTime(e.finished_at)},
-          {"status", e.status},
-          {"steps", std::move(steps)},
-          {"log", e.log}};
+  return {
+      {"id", e.id},
+      {"route", e.route},
+      {"trigger", toJson(e.trigger)},
+      {"started_at", e.started_at},
+      {"finished_at", optionalTime(e.finished_at)},
+      {"status", e.status},
+      {"duration_seconds",
+       e.status == "running" ? json(nullptr) : json(static_cast<double>(e.duration_ms) / 1000)},
+      {"estimated_duration_seconds",
+       e.estimated_duration_ms == 0 ? json(nullptr)
+                                    : json(static_cast<double>(e.estimated_duration_ms) / 1000)},
+      {"steps", std::move(steps)},
+      {"log", e.log}};
 }
 
 Execution executionFromJson(const json& j) {
@@ -141,6 +152,17 @@ Execution executionFromJson(const json& j) {
   e.started_at = j.at("started_at").get<std::string>();
   e.finished_at = optionalString(j, "finished_at");
   e.status = oneOf(j.at("status"), {"running", "succeeded", "failed"}, "execution status");
+  // Seconds with millisecond precision; absent in files written before they were recorded.
+  const auto millis = [&](const char* key) -> uint64_t {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return 0;
+    if (!it->is_number() || it->get<double>() < 0) {
+      throw std::invalid_argument(std::string(key) + " is not a non-negative number");
+    }
+    return static_cast<uint64_t>(std::llround(it->get<double>() * 1000));
+  };
+  e.duration_ms = millis("duration_seconds");
+  e.estimated_duration_ms = millis("estimated_duration_seconds");
   for (const json& s : j.at("steps")) e.steps.push_back(stepRecordFromJson(s));
   e.log = stringList(j, "log");
   return e;

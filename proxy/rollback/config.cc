@@ -116,7 +116,7 @@ nlohmann::json yamlToJson(const YAML::Node& node, const std::string& path) {
 }
 
 RetryPolicy parseRetry(const YAML::Node& node, const std::string& path) {
-  config::expectMap(node, path, {"attempts", "backoff"});
+  config::expectMap(node, path, {"attempts", "backoff", "backoff_multiplier", "max_backoff"});
   RetryPolicy out;
   if (const YAML::Node n = node["attempts"]) {
     out.attempts = static_cast<uint32_t>(config::getInt(n, child(path, "attempts"), 1, 20));
@@ -124,6 +124,84 @@ RetryPolicy parseRetry(const YAML::Node& node, const std::string& path) {
   if (const YAML::Node n = node["backoff"]) {
     out.backoff =
         durationIn(n, child(path, "backoff"), milliseconds(0), milliseconds(600000), "at most 10m");
+  }
+  if (const YAML::Node n = node["backoff_multiplier"]) {
+    out.backoff_multiplier = config::getDouble(n, child(path, "backoff_multiplier"), 1, 10);
+  }
+  if (const YAML::Node n = node["max_backoff"]) {
+    const std::string p = child(path, "max_backoff");
+    out.max_backoff = durationIn(n, p, milliseconds(0), milliseconds(3600000), "at most 1h");
+    if (out.max_backoff < out.backoff) {
+      throw ConfigError(
+          n, p, "is shorter than \"backoff\" (" + std::to_string(out.backoff.count()) + "ms)");
+    }
+  }
+  return out;
+}
+
+// The names ${context.NAME} may use in a step's text.
+constexpr std::string_view ContextNames[] = {
+    "route", "version", "reason", "trigger", "triggered_by", "environment", "execution_id"};
+
+// Throws at `node` when `text` holds a ${context.NAME} the steps do not know.
+void checkPlaceholders(const std::string& text, const YAML::Node& node, const std::string& path) {
+  size_t at = 0;
+  while ((at = text.find("${context.", at)) != std::string::npos) {
+    const size_t close = text.find('}', at);
+    if (close == std::string::npos) {
+      throw ConfigError(node, path, "unterminated \"${context.\"");
+    }
+    const std::string name = text.substr(at + 10, close - at - 10);
+    bool known =
+        std::find(std::begin(ContextNames), std::end(ContextNames), name) != std::end(ContextNames);
+    if (name.starts_with("labels.")) known = isLabelName(std::string_view(name).substr(7));
+    if (!known) {
+      std::string names;
+      for (std::string_view n : ContextNames)
+        names += std::string(names.empty() ? "" : ", ") + n.data();
+      throw ConfigError(
+          node, path,
+          "unknown placeholder \"${context." + name + "}\" (known: " + names + ", labels.NAME)");
+    }
+    at = close + 1;
+  }
+}
+
+void checkJsonPlaceholders(const nlohmann::json& value, const YAML::Node& node,
+                           const std::string& path) {
+  if (value.is_string()) {
+    checkPlaceholders(value.get<std::string>(), node, path);
+  } else if (value.is_array() || value.is_object()) {
+    for (const auto& v : value) checkJsonPlaceholders(v, node, path);
+  }
+}
+
+VerifyConfig parseVerify(const YAML::Node& node, const std::string& path) {
+  config::expectMap(node, path, {"max_error_ratio", "for", "timeout", "min_requests"});
+  if (node.IsNull()) throw ConfigError(node, path, "expected a map");
+  VerifyConfig out;
+  const YAML::Node ratio = node["max_error_ratio"];
+  if (!ratio) throw ConfigError(node, path, "\"max_error_ratio\" is required");
+  out.max_error_ratio = config::getDouble(ratio, child(path, "max_error_ratio"), 0, 1);
+  if (const YAML::Node n = node["for"]) {
+    out.for_ = durationIn(n, child(path, "for"), milliseconds(100), milliseconds(3600000),
+                          "between 100ms and 1h");
+  }
+  if (const YAML::Node n = node["timeout"]) {
+    const std::string p = child(path, "timeout");
+    out.timeout =
+        durationIn(n, p, milliseconds(100), milliseconds(86400000), "between 100ms and 24h");
+    if (out.timeout < out.for_) {
+      throw ConfigError(n, p,
+                        "is shorter than \"for\" (" + std::to_string(out.for_.count()) +
+                            "ms): the step could never pass");
+    }
+  } else {
+    out.timeout = std::max(out.timeout, out.for_ * 2);
+  }
+  if (const YAML::Node n = node["min_requests"]) {
+    out.min_requests =
+        static_cast<uint64_t>(config::getInt(n, child(path, "min_requests"), 0, 1'000'000'000));
   }
   return out;
 }
@@ -175,34 +253,48 @@ void parseCall(const YAML::Node& node, const std::string& path, StepConfig& step
   const YAML::Node url = node["url"];
   if (!url) throw ConfigError(node, path, "\"url\" is required");
   std::string error;
-  if (!parseHttpUrl(config::getString(url, child(path, "url")), step.url, error)) {
-    throw ConfigError(url, child(path, "url"), error);
+  const std::string up = child(path, "url");
+  std::string url_text = config::getString(url, up);
+  if (url_text.find("${context.") != std::string::npos) {
+    // Checked with every placeholder standing for a plain word; parsed again when it runs.
+    checkPlaceholders(url_text, url, up);
+    step.url_template = url_text;
+    url_text = fillPlaceholders(url_text, [](std::string_view) { return std::string("x"); });
   }
-  if (const YAML::Node n = node["headers"]) step.headers = parseHeaders(n, child(path, "headers"));
+  if (!parseHttpUrl(url_text, step.url, error)) throw ConfigError(url, up, error);
+  if (const YAML::Node n = node["headers"]) {
+    step.headers = parseHeaders(n, child(path, "headers"));
+    for (const auto& [name, value] : step.headers) {
+      checkPlaceholders(value, n[name], child(child(path, "headers"), name));
+    }
+  }
   if (webhook) {
     if (const YAML::Node n = node["body"]) {
       step.body = yamlToJson(n, child(path, "body"));
       if (!step.body.is_object()) {
         throw ConfigError(n, child(path, "body"), "expected a map (the JSON object sent)");
       }
+      checkJsonPlaceholders(step.body, n, child(path, "body"));
     }
   } else {
     const YAML::Node n = node["message"];
     if (!n) throw ConfigError(node, path, "\"message\" is required");
     step.message = nonEmptyString(n, child(path, "message"));
+    checkPlaceholders(step.message, n, child(path, "message"));
   }
 }
 
 StepConfig parseStep(const YAML::Node& node, const std::string& path) {
-  config::expectMap(node, path,
-                    {"set_weights", "pin_version", "webhook", "notify", "timeout", "retry"});
+  config::expectMap(
+      node, path,
+      {"set_weights", "pin_version", "webhook", "notify", "verify", "timeout", "retry"});
   StepConfig step;
   step.origin = originOf(node, path);
   int kinds = 0;
   for (const auto& [name, type] :
        {std::pair{"set_weights", StepType::SetWeights},
         std::pair{"pin_version", StepType::PinVersion}, std::pair{"webhook", StepType::Webhook},
-        std::pair{"notify", StepType::Notify}}) {
+        std::pair{"notify", StepType::Notify}, std::pair{"verify", StepType::Verify}}) {
     if (node[name]) {
       step.type = type;
       ++kinds;
@@ -210,7 +302,7 @@ StepConfig parseStep(const YAML::Node& node, const std::string& path) {
   }
   if (kinds != 1) {
     throw ConfigError(node, path,
-                      "a step is exactly one of set_weights, pin_version, webhook, notify");
+                      "a step is exactly one of set_weights, pin_version, webhook, notify, verify");
   }
   const std::string name(stepTypeName(step.type));
   const YAML::Node body = node[name];
@@ -242,6 +334,17 @@ StepConfig parseStep(const YAML::Node& node, const std::string& path) {
     case StepType::Webhook:
     case StepType::Notify:
       parseCall(body, p, step);
+      break;
+    case StepType::Verify:
+      step.verify = parseVerify(body, p);
+      // It waits on its own terms: its own timeout, and nothing to retry.
+      for (const char* key : {"timeout", "retry"}) {
+        if (const YAML::Node n = node[key]) {
+          throw ConfigError(n, child(path, key),
+                            std::string("a verify step takes no \"") + key +
+                                "\" (verify.timeout bounds the wait)");
+        }
+      }
       break;
   }
   if (const YAML::Node n = node["timeout"]) {
@@ -294,7 +397,9 @@ ClusterHealthTrigger parseTrigger(const YAML::Node& node, const std::string& pat
 }
 
 PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
-  config::expectMap(node, path, {"route", "alerts", "steps", "guard", "trigger"});
+  config::expectMap(
+      node, path,
+      {"route", "alerts", "steps", "guard", "trigger", "depends_on", "estimated_duration"});
   if (node.IsNull()) throw ConfigError(node, path, "expected a map");
   PlanConfig plan;
   plan.origin = originOf(node, path);
@@ -328,6 +433,23 @@ PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
   if (steps.size() == 0) throw ConfigError(steps, sp, "a plan needs at least one step");
   for (size_t i = 0; i < steps.size(); ++i) plan.steps.push_back(parseStep(steps[i], child(sp, i)));
 
+  if (const YAML::Node n = node["depends_on"]) {
+    const std::string dp = child(path, "depends_on");
+    config::expectSequence(n, dp);
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string name = nonEmptyString(n[i], child(dp, i));
+      if (std::find(plan.depends_on.begin(), plan.depends_on.end(), name) !=
+          plan.depends_on.end()) {
+        throw ConfigError(n[i], child(dp, i), "route " + quote(name) + " is listed twice");
+      }
+      plan.depends_on.push_back(name);
+      plan.depends_on_origins.push_back(originOf(n[i], child(dp, i)));
+    }
+  }
+  if (const YAML::Node n = node["estimated_duration"]) {
+    plan.estimated_duration = durationIn(n, child(path, "estimated_duration"), milliseconds(1),
+                                         milliseconds(86400000), "between 1ms and 24h");
+  }
   if (const YAML::Node guard = node["guard"]) plan.guard = parseGuard(guard, child(path, "guard"));
   if (const YAML::Node trigger = node["trigger"]) {
     plan.cluster_unhealthy = parseTrigger(trigger, child(path, "trigger"));
@@ -335,7 +457,50 @@ PlanConfig parsePlan(const YAML::Node& node, const std::string& path) {
   return plan;
 }
 
+// Whether the plan of `from` waits, directly or not, for the plan of `to`.
+bool dependsOn(const RollbackConfig& rollback, const std::string& from, const std::string& to) {
+  std::vector<std::string> queue = {from};
+  std::set<std::string> seen;
+  while (!queue.empty()) {
+    const std::string route = queue.back();
+    queue.pop_back();
+    if (!seen.insert(route).second) continue;
+    const PlanConfig* plan = rollback.findPlan(route);
+    if (plan == nullptr) continue;
+    for (const std::string& next : plan->depends_on) {
+      if (next == to) return true;
+      queue.push_back(next);
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+std::string fillPlaceholders(std::string_view text,
+                             const std::function<std::string(std::string_view)>& value) {
+  constexpr std::string_view Open = "${context.";
+  std::string out;
+  size_t i = 0;
+  for (;;) {
+    const size_t at = text.find(Open, i);
+    const size_t close = at == std::string_view::npos ? at : text.find('}', at);
+    if (close == std::string_view::npos) break;
+    out.append(text.substr(i, at - i));
+    out += value(text.substr(at + Open.size(), close - at - Open.size()));
+    i = close + 1;
+  }
+  out.append(text.substr(i));
+  return out;
+}
+
+milliseconds RetryPolicy::backoffAfter(uint32_t attempt) const {
+  double wait = static_cast<double>(backoff.count());
+  for (uint32_t i = 1; i < attempt && wait < static_cast<double>(max_backoff.count()); ++i) {
+    wait *= backoff_multiplier;
+  }
+  return std::min(milliseconds(static_cast<int64_t>(wait)), max_backoff);
+}
 
 std::string_view stepTypeName(StepType type) {
   switch (type) {
@@ -347,6 +512,8 @@ std::string_view stepTypeName(StepType type) {
       return "webhook";
     case StepType::Notify:
       return "notify";
+    case StepType::Verify:
+      return "verify";
   }
   return "unknown";
 }
@@ -361,8 +528,9 @@ const PlanConfig* RollbackConfig::findPlan(std::string_view route) const {
 RollbackConfig parseRollbackConfig(const YAML::Node& node, const std::string& path) {
   RollbackConfig out;
   if (!node.IsDefined() || node.IsNull()) return out;
-  config::expectMap(node, path,
-                    {"state_file", "webhook", "max_executions", "max_alert_keys", "plans"});
+  config::expectMap(
+      node, path,
+      {"state_file", "webhook", "max_executions", "max_alert_keys", "environment", "plans"});
   if (const YAML::Node n = node["state_file"]) {
     out.state_file = nonEmptyString(n, child(path, "state_file"));
     if (out.state_file.back() == '/') {
@@ -387,6 +555,9 @@ RollbackConfig parseRollbackConfig(const YAML::Node& node, const std::string& pa
   if (const YAML::Node n = node["max_alert_keys"]) {
     out.max_alert_keys =
         static_cast<size_t>(config::getInt(n, child(path, "max_alert_keys"), 10, 100000));
+  }
+  if (const YAML::Node n = node["environment"]) {
+    out.environment = config::getString(n, child(path, "environment"));
   }
   if (const YAML::Node plans = node["plans"]) {
     const std::string pp = child(path, "plans");
@@ -480,6 +651,19 @@ std::vector<ConfigError> validateRollbackConfig(const RollbackConfig& rollback,
       }
     }
     if (plan.guard) checkVersion(plan.guard->version, plan.guard->version_origin);
+    for (size_t i = 0; i < plan.depends_on.size(); ++i) {
+      const std::string& other = plan.depends_on[i];
+      if (other == plan.route) {
+        errors.push_back(errorAt(plan.depends_on_origins[i], "a plan cannot depend on itself"));
+      } else if (rollback.findPlan(other) == nullptr) {
+        errors.push_back(errorAt(plan.depends_on_origins[i],
+                                 "route " + quote(other) + " has no rollback plan to wait for"));
+      } else if (dependsOn(rollback, other, plan.route)) {
+        errors.push_back(errorAt(plan.depends_on_origins[i],
+                                 "the plans of " + quote(plan.route) + " and " + quote(other) +
+                                     " depend on each other (a cycle)"));
+      }
+    }
     if (plan.cluster_unhealthy) {
       const ClusterHealthTrigger& trigger = *plan.cluster_unhealthy;
       if (config.findCluster(trigger.cluster) == nullptr) {

@@ -9,19 +9,31 @@
 //     webhook: {max_body_bytes: 1MiB}
 //     max_executions: 100
 //     max_alert_keys: 1000
+//     environment: production        # ${context.environment} in the steps
 //     plans:
 //       - route: api
 //         alerts: {labels: {action: rollback}}
+//         depends_on: [auth]           # runs after the plan of route auth has rolled it back
+//         estimated_duration: 2m       # the recovery time the execution is measured against
 //         steps:
 //           - set_weights: {version: v2, weights: {legacy: 100}}
 //             timeout: 2s
-//             retry: {attempts: 3, backoff: 500ms}
+//             retry: {attempts: 3, backoff: 500ms, backoff_multiplier: 2, max_backoff: 5s}
 //           - pin_version: {version: v1}
-//           - webhook: {url: http://127.0.0.1:8000/deploy/rollback, body: {service: orders}}
-//           - notify: {url: http://127.0.0.1:8001/chat, message: "rolled back {route}: {reason}"}
+//           - verify: {max_error_ratio: 0.01, for: 30s, timeout: 5m}
+//           - webhook: {url: http://127.0.0.1:8000/deploy/rollback,
+//                       body: {service: orders, env: "${context.environment}"}}
+//           - notify: {url: http://127.0.0.1:8001/chat,
+//                      message: "rolled back ${context.route}: ${context.reason}"}
 //         guard: {version: v2, window: 30s, min_requests: 20, max_error_ratio: 0.05,
 //                 max_latency: 1s}
 //         trigger: {cluster_unhealthy: modern}
+//
+// Placeholders in a webhook's url, headers and body and a notify's url, headers and message are
+// filled in when the step runs: ${context.route}, ${context.version}, ${context.reason},
+// ${context.trigger}, ${context.triggered_by}, ${context.environment}, ${context.execution_id}
+// and ${context.labels.NAME} (a label of the alert that triggered it; empty otherwise). The older
+// {route}-style names (without "context.") still work.
 //
 // parseRollbackConfig() checks the shape of the block on its own; validateRollbackConfig()
 // checks the names it uses (routes, versions, clusters) against the routes of the
@@ -31,6 +43,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,14 +73,31 @@ struct Origin {
   int column = 0;
 };
 
-enum class StepType { SetWeights, PinVersion, Webhook, Notify };
+enum class StepType { SetWeights, PinVersion, Webhook, Notify, Verify };
 std::string_view stepTypeName(StepType type);
 
 // Each step runs until it succeeds or has used `attempts` attempts (the first included), waiting
-// `backoff` between two attempts.
+// `backoff` after the first failed attempt, then `backoff_multiplier` times longer after each
+// further one, at most `max_backoff`.
 struct RetryPolicy {
   uint32_t attempts = 1;
   milliseconds backoff{500};
+  double backoff_multiplier = 1;
+  milliseconds max_backoff{600000};
+
+  // The wait after the `attempt`-th failed attempt (1-based).
+  milliseconds backoffAfter(uint32_t attempt) const;
+};
+
+// `verify: {...}`: waits until the route's error ratio (responses >= 500 and requests without a
+// response, over every version of the route) has stayed at or below `max_error_ratio` for
+// `for_`, with at least `min_requests` requests in that time; fails once `timeout` has passed
+// since the step started without that happening.
+struct VerifyConfig {
+  double max_error_ratio = 0.01;
+  milliseconds for_{30000};
+  milliseconds timeout{300000};
+  uint64_t min_requests = 0;
 };
 
 struct StepConfig {
@@ -82,6 +112,10 @@ struct StepConfig {
   // webhook: the JSON body (strings get the placeholders substituted); null = the default body.
   nlohmann::json body;
   std::string message;  // notify: the text (placeholders substituted)
+  // webhook and notify: the url as written when it holds placeholders (parsed again once they
+  // are filled in); empty otherwise.
+  std::string url_template;
+  VerifyConfig verify;  // verify only
   // One attempt's limit: connect, send and the response head of a webhook or notify call. The
   // proxy-control steps act in memory and return at once.
   milliseconds timeout{5000};
@@ -117,6 +151,14 @@ struct ClusterHealthTrigger {
 
 struct PlanConfig {
   std::string route;
+  // Routes whose plans must have rolled them back before this plan's steps run: when this plan
+  // starts, each of them that is still active is rolled back first (and this one fails if one
+  // of those fails).
+  std::vector<std::string> depends_on;
+  std::vector<Origin> depends_on_origins;
+  // What the plan is expected to take; each execution's duration is recorded against it. 0 when
+  // not given.
+  milliseconds estimated_duration{0};
   // Label matchers an alert must all satisfy besides naming the route (or one of its clusters).
   std::map<std::string, std::string> alert_labels = {{"action", "rollback"}};
   std::vector<StepConfig> steps;
@@ -132,6 +174,7 @@ struct RollbackConfig {
   uint64_t webhook_max_body_bytes = 1024 * 1024;
   size_t max_executions = 100;   // executions kept (the oldest finished ones are dropped)
   size_t max_alert_keys = 1000;  // idempotency keys of alert notifications kept
+  std::string environment;       // ${context.environment}
   std::vector<PlanConfig> plans;
 
   const PlanConfig* findPlan(std::string_view route) const;
@@ -147,10 +190,15 @@ RollbackConfig parseRollbackConfig(const YAML::Node& node, const std::string& pa
 // clusters of that version's split, not all at weight 0; pin_version names a version of a
 // versioned route; the guard watches an existing version; a cluster_unhealthy trigger names a
 // cluster of the configuration that one of the route's targets sends traffic to (a plan can only
-// move traffic away from a cluster the route uses). Returns every problem, each at the position
-// of the value at fault.
+// move traffic away from a cluster the route uses); depends_on names routes with plans, without
+// a cycle. Returns every problem, each at the position of the value at fault.
 std::vector<config::ConfigError> validateRollbackConfig(const RollbackConfig& rollback,
                                                         const config::Config& config);
+
+// `text` with each ${context.NAME} replaced by value(NAME) (NAME as written after "context.");
+// everything else as it is, an unterminated "${context." included.
+std::string fillPlaceholders(std::string_view text,
+                             const std::function<std::string(std::string_view)>& value);
 
 // The clusters whose health drives a plan (`trigger: {cluster_unhealthy: ...}`), sorted, each
 // once: the ones the active health checks must report to RollbackManager::onClusterHealth(), and

@@ -22,11 +22,23 @@ using nlohmann::json;
 constexpr const char* WebhookResults[] = {"accepted", "duplicate", "resolved", "unmatched",
                                           "invalid"};
 
-// Replaces {route}, {version}, {reason}, {trigger} and {execution_id}; other braces stay.
+// Replaces ${context.NAME} with the value of NAME (empty when there is none, as for a label the
+// alert did not have) and the older {route}, {version}, {reason}, {trigger}, {execution_id}
+// (other braces stay). One pass: what a value holds is never substituted in turn.
 std::string substitute(const std::string& text, const std::map<std::string, std::string>& values) {
+  constexpr std::string_view Open = "${context.";
   std::string out;
   size_t i = 0;
   while (i < text.size()) {
+    if (text.compare(i, Open.size(), Open) == 0) {
+      const size_t close = text.find('}', i + Open.size());
+      if (close != std::string::npos) {
+        auto it = values.find(text.substr(i + Open.size(), close - i - Open.size()));
+        if (it != values.end()) out += it->second;
+        i = close + 1;
+        continue;
+      }
+    }
     if (text[i] == '{') {
       size_t close = text.find('}', i + 1);
       if (close != std::string::npos) {
@@ -58,6 +70,12 @@ json substituteJson(const json& value, const std::map<std::string, std::string>&
   return value;
 }
 
+std::string percent(double ratio) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%%", ratio * 100);
+  return buf;
+}
+
 std::string weightsText(const std::map<std::string, uint32_t>& weights) {
   std::string out;
   for (const auto& [cluster, weight] : weights) {
@@ -76,6 +94,10 @@ std::string describeStep(const StepConfig& step, const std::string& route) {
     case StepType::Webhook:
     case StepType::Notify:
       return "POST " + step.url.text;
+    case StepType::Verify:
+      return "verify that the error ratio of " + route + " stays at or below " +
+             percent(step.verify.max_error_ratio) + " for " +
+             formatSeconds(static_cast<double>(step.verify.for_.count()) / 1000);
   }
   return "";
 }
@@ -113,6 +135,20 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
                    .Name("switchyard_rollback_webhooks_total")
                    .Help("Alertmanager webhook alerts by result (accepted, duplicate, resolved, "
                          "unmatched) and rejected requests (invalid)")
+                   .Register(registry),
+               prometheus::BuildGauge()
+                   .Name("switchyard_rollback_recovery_seconds")
+                   .Help("How long the route's last successful rollback took, from its trigger "
+                         "to its last step (the recovery time)")
+                   .Register(registry),
+               prometheus::BuildGauge()
+                   .Name("switchyard_rollback_estimated_duration_seconds")
+                   .Help("The estimated_duration of the route's rollback plan")
+                   .Register(registry),
+               prometheus::BuildCounter()
+                   .Name("switchyard_rollback_over_estimate_total")
+                   .Help("Rollback executions that took longer than their plan's "
+                         "estimated_duration, by route")
                    .Register(registry)},
       routes_(std::move(routes)) {
   if (!options_.http) {
@@ -135,6 +171,11 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
           {{"route", plan.route}, {"step", std::string(stepTypeName(step.type))}});
     }
     if (plan.guard) guards_[plan.route] = std::make_unique<Guard>(*plan.guard);
+    if (plan.estimated_duration.count() > 0) {
+      metrics_.estimated.Add({{"route", plan.route}})
+          .Set(static_cast<double>(plan.estimated_duration.count()) / 1000);
+      metrics_.over_estimate.Add({{"route", plan.route}});
+    }
   }
   for (const std::string& cluster : clustersWatchedForHealth(config_)) {
     cluster_unhealthy_[cluster] = false;
@@ -257,11 +298,47 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
     return {Outcome::AlreadyRolledBack, state.execution_id};
   }
 
+  // The plans this one depends on go first: each route still active is rolled back now (on the
+  // same trigger), and this plan's steps wait for every one still rolling back.
+  std::vector<std::string> waiting_for;
+  std::vector<std::string> dependency_log;
+  for (const std::string& other : plan->depends_on) {
+    Trigger needed = trigger;
+    needed.by = triggeredBy(trigger);
+    needed.reason = "needed by the rollback of route " + route +
+                    (trigger.reason.empty() ? "" : ": " + trigger.reason);
+    // Whatever the trigger, a route that failed to roll back is not retried for another's sake.
+    const RouteState& before = state_.routes[other];
+    TriggerResult r =
+        before.status == RouteStatus::Active
+            ? triggerLocked(other, std::move(needed))
+            : TriggerResult{before.status == RouteStatus::RollingBack ? Outcome::InProgress
+                                                                      : Outcome::AlreadyRolledBack,
+                            before.execution_id};
+    const RouteState& after = state_.routes[other];
+    if (after.status == RouteStatus::RollingBack) {
+      waiting_for.push_back(after.execution_id);
+      dependency_log.push_back("waits for " + after.execution_id + " (route " + other + ", " +
+                               std::string(outcomeName(r.outcome)) + ")");
+    } else if (after.status == RouteStatus::RolledBack) {
+      dependency_log.push_back("route " + other + " is rolled back already");
+    } else {
+      // Failed, and not retried here: the plan fails at its first step.
+      waiting_for.push_back(after.execution_id.empty() ? "-" : after.execution_id);
+      dependency_log.push_back("route " + other + " failed to roll back (" + after.execution_id +
+                               ")");
+    }
+  }
+
   Execution execution;
   execution.id =
       "rb-" + std::to_string(state_.next_id++) + "-" + common::formatCompactUtc(time_.systemNow());
   execution.route = route;
   execution.started_at = now();
+  execution.estimated_duration_ms = static_cast<uint64_t>(plan->estimated_duration.count());
+  for (const std::string& line : dependency_log) {
+    execution.log.push_back(execution.started_at + " depends_on: " + line);
+  }
   for (const StepConfig& step : plan->steps) {
     StepRecord record;
     record.type = std::string(stepTypeName(step.type));
@@ -274,6 +351,8 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
   run.execution_id = execution.id;
   run.plan = plan;
   run.next_at = time_.monotonicNow();
+  run.started = run.next_at;
+  run.waiting_for = std::move(waiting_for);
   runs_.push_back(run);
   setRouteLocked(route, RouteStatus::RollingBack, execution.id);
   metrics_.rollbacks
@@ -307,7 +386,7 @@ common::MonotonicTime RollbackManager::runOnce() {
       GuardStatus status = guard->evaluate(now_mono);
       if (!status.breached) continue;
       SY_LOG(Warn, "rollback guard of route %s tripped: %s", route.c_str(), status.reason.c_str());
-      started = triggerLocked(route, Trigger{TriggerKind::Guard, status.reason, {}, "", "", ""})
+      started = triggerLocked(route, Trigger{TriggerKind::Guard, status.reason, {}, "", "", "", ""})
                         .outcome == Outcome::Started ||
                 started;
     }
@@ -315,22 +394,28 @@ common::MonotonicTime RollbackManager::runOnce() {
   }
 
   for (;;) {
+    settleDependenciesLocked();
     now_mono = time_.monotonicNow();
-    auto due = std::find_if(runs_.begin(), runs_.end(),
-                            [&](const Run& r) { return r.next_at <= now_mono; });
+    auto due = std::find_if(runs_.begin(), runs_.end(), [&](const Run& r) {
+      return r.waiting_for.empty() && r.next_at <= now_mono;
+    });
     if (due == runs_.end()) break;
-    const Run run = *due;
-    Execution* execution = findLocked(run.execution_id);
+    Execution* execution = findLocked(due->execution_id);
     if (execution == nullptr) {  // cannot happen: running executions are never pruned
       runs_.erase(due);
       continue;
     }
+    if (due->plan->steps[due->step].type == StepType::Verify) {
+      verifyLocked(*due, *execution);
+      continue;
+    }
+    const Run run = *due;
     const StepConfig& step = run.plan->steps[run.step];
     StepRecord& record = execution->steps[run.step];
     record.status = "running";
     ++record.attempts;
     if (record.started_at.empty()) record.started_at = now();
-    const std::map<std::string, std::string> values = {
+    std::map<std::string, std::string> values = {
         {"route", execution->route},
         {"version",
          [&] {
@@ -344,7 +429,12 @@ common::MonotonicTime RollbackManager::runOnce() {
          }()},
         {"reason", execution->trigger.reason},
         {"trigger", std::string(triggerKindName(execution->trigger.kind))},
+        {"triggered_by", triggeredBy(execution->trigger)},
+        {"environment", config_.environment},
         {"execution_id", execution->id}};
+    for (const auto& [name, value] : execution->trigger.alert_labels) {
+      values["labels." + name] = value;
+    }
     const uint32_t attempt = record.attempts;
     persistLocked();  // a crash during the attempt leaves the step "running" on disk
 
@@ -365,18 +455,13 @@ common::MonotonicTime RollbackManager::runOnce() {
     if (error.empty()) {
       rec.status = "succeeded";
       rec.finished_at = stamp;
-      if (run.step + 1 < run.plan->steps.size()) {
-        current->step = run.step + 1;
-        current->next_at = time_.monotonicNow();
-      } else {
-        finishLocked(*current, *execution, true);
-        runs_.erase(current);
-      }
+      advanceLocked(current, *execution);
     } else if (attempt < step.retry.attempts) {
+      const milliseconds wait = step.retry.backoffAfter(attempt);
       rec.log.push_back(stamp + " retrying in " +
-                        formatSeconds(static_cast<double>(step.retry.backoff.count()) / 1000) +
-                        " (" + std::to_string(step.retry.attempts - attempt) + " attempts left)");
-      current->next_at = time_.monotonicNow() + step.retry.backoff;
+                        formatSeconds(static_cast<double>(wait.count()) / 1000) + " (" +
+                        std::to_string(step.retry.attempts - attempt) + " attempts left)");
+      current->next_at = time_.monotonicNow() + wait;
     } else {
       rec.status = "failed";
       rec.finished_at = stamp;
@@ -391,13 +476,147 @@ common::MonotonicTime RollbackManager::runOnce() {
   }
 
   common::MonotonicTime next = guards_.empty() ? common::MonotonicTime::max() : next_guard_check_;
-  for (const Run& r : runs_) next = std::min(next, r.next_at);
+  for (const Run& r : runs_) {
+    if (r.waiting_for.empty()) next = std::min(next, r.next_at);
+  }
   return next;
+}
+
+void RollbackManager::advanceLocked(std::vector<Run>::iterator run, Execution& execution) {
+  if (run->step + 1 < run->plan->steps.size()) {
+    ++run->step;
+    run->next_at = time_.monotonicNow();
+    return;
+  }
+  finishLocked(*run, execution, true);
+  runs_.erase(run);
+}
+
+void RollbackManager::settleDependenciesLocked() {
+  for (auto run = runs_.begin(); run != runs_.end();) {
+    std::string failed;
+    std::erase_if(run->waiting_for, [&](const std::string& id) {
+      const Execution* e = findLocked(id);
+      if (e != nullptr && e->status == "running") return false;
+      if (e == nullptr || e->status != "succeeded") {
+        if (failed.empty()) failed = e == nullptr ? "a route it depends on" : "route " + e->route;
+      }
+      return true;
+    });
+    Execution* execution = findLocked(run->execution_id);
+    if (failed.empty() || execution == nullptr) {
+      if (run->waiting_for.empty() && run->next_at < time_.monotonicNow()) {
+        run->next_at = time_.monotonicNow();
+      }
+      ++run;
+      continue;
+    }
+    StepRecord& first = execution->steps[run->step];
+    first.status = "failed";
+    first.started_at = first.finished_at = now();
+    first.log.push_back(first.started_at + " not run: " + failed +
+                        " did not roll back, and this plan depends on it");
+    metrics_.step_failures.Add({{"route", execution->route}, {"step", first.type}}).Increment();
+    SY_LOG(Error, "rollback %s of route %s failed: %s did not roll back (depends_on)",
+           execution->id.c_str(), execution->route.c_str(), failed.c_str());
+    finishLocked(*run, *execution, false);
+    run = runs_.erase(run);
+  }
+}
+
+void RollbackManager::verifyLocked(Run& run, Execution& execution) {
+  const StepConfig& step = run.plan->steps[run.step];
+  const VerifyConfig& verify = step.verify;
+  StepRecord& record = execution.steps[run.step];
+  const common::MonotonicTime now_mono = time_.monotonicNow();
+  const std::string stamp = now();
+  if (record.status != "running") {
+    record.status = "running";
+    record.attempts = 1;
+    record.started_at = stamp;
+    record.log.push_back(stamp + " " + describeStep(step, execution.route) + " (within " +
+                         formatSeconds(static_cast<double>(verify.timeout.count()) / 1000) + ")");
+    run.verify_started = now_mono;
+    run.verify_samples.clear();
+    persistLocked();
+  }
+  auto fail = [&](const std::string& why) {
+    record.status = "failed";
+    record.finished_at = stamp;
+    record.log.push_back(stamp + " " + why);
+    metrics_.step_failures.Add({{"route", execution.route}, {"step", record.type}}).Increment();
+    SY_LOG(Error, "rollback %s of route %s: step %zu (verify) failed: %s", execution.id.c_str(),
+           execution.route.c_str(), run.step + 1, why.c_str());
+    auto it = std::find_if(runs_.begin(), runs_.end(),
+                           [&](const Run& r) { return r.execution_id == execution.id; });
+    finishLocked(run, execution, false);
+    runs_.erase(it);
+    persistLocked();
+  };
+
+  const std::optional<ProxyControl::ResponseCounts> counts =
+      control_.responseCounts(execution.route);
+  if (!counts) {
+    fail("the route's response counts are not available");
+    return;
+  }
+  auto& samples = run.verify_samples;
+  samples.emplace_back(now_mono, *counts);
+  // Kept: the samples inside the last `for`, and the newest one before it (the baseline).
+  while (samples.size() > 1 && now_mono - samples[1].first >= verify.for_) samples.pop_front();
+
+  const common::Duration waited = now_mono - run.verify_started;
+  if (waited >= verify.for_) {
+    const ProxyControl::ResponseCounts& base = samples.front().second;
+    const uint64_t requests = counts->requests - std::min(counts->requests, base.requests);
+    const uint64_t errors = counts->errors - std::min(counts->errors, base.errors);
+    const double ratio =
+        requests == 0 ? 0.0 : static_cast<double>(errors) / static_cast<double>(requests);
+    const std::string figures = "error ratio " + percent(ratio) + " over the last " +
+                                formatSeconds(common::toSeconds(now_mono - samples.front().first)) +
+                                " (" + std::to_string(errors) + " of " + std::to_string(requests) +
+                                " requests)";
+    if (requests >= verify.min_requests && ratio <= verify.max_error_ratio) {
+      record.status = "succeeded";
+      record.finished_at = stamp;
+      record.log.push_back(stamp + " passed: " + figures);
+      auto it = std::find_if(runs_.begin(), runs_.end(),
+                             [&](const Run& r) { return r.execution_id == execution.id; });
+      advanceLocked(it, execution);
+      persistLocked();
+      return;
+    }
+    if (waited >= verify.timeout) {
+      fail("failed after " + formatSeconds(common::toSeconds(waited)) + ": " + figures +
+           (requests < verify.min_requests
+                ? ", fewer than min_requests (" + std::to_string(verify.min_requests) + ")"
+                : ", above " + percent(verify.max_error_ratio)));
+      return;
+    }
+  } else if (waited >= verify.timeout) {
+    fail("timed out");
+    return;
+  }
+  run.next_at = now_mono + std::min<common::Duration>(options_.guard_interval, verify.for_ / 4);
 }
 
 void RollbackManager::finishLocked(Run& run, Execution& execution, bool succeeded) {
   execution.finished_at = now();
   execution.status = succeeded ? "succeeded" : "failed";
+  const common::Duration took = time_.monotonicNow() - run.started;
+  execution.duration_ms = static_cast<uint64_t>(
+      std::max<int64_t>(0, std::chrono::duration_cast<milliseconds>(took).count()));
+  if (succeeded) {
+    metrics_.recovery.Add({{"route", execution.route}}).Set(common::toSeconds(took));
+  }
+  if (execution.estimated_duration_ms > 0 &&
+      execution.duration_ms > execution.estimated_duration_ms) {
+    metrics_.over_estimate.Add({{"route", execution.route}}).Increment();
+    execution.log.push_back(
+        execution.finished_at + " took " + formatSeconds(common::toSeconds(took)) +
+        ", longer than the plan's estimated_duration of " +
+        formatSeconds(static_cast<double>(execution.estimated_duration_ms) / 1000));
+  }
   if (!succeeded) {
     for (size_t i = run.step + 1; i < execution.steps.size(); ++i) {
       execution.steps[i].status = "skipped";
@@ -428,21 +647,48 @@ std::string RollbackManager::runStep(const StepConfig& step,
       error = control_.pinVersion(route, step.version);
       log.push_back(describeStep(step, route) + (error.empty() ? "" : ": " + error));
       return error;
+    case StepType::Verify:  // runOnce() polls it under the lock (verifyLocked)
+      return "verify is not a call";
     case StepType::Webhook:
     case StepType::Notify:
       break;
   }
+  HttpUrl url = step.url;
+  if (!step.url_template.empty()) {
+    const std::string text = substitute(step.url_template, values);
+    std::string url_error;
+    if (!parseHttpUrl(text, url, url_error)) {
+      log.push_back("POST " + text + ": not a valid url once filled in: " + url_error);
+      return "invalid url";
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> headers = step.headers;
+  for (auto& [name, value] : headers) {
+    value = substitute(value, values);
+    // A value from an alert must not add header lines.
+    std::erase_if(value, [](char c) { return c == '\r' || c == '\n'; });
+  }
+  // The default body: every value, the alert's labels as an object of their own.
+  const auto addValues = [&values](json& body) {
+    for (const auto& [key, value] : values) {
+      if (key.starts_with("labels.")) {
+        body["labels"][key.substr(7)] = value;
+      } else {
+        body[key] = value;
+      }
+    }
+  };
   json body;
   if (step.type == StepType::Notify) {
     body = {{"text", substitute(step.message, values)}};
-    for (const auto& [key, value] : values) body[key] = value;
+    addValues(body);
   } else if (step.body.is_null()) {
-    for (const auto& [key, value] : values) body[key] = value;
+    addValues(body);
   } else {
     body = substituteJson(step.body, values);
   }
-  HttpPostResult result = options_.http(step.url, step.headers, dumpJson(body), step.timeout);
-  std::string line = "POST " + step.url.text;
+  HttpPostResult result = options_.http(url, headers, dumpJson(body), step.timeout);
+  std::string line = "POST " + url.text;
   if (result.status == 0) {
     error = result.error.empty() ? "no response" : result.error;
     log.push_back(line + " failed: " + error);
@@ -518,10 +764,10 @@ void RollbackManager::onClusterHealth(const std::string& cluster, bool every_end
   bool started = false;
   for (const PlanConfig& plan : config_.plans) {
     if (!plan.cluster_unhealthy || plan.cluster_unhealthy->cluster != cluster) continue;
-    started =
-        triggerLocked(plan.route, Trigger{TriggerKind::ClusterUnhealthy, reason, {}, "", "", ""})
-                .outcome == Outcome::Started ||
-        started;
+    started = triggerLocked(plan.route,
+                            Trigger{TriggerKind::ClusterUnhealthy, reason, {}, "", "", "", ""})
+                      .outcome == Outcome::Started ||
+              started;
   }
   if (started) persistLocked();
 }
@@ -565,7 +811,7 @@ std::vector<AlertDecision> RollbackManager::receiveAlerts(const AlertmanagerPayl
         }
         TriggerResult r = triggerLocked(
             plan.route, Trigger{TriggerKind::Alertmanager, reason, alert.labels, alert.fingerprint,
-                                payload.group_key, alert.starts_at});
+                                payload.group_key, alert.starts_at, ""});
         if (r.outcome != Outcome::Started) {
           if (Execution* e = findLocked(r.execution_id)) {
             e->log.push_back(received_at + " " + reason + " (fingerprint " + alert.fingerprint +

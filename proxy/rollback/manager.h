@@ -26,6 +26,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,6 +68,18 @@ class ProxyControl {
   // Undoes the runtime changes on `route` (weight overrides of any of its versions, and the
   // pin): its traffic follows the configuration again.
   virtual std::string resume(const std::string& route) = 0;
+
+  // The responses `route` has given since the start (every version), and how many of them were
+  // errors (>= 500, or no response): what a verify step watches. Cumulative; nullopt when the
+  // figures are not available.
+  struct ResponseCounts {
+    uint64_t requests = 0;
+    uint64_t errors = 0;
+  };
+  virtual std::optional<ResponseCounts> responseCounts(const std::string& route) {
+    (void)route;
+    return std::nullopt;
+  }
 };
 
 // What the webhook/notify steps call; httpPostJson() over real sockets unless replaced.
@@ -170,12 +183,22 @@ class RollbackManager {
     const PlanConfig* plan = nullptr;
     size_t step = 0;
     common::MonotonicTime next_at{};
+    common::MonotonicTime started{};  // for the recovery time
+    // The executions of the plans this one depends on that have not finished yet; the steps
+    // wait for them.
+    std::vector<std::string> waiting_for;
+    // A verify step in progress: when it started, and the route's counts since (oldest first).
+    common::MonotonicTime verify_started{};
+    std::deque<std::pair<common::MonotonicTime, ProxyControl::ResponseCounts>> verify_samples;
   };
   struct Metrics {
     prometheus::Family<prometheus::Counter>& rollbacks;
     prometheus::Family<prometheus::Gauge>& active;
     prometheus::Family<prometheus::Counter>& step_failures;
     prometheus::Family<prometheus::Counter>& webhooks;
+    prometheus::Family<prometheus::Gauge>& recovery;
+    prometheus::Family<prometheus::Gauge>& estimated;
+    prometheus::Family<prometheus::Counter>& over_estimate;
   };
 
   TriggerResult triggerLocked(const std::string& route, Trigger trigger);
@@ -183,6 +206,12 @@ class RollbackManager {
   const Execution* findLocked(const std::string& id) const;
   void setRouteLocked(const std::string& route, RouteStatus status, const std::string& id);
   void finishLocked(Run& run, Execution& execution, bool succeeded);
+  // Ends the runs whose dependencies failed; lets the others go once theirs have succeeded.
+  void settleDependenciesLocked();
+  // One poll of a verify step (under the lock): records the route's counts and decides.
+  void verifyLocked(Run& run, Execution& execution);
+  // After step `run.step` succeeded: the next step, or the end.
+  void advanceLocked(std::vector<Run>::iterator run, Execution& execution);
   void pruneLocked();
   void persistLocked();
   // Takes the state read from the file; routes without a plan any more are forgotten.

@@ -16,6 +16,23 @@ std::string_view triggerKindName(TriggerKind kind) {
   return "unknown";
 }
 
+std::string triggeredBy(const Trigger& trigger) {
+  if (!trigger.by.empty()) return trigger.by;
+  switch (trigger.kind) {
+    case TriggerKind::Alertmanager: {
+      auto it = trigger.alert_labels.find("alertname");
+      return it != trigger.alert_labels.end() && !it->second.empty() ? it->second : "alertmanager";
+    }
+    case TriggerKind::Manual:
+      return "operator";
+    case TriggerKind::Guard:
+      return "guard";
+    case TriggerKind::ClusterUnhealthy:
+      return "health_check";
+  }
+  return "unknown";
+}
+
 bool isOwnTrigger(TriggerKind kind) {
   return kind == TriggerKind::Guard || kind == TriggerKind::ClusterUnhealthy;
 }

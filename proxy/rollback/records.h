@@ -37,7 +37,14 @@ struct Trigger {
   std::string fingerprint;
   std::string group_key;
   std::string starts_at;
+  // Who asked: the operator named in a manual request, else "" (triggeredBy() then says it from
+  // the kind and the alert).
+  std::string by;
 };
+
+// ${context.triggered_by}: `by`, else the alert's name for Alertmanager ("alertmanager" without
+// one), "operator", "guard" or "health_check".
+std::string triggeredBy(const Trigger& trigger);
 
 enum class RouteStatus { Active, RollingBack, RolledBack, RollbackFailed };
 std::string_view routeStatusName(RouteStatus status);
@@ -58,6 +65,10 @@ struct Execution {
   std::string started_at;
   std::string finished_at;
   std::string status = "running";  // running, succeeded, failed
+  // The recovery time, set when it finishes: how long it took, against the plan's
+  // estimated_duration (0 when the plan gives none).
+  uint64_t duration_ms = 0;
+  uint64_t estimated_duration_ms = 0;
   std::vector<StepRecord> steps;
   std::vector<std::string> log;  // what happened to it outside its steps (restart, resume)
 };

@@ -80,7 +80,8 @@ std::vector<std::string> restartOnlyChanges(const ConfigSource& source, const co
 // Rollback plans act on traffic through the server.
 class ServerControl final : public rollback::ProxyControl {
  public:
-  explicit ServerControl(Server& server) : server_(server) {}
+  ServerControl(Server& server, const prometheus::Collectable& downstream_requests)
+      : server_(server), downstream_requests_(downstream_requests) {}
   std::string setWeights(const std::string& route, const std::string& version,
                          const std::map<std::string, uint32_t>& weights) override {
     return server_.setWeights(route, version, weights);
@@ -89,9 +90,15 @@ class ServerControl final : public rollback::ProxyControl {
     return server_.pinVersion(route, version);
   }
   std::string resume(const std::string& route) override { return server_.resumeRoute(route); }
+  std::optional<ResponseCounts> responseCounts(const std::string& route) override {
+    const stats::ResponseTotals totals =
+        stats::countResponses(downstream_requests_, "route", route);
+    return ResponseCounts{totals.requests, totals.errors};
+  }
 
  private:
   Server& server_;
+  const prometheus::Collectable& downstream_requests_;
 };
 
 EndpointProber::Clusters proberClusters(const config::Config& config) {
@@ -625,7 +632,7 @@ void Server::startRollback(Run& run) {
   const config::Config& cfg = *run.initial;
   // Rollback plans: their guards exist before the workers' routes point at them.
   if (!cfg.rollback || cfg.rollback->plans.empty()) return;
-  run.control = std::make_unique<ServerControl>(*this);
+  run.control = std::make_unique<ServerControl>(*this, run.stats->downstream_requests);
   run.rollback = std::make_unique<rollback::RollbackManager>(*cfg.rollback, run.initial,
                                                              *run.control, time_, *registry_);
   rollback::RollbackManager* manager = run.rollback.get();

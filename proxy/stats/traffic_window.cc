@@ -29,7 +29,25 @@ uint64_t counterValue(double v) { return v > 0 ? static_cast<uint64_t>(std::llro
 
 uint64_t minus(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
 
+bool isError(const std::string& code) {
+  return code == "0" || (code.size() == 3 && code[0] >= '5');
+}
+
 }  // namespace
+
+ResponseTotals countResponses(const prometheus::Collectable& requests, const std::string& label,
+                              const std::string& value) {
+  ResponseTotals out;
+  for (const prometheus::MetricFamily& family : requests.Collect()) {
+    for (const prometheus::ClientMetric& m : family.metric) {
+      if (labelValue(m, label) != value) continue;
+      const uint64_t n = counterValue(m.counter.value);
+      out.requests += n;
+      if (isError(labelValue(m, "code"))) out.errors += n;
+    }
+  }
+  return out;
+}
 
 std::optional<double> histogramQuantile(double q, const std::vector<double>& upper_bounds,
                                         const std::vector<uint64_t>& cumulative) {
@@ -67,8 +85,7 @@ TrafficWindow::Snapshot TrafficWindow::take(common::MonotonicTime now) const {
           Totals& t = out[keyOf(m, source.key_labels)];
           const uint64_t n = counterValue(m.counter.value);
           t.requests += n;
-          const std::string code = labelValue(m, "code");
-          if (code == "0" || (code.size() == 3 && code[0] >= '5')) t.errors += n;
+          if (isError(labelValue(m, "code"))) t.errors += n;
         }
       }
     }

@@ -27,6 +27,16 @@
 
 namespace switchyard::stats {
 
+// The responses of the series of a counter family labelled with `code` whose label `label` is
+// `value`, summed since the start: all of them, and the errors among them (5xx, and "0": no
+// response). What TrafficWindow counts, without a window.
+struct ResponseTotals {
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+};
+ResponseTotals countResponses(const prometheus::Collectable& requests, const std::string& label,
+                              const std::string& value);
+
 class TrafficWindow {
  public:
   // One kind of series: a counter family labelled with `code` ("0": no response) and the

@@ -292,5 +292,81 @@ TEST_F(RollbackTest, ManualTriggerAndBadRollbackConfig) {
       << validate.output();
 }
 
+// A complete plan against the real binary: a plan it depends on runs first, the steps' text
+// is filled in from the trigger (the environment through an environment variable), a verify
+// step watches the route's real traffic until errors stop, and the execution's recovery time is
+// exported.
+TEST_F(RollbackTest, VerifyWatchesRealTrafficAndStepsFillInTheirContext) {
+  HttpSink sink;
+  ProxyConfig c = rollbackConfig(sink.url("/chat"), "");
+  c.routes.push_back({"reports", "/reports/", "legacy", ""});
+  c.top_extra =
+      "rollback:\n"
+      "  environment: ${SWITCHYARD_TEST_ENVIRONMENT:-staging}\n"
+      "  plans:\n"
+      "    - route: reports\n"
+      "      steps:\n"
+      "        - notify: {url: '" +
+      sink.url("/chat/${context.route}") +
+      "', message: 'first ${context.route}'}\n"
+      "    - route: api\n"
+      "      depends_on: [reports]\n"
+      "      estimated_duration: 30s\n"
+      "      steps:\n"
+      "        - pin_version: {version: v1}\n"
+      "        - verify: {max_error_ratio: 0.01, for: 1s, timeout: 20s, min_requests: 5}\n"
+      "        - webhook:\n"
+      "            url: '" +
+      sink.url("/deploy/${context.environment}") +
+      "'\n"
+      "            headers: {X-Triggered-By: '${context.triggered_by}'}\n"
+      "            body: {route: '${context.route}', by: '${context.triggered_by}',\n"
+      "                   env: '${context.environment}', why: '${context.reason}'}\n";
+  startProxy(c);
+  v2_->control("fail?status=500");
+  EXPECT_EQ(side(), "500");
+  Response r =
+      admin("POST", "/rollback/trigger", R"({"route":"api","reason":"v2 fails","by":"alice"})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  // Requests go on through the rollback; the verify step sees them (bounded: 20 s at most).
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  int sent = 0;
+  while (std::chrono::steady_clock::now() < deadline &&
+         state()["routes"]["api"]["state"] == "rolling_back") {
+    side();
+    ++sent;
+    std::this_thread::sleep_for(20ms);
+  }
+  json s = state();
+  ASSERT_EQ(s["routes"]["api"]["state"], "rolled_back") << s.dump(2);
+  EXPECT_EQ(s["routes"]["reports"]["state"], "rolled_back");
+  EXPECT_EQ(side(), "v1");
+  const json& e = s["executions"][0];  // newest first
+  EXPECT_EQ(e["route"], "api");
+  EXPECT_EQ(e["trigger"]["triggered_by"], "alice");
+  EXPECT_EQ(e["steps"][1]["type"], "verify");
+  EXPECT_EQ(e["steps"][1]["status"], "succeeded");
+  EXPECT_NE(e["steps"][1]["log"].back().get<std::string>().find("passed: error ratio 0.00%"),
+            std::string::npos)
+      << e.dump(2);
+  EXPECT_GE(e["duration_seconds"].get<double>(), 1.0);
+  EXPECT_EQ(e["estimated_duration_seconds"], 30.0);
+  EXPECT_GT(sent, 10);
+
+  std::vector<HttpSink::Request> calls = sink.requests();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].path, "/chat/reports");
+  EXPECT_EQ(json::parse(calls[0].body)["text"], "first reports");
+  EXPECT_EQ(calls[1].path, "/deploy/staging");
+  EXPECT_EQ(calls[1].headers["x-triggered-by"], "alice");
+  EXPECT_EQ(json::parse(calls[1].body),
+            (json{{"route", "api"}, {"by", "alice"}, {"env", "staging"}, {"why", "v2 fails"}}));
+  const std::string m = metrics();
+  EXPECT_NE(m.find("switchyard_rollback_recovery_seconds{route=\"api\"}"), std::string::npos) << m;
+  EXPECT_NE(m.find("switchyard_rollback_estimated_duration_seconds{route=\"api\"} 30"),
+            std::string::npos);
+  EXPECT_NE(m.find("switchyard_rollback_over_estimate_total{route=\"api\"} 0"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace switchyard::test::integration

@@ -174,6 +174,16 @@ TEST(ExpandEnvTest, SubstitutesVariablesAndDefaults) {
   EXPECT_EQ(expandEnv("${SWITCHYARD_TEST_SET}${SWITCHYARD_TEST_SET}", node, "p"), "valuevalue");
 }
 
+TEST(ExpandEnvTest, LeavesRollbackContextPlaceholders) {
+  ScopedEnv set("SWITCHYARD_TEST_SET", "value");
+  YAML::Node node = YAML::Load("x");
+  EXPECT_EQ(expandEnv("${context.route} in ${SWITCHYARD_TEST_SET}", node, "p"),
+            "${context.route} in value");
+  EXPECT_EQ(expandEnv("${context.labels.severity}", node, "p"), "${context.labels.severity}");
+  // Any other dotted name is still an invalid variable name.
+  EXPECT_THROW(expandEnv("${other.route}", node, "p"), ConfigError);
+}
+
 TEST(ExpandEnvTest, ErrorsCarryPositionAndPath) {
   unsetenv("SWITCHYARD_TEST_UNSET");
   YAML::Node root = YAML::Load("a:\n  token: ${SWITCHYARD_TEST_UNSET}\n");

@@ -275,6 +275,8 @@ TEST_F(RollbackAdminTest, ManualTriggerAndResumeThroughTheAdminHandlers) {
            {R"({"route":1})", 400},
            {R"({"route":"api","extra":"x"})", 400},
            {R"({"route":"simple"})", 404},
+           {R"({"route":"api","by":"line\nbreak"})", 400},
+           {R"({"route":"api","by":")" + std::string(201, 'a') + "\"}", 400},
            {R"({"route":")" + std::string(70000, 'a') + "\"}", 413}}) {
     EXPECT_EQ(handlers(m).trigger(postRequest("/rollback/trigger", body)).status, status) << body;
   }

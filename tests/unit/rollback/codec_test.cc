@@ -92,7 +92,8 @@ TEST(CodecTest, ARunningManualExecutionHasNoAlertAndANullFinishTime) {
   e.trigger.reason = "bad deploy";
   e.started_at = "2026-01-01T00:00:00.000Z";
   json j = toJson(e);
-  EXPECT_EQ(j["trigger"], (json{{"kind", "manual"}, {"reason", "bad deploy"}}));
+  EXPECT_EQ(j["trigger"],
+            (json{{"kind", "manual"}, {"reason", "bad deploy"}, {"triggered_by", "operator"}}));
   EXPECT_TRUE(j["finished_at"].is_null());
   EXPECT_EQ(j["status"], "running");
   EXPECT_EQ(j["steps"], json::array());
@@ -379,12 +380,14 @@ TEST(CodecTest, AClusterUnhealthyTriggerReadsBack) {
                       {},
                       "",
                       "",
+                      "",
                       ""};
   json j = toJson(e);
   EXPECT_EQ(j["trigger"], (json{{"kind", "cluster_unhealthy"},
                                 {"reason",
                                  "every endpoint of cluster modern failed its health "
-                                 "checks"}}));
+                                 "checks"},
+                                {"triggered_by", "health_check"}}));
   expectSame(executionFromJson(j), e);
 }
 

@@ -168,7 +168,7 @@ TEST(RollbackConfigTest, ShapeErrorsCarryPositionAndPath) {
   EXPECT_EQ(parseError("rollback: [1]\n"), "1:11: rollback: expected a map");
   EXPECT_EQ(parseError("rollback:\n  plan: []\n"),
             "2:3: rollback.plan: unknown key \"plan\" (expected one of: state_file, webhook, "
-            "max_executions, max_alert_keys, plans)");
+            "max_executions, max_alert_keys, environment, plans)");
   EXPECT_EQ(parseError("rollback:\n  state_file: ''\n"),
             "2:15: rollback.state_file: must not be empty");
   EXPECT_EQ(parseError("rollback:\n  webhook: {max_body_bytes: 10}\n"),
@@ -181,11 +181,11 @@ TEST(RollbackConfigTest, ShapeErrorsCarryPositionAndPath) {
             "4:14: rollback.plans[0].steps: a plan needs at least one step");
   EXPECT_EQ(parseError(head + "        - {timeout: 1s}\n"),
             "5:11: rollback.plans[0].steps[0]: a step is exactly one of set_weights, "
-            "pin_version, webhook, notify");
+            "pin_version, webhook, notify, verify");
   EXPECT_EQ(parseError(head + "        - {pin_version: {version: v1}, notify: {url: "
                               "'http://127.0.0.1:1/', message: x}}\n"),
             "5:11: rollback.plans[0].steps[0]: a step is exactly one of set_weights, "
-            "pin_version, webhook, notify");
+            "pin_version, webhook, notify, verify");
   EXPECT_EQ(parseError(head + "        - {pin_version: {}}\n"),
             "5:25: rollback.plans[0].steps[0].pin_version: \"version\" is required");
   EXPECT_EQ(parseError(head + "        - {set_weights: {version: v2}}\n"),
@@ -394,4 +394,121 @@ TEST(RollbackConfigTest, HttpUrls) {
 }
 
 }  // namespace
+TEST(RollbackConfigTest, ParsesTheCompletePlanKeys) {
+  RollbackConfig c = parse(
+      "rollback:\n"
+      "  environment: staging\n"
+      "  plans:\n"
+      "    - route: simple\n"
+      "      steps: [{set_weights: {weights: {modern: 1}}}]\n"
+      "    - route: api\n"
+      "      depends_on: [simple]\n"
+      "      estimated_duration: 90s\n"
+      "      steps:\n"
+      "        - webhook:\n"
+      "            url: 'http://127.0.0.1:1/deploy/${context.route}?by=${context.triggered_by}'\n"
+      "            headers: {X-Env: '${context.environment}'}\n"
+      "            body: {sev: '${context.labels.severity}', list: ['${context.trigger}']}\n"
+      "          retry: {attempts: 4, backoff: 100ms, backoff_multiplier: 2, max_backoff: 300ms}\n"
+      "        - verify: {max_error_ratio: 0.02, for: 10s, min_requests: 5}\n"
+      "        - notify: {url: 'http://127.0.0.1:1/', message: '${context.reason}'}\n");
+  EXPECT_EQ(c.environment, "staging");
+  const PlanConfig& api = c.plans[1];
+  EXPECT_EQ(api.depends_on, std::vector<std::string>{"simple"});
+  EXPECT_EQ(api.estimated_duration, std::chrono::seconds(90));
+  const StepConfig& call = api.steps[0];
+  EXPECT_EQ(call.url_template,
+            "http://127.0.0.1:1/deploy/${context.route}?by=${context.triggered_by}");
+  EXPECT_EQ(call.retry.backoffAfter(1), std::chrono::milliseconds(100));
+  EXPECT_EQ(call.retry.backoffAfter(2), std::chrono::milliseconds(200));
+  EXPECT_EQ(call.retry.backoffAfter(3), std::chrono::milliseconds(300));  // capped
+  EXPECT_EQ(api.steps[1].type, StepType::Verify);
+  EXPECT_EQ(api.steps[1].verify.max_error_ratio, 0.02);
+  EXPECT_EQ(api.steps[1].verify.for_, std::chrono::seconds(10));
+  EXPECT_EQ(api.steps[1].verify.timeout, std::chrono::seconds(300));  // the default
+  EXPECT_EQ(api.steps[1].verify.min_requests, 5u);
+  EXPECT_TRUE(validateRollbackConfig(c, routes()).empty());
+  // Without max_backoff the multiplier grows the wait up to the 10 minute bound of backoff.
+  RetryPolicy unbounded;
+  unbounded.backoff = std::chrono::milliseconds(1000);
+  unbounded.backoff_multiplier = 10;
+  EXPECT_EQ(unbounded.backoffAfter(3), std::chrono::milliseconds(100000));
+  EXPECT_EQ(unbounded.backoffAfter(20), std::chrono::milliseconds(600000));
+  // A long `for` gets a timeout of twice as long by default.
+  EXPECT_EQ(parse("rollback:\n  plans:\n    - route: api\n      steps: [{verify: "
+                  "{max_error_ratio: 0.1, for: 10m}}]\n")
+                .plans[0]
+                .steps[0]
+                .verify.timeout,
+            std::chrono::minutes(20));
+}
+
+TEST(RollbackConfigTest, CompletePlanKeysRefuseBadValues) {
+  const std::string head = "rollback:\n  plans:\n    - route: api\n      steps:\n";
+  EXPECT_EQ(parseError(head + "        - {verify: {for: 10s}}\n"),
+            "5:20: rollback.plans[0].steps[0].verify: \"max_error_ratio\" is required");
+  EXPECT_EQ(parseError(head + "        - {verify: {max_error_ratio: 2}}\n"),
+            "5:38: rollback.plans[0].steps[0].verify.max_error_ratio: expected a number between "
+            "0 and 1, got \"2\"");
+  EXPECT_EQ(
+      parseError(head + "        - {verify: {max_error_ratio: 0.1, for: 1m, timeout: 30s}}\n"),
+      "5:61: rollback.plans[0].steps[0].verify.timeout: is shorter than \"for\" (60000ms): "
+      "the step could never pass");
+  EXPECT_EQ(parseError(head + "        - {verify: {max_error_ratio: 0.1}, retry: {attempts: 2}}\n"),
+            "5:51: rollback.plans[0].steps[0].retry: a verify step takes no \"retry\" "
+            "(verify.timeout bounds the wait)");
+  EXPECT_EQ(parseError(head + "        - {pin_version: {version: v1}, retry: {backoff_multiplier: "
+                              "0.5}}\n"),
+            "5:68: rollback.plans[0].steps[0].retry.backoff_multiplier: expected a number "
+            "between 1 and 10, got \"0.5\"");
+  EXPECT_EQ(parseError(head + "        - {pin_version: {version: v1}, retry: {backoff: 2s, "
+                              "max_backoff: 1s}}\n"),
+            "5:74: rollback.plans[0].steps[0].retry.max_backoff: is shorter than \"backoff\" "
+            "(2000ms)");
+  EXPECT_EQ(parseError(head + "        - {notify: {url: 'http://127.0.0.1:1/', message: "
+                              "'${context.rout}'}}\n"),
+            "5:58: rollback.plans[0].steps[0].notify.message: unknown placeholder "
+            "\"${context.rout}\" (known: route, version, reason, trigger, triggered_by, "
+            "environment, execution_id, labels.NAME)");
+  EXPECT_EQ(parseError(head + "        - {webhook: {url: 'http://127.0.0.1:1/', body: {a: "
+                              "['${context.labels.bad-name}']}}}\n"),
+            "5:56: rollback.plans[0].steps[0].webhook.body: unknown placeholder "
+            "\"${context.labels.bad-name}\" (known: route, version, reason, trigger, "
+            "triggered_by, environment, execution_id, labels.NAME)");
+  EXPECT_EQ(parseError(head + "        - {webhook: {url: 'http://${context.route}/x'}}\n"),
+            "5:27: rollback.plans[0].steps[0].webhook.url: the URL's host must be a numeric "
+            "IPv4 address, a bracketed IPv6 address or localhost, with an optional port from 1 "
+            "to 65535: \"http://x/x\"");
+  EXPECT_EQ(parseError("rollback:\n  plans:\n    - route: api\n      estimated_duration: 0s\n"
+                       "      steps: [{pin_version: {version: v1}}]\n"),
+            "4:27: rollback.plans[0].estimated_duration: must be between 1ms and 24h");
+  EXPECT_EQ(parseError("rollback:\n  plans:\n    - route: api\n      depends_on: [simple, simple]\n"
+                       "      steps: [{pin_version: {version: v1}}]\n"),
+            "4:28: rollback.plans[0].depends_on[1]: route \"simple\" is listed twice");
+}
+
+TEST(RollbackConfigTest, DependsOnNamesOtherPlansWithoutACycle) {
+  const std::string api = "    - route: api\n      steps: [{pin_version: {version: v1}}]\n";
+  const std::string simple =
+      "    - route: simple\n      steps: [{set_weights: {weights: {modern: 1}}}]\n";
+  EXPECT_EQ(validationErrors("rollback:\n  plans:\n    - route: api\n      depends_on: [api, "
+                             "simple, nothing]\n      steps: [{pin_version: {version: v1}}]\n"),
+            (std::vector<std::string>{
+                "4:20: rollback.plans[0].depends_on[0]: a plan cannot depend on itself",
+                "4:25: rollback.plans[0].depends_on[1]: route \"simple\" has no rollback plan "
+                "to wait for",
+                "4:33: rollback.plans[0].depends_on[2]: route \"nothing\" has no rollback plan "
+                "to wait for"}));
+  EXPECT_EQ(validationErrors("rollback:\n  plans:\n    - route: api\n      depends_on: [simple]\n"
+                             "      steps: [{pin_version: {version: v1}}]\n"
+                             "    - route: simple\n      depends_on: [api]\n"
+                             "      steps: [{set_weights: {weights: {modern: 1}}}]\n"),
+            (std::vector<std::string>{
+                "4:20: rollback.plans[0].depends_on[0]: the plans of \"api\" and \"simple\" "
+                "depend on each other (a cycle)",
+                "7:20: rollback.plans[1].depends_on[0]: the plans of \"simple\" and \"api\" "
+                "depend on each other (a cycle)"}));
+  EXPECT_TRUE(validationErrors("rollback:\n  plans:\n" + api + simple).empty());
+}
+
 }  // namespace switchyard::rollback

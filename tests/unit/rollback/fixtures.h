@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,22 @@ class FakeProxyControl : public ProxyControl {
     calls_.push_back("resume " + route);
     return fail_resume_;
   }
+  // What responseCounts() reports for `route` from now on; a route never set has no figures.
+  void setCounts(const std::string& route, uint64_t requests, uint64_t errors) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    counts_[route] = ResponseCounts{requests, errors};
+  }
+  void addCounts(const std::string& route, uint64_t requests, uint64_t errors) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    counts_[route].requests += requests;
+    counts_[route].errors += errors;
+  }
+  std::optional<ResponseCounts> responseCounts(const std::string& route) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = counts_.find(route);
+    if (it == counts_.end()) return std::nullopt;
+    return it->second;
+  }
   std::vector<std::string> calls() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return calls_;
@@ -92,6 +109,7 @@ class FakeProxyControl : public ProxyControl {
   std::string fail_set_weights_;
   std::string fail_pin_;
   std::string fail_resume_;
+  std::map<std::string, ResponseCounts> counts_;
 };
 
 // The value of the metric `name` with exactly `labels`, or -1 when there is none.

@@ -343,8 +343,9 @@ TEST_F(RollbackClusterHealthTest, StartsThePlanOnTheTransitionAndRecordsIt) {
 
   // GET /rollback and the state file.
   json state = m.stateJson();
-  EXPECT_EQ(state["executions"][0]["trigger"],
-            (json{{"kind", "cluster_unhealthy"}, {"reason", Reason}}));
+  EXPECT_EQ(
+      state["executions"][0]["trigger"],
+      (json{{"kind", "cluster_unhealthy"}, {"reason", Reason}, {"triggered_by", "health_check"}}));
   EXPECT_EQ(state["routes"]["api"]["cluster_health"],
             (json{{"cluster", "v2"}, {"every_endpoint_unhealthy", true}}));
   EXPECT_EQ(state["routes"]["simple"]["cluster_health"],
@@ -674,6 +675,262 @@ TEST_F(ManagerTest, TheThreadRunsTriggeredPlans) {
   EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RolledBack);
   m.stop();
   m.stop();
+}
+
+// What a fake HTTP poster saw: the url, the headers and the body of each call.
+struct Calls {
+  std::vector<std::string> urls;
+  std::vector<std::vector<std::pair<std::string, std::string>>> headers;
+  std::vector<json> bodies;
+  int status = 200;
+  ManagerOptions options() {
+    ManagerOptions o;
+    o.http = [this](const HttpUrl& url, const std::vector<std::pair<std::string, std::string>>& h,
+                    const std::string& body, milliseconds) {
+      urls.push_back(url.text);
+      headers.push_back(h);
+      bodies.push_back(json::parse(body));
+      HttpPostResult r;
+      r.status = status;
+      return r;
+    };
+    return o;
+  }
+};
+
+TEST_F(ManagerTest, StepsFillInTheContextPlaceholders) {
+  Calls calls;
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  environment: staging\n"
+      "  plans:\n"
+      "    - route: api\n"
+      "      steps:\n"
+      "        - webhook:\n"
+      "            url: 'http://127.0.0.1:9/deploy/${context.route}?env=${context.environment}'\n"
+      "            headers: {X-Triggered-By: '${context.triggered_by}'}\n"
+      "            body: {route: '${context.route}', sev: '${context.labels.severity}',\n"
+      "                   nested: ['${context.trigger} by ${context.triggered_by}'],\n"
+      "                   missing: '[${context.labels.team}]', old: '{route}'}\n"
+      "        - notify: {url: 'http://127.0.0.1:9/chat', message: '${context.route} rolled back "
+      "in ${context.environment}: ${context.reason}'}\n",
+      calls.options());
+  m.load();
+  std::vector<AlertDecision> d = receive(m, payload());
+  ASSERT_EQ(d.size(), 1u);
+  m.runOnce();
+  ASSERT_EQ(calls.urls.size(), 2u);
+  EXPECT_EQ(calls.urls[0], "http://127.0.0.1:9/deploy/api?env=staging");
+  EXPECT_EQ(calls.headers[0], (std::vector<std::pair<std::string, std::string>>{
+                                  {"X-Triggered-By", "SidecarCanaryHighErrorRatio"}}));
+  EXPECT_EQ(calls.bodies[0], (json{{"route", "api"},
+                                   {"sev", "critical"},
+                                   {"nested", {"alertmanager by SidecarCanaryHighErrorRatio"}},
+                                   {"missing", "[]"},
+                                   {"old", "api"}}));
+  EXPECT_EQ(calls.bodies[1]["text"],
+            "api rolled back in staging: alert SidecarCanaryHighErrorRatio: 5xx ratio on cluster "
+            "v2 is 19.15%");
+  // The default fields of a notify body: the values, the alert's labels as an object.
+  EXPECT_EQ(calls.bodies[1]["triggered_by"], "SidecarCanaryHighErrorRatio");
+  EXPECT_EQ(calls.bodies[1]["environment"], "staging");
+  EXPECT_EQ(calls.bodies[1]["labels"]["severity"], "critical");
+
+  // A manual trigger names its operator; a line break in it cannot reach a header.
+  ASSERT_EQ(m.resume("api").outcome, RollbackManager::ResumeOutcome::Resumed);
+  Trigger manual = trig(TriggerKind::Manual, "by hand");
+  manual.by = "alice\r\nX-Evil: 1";
+  m.trigger("api", manual);
+  m.runOnce();
+  ASSERT_EQ(calls.urls.size(), 4u);
+  EXPECT_EQ(calls.headers[2][0].second, "aliceX-Evil: 1");
+  EXPECT_EQ(calls.bodies[2]["nested"][0], "manual by alice\r\nX-Evil: 1");
+  EXPECT_EQ(calls.bodies[2]["sev"], "");
+}
+
+TEST_F(ManagerTest, BackoffGrowsByItsMultiplierUpToItsBound) {
+  Calls calls;
+  calls.status = 503;
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: simple\n"
+      "      steps:\n"
+      "        - webhook: {url: 'http://127.0.0.1:9/x'}\n"
+      "          retry: {attempts: 5, backoff: 100ms, backoff_multiplier: 3, max_backoff: 500ms}\n",
+      calls.options());
+  m.load();
+  auto t = m.trigger("simple", trig(TriggerKind::Manual, "why"));
+  std::vector<milliseconds> waits;
+  for (int i = 0; i < 10 && !m.idle(); ++i) {
+    const common::MonotonicTime next = m.runOnce();
+    if (m.idle()) break;
+    waits.push_back(std::chrono::duration_cast<milliseconds>(next - time_.monotonicNow()));
+    time_.advance(next - time_.monotonicNow());
+  }
+  EXPECT_EQ(waits, (std::vector<milliseconds>{milliseconds(100), milliseconds(300),
+                                              milliseconds(500), milliseconds(500)}));
+  Execution e = *m.execution(t.execution_id);
+  EXPECT_EQ(e.status, "failed");
+  EXPECT_EQ(e.steps[0].attempts, 5u);
+  EXPECT_EQ(e.steps[0].log[3], "2026-01-01T00:00:00.100Z retrying in 300ms (3 attempts left)");
+}
+
+TEST_F(ManagerTest, APlanWaitsForThePlansItDependsOn) {
+  Calls calls;
+  calls.status = 503;
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: simple\n"
+      "      steps:\n"
+      "        - webhook: {url: 'http://127.0.0.1:9/simple'}\n"
+      "          retry: {attempts: 2, backoff: 1s}\n"
+      "    - route: api\n"
+      "      depends_on: [simple]\n"
+      "      steps: [{pin_version: {version: v1}}]\n",
+      calls.options());
+  m.load();
+  auto t = m.trigger("api", trig(TriggerKind::Guard, "errors"));
+  ASSERT_EQ(t.outcome, RollbackManager::Outcome::Started);
+  // The dependency was started first, on the same trigger.
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RollingBack);
+  std::vector<Execution> all = m.executions();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].route, "simple");
+  EXPECT_EQ(all[0].trigger.kind, TriggerKind::Guard);
+  EXPECT_EQ(all[0].trigger.reason, "needed by the rollback of route api: errors");
+  EXPECT_EQ(all[1].log,
+            (std::vector<std::string>{"2026-01-01T00:00:00.000Z depends_on: waits for " +
+                                      all[0].id + " (route simple, started)"}));
+  m.runOnce();  // simple's first attempt fails; api waits
+  EXPECT_EQ(control_.calls(), std::vector<std::string>{});
+  EXPECT_EQ(m.execution(t.execution_id)->steps[0].status, "pending");
+  calls.status = 200;
+  time_.advance(seconds(1));
+  m.runOnce();  // simple succeeds, then api runs
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RolledBack);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_EQ(control_.calls(), std::vector<std::string>{"pin api v1"});
+
+  // A route already rolled back is not rolled back again; one that failed fails the plan.
+  m.resume("api");
+  auto again = m.trigger("api", trig(TriggerKind::Manual, "again"));
+  EXPECT_EQ(m.execution(again.execution_id)->log.back(),
+            "2026-01-01T00:00:01.000Z depends_on: route simple is rolled back already");
+  m.runOnce();
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  m.resume("api");
+  m.resume("simple");
+  calls.status = 503;
+  auto third = m.trigger("api", trig(TriggerKind::Manual, "third"));
+  for (int i = 0; i < 4; ++i) {
+    m.runOnce();
+    time_.advance(seconds(1));
+  }
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RollbackFailed);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollbackFailed);
+  Execution e = *m.execution(third.execution_id);
+  EXPECT_EQ(e.status, "failed");
+  EXPECT_EQ(e.steps[0].status, "failed");
+  EXPECT_EQ(e.steps[0].log.back(),
+            "2026-01-01T00:00:02.000Z not run: route simple did not roll back, and this plan "
+            "depends on it");
+  // The pin of the first two executions only.
+  const std::vector<std::string> made = control_.calls();
+  EXPECT_EQ(std::count(made.begin(), made.end(), "pin api v1"), 2);
+}
+
+TEST_F(ManagerTest, VerifyWaitsForALowErrorRatioOverItsWindow) {
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: api\n"
+      "      estimated_duration: 5s\n"
+      "      steps:\n"
+      "        - pin_version: {version: v1}\n"
+      "        - verify: {max_error_ratio: 0.05, for: 2s, timeout: 10s, min_requests: 10}\n");
+  m.load();
+  control_.setCounts("api", 1000, 500);  // before: half of everything failed
+  auto t = m.trigger("api", trig(TriggerKind::Manual, "bad"));
+  m.runOnce();
+  EXPECT_EQ(m.execution(t.execution_id)->steps[1].status, "running");
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
+  // Errors go on for 2 more seconds after the pin, then stop.
+  for (int i = 0; i < 8; ++i) {  // 250ms polls
+    time_.advance(milliseconds(250));
+    control_.addCounts("api", 10, 5);
+    m.runOnce();
+  }
+  EXPECT_EQ(m.execution(t.execution_id)->steps[1].status, "running");
+  for (int i = 0; i < 7; ++i) {
+    time_.advance(milliseconds(250));
+    control_.addCounts("api", 10, 0);
+    m.runOnce();
+  }
+  // The window still holds the last errors (5 of 80, 6.25%).
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollingBack);
+  time_.advance(milliseconds(250));
+  control_.addCounts("api", 10, 0);
+  m.runOnce();
+  Execution e = *m.execution(t.execution_id);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_EQ(e.steps[1].status, "succeeded");
+  EXPECT_EQ(e.steps[1].log.back(),
+            "2026-01-01T00:00:04.000Z passed: error ratio 0.00% over the last 2s (0 of 80 "
+            "requests)");
+  EXPECT_EQ(e.duration_ms, 4000u);
+  EXPECT_EQ(e.estimated_duration_ms, 5000u);
+  EXPECT_EQ(metric("switchyard_rollback_recovery_seconds", {{"route", "api"}}), 4);
+  EXPECT_EQ(metric("switchyard_rollback_estimated_duration_seconds", {{"route", "api"}}), 5);
+  EXPECT_EQ(metric("switchyard_rollback_over_estimate_total", {{"route", "api"}}), 0);
+  json view = m.executionsJson()[0];
+  EXPECT_EQ(view["duration_seconds"], 4.0);
+  EXPECT_EQ(view["estimated_duration_seconds"], 5.0);
+}
+
+TEST_F(ManagerTest, VerifyFailsTheExecutionWhenErrorsGoOn) {
+  RollbackManager& m = make(
+      "rollback:\n"
+      "  plans:\n"
+      "    - route: api\n"
+      "      estimated_duration: 1s\n"
+      "      steps:\n"
+      "        - pin_version: {version: v1}\n"
+      "        - verify: {max_error_ratio: 0.05, for: 1s, timeout: 3s}\n"
+      "    - route: simple\n"
+      "      steps:\n"
+      "        - verify: {max_error_ratio: 0.05, for: 1s}\n");
+  m.load();
+  control_.setCounts("api", 0, 0);
+  auto t = m.trigger("api", trig(TriggerKind::Manual, "bad"));
+  for (int i = 0; i < 20 && !m.idle(); ++i) {
+    m.runOnce();
+    time_.advance(milliseconds(250));
+    control_.addCounts("api", 10, 1);  // 10%
+  }
+  Execution e = *m.execution(t.execution_id);
+  EXPECT_EQ(e.status, "failed");
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RollbackFailed);
+  EXPECT_EQ(e.steps[1].status, "failed");
+  EXPECT_EQ(e.steps[1].log.back(),
+            "2026-01-01T00:00:03.000Z failed after 3s: error ratio 10.00% over the last 1s (4 "
+            "of 40 requests), above 5.00%");
+  EXPECT_EQ(
+      metric("switchyard_rollback_step_failures_total", {{"route", "api"}, {"step", "verify"}}), 1);
+  // Longer than its estimate: counted and logged, and no recovery time for a failure.
+  EXPECT_EQ(metric("switchyard_rollback_over_estimate_total", {{"route", "api"}}), 1);
+  EXPECT_EQ(e.log.back(),
+            "2026-01-01T00:00:03.000Z step 2 (verify) failed; the plan stopped there and the "
+            "route needs an operator");
+  EXPECT_EQ(metric("switchyard_rollback_recovery_seconds", {{"route", "api"}}), -1);
+
+  // Without figures for the route the step cannot judge: it fails at once.
+  auto s = m.trigger("simple", trig(TriggerKind::Manual, "no figures"));
+  m.runOnce();
+  EXPECT_EQ(m.execution(s.execution_id)->steps[0].log.back(),
+            "2026-01-01T00:00:03.250Z the route's response counts are not available");
+  EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RollbackFailed);
 }
 
 }  // namespace

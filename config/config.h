@@ -167,6 +167,11 @@ struct FallbackConfig {
   bool on_connect_failure = true;
   bool on_reset = true;
   bool on_timeout = true;
+  // Refused here before reaching the version's upstream: its cluster's circuit breaker is open,
+  // its bulkhead (or connection pool) is full, or it has no endpoint to send to.
+  bool on_circuit_open = true;
+  bool on_overloaded = true;
+  bool on_no_endpoint = true;
   std::vector<int> statuses = {502, 503, 504};
   // Where `version` was written, for the error when the route has no such version.
   std::string path;

@@ -765,7 +765,8 @@ class Loader {
     });
   }
 
-  // fallback: {version: v1, on: [connect-failure, reset, timeout, 502, 503, 504]}
+  // fallback: {version: v1, on: [connect-failure, reset, timeout, circuit-open, overloaded,
+  //                              no-endpoint, 502, 503, 504]}
   std::shared_ptr<const FallbackConfig> parseFallback(const YAML::Node& node,
                                                       const std::string& path,
                                                       const std::string& own_version) {
@@ -788,6 +789,7 @@ class Loader {
       expectSequence(n, p);
       if (n.size() == 0) throw ConfigError(n, p, "at least one failure is required");
       out->on_connect_failure = out->on_reset = out->on_timeout = false;
+      out->on_circuit_open = out->on_overloaded = out->on_no_endpoint = false;
       out->statuses.clear();
       size_t index = 0;
       for (const YAML::Node& e : n) {
@@ -799,6 +801,12 @@ class Loader {
           out->on_reset = true;
         } else if (text == "timeout") {
           out->on_timeout = true;
+        } else if (text == "circuit-open") {
+          out->on_circuit_open = true;
+        } else if (text == "overloaded") {
+          out->on_overloaded = true;
+        } else if (text == "no-endpoint") {
+          out->on_no_endpoint = true;
         } else {
           int status = 0;
           auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), status);
@@ -806,8 +814,8 @@ class Loader {
               status > 599) {
             throw ConfigError(e, ep,
                               "invalid value " + quote(text) +
-                                  " (expected connect-failure, reset, timeout or a status from "
-                                  "500 to 599)");
+                                  " (expected connect-failure, reset, timeout, circuit-open, "
+                                  "overloaded, no-endpoint or a status from 500 to 599)");
           }
           out->statuses.push_back(status);
         }
@@ -1241,6 +1249,9 @@ nlohmann::json configToJson(const Config& config) {
       if (t.fallback->on_connect_failure) on.push_back("connect-failure");
       if (t.fallback->on_reset) on.push_back("reset");
       if (t.fallback->on_timeout) on.push_back("timeout");
+      if (t.fallback->on_circuit_open) on.push_back("circuit-open");
+      if (t.fallback->on_overloaded) on.push_back("overloaded");
+      if (t.fallback->on_no_endpoint) on.push_back("no-endpoint");
       for (int s : t.fallback->statuses) on.push_back(s);
       out["fallback"] = {{"version", t.fallback->version}, {"on", std::move(on)}};
     }

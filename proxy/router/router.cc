@@ -76,6 +76,9 @@ http::FilterHeadersStatus Router::decodeHeaders(http::RequestHeaders& headers, b
   admission_control_ = policy.admission;
   if (admission_control_ != nullptr) {
     if (!admission_control_->tryStartRequest()) {
+      if (fallback_ != nullptr && tryFallbackRefused(Refusal::Overloaded)) {
+        return http::FilterHeadersStatus::StopIteration;
+      }
       fail(503, "Service Unavailable",
            "too many concurrent requests to cluster " + cluster_->name +
                " (max_concurrent_requests " +
@@ -126,8 +129,7 @@ void Router::setUpExtras(http::RequestHeaders& headers) {
 
 bool Router::tryFallback(AttemptOutcome outcome, int upstream_status, int observed) {
   if (fallback_ == nullptr || fallback_->taken || response_started_) return false;
-  Fallback& fb = *fallback_;
-  const config::FallbackConfig& fc = *fb.from->fallback_config;
+  const config::FallbackConfig& fc = *fallback_->from->fallback_config;
   bool wanted = false;
   switch (outcome) {
     case AttemptOutcome::ConnectFailure:
@@ -143,10 +145,33 @@ bool Router::tryFallback(AttemptOutcome outcome, int upstream_status, int observ
       wanted = fc.onStatus(upstream_status);
       break;
   }
-  if (!wanted) return false;
-  // A body goes again only from the retry path's replay buffer, and only if all of it is there.
+  return wanted && scheduleFallback(observed, false);
+}
+
+bool Router::tryFallbackRefused(Refusal refusal) {
+  if (fallback_ == nullptr || fallback_->taken || response_started_) return false;
+  const config::FallbackConfig& fc = *fallback_->from->fallback_config;
+  bool wanted = false;
+  switch (refusal) {
+    case Refusal::CircuitOpen:
+      wanted = fc.on_circuit_open;
+      break;
+    case Refusal::Overloaded:
+      wanted = fc.on_overloaded;
+      break;
+    case Refusal::NoEndpoint:
+      wanted = fc.on_no_endpoint;
+      break;
+  }
+  return wanted && scheduleFallback(503, true);
+}
+
+bool Router::scheduleFallback(int observed, bool nothing_sent) {
+  Fallback& fb = *fallback_;
+  // A body goes again only from the retry path's replay buffer, and only if all of it is there;
+  // a body never sent is all still here.
   const bool has_body = request_->content_length > 0 || request_->chunked;
-  if (has_body && !(retry_ && replayable_)) return false;
+  if (has_body && !nothing_sent && !(retry_ && replayable_)) return false;
   const auto now = ctx_.time.monotonicNow();
   // The retry policy's overall deadline (and per-try timeout) when there is one, else what is
   // left of the route's timeout since the first attempt.
@@ -215,6 +240,7 @@ void Router::startAttempt(std::chrono::milliseconds attempt_timeout) {
   if (admission_control_ != nullptr) {
     admission_ = admission_control_->admit(now);
     if (!admission_.allowed()) {
+      if (fallback_ != nullptr && tryFallbackRefused(Refusal::CircuitOpen)) return;
       const auto seconds = std::max<int64_t>(
           1, std::chrono::ceil<std::chrono::seconds>(admission_.retry_after).count());
       if (timer_) timer_->disable();
@@ -388,8 +414,13 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
     case upstream::PoolFailure::Overflow:
     case upstream::PoolFailure::NoEndpoint:
       // A local limit, or nowhere to send it: not an upstream's answer, so no verdict and no
-      // retry.
+      // retry; the fallback version may still take it.
       breakerCancel();
+      if (fallback_ != nullptr &&
+          tryFallbackRefused(reason == upstream::PoolFailure::Overflow ? Refusal::Overloaded
+                                                                       : Refusal::NoEndpoint)) {
+        break;
+      }
       fail(503, "Service Unavailable", detail);
       break;
     case upstream::PoolFailure::ConnectTimeout:

@@ -70,6 +70,14 @@ class Router final : public http::StreamFilter,
   // its body can be sent again and time is left. `observed` is the status the failing version's
   // observer records. True if scheduled.
   bool tryFallback(AttemptOutcome outcome, int upstream_status, int observed);
+  // Why this version could not even be tried: nothing was sent, so the whole request (its body
+  // included, which is still here) can go to the fallback.
+  enum class Refusal { CircuitOpen, Overloaded, NoEndpoint };
+  // As tryFallback() for a request refused here before reaching the version's upstream; the
+  // version's observer records a 503.
+  bool tryFallbackRefused(Refusal refusal);
+  // What tryFallback() and tryFallbackRefused() share once the failure is one to fall back on.
+  bool scheduleFallback(int observed, bool nothing_sent);
   void startFallback();
   // An attempt failed before any of its response reached the client: retried when the policy
   // says so, else the client gets `status`.

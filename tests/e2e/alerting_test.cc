@@ -159,7 +159,7 @@ class AlertingTest : public ProxyTest {
 // Every panel of every dashboard and every rule, against a sidecar that has seen a bit of
 // everything: v1 and v2 traffic, deprecated calls, retries, an open breaker, overflows, a
 // reload, a rollback, dropped spans, rate limiting (429s and shadow denials), a Redis that
-// stops answering for a second, and cache hits and misses.
+// stops answering for a second, cache hits and misses, and fallbacks to v1.
 TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
   RedisServer redis;
   auto& v1 = addUpstream("v1");
@@ -189,6 +189,12 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
                       "      v2: {split: [{cluster: modern, weight: 90}, "
                       "{cluster: legacy, weight: 10}], sticky: {header: X-User-Id}}\n"});
   c.routes.push_back({"dead", "/dead/", "dead", ""});
+  // v2 of this route is the dead cluster: every request falls back to v1.
+  c.routes.push_back({"shielded", "/shielded/", "",
+                      "    versions:\n"
+                      "      default: v2\n"
+                      "      v1: {cluster: legacy}\n"
+                      "      v2: {cluster: dead, fallback: {version: v1}}\n"});
   c.routes.push_back({"named", "/named/", "named", ""});
   c.routes.push_back({"slow", "/slow/", "slow", ""});
   c.routes.push_back({"small", "/small/", "small", ""});
@@ -221,6 +227,7 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
                 "rollback:\n"
                 "  plans:\n"
                 "    - route: api\n"
+                "      estimated_duration: 1m\n"
                 "      steps: [{set_weights: {version: v2, weights: {legacy: 100}}}]\n"
                 "dns: {resolvers: ['" +
                 dns.address() +
@@ -256,6 +263,7 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
     }
     if (round % 5 == 0) httpGet(port(), "/dead/x");
     if (round % 5 == 1) httpGet(port(), "/named/x");
+    if (round % 5 == 2) httpGet(port(), "/shielded/x");
     if (round % 10 == 0) httpGet(port(), "/slow/delay/200");
     if (round % 10 == 0) {
       // Two at once on a cluster of one connection and no queue: one overflows.

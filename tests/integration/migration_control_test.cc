@@ -363,6 +363,83 @@ TEST_F(MigrationControlTest, ABodyKeptByTheRetryFilterFallsBackWithItsBodyAndV1s
   EXPECT_EQ(v2_->stats().requests, 2);
 }
 
+// An open circuit breaker (or a full bulkhead, below) on v2 refuses a request before any byte
+// goes to v2: the request falls back to v1 instead of getting the 503, unless `on` leaves it out.
+TEST_F(MigrationControlTest, AnOpenBreakerOnV2FallsBackToV1) {
+  ProxyConfig c = config();
+  c.routes[0].extra =
+      "    versions:\n"
+      "      default: v2\n"
+      "      v1: {cluster: legacy}\n"
+      "      v2:\n"
+      "        cluster: modern\n"
+      "        fallback: {version: v1, on: [circuit-open, overloaded]}\n";
+  c.filters +=
+      "  - circuit_breaker:\n"
+      "      clusters:\n"
+      "        modern: {consecutive_failures: 2, cooldown: 60s}\n";
+  startProxy(c);
+  // Two 503s from v2 (503 is not in `on`: the client sees them) open its breaker.
+  v2_->control("fail?status=503&count=2");
+  EXPECT_EQ(side(), "503");
+  EXPECT_EQ(side(), "503");
+  EXPECT_EQ(v2_->stats().requests, 2);
+  // Open: refused before v2, answered by v1.
+  for (int i = 0; i < 5; ++i) {
+    Response r = httpGet(port(), "/api/orders");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-switchyard-fallback"), std::optional<std::string>("v1"));
+    EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v1"));
+  }
+  EXPECT_EQ(v2_->stats().requests, 2);
+  const std::string m = metrics();
+  EXPECT_NE(m.find("switchyard_fallbacks_total{from=\"v2\",route=\"api\",to=\"v1\"} 5"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("switchyard_circuit_breaker_rejected_total{cluster=\"modern\"} 5"),
+            std::string::npos);
+}
+
+TEST_F(MigrationControlTest, AFullBulkheadOnV2FallsBackAndWithoutOverloadedItIsRefused) {
+  for (const bool listed : {true, false}) {
+    ProxyConfig c = config();
+    c.routes[0].extra =
+        "    versions:\n"
+        "      default: v2\n"
+        "      v1: {cluster: legacy}\n"
+        "      v2:\n"
+        "        cluster: modern\n"
+        "        fallback: {version: v1, on: [" +
+        std::string(listed ? "overloaded" : "503") + "]}\n";
+    c.filters +=
+        "  - circuit_breaker:\n"
+        "      clusters:\n"
+        "        modern: {consecutive_failures: 0, max_concurrent_requests: 1}\n";
+    startProxy(c);
+    // One slow request holds v2's only slot (bounded: the upstream answers after 1.5 s).
+    std::thread slow([this] {
+      Response r = httpRequest(port(), "GET", "/api/slow", {{"X-Test-Delay-Ms", "1500"}}, {});
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.header("x-upstream-name"), std::optional<std::string>("v2"));
+    });
+    // Until the slow one has reached v2 (bounded).
+    for (int i = 0; i < 200 && v2_->stats().requests < 1; ++i) {
+      std::this_thread::sleep_for(5ms);
+    }
+    Response r = httpGet(port(), "/api/orders");
+    if (listed) {
+      EXPECT_EQ(r.status, 200) << r.body;
+      EXPECT_EQ(r.header("x-switchyard-fallback"), std::optional<std::string>("v1"));
+    } else {
+      EXPECT_EQ(r.status, 503) << r.body;
+      EXPECT_FALSE(r.header("x-switchyard-fallback").has_value());
+    }
+    slow.join();
+    stopProxy();
+    v2_->recover();
+  }
+}
+
 std::string runValidate(const std::string& path, int& exit_code) {
   Process p(SWITCHYARD_BIN, {"--validate", "--config", path});
   std::optional<int> code = p.waitExit(10s);

@@ -165,6 +165,43 @@ TEST_F(FallbackTest, ConnectFailureResetAndTimeoutFallBackByDefault) {
   EXPECT_EQ(callbacks_.streamInfo().observed_status, 502);
 }
 
+TEST_F(FallbackTest, NoEndpointAndAFullPoolFallBackWithTheBodyNeverSent) {
+  // A body without a retry filter: v2 never got any of it, so all of it goes to v1.
+  callbacks_.requestHeaders().content_length = 2;
+  start("PUT", "/api/orders/1", false);
+  http::Buffer body(std::string_view("{}"));
+  router_->decodeData(body, true);
+  modern_->fail(upstream::PoolFailure::NoEndpoint, "cluster modern has no endpoint");
+  callbacks_.advance(0ms);
+  test::FakeUpstreamConnection& conn = legacy_->ready();
+  EXPECT_EQ(conn.body(), "{}");
+  conn.respond(200, true);
+  EXPECT_EQ(clientStatus(), 200);
+  EXPECT_EQ(header(callbacks_.encodedHeaders()->headers, "x-switchyard-fallback"), "v1");
+  // The version's guard sees the 503 it would have given.
+  EXPECT_EQ(callbacks_.streamInfo().observed_status, 503);
+  EXPECT_EQ(fallbacks(), 1);
+}
+
+TEST_F(FallbackTest, APoolOverflowFallsBackUnlessOnLeavesItOut) {
+  start("GET", "/api/orders");
+  modern_->fail(upstream::PoolFailure::Overflow, "queue full");
+  callbacks_.advance(0ms);
+  legacy_->ready().respond(200, true);
+  EXPECT_EQ(clientStatus(), 200);
+  EXPECT_EQ(fallbacks(), 1);
+}
+
+TEST_F(FallbackTest, RefusalsLeftOutOfOnGetTheir503) {
+  fallback_.on_overloaded = false;
+  fallback_.on_no_endpoint = false;
+  start("GET", "/api/orders");
+  modern_->fail(upstream::PoolFailure::Overflow, "queue full");
+  EXPECT_EQ(clientStatus(), 503);
+  EXPECT_EQ(legacy_->newStreamCalls(), 0u);
+  EXPECT_EQ(fallbacks(), 0);
+}
+
 TEST_F(FallbackTest, ATimeoutFallsBackWithWhatIsLeftOfTheDeadline) {
   route_.timeout = 1000ms;
   start("GET", "/api/orders");

@@ -266,10 +266,13 @@ TEST_F(MigrationRoutingTest, FallbackSettingsAndTheirErrors) {
   const config::FallbackConfig& v2 = *config->routes[0].versions[1].target.fallback;
   EXPECT_EQ(v2.version, "v1");
   EXPECT_TRUE(v2.on_connect_failure && v2.on_reset && v2.on_timeout);
+  EXPECT_TRUE(v2.on_circuit_open && v2.on_overloaded && v2.on_no_endpoint);
   EXPECT_EQ(v2.statuses, (std::vector<int>{502, 503, 504}));
   const config::FallbackConfig& v3 = *config->routes[0].versions[2].target.fallback;
   EXPECT_FALSE(v3.on_connect_failure || v3.on_timeout);
   EXPECT_TRUE(v3.on_reset);
+  // Listing `on` replaces the defaults: the local refusals too.
+  EXPECT_FALSE(v3.on_circuit_open || v3.on_overloaded || v3.on_no_endpoint);
   EXPECT_EQ(v3.statuses, (std::vector<int>{503}));
   RouteTable t = table(*config);
   EXPECT_EQ(t.route(0).targets[1].fallback, &t.route(0).targets[0]);
@@ -299,8 +302,8 @@ TEST_F(MigrationRoutingTest, FallbackSettingsAndTheirErrors) {
       "      v2: {cluster: modern, fallback: {version: v1, on: [reset, 404]}}\n");
   EXPECT_EQ(bad_on, (std::vector<std::string>{
                         "test.yaml:11:65: routes[0].versions.v2.fallback.on[1]: invalid value "
-                        "\"404\" (expected connect-failure, reset, timeout or a status from 500 "
-                        "to 599)"}));
+                        "\"404\" (expected connect-failure, reset, timeout, circuit-open, "
+                        "overloaded, no-endpoint or a status from 500 to 599)"}));
 }
 
 }  // namespace

@@ -69,6 +69,19 @@ struct OverloadConfig {
   milliseconds retry_after{2000};
 };
 
+// Fleet-wide migration state (`fleet:`; on by default with `redis:`): the replicas of one service
+// share their rollbacks, runtime weights and halt through Redis (proxy/server/fleet.h).
+struct FleetConfig {
+  bool enabled = true;
+  // Every replica of one service uses the same prefix; other services sharing the Redis, another.
+  std::string key_prefix = "switchyard:fleet";
+  // How often each replica reads the whole state again (a published change it missed, a
+  // reconnection); changes themselves arrive by pub/sub at once.
+  milliseconds reconcile_interval{5000};
+  // Who this replica is in the shared records (default: host name and process id).
+  std::string instance;
+};
+
 struct AdminConfig {
   SocketAddress address{"127.0.0.1", 9901, "127.0.0.1:9901"};
   std::string token;  // secret; empty disables mutating endpoints
@@ -260,6 +273,8 @@ struct Config {
   std::optional<redis::RedisConfig> redis;
   // How endpoint names are resolved; absent: /etc/resolv.conf, refreshed at most every 30 s.
   std::optional<upstream::DnsConfig> dns;
+  // Meaningful only with `redis:` (the loader refuses `fleet:` without it).
+  FleetConfig fleet;
 
   const ClusterConfig* findCluster(const std::string& name) const;
   const RouteConfig* findRoute(const std::string& name) const;

@@ -314,7 +314,7 @@ class Loader {
     MapReader top(
         root, "", errors_,
         {"workers", "log_level", "drain_timeout", "listeners", "admin", "clusters", "routes",
-         "filters", "tracing", "access_log", "rollback", "redis", "dns", "overload"});
+         "filters", "tracing", "access_log", "rollback", "redis", "dns", "overload", "fleet"});
     if (!root.IsMap()) return errors_.take();
     // The chain first: routes may carry blocks of its filters (`routes[].filters`).
     top.optional("filters", [this](const YAML::Node& node, const std::string& path) {
@@ -377,6 +377,37 @@ class Loader {
     });
     top.optional("redis", [this](const YAML::Node& node, const std::string& path) {
       config_.redis = redis::parseRedisConfig(node, path);
+    });
+    top.optional("fleet", [this, &root](const YAML::Node& node, const std::string& path) {
+      MapReader m(node, path, errors_, {"enabled", "key_prefix", "reconcile_interval", "instance"});
+      FleetConfig& f = config_.fleet;
+      m.optional("enabled",
+                 [&f](const YAML::Node& n, const std::string& p) { f.enabled = getBool(n, p); });
+      m.optional("key_prefix", [&f](const YAML::Node& n, const std::string& p) {
+        f.key_prefix = getString(n, p);
+        if (f.key_prefix.empty() || f.key_prefix.size() > 200 ||
+            f.key_prefix.find_first_of(" \t\r\n") != std::string::npos) {
+          throw ConfigError(n, p, "must be 1-200 characters without spaces");
+        }
+      });
+      m.optional("reconcile_interval", [&f](const YAML::Node& n, const std::string& p) {
+        f.reconcile_interval = getDuration(n, p);
+        if (f.reconcile_interval < milliseconds(100) ||
+            f.reconcile_interval > milliseconds(600000)) {
+          throw ConfigError(n, p, "must be between 100ms and 10m");
+        }
+      });
+      m.optional("instance", [&f](const YAML::Node& n, const std::string& p) {
+        f.instance = getString(n, p);
+        if (f.instance.empty() || f.instance.size() > 200) {
+          throw ConfigError(n, p, "must be 1-200 characters");
+        }
+      });
+      if (!root["redis"]) {
+        errors_.add(ConfigError(node, path,
+                                "fleet-wide state lives in Redis: add a redis: block (or remove "
+                                "fleet:)"));
+      }
     });
     top.optional("rollback", [this](const YAML::Node& node, const std::string& path) {
       config_.rollback = std::make_shared<const rollback::RollbackConfig>(
@@ -1311,6 +1342,12 @@ nlohmann::json configToJson(const Config& config) {
   if (config.rollback) out["rollback"] = rollbackToJson(*config.rollback);
   if (config.redis) out["redis"] = config.redis->toJson();
   if (config.dns) out["dns"] = config.dns->toJson();
+  if (config.redis) {
+    out["fleet"] = {{"enabled", config.fleet.enabled},
+                    {"key_prefix", config.fleet.key_prefix},
+                    {"reconcile_interval", formatDuration(config.fleet.reconcile_interval)},
+                    {"instance", config.fleet.instance}};
+  }
   return out;
 }
 

@@ -355,6 +355,7 @@ RollbackManager::TriggerResult RollbackManager::triggerLocked(const std::string&
   run.waiting_for = std::move(waiting_for);
   runs_.push_back(run);
   setRouteLocked(route, RouteStatus::RollingBack, execution.id);
+  publishLocked(route);
   metrics_.rollbacks
       .Add({{"route", route}, {"trigger", std::string(triggerKindName(execution.trigger.kind))}})
       .Increment();
@@ -627,6 +628,7 @@ void RollbackManager::finishLocked(Run& run, Execution& execution, bool succeede
   }
   setRouteLocked(execution.route, succeeded ? RouteStatus::RolledBack : RouteStatus::RollbackFailed,
                  execution.id);
+  publishLocked(execution.route);
   if (succeeded) {
     SY_LOG(Warn, "rollback %s of route %s succeeded; the route stays rolled back until resumed",
            execution.id.c_str(), execution.route.c_str());
@@ -720,6 +722,7 @@ RollbackManager::ResumeResult RollbackManager::resume(const std::string& route) 
     e->log.push_back(now() + " resumed by an operator: the route follows its configuration again");
   }
   setRouteLocked(route, RouteStatus::Active, "");
+  publishLocked(route);
   if (auto g = guards_.find(route); g != guards_.end()) g->second->reset(time_.monotonicNow());
   SY_LOG(Info, "rollback: route %s resumed (was %s)", route.c_str(),
          previous.empty() ? "rolled back" : previous.c_str());
@@ -788,7 +791,9 @@ std::vector<AlertDecision> RollbackManager::receiveAlerts(const AlertmanagerPayl
     if (auto it = alert.labels.find("alertname"); it != alert.labels.end()) {
       decision.alertname = it->second;
     }
-    if (!rememberKeyLocked(idempotencyKey(payload, alert))) {
+    const std::string key = idempotencyKey(payload, alert);
+    if (!rememberKeyLocked(key) || (fleet_claim_ && !fleet_claim_(key))) {
+      // Seen here, or by another replica of the fleet (Alertmanager's peers each send).
       decision.result = AlertResult::Duplicate;
     } else if (alert.status == "resolved") {
       // Never rolls forward: a resolved alert says the symptom is gone, most likely because the
@@ -991,6 +996,97 @@ void RollbackManager::reapplyLocked() {
     }
     metrics_.active.Add({{"route", route}}).Set(1);
   }
+}
+
+void RollbackManager::setFleet(FleetPublish publish, FleetClaim claim_alert) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fleet_publish_ = std::move(publish);
+  fleet_claim_ = std::move(claim_alert);
+}
+
+void RollbackManager::publishLocked(const std::string& route) {
+  if (!fleet_publish_) return;
+  const RouteState& state = state_.routes[route];
+  json out = {{"state", routeStatusName(state.status)},
+              {"execution_id", state.execution_id},
+              {"since", state.since}};
+  if (const Execution* e = findLocked(state.execution_id)) out["trigger"] = toJson(e->trigger);
+  fleet_publish_(route, out);
+}
+
+void RollbackManager::applyFleetState(const std::string& route, const json& state) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const PlanConfig* plan = config_.findPlan(route);
+  if (plan == nullptr || !state.is_object()) return;
+  const std::string remote = state.value("state", std::string());
+  const std::string remote_id = state.value("execution_id", std::string());
+  RouteState& local = state_.routes[route];
+  const std::string stamp = now();
+  if (remote == "active") {
+    if (local.status != RouteStatus::RolledBack && local.status != RouteStatus::RollbackFailed) {
+      return;
+    }
+    const std::string error = control_.resume(route);
+    if (!error.empty()) {
+      SY_LOG(Error, "rollback: the fleet resumed route %s, but not here: %s", route.c_str(),
+             error.c_str());
+      return;
+    }
+    if (Execution* e = findLocked(local.execution_id)) {
+      e->log.push_back(stamp + " resumed by another replica of the fleet");
+    }
+    setRouteLocked(route, RouteStatus::Active, "");
+    if (auto g = guards_.find(route); g != guards_.end()) g->second->reset(time_.monotonicNow());
+    SY_LOG(Info, "rollback: route %s resumed by the fleet", route.c_str());
+    persistLocked();
+    return;
+  }
+  if (remote != "rolling_back" && remote != "rolled_back") return;
+  // Rolling back here already runs the whole plan; rolled back here needs nothing more.
+  if (local.status == RouteStatus::RollingBack || local.status == RouteStatus::RolledBack) return;
+
+  Execution execution;
+  execution.id = remote_id.empty() ? "fleet-" + std::to_string(state_.next_id++) : remote_id;
+  if (findLocked(execution.id) != nullptr) execution.id += "-fleet";
+  execution.route = route;
+  execution.started_at = stamp;
+  try {
+    if (state.contains("trigger")) execution.trigger = triggerFromJson(state["trigger"]);
+  } catch (const std::exception&) {
+    execution.trigger.reason = "from the fleet";
+  }
+  bool ok = true;
+  for (const StepConfig& step : plan->steps) {
+    StepRecord record;
+    record.type = std::string(stepTypeName(step.type));
+    record.started_at = stamp;
+    record.finished_at = stamp;
+    if (step.changesTraffic()) {
+      const std::string error = step.type == StepType::SetWeights
+                                    ? control_.setWeights(route, step.version, step.weights)
+                                    : control_.pinVersion(route, step.version);
+      record.attempts = 1;
+      record.status = error.empty() ? "succeeded" : "failed";
+      record.log.push_back(stamp + " " + describeStep(step, route) +
+                           (error.empty() ? "" : ": " + error));
+      ok = ok && error.empty();
+    } else {
+      record.status = "skipped";
+      record.log.push_back(stamp + " run by the replica that started the rollback");
+    }
+    execution.steps.push_back(std::move(record));
+  }
+  execution.finished_at = stamp;
+  execution.status = ok ? "succeeded" : "failed";
+  execution.log.push_back(stamp + " rollback " + remote_id + " of another replica of the fleet (" +
+                          triggerText(execution.trigger) + "): its traffic steps applied here");
+  state_.executions.push_back(std::move(execution));
+  setRouteLocked(route, ok ? RouteStatus::RolledBack : RouteStatus::RollbackFailed,
+                 state_.executions.back().id);
+  SY_LOG(Warn, "rollback: route %s rolled back by the fleet (%s)", route.c_str(),
+         remote_id.c_str());
+  pruneLocked();
+  persistLocked();
 }
 
 }  // namespace switchyard::rollback

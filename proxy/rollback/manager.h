@@ -166,6 +166,19 @@ class RollbackManager {
   void onClusterHealth(const std::string& cluster, bool every_endpoint_unhealthy,
                        std::string detail);
 
+  // Fleet-wide state (proxy/server/fleet.h). `publish` gets each change of a route's state this
+  // manager makes itself ({"state", "execution_id", "trigger"}); it is called under the
+  // manager's lock and must only queue. `claim_alert` says whether an alert's idempotency key is
+  // new to the whole fleet. Either may be empty; set before or after start().
+  using FleetPublish = std::function<void(const std::string& route, const nlohmann::json& state)>;
+  using FleetClaim = std::function<bool(const std::string& key)>;
+  void setFleet(FleetPublish publish, FleetClaim claim_alert);
+  // A route's state as another replica published it: a rollback there rolls this replica's
+  // traffic back too (the plan's set_weights and pin_version steps; its calls ran there, once),
+  // recorded as an execution of its own; a resume there resumes the route here. Nothing is
+  // published back. A route rolling back here, or without a plan here, is left alone.
+  void applyFleetState(const std::string& route, const nlohmann::json& state);
+
   // The configuration the manager was built with; immutable, so any thread may read it.
   const RollbackConfig& config() const { return config_; }
 
@@ -217,6 +230,7 @@ class RollbackManager {
   // Takes the state read from the file; routes without a plan any more are forgotten.
   void takeLoadedLocked(RollbackState loaded);
   void reapplyLocked();
+  void publishLocked(const std::string& route);
   bool rememberKeyLocked(const std::string& key);  // false when already seen
   void recordAlertLocked(AlertRecord record);
   std::string now() const;
@@ -244,6 +258,8 @@ class RollbackManager {
   // The clusters of cluster_unhealthy triggers (fixed after construction) -> whether the last
   // report said every endpoint was unhealthy.
   std::map<std::string, bool> cluster_unhealthy_;
+  FleetPublish fleet_publish_;
+  FleetClaim fleet_claim_;
   common::MonotonicTime next_guard_check_{};
   bool loaded_ = false;
   bool stopping_ = false;

@@ -70,6 +70,10 @@ std::vector<std::string> restartOnlyChanges(const ConfigSource& source, const co
   if (a.value("redis", json()) != b.value("redis", json()) || password(from) != password(to)) {
     out.push_back(file + "redis: changing it needs a restart");
   }
+  // The fleet's connections and thread are made once, at start.
+  if (a.value("fleet", json()) != b.value("fleet", json())) {
+    out.push_back(file + "fleet: changing it needs a restart");
+  }
   // The resolver is made once, at start.
   if (a.value("dns", json()) != b.value("dns", json())) {
     out.push_back(file + "dns: changing it needs a restart");
@@ -174,6 +178,7 @@ struct Server::Run {
   std::vector<event::EventPtr> signals;
   std::unique_ptr<ServerControl> control;
   std::unique_ptr<rollback::RollbackManager> rollback;
+  std::unique_ptr<FleetSync> fleet;  // with `redis:` and fleet.enabled
   std::unique_ptr<EndpointProber> prober;
   // Endpoint lists, DNS and health checks, on `main`'s loop.
   std::unique_ptr<upstream::ClusterManager> clusters;
@@ -333,8 +338,10 @@ void Server::loadMigrationStateLocked() {
 
 void Server::persistMigrationLocked() {
   if (halted_gauge_ != nullptr) halted_gauge_->Set(halt_.halted ? 1 : 0);
-  if (!migration_loaded_ || migration_file_.empty()) return;
   MigrationState state{halt_, overrides_.all()};
+  // The fleet skips a state equal to the one it holds (the echo of one it applied here).
+  if (fleet_ != nullptr) fleet_->publishMigration(encodeMigrationState(state));
+  if (!migration_loaded_ || migration_file_.empty()) return;
   const std::string error =
       rollback::writeFileAtomically(migration_file_, encodeMigrationState(state).dump(2) + "\n");
   if (!error.empty()) {
@@ -384,6 +391,40 @@ admin::AdminResponse Server::haltMigration(const admin::AdminRequest& request) {
          halt_.by.c_str(), reason.empty() ? "" : ": ", reason.c_str(),
          routes.empty() ? "no versioned route" : routes.c_str());
   return admin::jsonResponse(200, migrationView(*config_, halt_, overrides_));
+}
+
+void Server::applyFleetMigration(const json& migration) {
+  MigrationState state;
+  std::string error;
+  if (!decodeMigrationState(migration, state, error)) {
+    SY_LOG(Warn, "fleet: migration state from another replica ignored: %s", error.c_str());
+    return;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [key, weights] : overrides_.all()) {
+    if (state.weights.count(key) == 0) overrides_.clear(key.first, key.second);
+  }
+  for (const auto& [key, weights] : state.weights) {
+    const router::OverrideCheck check =
+        router::checkOverride(*config_, key.first, key.second, weights);
+    if (!check.ok()) {
+      SY_LOG(Warn, "fleet: weight override of route %s%s%s left out: %s", key.first.c_str(),
+             key.second.empty() ? "" : " version ", key.second.c_str(), check.message.c_str());
+      continue;
+    }
+    overrides_.set(key.first, key.second, weights);
+  }
+  if (state.halt.halted && !halt_.halted) {
+    halt_ = state.halt;
+    overrides_.halt(stableVersions(*config_));
+    SY_LOG(Warn, "fleet: the migration was halted by another replica (by %s%s%s)", halt_.by.c_str(),
+           halt_.reason.empty() ? "" : ": ", halt_.reason.c_str());
+  } else if (!state.halt.halted && halt_.halted) {
+    overrides_.resume();
+    halt_ = {};
+    SY_LOG(Warn, "fleet: the migration was resumed by another replica");
+  }
+  publishWeights();
 }
 
 admin::AdminResponse Server::resumeMigration(const admin::AdminRequest& request) {
@@ -671,6 +712,34 @@ void Server::startWorkers(Run& run) {
     run.rollback->start();
     rollback_ = run.rollback.get();
   }
+  startFleet(run);
+}
+
+void Server::startFleet(Run& run) {
+  const config::Config& cfg = *run.initial;
+  if (!cfg.redis || !cfg.fleet.enabled) return;
+  rollback::RollbackManager* manager = run.rollback.get();
+  FleetSync::Hooks hooks;
+  if (manager != nullptr) {
+    hooks.apply_route = [manager](const std::string& route, const json& state) {
+      manager->applyFleetState(route, state);
+    };
+  }
+  hooks.apply_migration = [this](const json& migration) { applyFleetMigration(migration); };
+  run.fleet = std::make_unique<FleetSync>(cfg.fleet, *cfg.redis, std::move(hooks), *registry_);
+  FleetSync* fleet = run.fleet.get();
+  if (manager != nullptr) {
+    manager->setFleet(
+        [fleet](const std::string& route, const json& state) { fleet->publishRoute(route, state); },
+        [fleet](const std::string& key) { return fleet->claimAlertKey(key); });
+  }
+  {
+    // From here on this replica's changes are the fleet's; what it started with is not
+    // published (the fleet's state, read first, wins over a restarted replica's file).
+    std::lock_guard<std::mutex> lock(mutex_);
+    fleet_ = fleet;
+  }
+  fleet->start();
 }
 
 void Server::registerAdmin(Run& run) {
@@ -679,6 +748,10 @@ void Server::registerAdmin(Run& run) {
   admin::AdminServer& admin = *run.admin;
   stats::ProxyStats& stats = *run.stats;
   if (run.rollback) rollback::registerRollbackAdmin(admin, *run.rollback);
+  FleetSync* fleet = run.fleet.get();
+  admin.addHandler("GET", "/fleet", admin::jsonHandler([fleet] {
+                     return fleet != nullptr ? fleet->view() : json{{"enabled", false}};
+                   }));
   std::vector<std::shared_ptr<prometheus::Collectable>> histograms = {stats.downstream_duration,
                                                                       stats.upstream_duration};
   if (run.redis_stats) histograms.push_back(run.redis_stats->command_duration);
@@ -803,6 +876,14 @@ void Server::registerFilterAdmin(Run& run) {
 
 void Server::shutdown(Run& run) {
   if (run.admin) run.admin->stop();
+  if (run.fleet) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      fleet_ = nullptr;
+    }
+    if (run.rollback) run.rollback->setFleet({}, {});
+    run.fleet->stop();
+  }
   if (run.rollback) {
     run.rollback->stop();
     rollback_ = nullptr;

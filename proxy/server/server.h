@@ -14,6 +14,7 @@
 #include "proxy/common/time.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/active_config.h"
+#include "proxy/server/fleet.h"
 #include "proxy/server/migration.h"
 #include "proxy/upstream/runtime_state.h"
 
@@ -109,12 +110,16 @@ class Server {
   // POST /migration/halt and /migration/resume.
   admin::AdminResponse haltMigration(const admin::AdminRequest& request);
   admin::AdminResponse resumeMigration(const admin::AdminRequest& request);
+  // The runtime weights and halt another replica of the fleet published (FleetSync): they
+  // replace this replica's (weights that do not fit this configuration are left out).
+  void applyFleetMigration(const nlohmann::json& migration);
 
   // The parts of run(), in the order they run.
   bool openSockets(Run& run);
   bool startObservability(Run& run);
   void installSignals(Run& run);
   void startRollback(Run& run);
+  void startFleet(Run& run);
   void startWorkers(Run& run);
   void registerAdmin(Run& run);
   void registerFilterAdmin(Run& run);
@@ -138,6 +143,7 @@ class Server {
   bool migration_loaded_ = false;  // nothing is written before the file was read
   prometheus::Gauge* halted_gauge_ = nullptr;
   rollback::RollbackManager* rollback_ = nullptr;  // set while run() runs; null without plans
+  FleetSync* fleet_ = nullptr;  // guarded by mutex_; set while the fleet's thread runs
   std::atomic<event::LibeventDispatcher*> main_{nullptr};  // set while run()'s loop runs
   // What run() set up; set before any other thread starts and cleared after they stop.
   Run* run_ = nullptr;

@@ -374,6 +374,32 @@ TEST_F(LoaderTest, OverloadSettings) {
             "sent in Retry-After)");
 }
 
+TEST_F(LoaderTest, FleetSettings) {
+  const std::string redis = "redis: {address: 127.0.0.1:6379}\n";
+  const ConfigConstSharedPtr defaults = load(std::string(MinimalYaml) + redis);
+  EXPECT_TRUE(defaults->fleet.enabled);
+  EXPECT_EQ(defaults->fleet.key_prefix, "switchyard:fleet");
+  EXPECT_EQ(defaults->fleet.reconcile_interval, std::chrono::seconds(5));
+  EXPECT_EQ(defaults->fleet.instance, "");
+  const ConfigConstSharedPtr set =
+      load(std::string(MinimalYaml) + redis +
+           "fleet: {enabled: false, key_prefix: 'orders:fleet', reconcile_interval: 1s, "
+           "instance: pod-a}\n");
+  EXPECT_FALSE(set->fleet.enabled);
+  EXPECT_EQ(set->fleet.key_prefix, "orders:fleet");
+  EXPECT_EQ(set->fleet.reconcile_interval, std::chrono::seconds(1));
+  EXPECT_EQ(set->fleet.instance, "pod-a");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + "fleet: {enabled: true}\n"),
+            "test.yaml:11:8: fleet: fleet-wide state lives in Redis: add a redis: block (or "
+            "remove fleet:)");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + redis + "fleet: {key_prefix: 'a b'}\n"),
+            "test.yaml:12:21: fleet.key_prefix: must be 1-200 characters without spaces");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + redis + "fleet: {reconcile_interval: 50ms}\n"),
+            "test.yaml:12:29: fleet.reconcile_interval: must be between 100ms and 10m");
+  EXPECT_EQ(errorOf(std::string(MinimalYaml) + redis + "fleet: {instance: ''}\n"),
+            "test.yaml:12:19: fleet.instance: must be 1-200 characters");
+}
+
 TEST_F(LoaderTest, UnknownKeyAtItsPosition) {
   EXPECT_EQ(errorOf(R"(listeners:
   - name: public
@@ -393,7 +419,7 @@ routes:
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "
-            "rollback, redis, dns, overload)");
+            "rollback, redis, dns, overload, fleet)");
 }
 
 TEST_F(LoaderTest, WrongTypes) {

@@ -933,5 +933,69 @@ TEST_F(ManagerTest, VerifyFailsTheExecutionWhenErrorsGoOn) {
   EXPECT_EQ(m.routeStatus("simple"), RouteStatus::RollbackFailed);
 }
 
+TEST_F(ManagerTest, FleetChangesArePublishedAndOthersAppliedWithoutEcho) {
+  RollbackManager& m = make(standardPlan());
+  m.load();
+  std::vector<std::pair<std::string, json>> published;
+  std::vector<std::string> claimed;
+  bool fleet_says_new = true;
+  m.setFleet(
+      [&](const std::string& route, const json& state) { published.emplace_back(route, state); },
+      [&](const std::string& key) {
+        claimed.push_back(key);
+        return fleet_says_new;
+      });
+  // Another replica rolled api back: its traffic steps apply here, nothing is called out,
+  // nothing is published back.
+  m.applyFleetState("api", json{{"state", "rolling_back"},
+                                {"execution_id", "rb-7-x"},
+                                {"trigger", {{"kind", "guard"}, {"reason", "errors"}}}});
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::RolledBack);
+  EXPECT_EQ(control_.calls(),
+            (std::vector<std::string>{"set_weights api v2 legacy=100", "pin api v1"}));
+  EXPECT_EQ(sink_.requestCount(), 0u);
+  EXPECT_TRUE(published.empty());
+  Execution e = *m.execution("rb-7-x");
+  EXPECT_EQ(e.trigger.kind, TriggerKind::Guard);
+  EXPECT_EQ(e.steps[2].status, "skipped");
+  EXPECT_EQ(e.log.back(),
+            "2026-01-01T00:00:00.000Z rollback rb-7-x of another replica of the fleet (guard: "
+            "errors): its traffic steps applied here");
+  EXPECT_EQ(metric("switchyard_rollback_active", {{"route", "api"}}), 1);
+  // Applied twice (a reconcile): nothing more.
+  m.applyFleetState("api", json{{"state", "rolled_back"}, {"execution_id", "rb-7-x"}});
+  EXPECT_EQ(control_.calls().size(), 2u);
+  // Resumed there: resumed here, still without publishing.
+  m.applyFleetState("api", json{{"state", "active"}});
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+  EXPECT_EQ(control_.calls().back(), "resume api");
+  EXPECT_TRUE(published.empty());
+  // Unknown routes and shapes change nothing.
+  m.applyFleetState("nope", json{{"state", "rolled_back"}});
+  m.applyFleetState("api", json::array());
+  m.applyFleetState("api", json{{"state", "sideways"}});
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+
+  // This replica's own rollback is published at its start and at its end.
+  auto t = m.trigger("api", trig(TriggerKind::Manual, "here"));
+  m.runOnce();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0].first, "api");
+  EXPECT_EQ(published[0].second["state"], "rolling_back");
+  EXPECT_EQ(published[0].second["execution_id"], t.execution_id);
+  EXPECT_EQ(published[0].second["trigger"]["kind"], "manual");
+  EXPECT_EQ(published[1].second["state"], "rolled_back");
+  m.resume("api");
+  EXPECT_EQ(published.back().second["state"], "active");
+
+  // An alert another replica already took is a duplicate here.
+  fleet_says_new = false;
+  std::vector<AlertDecision> d = receive(m, payload());
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].result, AlertResult::Duplicate);
+  EXPECT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(m.routeStatus("api"), RouteStatus::Active);
+}
+
 }  // namespace
 }  // namespace switchyard::rollback

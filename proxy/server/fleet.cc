@@ -225,10 +225,16 @@ bool FleetSync::reconcile() {
       if (seq <= known.seq) continue;
       known = Known{seq, record.value("origin", std::string()), record["data"]};
       // A change of this replica's own that is still waiting to go out wins over the fleet's:
-      // it happened here later than anything this replica has seen.
-      if (known.origin == config_.instance || pending_.count(field) > 0) continue;
+      // it happened here later than anything this replica has seen. What this replica wrote
+      // itself is applied only at start (it may have been restarted without its state file).
+      if (pending_.count(field) > 0) continue;
+      if (known.origin == config_.instance && synced_) continue;
       newer.emplace_back(field, known.data);
     }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    synced_ = true;
   }
   for (const auto& [field, data] : newer) {
     SY_LOG(Info, "fleet: applying %s from another replica", field.c_str());

@@ -106,6 +106,7 @@ class FleetSync {
   std::condition_variable wake_;
   bool stopping_ = false;
   bool connected_ = false;
+  bool synced_ = false;                            // the whole state was read once
   std::map<std::string, nlohmann::json> pending_;  // field -> data, local changes not yet written
   struct Known {
     uint64_t seq = 0;

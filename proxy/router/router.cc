@@ -424,11 +424,13 @@ void Router::onPoolFailure(upstream::PoolFailure reason, const std::string& deta
       fail(503, "Service Unavailable", detail);
       break;
     case upstream::PoolFailure::ConnectTimeout:
+      ++info.upstream_attempts;  // an attempt on the upstream that got no connection
       pool_->reportOutcome(endpoint, upstream::UpstreamOutcome::ConnectFailure);
       breakerVerdict(false);
       attemptFailed(AttemptOutcome::ConnectFailure, 0, 504, "Gateway Timeout", detail);
       break;
     case upstream::PoolFailure::ConnectFailed:
+      ++info.upstream_attempts;
       pool_->reportOutcome(endpoint, upstream::UpstreamOutcome::ConnectFailure);
       breakerVerdict(false);
       attemptFailed(AttemptOutcome::ConnectFailure, 0, 502, "Bad Gateway", detail);

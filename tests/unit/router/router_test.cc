@@ -552,6 +552,8 @@ TEST_F(RouterTest, RetriesAConnectFailureAfterTheBackoff) {
   EXPECT_EQ(clientStatus(), 200);
   EXPECT_TRUE(callbacks_.localReplies().empty());
   EXPECT_TRUE(conn.releasedReusable());
+  // The failed connect was an attempt: the access log says 2 attempts, 1 retry.
+  EXPECT_EQ(callbacks_.streamInfo().upstream_attempts, 2u);
 }
 
 // A retriable status is held back from the client and its connection closed; the request is sent

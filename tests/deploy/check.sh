@@ -212,8 +212,9 @@ configmap_configs() {
   for f in "$tmp"/k8s/*.yaml; do
     [[ -f $f ]] || continue
     ((n++))
-    # What the pod's environment holds: the token from the Secret, the Redis Service's address.
-    env -i SWITCHYARD_ADMIN_TOKEN=token SWITCHYARD_REDIS_SERVICE_HOST=10.96.0.20 \
+    # What the pod's environment holds: the token from the Secret, the pod's name (downward
+    # API), the Redis Service's address.
+    env -i SWITCHYARD_ADMIN_TOKEN=token POD_NAME=orders-7d9f8-x2k4q SWITCHYARD_REDIS_SERVICE_HOST=10.96.0.20 \
       SWITCHYARD_REDIS_SERVICE_PORT=6379 "$build/switchyard" --validate --config "$f" ||
       ok=1
   done

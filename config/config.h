@@ -16,6 +16,7 @@
 #include "config/health_check.h"
 #include "proxy/accesslog/config.h"
 #include "proxy/common/socket_address.h"
+#include "proxy/event/tls.h"
 #include "proxy/redis/config.h"
 #include "proxy/tracing/config.h"
 
@@ -36,6 +37,36 @@ using std::chrono::milliseconds;
 using common::parseSocketAddress;
 using common::SocketAddress;
 
+// A listener's `tls:` block. The files are read at load (every load: a reload re-reads them) into
+// `context`, which new connections take their TLS from.
+struct ListenerTlsConfig {
+  std::vector<event::TlsCertificateFiles> certificates;  // the first is the default
+  std::string min_version = "1.2";
+  std::vector<std::string> alpn = {"http/1.1"};
+  std::string client_ca;
+  bool require_client_certificate = false;
+  milliseconds handshake_timeout{10000};
+  std::shared_ptr<const event::ServerTlsContext> context;
+};
+
+// A cluster's `tls:` block; `context` as for listeners. Two are equal when their settings and the
+// contents of their files are (a reload that changes neither keeps the cluster's pools).
+struct ClusterTlsConfig {
+  std::string sni;
+  std::string ca_file;
+  bool verify = true;
+  std::string certificate;
+  std::string private_key;
+  std::string min_version = "1.2";
+  std::string files_digest;  // of the files' contents at load
+  std::shared_ptr<const event::ClientTlsContext> context;
+  bool operator==(const ClusterTlsConfig& o) const {
+    return sni == o.sni && ca_file == o.ca_file && verify == o.verify &&
+           certificate == o.certificate && private_key == o.private_key &&
+           min_version == o.min_version && files_digest == o.files_digest;
+  }
+};
+
 struct ListenerConfig {
   std::string name;
   SocketAddress address;
@@ -55,6 +86,7 @@ struct ListenerConfig {
   // passed on.
   enum class Underscores { Drop, Reject, Allow };
   Underscores headers_with_underscores = Underscores::Drop;
+  std::optional<ListenerTlsConfig> tls;  // absent: plain HTTP
 };
 
 // Limits that protect the whole process (`overload:`); taken at start, like the listeners.
@@ -109,6 +141,7 @@ struct ClusterConfig {
   // Active health checks and passive ejection of the endpoints; absent: off.
   std::optional<upstream::HealthCheckConfig> health_check;
   std::optional<upstream::OutlierDetectionConfig> outlier_detection;
+  std::optional<ClusterTlsConfig> tls;  // absent: plain HTTP to the endpoints
   bool operator==(const ClusterConfig&) const = default;
 };
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/dns.h"
+#include "config/tls.h"
 #include "config/yaml_util.h"
 #include "proxy/common/duration.h"
 #include "proxy/common/strings.h"
@@ -459,12 +460,18 @@ class Loader {
     };
   }
 
+  // Where relative file names in the configuration start from: the file's directory.
+  std::string baseDir() const {
+    const size_t slash = config_.source_file.rfind('/');
+    return slash == std::string::npos ? std::string() : config_.source_file.substr(0, slash);
+  }
+
   void parseListener(const YAML::Node& node, const std::string& path, ListenerConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "address", "max_connections", "request_headers_timeout", "idle_timeout",
                  "request_timeout", "max_request_headers_bytes", "max_request_body_bytes",
                  "max_requests_per_connection", "forwarded_proto", "lingering_timeout",
-                 "lingering_max_bytes", "headers_with_underscores"});
+                 "lingering_max_bytes", "headers_with_underscores", "tls"});
     m.required("name", setName(out.name, listener_names_, false));
     m.required("address", [this, &out](const YAML::Node& n, const std::string& p) {
       out.address = getAddress(n, p);
@@ -498,6 +505,9 @@ class Loader {
                                      : choice == "allow" ? ListenerConfig::Underscores::Allow
                                                          : ListenerConfig::Underscores::Drop;
     });
+    m.optional("tls", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.tls = parseListenerTlsConfig(n, p, baseDir());
+    });
   }
 
   void parseAdmin(const YAML::Node& node, const std::string& path, AdminConfig& out) {
@@ -521,7 +531,7 @@ class Loader {
     MapReader m(node, path, errors_,
                 {"name", "endpoints", "connect_timeout", "response_timeout", "idle_timeout",
                  "max_connections", "max_pending_requests", "max_requests_per_connection",
-                 "health_check", "outlier_detection"});
+                 "health_check", "outlier_detection", "tls"});
     m.required("name", setName(out.name, cluster_names_, true));
     m.required("endpoints", [this, &out](const YAML::Node& n, const std::string& p) {
       forEachElement(n, p, errors_, [&out](const YAML::Node& e, const std::string& ep) {
@@ -554,6 +564,9 @@ class Loader {
     });
     m.optional("outlier_detection", [&out](const YAML::Node& n, const std::string& p) {
       out.outlier_detection = upstream::parseOutlierDetectionConfig(n, p);
+    });
+    m.optional("tls", [this, &out](const YAML::Node& n, const std::string& p) {
+      out.tls = parseClusterTlsConfig(n, p, baseDir());
     });
   }
 
@@ -1235,6 +1248,7 @@ nlohmann::json configToJson(const Config& config) {
          : l.headers_with_underscores == ListenerConfig::Underscores::Allow ? "allow"
                                                                             : "drop"},
     });
+    if (l.tls) listeners.back()["tls"] = listenerTlsToJson(*l.tls);
   }
   out["listeners"] = std::move(listeners);
   out["overload"] = {
@@ -1265,6 +1279,7 @@ nlohmann::json configToJson(const Config& config) {
     if (c.outlier_detection) {
       clusters.back()["outlier_detection"] = c.outlier_detection->toJson();
     }
+    if (c.tls) clusters.back()["tls"] = clusterTlsToJson(*c.tls);
   }
   out["clusters"] = std::move(clusters);
   json routes = json::array();

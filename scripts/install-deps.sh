@@ -8,7 +8,7 @@ packages=(
   libevent-dev libhttp-parser-dev libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libssl-dev
   libc-ares-dev libbrotli-dev zlib1g-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format ccache curl procps iproute2
+  clang-format ccache curl openssl procps iproute2
   # scripts/fuzz.sh: clang and its libFuzzer and sanitizer runtimes.
   clang libclang-rt-14-dev
 )

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -24,10 +25,40 @@ constexpr size_t kReadSize = 64 * 1024;
 // a peer that sends more gets a larger reservation (see doRead).
 constexpr size_t kChainSize = 1024 - 128;
 
+// TLS: the most plaintext taken from the socket in one read event (the rest waits for the next
+// turn of the loop, so one busy client cannot hold the others up), and the largest record.
+constexpr size_t kTlsReadPerEvent = 256 * 1024;
+constexpr size_t kTlsRecord = 16 * 1024;
+// The first byte of every TLS record that can open a connection (a handshake record).
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
+constexpr size_t kPlaintextLingerBytes = 64 * 1024;
+constexpr std::string_view kPlaintextAnswer =
+    "HTTP/1.1 400 Bad Request\r\n"
+    "Content-Type: application/problem+json\r\n"
+    "Content-Length: 97\r\n"
+    "Connection: close\r\n"
+    "\r\n"
+    "{\"type\":\"about:blank\",\"title\":\"Bad Request\",\"status\":400,"
+    "\"detail\":\"this port speaks HTTPS only\"}\n";
+
 // Connections written to during the current read callback of this thread; null outside one.
 thread_local std::vector<Connection*>* t_batch = nullptr;
 
 }  // namespace
+
+struct Connection::TlsState {
+  SslPtr ssl;  // null once closed, or after a plaintext client was told off
+  std::shared_ptr<const void> context;
+  bool server = false;
+  bool tcp_connected = false;     // client: the TCP connect has completed
+  bool checked_first = false;     // server: the first byte was a TLS record
+  bool read_wants_write = false;  // SSL_read() needs the socket writable (a key update)
+  TlsFailure failure = TlsFailure::None;
+  const char* reason = nullptr;  // client: the failure as a metric label
+  std::string error;
+  const char* version = nullptr;
+  bool reused = false;
+};
 
 Connection::WriteBatch::WriteBatch() {
   if (t_batch == nullptr) {
@@ -115,6 +146,19 @@ std::unique_ptr<Transport> LibeventConnector::connect(const std::string& host, u
   return std::make_unique<Connection>(base_, fd, true, callbacks);
 }
 
+std::unique_ptr<Transport> LibeventConnector::connectTls(
+    const std::string& host, uint16_t port, ConnectionCallbacks& callbacks, std::string& error,
+    const std::shared_ptr<const ClientTlsContext>& tls, SslSessionPtr* session) {
+  const int fd = Connection::connectTo(host, port);
+  if (fd < 0) {
+    error = strerror(errno);
+    return nullptr;
+  }
+  auto conn = std::make_unique<Connection>(base_, fd, true, callbacks);
+  conn->startTls(tls->newSsl(host, session), tls);
+  return conn;
+}
+
 void Connection::onReadEvent(int, short, void* arg) noexcept {
   common::CachedClockScope clock;
   static_cast<Connection*>(arg)->doRead();
@@ -129,6 +173,10 @@ void Connection::doRead() {
   if (fd_ < 0) return;
   if (linger_) {
     drainLingering();
+    return;
+  }
+  if (tls_ != nullptr) {
+    tlsRead();
     return;
   }
   // Read straight into a small reserved chain, with a per-thread overflow area for larger reads:
@@ -178,6 +226,10 @@ void Connection::doRead() {
 void Connection::doWrite() {
   if (fd_ < 0) return;
   if (connecting_) {
+    if (tls_ != nullptr && tls_->tcp_connected) {
+      tlsHandshake();
+      return;
+    }
     int err = 0;
     socklen_t len = sizeof(err);
     getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -187,8 +239,16 @@ void Connection::doWrite() {
       callbacks_->onClosed(CloseReason::ConnectFailed);
       return;
     }
-    connecting_ = false;
     event_add(read_ev_.get(), nullptr);
+    if (tls_ != nullptr) {
+      // Connected; the handshake is next, and reads and writes serve it whatever the owner set.
+      tls_->tcp_connected = true;
+      event_del(write_ev_.get());
+      write_armed_ = false;
+      tlsHandshake();
+      return;
+    }
+    connecting_ = false;
     if (output_.empty()) {
       event_del(write_ev_.get());
       write_armed_ = false;
@@ -197,10 +257,15 @@ void Connection::doWrite() {
     callbacks_->onConnected();
     if (fd_ < 0) return;
   }
+  if (tls_ != nullptr && tls_->read_wants_write) {
+    tls_->read_wants_write = false;
+    tlsRead();
+    if (fd_ < 0) return;
+  }
   flush();
 }
 
-Connection::SendResult Connection::sendOutput() {
+Connection::SendResult Connection::plainSendOutput() {
   size_t left = output_.length();
   while (left > 0) {
     const int n = evbuffer_write(output_.raw(), fd_);
@@ -231,6 +296,7 @@ void Connection::flush() {
         startLinger();
         return;
       }
+      if (tls_ != nullptr) tlsShutdown();
       closeSocket();
       callbacks_->onClosed(CloseReason::LocalClose);
       return;
@@ -305,6 +371,8 @@ void Connection::close(CloseType type) {
   if (type == CloseType::Reset) {
     linger lg{1, 0};
     setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+  } else if (tls_ != nullptr && !connecting_) {
+    tlsShutdown();
   }
   closeSocket();
 }
@@ -343,6 +411,7 @@ void Connection::startLinger() {
     write_armed_ = false;
   }
   write_shut_ = true;
+  if (tls_ != nullptr) tlsShutdown();
   if (peer_eof_ || ::shutdown(fd_, SHUT_WR) != 0) {
     closeSocket();
     callbacks_->onClosed(CloseReason::LocalClose);
@@ -379,6 +448,7 @@ void Connection::closeSocket() {
   event_del(read_ev_.get());
   if (write_ev_) event_del(write_ev_.get());
   write_armed_ = false;
+  if (tls_ != nullptr) tls_->ssl.reset();
   ::close(fd_);
   fd_ = -1;
 }
@@ -396,13 +466,209 @@ void Connection::armWrite() {
 }
 
 int Connection::releaseFd() {
-  if (fd_ < 0 || linger_ || flush_then_close_) return -1;
+  if (fd_ < 0 || linger_ || flush_then_close_ || tls_ != nullptr) return -1;
   event_del(read_ev_.get());
   if (write_ev_) event_del(write_ev_.get());
   write_armed_ = false;
   const int fd = fd_;
   fd_ = -1;
   return fd;
+}
+
+void Connection::startTls(SslPtr ssl, std::shared_ptr<const void> context) {
+  tls_ = std::make_unique<TlsState>();
+  tls_->server = SSL_is_server(ssl.get()) == 1;
+  tls_->tcp_connected = tls_->server;
+  SSL_set_fd(ssl.get(), fd_);
+  tls_->ssl = std::move(ssl);
+  tls_->context = std::move(context);
+  // Output waits for the handshake, as it waits for a connect.
+  connecting_ = true;
+}
+
+TlsFailure Connection::tlsFailure() const {
+  return tls_ != nullptr ? tls_->failure : TlsFailure::None;
+}
+
+bool Connection::tlsSessionReused() const { return tls_ != nullptr && tls_->reused; }
+
+const char* Connection::tlsFailureReason() const {
+  if (tls_ == nullptr || tls_->failure == TlsFailure::None) return nullptr;
+  return tls_->reason != nullptr ? tls_->reason : tlsFailureName(tls_->failure);
+}
+
+std::string_view Connection::tlsError() const {
+  return tls_ != nullptr ? std::string_view(tls_->error) : std::string_view();
+}
+
+const char* Connection::tlsVersion() const { return tls_ != nullptr ? tls_->version : nullptr; }
+
+bool Connection::tlsHandshake() {
+  TlsState& t = *tls_;
+  if (t.server && !t.checked_first) {
+    // Plain HTTP to a TLS port would otherwise end in an obscure protocol error: look at the
+    // first byte before OpenSSL does.
+    unsigned char first = 0;
+    const ssize_t n = ::recv(fd_, &first, 1, MSG_PEEK);
+    if (n == 1) {
+      t.checked_first = true;
+      if (first != kTlsHandshakeRecord) {
+        rejectPlaintext();
+        return false;
+      }
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      return false;
+    } else if (n == 0) {
+      // Connected and gone without a byte (a port probe): no handshake was attempted.
+      closeSocket();
+      callbacks_->onClosed(CloseReason::RemoteClose);
+      return false;
+    }
+  }
+  ERR_clear_error();
+  const int r = SSL_do_handshake(t.ssl.get());
+  if (r == 1) {
+    tlsEstablished();
+    return fd_ >= 0 && !connecting_ && read_disable_count_ == 0 && !linger_ && !flush_then_close_;
+  }
+  const int err = SSL_get_error(t.ssl.get(), r);
+  if (err == SSL_ERROR_WANT_READ) {
+    if (write_armed_) {
+      event_del(write_ev_.get());
+      write_armed_ = false;
+    }
+    return false;
+  }
+  if (err == SSL_ERROR_WANT_WRITE) {
+    if (!write_armed_) armWrite();
+    return false;
+  }
+  const unsigned long e = ERR_peek_error();
+  if (t.server) {
+    t.failure = classifyServerFailure(err, e);
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    t.error = e != 0 ? buf : "the client closed the connection during the handshake";
+  } else {
+    TlsVerifyError v = describeClientFailure(t.ssl.get(), e);
+    t.failure = TlsFailure::BadCertificate;
+    t.reason = v.reason;
+    t.error = std::move(v.detail);
+  }
+  ERR_clear_error();
+  tlsFailed(t.failure);
+  return false;
+}
+
+void Connection::tlsEstablished() {
+  TlsState& t = *tls_;
+  t.version = SSL_get_version(t.ssl.get());
+  t.reused = SSL_session_reused(t.ssl.get()) == 1;
+  connecting_ = false;
+  if (write_armed_ && output_.empty()) {
+    event_del(write_ev_.get());
+    write_armed_ = false;
+  }
+  if (read_disable_count_ > 0) event_del(read_ev_.get());
+  callbacks_->onConnected();
+  if (fd_ < 0 || connecting_) return;
+  if (!output_.empty() && !write_armed_) flush();
+}
+
+void Connection::tlsFailed(TlsFailure failure) {
+  tls_->failure = failure;
+  closeSocket();
+  callbacks_->onClosed(tls_->server ? CloseReason::Reset : CloseReason::ConnectFailed);
+}
+
+void Connection::rejectPlaintext() {
+  // The client is told in words it can read, and the connection closes the way any answered
+  // but unread request does (see lingerClose()).
+  tls_->failure = TlsFailure::Plaintext;
+  tls_->error = "plain HTTP sent to a TLS port";
+  tls_->ssl.reset();
+  connecting_ = false;
+  output_.drain(output_.length());
+  evbuffer_add(output_.raw(), kPlaintextAnswer.data(), kPlaintextAnswer.size());
+  lingerClose(kPlaintextLingerBytes);
+  // Closed without a word when sending failed at once (a close after the answer went out has
+  // reported itself).
+  if (fd_ < 0 && !write_shut_) callbacks_->onClosed(CloseReason::Reset);
+}
+
+void Connection::tlsShutdown() {
+  if (!tls_->ssl || connecting_) return;
+  ERR_clear_error();
+  SSL_shutdown(tls_->ssl.get());
+  ERR_clear_error();
+}
+
+void Connection::tlsRead() {
+  if (connecting_) {
+    if (!tls_->tcp_connected || !tlsHandshake()) return;
+  }
+  SSL* ssl = tls_->ssl.get();
+  if (ssl == nullptr) return;
+  size_t total = 0;
+  bool closed = false;
+  CloseReason reason = CloseReason::RemoteClose;
+  while (total < kTlsReadPerEvent) {
+    evbuffer_iovec vec[1];
+    if (evbuffer_reserve_space(input_.raw(), kTlsRecord, vec, 1) < 1) abort();
+    ERR_clear_error();
+    const int n = SSL_read(ssl, vec[0].iov_base, static_cast<int>(vec[0].iov_len));
+    if (n > 0) {
+      vec[0].iov_len = static_cast<size_t>(n);
+      evbuffer_commit_space(input_.raw(), vec, 1);
+      total += static_cast<size_t>(n);
+      continue;
+    }
+    evbuffer_commit_space(input_.raw(), vec, 0);
+    const int err = SSL_get_error(ssl, n);
+    if (err == SSL_ERROR_WANT_READ) break;
+    if (err == SSL_ERROR_WANT_WRITE) {
+      tls_->read_wants_write = true;
+      if (!write_armed_) armWrite();
+      break;
+    }
+    if (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EINTR)) break;
+    closed = true;
+    reason = err == SSL_ERROR_ZERO_RETURN ? CloseReason::RemoteClose : CloseReason::Reset;
+    ERR_clear_error();
+    break;
+  }
+  if (total > 0) {
+    WriteBatch batch;
+    callbacks_->onReadReady(input_);
+  }
+  // What arrived with the end of the stream was handed over first; a close the owner is waiting
+  // out itself (lingering, flushing) sees the end on its own.
+  if (closed && fd_ >= 0 && !linger_ && !flush_then_close_) {
+    closeSocket();
+    callbacks_->onClosed(reason);
+  }
+}
+
+Connection::SendResult Connection::tlsSendOutput() {
+  SSL* ssl = tls_->ssl.get();
+  if (ssl == nullptr) return plainSendOutput();  // the plaintext client's answer
+  while (!output_.empty()) {
+    // One record per call: the buffer's first bytes made contiguous (a retry after WANT_WRITE
+    // passes them again, at least as many, as OpenSSL requires).
+    const size_t len = std::min(output_.length(), kTlsRecord);
+    unsigned char* data = evbuffer_pullup(output_.raw(), static_cast<ssize_t>(len));
+    ERR_clear_error();
+    const int n = SSL_write(ssl, data, static_cast<int>(len));
+    if (n > 0) {
+      output_.drain(static_cast<size_t>(n));
+      continue;
+    }
+    const int err = SSL_get_error(ssl, n);
+    if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) return SendResult::Blocked;
+    ERR_clear_error();
+    return SendResult::Failed;
+  }
+  return SendResult::Done;
 }
 
 std::string peerAddress(int fd) {

@@ -10,6 +10,7 @@
 #include "proxy/event/connector.h"
 #include "proxy/event/dispatcher.h"
 #include "proxy/event/libevent.h"
+#include "proxy/event/tls.h"
 #include "proxy/event/transport.h"
 
 namespace switchyard::event {
@@ -17,6 +18,12 @@ namespace switchyard::event {
 // A non-blocking TCP socket on a libevent loop: reads into an input buffer, writes from an output
 // buffer with an optimistic write first (the write event is armed only when the kernel's buffer
 // is full), and flow control through watermarks on the output buffer.
+//
+// Optionally TLS (startTls()): the same object, with OpenSSL reading and writing the socket in
+// place of readv() and writev(). The choice is made once per read or write event (one test of a
+// pointer), never per request, so a plain connection pays nothing else for it. Until the
+// handshake is done the connection counts as connecting (output is held); onConnected() then
+// follows, on both sides.
 class Connection final : public Transport {
  public:
   // Takes ownership of `fd`. `connecting` is true for an outbound socket whose connect() is in
@@ -64,8 +71,24 @@ class Connection final : public Transport {
 
   int fd() const { return fd_; }
 
+  // Makes this a TLS connection, before any I/O: an accepted socket (a server-side `ssl`) waits
+  // for the client's hello; an outbound one (client-side) starts the handshake once connected.
+  // `context` is kept alive as long as the SSL object may call back into it. A server-side
+  // connection whose first byte is not a TLS record (plain HTTP to a TLS port) gets a plain
+  // `400` answer and a lingering close; tlsFailure() then says Plaintext.
+  void startTls(SslPtr ssl, std::shared_ptr<const void> context);
+  bool tls() const { return tls_ != nullptr; }
+  // Why the handshake failed (None while it goes on, or once it succeeded).
+  TlsFailure tlsFailure() const;
+
+  // Transport
+  const char* tlsFailureReason() const override;
+  std::string_view tlsError() const override;
+  const char* tlsVersion() const override;
+  bool tlsSessionReused() const override;
+
   // Hands the socket over to the caller, open, with no event left on it; the connection is
-  // closed() from then on. -1 while a FlushWrite or lingering close is under way.
+  // closed() from then on. -1 while a FlushWrite or lingering close is under way, and for TLS.
   int releaseFd();
 
   // While a read callback runs, writes to any connection of the thread are collected and sent
@@ -89,7 +112,21 @@ class Connection final : public Transport {
   void doRead();
   void doWrite();
   enum class SendResult { Done, Blocked, Failed };
-  SendResult sendOutput();
+  SendResult sendOutput() {
+    if (tls_ != nullptr) return tlsSendOutput();
+    return plainSendOutput();
+  }
+  SendResult plainSendOutput();
+  struct TlsState;
+  SendResult tlsSendOutput();
+  void tlsRead();
+  // Drives the handshake; true once it is done and reading may go on.
+  bool tlsHandshake();
+  void tlsEstablished();
+  void tlsFailed(TlsFailure failure);
+  void rejectPlaintext();
+  // Sends close_notify if it can go now (best effort: the socket closes either way).
+  void tlsShutdown();
   void flush();
   void closeSocket();
   // Waits for the socket to take more output (makes the write event on first use).
@@ -122,6 +159,7 @@ class Connection final : public Transport {
   size_t low_watermark_ = 32 * 1024;
   size_t high_watermark_ = 64 * 1024;
   size_t reserve_;  // bytes of input chain reserved per read; adapts to what the peer sends
+  std::unique_ptr<TlsState> tls_;  // null: plain TCP
 };
 
 // Outbound TCP connections (Connection) on one libevent loop. `host` is a numeric IPv4 or IPv6
@@ -132,6 +170,10 @@ class LibeventConnector final : public Connector {
 
   std::unique_ptr<Transport> connect(const std::string& host, uint16_t port,
                                      ConnectionCallbacks& callbacks, std::string& error) override;
+  std::unique_ptr<Transport> connectTls(const std::string& host, uint16_t port,
+                                        ConnectionCallbacks& callbacks, std::string& error,
+                                        const std::shared_ptr<const ClientTlsContext>& tls,
+                                        SslSessionPtr* session) override;
 
  private:
   event_base* const base_;

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "proxy/event/tls.h"
 #include "proxy/event/transport.h"
 
 namespace switchyard::event {
@@ -21,6 +22,18 @@ class Connector {
   virtual std::unique_ptr<Transport> connect(const std::string& host, uint16_t port,
                                              ConnectionCallbacks& callbacks,
                                              std::string& error) = 0;
+
+  // connect() followed by a TLS handshake with `tls` before onConnected() (a failed handshake is
+  // onClosed(ConnectFailed), Transport::tlsError() saying why). `session` is where the
+  // endpoint's session is resumed from and kept (see ClientTlsContext::newSsl()).
+  virtual std::unique_ptr<Transport> connectTls(const std::string& host, uint16_t port,
+                                                ConnectionCallbacks& callbacks, std::string& error,
+                                                const std::shared_ptr<const ClientTlsContext>& tls,
+                                                SslSessionPtr* session) {
+    (void)host, (void)port, (void)callbacks, (void)tls, (void)session;
+    error = "TLS is not supported by this connector";
+    return nullptr;
+  }
 };
 
 }  // namespace switchyard::event

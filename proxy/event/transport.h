@@ -74,6 +74,14 @@ class Transport {
   virtual Buffer& input() = 0;
   virtual void setCallbacks(ConnectionCallbacks& callbacks) = 0;
 
+  // TLS only (plain TCP answers empty and null): why the handshake failed, as a metric label
+  // (`tlsFailureReason`) and as text for the log, valid once onClosed() has reported it; and the
+  // protocol version once connected ("TLSv1.3").
+  virtual const char* tlsFailureReason() const { return nullptr; }
+  virtual std::string_view tlsError() const { return {}; }
+  virtual const char* tlsVersion() const { return nullptr; }
+  virtual bool tlsSessionReused() const { return false; }
+
  protected:
   // writeWith() in two calls: the output buffer to append to (null when writes are ignored), then
   // "sent as write() does".

@@ -2,6 +2,7 @@
 
 #include "proxy/accesslog/format.h"
 #include "proxy/accesslog/writer.h"
+#include "proxy/common/logging.h"
 #include "proxy/common/pooled.h"
 #include "proxy/event/memory.h"
 #include "proxy/http/verified_identity.h"
@@ -34,7 +35,7 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
     if (obs.sampler != nullptr || obs.access_log != nullptr) start_time_ = time.systemNow();
     info_.downstream_address = parent.peer_;
     info_.listener = parent.listener_.config.name;
-    info_.forwarded_proto = parent.listener_.config.forwarded_proto;
+    info_.forwarded_proto = parent.forwarded_proto_;
     Worker& w = parent.worker_;
     snapshot_ = w.snapshot();
     const auto& filters = snapshot_->stream_filters;
@@ -291,6 +292,44 @@ class HttpConnectionManager::ActiveStream final : public http::FilterManagerCall
 HttpConnectionManager::HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd)
     : HttpConnectionManager(worker, listener, fd, event::peerAddress(fd), 0) {
   listener_.active_connections.Increment();
+  if (listener_.config.tls) startTls();
+}
+
+void HttpConnectionManager::startTls() {
+  const config::Config& cfg = *worker_.snapshot()->config;
+  const size_t i = listener_.index;
+  // The listeners cannot change on a reload, so the same index names the same listener.
+  const config::ListenerTlsConfig& tls = i < cfg.listeners.size() && cfg.listeners[i].tls
+                                             ? *cfg.listeners[i].tls
+                                             : *listener_.config.tls;
+  conn_.startTls(tls.context->newSsl(), tls.context);
+  handshaking_ = true;
+  forwarded_proto_ = "https";
+  timer_mode_ = TimerMode::Handshake;
+  timer_->enable(tls.handshake_timeout);
+}
+
+void HttpConnectionManager::onConnected() {
+  if (!handshaking_) return;
+  handshaking_ = false;
+  const char* version = conn_.tlsVersion();
+  prometheus::Counter* c = version != nullptr && std::string_view(version) == "TLSv1.3"
+                               ? listener_.tls_handshakes_13
+                               : listener_.tls_handshakes_12;
+  if (c != nullptr) c->Increment();
+  timer_mode_ = TimerMode::Headers;
+  timer_->enable(listener_.config.request_headers_timeout);
+}
+
+void HttpConnectionManager::tlsHandshakeFailed(event::TlsFailure failure) {
+  handshaking_ = false;
+  if (failure == event::TlsFailure::None) return;
+  SY_LOG(Debug, "listener %s: TLS handshake with %s failed (%s): %.*s",
+         listener_.config.name.c_str(), peer_.c_str(), event::tlsFailureName(failure),
+         static_cast<int>(conn_.tlsError().size()), conn_.tlsError().data());
+  if (prometheus::Counter* c = listener_.tls_failures[static_cast<size_t>(failure)]) {
+    c->Increment();
+  }
 }
 
 HttpConnectionManager::HttpConnectionManager(Worker& worker, ListenerShared& listener, int fd,
@@ -302,6 +341,7 @@ HttpConnectionManager::HttpConnectionManager(Worker& worker, ListenerShared& lis
               http::CodecLimits{listener.config.max_request_headers_bytes,
                                 listener.config.max_request_body_bytes}),
       peer_(std::move(peer)),
+      forwarded_proto_(listener.config.forwarded_proto),
       requests_(requests) {
   parser_.setRequestCallbacks(this);
   timer_ = worker.dispatcher().createTimer([this] { onTimer(); });
@@ -543,6 +583,13 @@ void HttpConnectionManager::onTimer() {
     case TimerMode::None:
       closeNow(event::Connection::CloseType::NoFlush);
       return;
+    case TimerMode::Handshake:
+      // A plaintext client still being told off counts as what it is.
+      tlsHandshakeFailed(conn_.tlsFailure() == event::TlsFailure::Plaintext
+                             ? event::TlsFailure::Plaintext
+                             : event::TlsFailure::Timeout);
+      closeNow(event::Connection::CloseType::NoFlush);
+      return;
     case TimerMode::Headers:
       // A head that has started must finish in time (408); a connection that never sent one
       // is just closed.
@@ -607,6 +654,7 @@ void HttpConnectionManager::closed() {
 
 void HttpConnectionManager::onClosed(event::CloseReason) {
   if (closed_) return;
+  if (handshaking_) tlsHandshakeFailed(conn_.tlsFailure());
   closed_ = true;
   parser_.stop();
   timer_->disable();

@@ -44,6 +44,8 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   // event::ConnectionCallbacks
   void onReadReady(http::Buffer& input) override;
   void onClosed(event::CloseReason reason) override;
+  // TLS: the handshake is done.
+  void onConnected() override;
   void onAboveWriteBufferHighWatermark() override;
   void onBelowWriteBufferLowWatermark() override;
 
@@ -74,6 +76,11 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   // The socket is closed: the stream ends and the worker forgets the connection.
   void closed();
   void armTimer();
+  // TLS listeners: the connection takes the listener's context of the configuration in effect
+  // (certificates re-read by a reload serve new connections) and has handshake_timeout to finish
+  // the handshake.
+  void startTls();
+  void tlsHandshakeFailed(event::TlsFailure failure);
   // Hands an idle keep-alive connection's socket to the worker's IdleConnections, which keeps
   // it for a fraction of this object's memory, for `idle_for` more; false when it cannot go
   // (output still being sent, input waiting, draining).
@@ -85,6 +92,7 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   event::Connection conn_;
   http::Http1Parser parser_;
   std::string peer_;
+  std::string_view forwarded_proto_;  // X-Forwarded-Proto for this connection's requests
   std::unique_ptr<ActiveStream> stream_;
   event::TimerPtr timer_;
   event::TimerPtr resume_timer_;  // parses a pipelined request after the previous one ends
@@ -93,9 +101,17 @@ class HttpConnectionManager final : public event::ConnectionCallbacks,
   bool draining_ = false;
   bool closed_ = false;
   bool pipeline_paused_ = false;
+  bool handshaking_ = false;                 // TLS: the handshake has not finished
   std::chrono::milliseconds park_delay_{0};  // TimerMode::IdlePark: how long it waited
   bool parked_ = false;  // the socket went to IdleConnections: still open, counted there
-  enum class TimerMode { None, IdlePark, Idle, Headers, Request } timer_mode_ = TimerMode::None;
+  enum class TimerMode {
+    None,
+    IdlePark,
+    Idle,
+    Handshake,
+    Headers,
+    Request
+  } timer_mode_ = TimerMode::None;
 };
 
 }  // namespace switchyard::server

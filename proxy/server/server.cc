@@ -262,9 +262,31 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   stats_->config_reloads.Add({{"result", "success"}}).Increment();
   for (auto& w : workers_) w->installConfig(active_);
   publishWeights();
+  publishCertificateExpiry();
   SY_LOG(Info, "%s: configuration reloaded from %s", trigger, next->source_file.c_str());
   result.ok = true;
   return result;
+}
+
+void Server::publishCertificateExpiry() {
+  for (prometheus::Gauge* g : expiry_gauges_) stats_->tls_certificate_expiry.Remove(g);
+  expiry_gauges_.clear();
+  auto publish = [&](const char* kind, const std::string& name, const std::string& file) {
+    int64_t not_after = 0;
+    if (file.empty() || !event::certificateNotAfter(file, not_after)) return;
+    auto& g = stats_->tls_certificate_expiry.Add({{kind, name}, {"certificate", file}});
+    g.Set(static_cast<double>(not_after));
+    expiry_gauges_.push_back(&g);
+  };
+  for (const config::ListenerConfig& l : config_->listeners) {
+    if (!l.tls) continue;
+    for (const event::TlsCertificateFiles& c : l.tls->certificates) {
+      publish("listener", l.name, c.certificate);
+    }
+  }
+  for (const config::ClusterConfig& c : config_->clusters) {
+    if (c.tls) publish("cluster", c.name, c.tls->certificate);
+  }
 }
 
 void Server::publishWeights() {
@@ -566,6 +588,18 @@ bool Server::openSockets(Run& run) {
             {{"listener", l.name}, {"action", underscore_action}}),
         run.stats->downstream_connections_evicted.Add(labels),
         run.stats->downstream_requests_shed.Add(labels), run.all_connections, cfg.overload}));
+    if (l.tls) {
+      ListenerShared& shared = *run.listeners.back();
+      shared.tls_handshakes_12 =
+          &run.stats->tls_handshakes.Add({{"listener", l.name}, {"version", "TLSv1.2"}});
+      shared.tls_handshakes_13 =
+          &run.stats->tls_handshakes.Add({{"listener", l.name}, {"version", "TLSv1.3"}});
+      for (size_t f = 1; f < shared.tls_failures.size(); ++f) {
+        shared.tls_failures[f] = &run.stats->tls_handshake_failures.Add(
+            {{"listener", l.name},
+             {"reason", event::tlsFailureName(static_cast<event::TlsFailure>(f))}});
+      }
+    }
   }
   // Every socket is bound before anything starts, so a taken port fails the start cleanly.
   run.fds.resize(run.workers);
@@ -705,6 +739,7 @@ void Server::startWorkers(Run& run) {
       run.fds[w].clear();  // the worker owns them now
     }
     publishWeights();
+    publishCertificateExpiry();
   }
   if (run.rollback) {
     // A route rolled back before a restart is rolled back again before any request arrives.

@@ -102,6 +102,9 @@ class Server {
   // Sets switchyard_route_weight for every split in effect and saves the weight overrides to the
   // migration state file; call with mutex_ held.
   void publishWeights();
+  // switchyard_tls_certificate_expiry_seconds for the certificates of the configuration in
+  // effect (under mutex_).
+  void publishCertificateExpiry();
   // The migration state file (migration.h): read once at start, before the workers route
   // anything; written after every change of the weight overrides or of the halt. Both with
   // mutex_ held.
@@ -138,6 +141,7 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   stats::ProxyStats* stats_ = nullptr;
   std::vector<prometheus::Gauge*> weight_gauges_;
+  std::vector<prometheus::Gauge*> expiry_gauges_;
   HaltRecord halt_;                // guarded by mutex_
   std::string migration_file_;     // "" without a rollback state file
   bool migration_loaded_ = false;  // nothing is written before the file was read

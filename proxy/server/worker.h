@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <functional>
 #include <list>
@@ -61,6 +62,11 @@ struct ListenerShared {
   std::atomic<uint32_t>& all_connections;
   const config::OverloadConfig& overload;
   std::atomic<uint32_t> connections{0};
+  // TLS listeners only: handshakes by version (TLSv1.2, TLSv1.3) and failures by reason
+  // (indexed by event::TlsFailure).
+  prometheus::Counter* tls_handshakes_12 = nullptr;
+  prometheus::Counter* tls_handshakes_13 = nullptr;
+  std::array<prometheus::Counter*, 7> tls_failures{};
 
   // A connection of this listener is gone (closed, after it was counted at accept).
   void connectionClosed() {

@@ -102,7 +102,35 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
       build_info(BuildGauge()
                      .Name("switchyard_build_info")
                      .Help("Always 1; the version label names the running build")
-                     .Register(r)) {
+                     .Register(r)),
+      tls_handshakes(BuildCounter()
+                         .Name("switchyard_tls_handshakes_total")
+                         .Help("TLS handshakes completed, by listener (client connections) or "
+                               "cluster (upstream connections) and protocol version")
+                         .Register(r)),
+      tls_handshake_failures(
+          BuildCounter()
+              .Name("switchyard_tls_handshake_failures_total")
+              .Help("Client TLS handshakes that failed, by listener and reason (plaintext, "
+                    "timeout, no_client_certificate, bad_certificate, protocol, other)")
+              .Register(r)),
+      upstream_tls_errors(BuildCounter()
+                              .Name("switchyard_upstream_tls_errors_total")
+                              .Help("Upstream TLS handshakes that failed, by cluster and reason "
+                                    "(certificate_expired, hostname_mismatch, unknown_ca, "
+                                    "certificate_invalid, handshake)")
+                              .Register(r)),
+      upstream_tls_resumed(BuildCounter()
+                               .Name("switchyard_upstream_tls_sessions_resumed_total")
+                               .Help("Upstream TLS connections that resumed an earlier session "
+                                     "with their endpoint (no full handshake)")
+                               .Register(r)),
+      tls_certificate_expiry(
+          BuildGauge()
+              .Name("switchyard_tls_certificate_expiry_seconds")
+              .Help("When a configured certificate expires (its notAfter), in seconds since the "
+                    "Unix epoch, by listener or cluster and certificate file")
+              .Register(r)) {
   build_info.Add({{"version", SWITCHYARD_VERSION}}).Set(1);
 }
 

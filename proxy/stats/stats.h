@@ -46,6 +46,13 @@ struct ProxyStats {
   prometheus::Family<prometheus::Gauge>& route_weight;
   prometheus::Family<prometheus::Counter>& fallbacks;
   prometheus::Family<prometheus::Gauge>& build_info;
+  // TLS: handshakes by {listener|cluster, version}, downstream failures by {listener, reason},
+  // upstream failures by {cluster, reason}, and each configured certificate's notAfter.
+  prometheus::Family<prometheus::Counter>& tls_handshakes;
+  prometheus::Family<prometheus::Counter>& tls_handshake_failures;
+  prometheus::Family<prometheus::Counter>& upstream_tls_errors;
+  prometheus::Family<prometheus::Counter>& upstream_tls_resumed;
+  prometheus::Family<prometheus::Gauge>& tls_certificate_expiry;
 };
 
 // Counters of one label set that also varies by status code: a lazily filled table per code.
@@ -89,13 +96,22 @@ struct ClusterStats {
         connect_failures(stats.upstream_connect_failures.Add({{"cluster", cluster}})),
         timeouts(stats.upstream_timeouts.Add({{"cluster", cluster}})),
         overflow(stats.upstream_overflow.Add({{"cluster", cluster}})),
-        connections(stats.upstream_connections.Add({{"cluster", cluster}})) {}
+        connections(stats.upstream_connections.Add({{"cluster", cluster}})),
+        name(cluster),
+        tls_handshakes(stats.tls_handshakes),
+        tls_errors(stats.upstream_tls_errors),
+        tls_resumed(stats.upstream_tls_resumed.Add({{"cluster", cluster}})) {}
   CodeCounters requests;
   LatencyHistogram& duration;
   prometheus::Counter& connect_failures;
   prometheus::Counter& timeouts;
   prometheus::Counter& overflow;
   prometheus::Gauge& connections;
+  // TLS clusters only, once per connection: labels made when counted.
+  std::string name;
+  prometheus::Family<prometheus::Counter>& tls_handshakes;
+  prometheus::Family<prometheus::Counter>& tls_errors;
+  prometheus::Counter& tls_resumed;
 };
 
 }  // namespace switchyard::stats

@@ -95,7 +95,12 @@ ConnPoolImpl::ActiveConnection::ActiveConnection(ConnPoolImpl& pool, size_t endp
 
 bool ConnPoolImpl::ActiveConnection::connect(std::string& error) {
   const config::SocketAddress& ep = endpoint();
-  transport_ = pool_.connector_.connect(ep.host, ep.port, *this, error);
+  if (pool_.config_.tls) {
+    transport_ = pool_.connector_.connectTls(
+        ep.host, ep.port, *this, error, pool_.config_.tls->context, &pool_.sessions_.slot(ep.text));
+  } else {
+    transport_ = pool_.connector_.connect(ep.host, ep.port, *this, error);
+  }
   if (transport_ == nullptr) return false;
   timer_->enable(pool_.config_.connect_timeout);
   return true;
@@ -305,6 +310,10 @@ void ConnPoolImpl::onConnectionReady(ActiveConnection& conn) {
   if (conn.state_ == ActiveConnection::State::Connecting) {
     --connecting_;
     conn.timer_->disable();
+    if (const char* version = conn.transport_->tlsVersion()) {
+      stats_.tls_handshakes.Add({{"cluster", stats_.name}, {"version", version}}).Increment();
+      if (conn.transport_->tlsSessionReused()) stats_.tls_resumed.Increment();
+    }
   }
   if (conn.retired_ && pending_.empty()) {
     destroyConnection(conn);
@@ -364,9 +373,15 @@ void ConnPoolImpl::onConnectionClosed(ActiveConnection& conn, event::CloseReason
     --connecting_;
     stats_.connect_failures.Increment();
     const auto& ep = conn.endpoint();
-    const std::string detail = connect_timeout ? "timed out connecting to " + ep.text
-                                               : "cannot connect to " + ep.text + ": " +
-                                                     strerror(errno ? errno : ECONNREFUSED);
+    std::string detail = connect_timeout ? "timed out connecting to " + ep.text
+                                         : "cannot connect to " + ep.text + ": " +
+                                               strerror(errno ? errno : ECONNREFUSED);
+    if (const char* reason = connect_timeout ? nullptr : conn.transport_->tlsFailureReason()) {
+      detail =
+          "TLS handshake with " + ep.text + " failed: " + std::string(conn.transport_->tlsError());
+      stats_.tls_errors.Add({{"cluster", stats_.name}, {"reason", reason}}).Increment();
+      SY_LOG(Warn, "cluster %s: %s", config_.name.c_str(), detail.c_str());
+    }
     conn.state_ = ActiveConnection::State::Closed;
     destroyConnection(conn);
     failOnePending(connect_timeout ? PoolFailure::ConnectTimeout : PoolFailure::ConnectFailed,

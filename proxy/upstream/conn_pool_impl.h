@@ -98,6 +98,8 @@ class ConnPoolImpl final : public ConnPool {
   std::deque<std::unique_ptr<Pending>> pending_;
   size_t connecting_ = 0;
   size_t rr_ = 0;
+  // TLS clusters: the last session of each endpoint, resumed by its next connection.
+  event::TlsSessionCache sessions_;
 };
 
 }  // namespace switchyard::upstream

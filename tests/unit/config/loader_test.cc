@@ -415,7 +415,7 @@ routes:
             "one of: name, address, max_connections, request_headers_timeout, idle_timeout, "
             "request_timeout, max_request_headers_bytes, max_request_body_bytes, "
             "max_requests_per_connection, forwarded_proto, lingering_timeout, "
-            "lingering_max_bytes, headers_with_underscores)");
+            "lingering_max_bytes, headers_with_underscores, tls)");
   EXPECT_EQ(errorOf(std::string(MinimalYaml) + "colors: 3\n"),
             "test.yaml:11:1: colors: unknown key \"colors\" (expected one of: workers, log_level, "
             "drain_timeout, listeners, admin, clusters, routes, filters, tracing, access_log, "

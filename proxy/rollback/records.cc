@@ -12,12 +12,15 @@ std::string_view triggerKindName(TriggerKind kind) {
       return "guard";
     case TriggerKind::ClusterUnhealthy:
       return "cluster_unhealthy";
+    case TriggerKind::RolloutGate:
+      return "rollout_gate";
   }
   return "unknown";
 }
 
 bool isOwnTrigger(TriggerKind kind) {
-  return kind == TriggerKind::Guard || kind == TriggerKind::ClusterUnhealthy;
+  return kind == TriggerKind::Guard || kind == TriggerKind::ClusterUnhealthy ||
+         kind == TriggerKind::RolloutGate;
 }
 
 std::string_view routeStatusName(RouteStatus status) {

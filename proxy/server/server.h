@@ -27,7 +27,8 @@ struct ProxyStats;
 }
 namespace switchyard::rollback {
 class RollbackManager;
-}
+class RolloutController;
+}  // namespace switchyard::rollback
 namespace switchyard::admin {
 class AdminServer;
 struct AdminRequest;
@@ -115,6 +116,9 @@ class Server {
   bool startObservability(Run& run);
   void installSignals(Run& run);
   void startRollback(Run& run);
+  void startRollout(Run& run);
+  // POST /rollout/{pause,resume,promote,abort}.
+  admin::AdminResponse rolloutAction(const admin::AdminRequest& request, int action);
   void startWorkers(Run& run);
   void registerAdmin(Run& run);
   void registerFilterAdmin(Run& run);
@@ -138,6 +142,8 @@ class Server {
   bool migration_loaded_ = false;  // nothing is written before the file was read
   prometheus::Gauge* halted_gauge_ = nullptr;
   rollback::RollbackManager* rollback_ = nullptr;  // set while run() runs; null without plans
+  // Gated rollouts; set while run() runs. Never called with mutex_ held (it calls setWeights()).
+  rollback::RolloutController* rollout_ = nullptr;
   std::atomic<event::LibeventDispatcher*> main_{nullptr};  // set while run()'s loop runs
   // What run() set up; set before any other thread starts and cleared after they stop.
   Run* run_ = nullptr;

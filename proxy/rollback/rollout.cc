@@ -706,6 +706,25 @@ RolloutController::ActionResult RolloutController::act(Action action, const std:
       if (state == RolloutState::Aborted) return conflict("it is aborted already");
       abortLocked(route, e, reason.empty() ? "aborted by an operator" : reason, by, false);
       break;
+    case Action::Restart: {
+      if (state != RolloutState::Completed && state != RolloutState::Aborted) {
+        return conflict("only a completed or aborted rollout can be restarted");
+      }
+      const std::optional<RouteStatus> rollback = control_.rollbackStatus(route);
+      if (rollback && *rollback != RouteStatus::Active) {
+        return {409,
+                "route " + common::quote(route) + " is " + std::string(routeStatusName(*rollback)) +
+                    ": POST /rollback/resume first",
+                nullptr};
+      }
+      e.record.step = -1;
+      e.record.paused_reason.clear();
+      e.figures = nullptr;
+      e.holding_for_requests = false;
+      transitionLocked(route, e, RolloutState::Pending,
+                       reason.empty() ? "restarted by an operator" : reason, by);
+      break;
+    }
   }
   return {200, "", routeViewLocked(route, e, now)};
 }

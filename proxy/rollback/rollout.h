@@ -14,7 +14,8 @@
 // States: pending (configured, not started: it starts at the first evaluation unless the
 // migration is halted), progressing, paused (by an operator, a manual weight change of N's split
 // or the migration kill switch), completed (100% on the new side) and aborted (by an operator, a
-// failed gate, or a rollback of the route however it was triggered).
+// failed gate, or a rollback of the route however it was triggered). An ended rollout stays ended
+// until an operator restarts it (back to pending).
 //
 // Gates. The figures are the route's N requests served by each side since the current step's
 // hold began (a resume, a restart and each new step begin a new hold). Until the new side has
@@ -194,7 +195,9 @@ class RolloutController {
   // pauses a pending or progressing rollout of that split.
   void onManualWeights(const std::string& route, const std::string& version, const std::string& by);
 
-  enum class Action { Pause, Resume, Promote, Abort };
+  // Restart: an ended (completed or aborted) rollout starts again from pending, unless its route
+  // is still rolled back.
+  enum class Action { Pause, Resume, Promote, Abort, Restart };
   struct ActionResult {
     int status = 200;     // 200, 404 (no rollout), 409 (wrong state), 502 (weights refused)
     std::string error;    // when not 200

@@ -860,7 +860,8 @@ void Server::registerAdmin(Run& run) {
       {"/rollout/pause", rollback::RolloutController::Action::Pause},
       {"/rollout/resume", rollback::RolloutController::Action::Resume},
       {"/rollout/promote", rollback::RolloutController::Action::Promote},
-      {"/rollout/abort", rollback::RolloutController::Action::Abort}};
+      {"/rollout/abort", rollback::RolloutController::Action::Abort},
+      {"/rollout/restart", rollback::RolloutController::Action::Restart}};
   for (const auto& [path, action] : rollout_actions) {
     const int code = static_cast<int>(action);
     admin.addHandler(

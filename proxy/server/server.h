@@ -117,7 +117,7 @@ class Server {
   void installSignals(Run& run);
   void startRollback(Run& run);
   void startRollout(Run& run);
-  // POST /rollout/{pause,resume,promote,abort}.
+  // POST /rollout/{pause,resume,promote,abort,restart}.
   admin::AdminResponse rolloutAction(const admin::AdminRequest& request, int action);
   void startWorkers(Run& run);
   void registerAdmin(Run& run);

@@ -157,6 +157,13 @@ TEST_F(RolloutTest, RollsBackAtTenWhenV2ErrsThreeTimesAsOftenAsV1) {
   EXPECT_NE(m.find("switchyard_rollout_state{route=\"api\",state=\"aborted\"} 1"),
             std::string::npos);
   EXPECT_EQ(admin("POST", "/rollout/abort", R"({"route": "api"})").status, 409);
+
+  // Started again only once the rollback is undone.
+  EXPECT_EQ(admin("POST", "/rollout/restart", R"({"route": "api"})").status, 409);
+  ASSERT_EQ(admin("POST", "/rollback/resume", R"({"route": "api"})").status, 200);
+  Response r = admin("POST", "/rollout/restart", R"({"route": "api"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["state"], "pending");
 }
 
 TEST_F(RolloutTest, AdminCallsNeedTheTokenAndTheRightStateAndTheStateSurvivesKillNine) {

@@ -349,6 +349,30 @@ TEST_F(RolloutTest, PauseResumePromoteAbortAndTheirConflicts) {
   EXPECT_EQ(controller_->act(Action::Abort, "api", "", "api").status, 409);
   EXPECT_EQ(controller_->act(Action::Pause, "api", "", "api").status, 409);
   EXPECT_EQ(controller_->act(Action::Promote, "api", "", "api").status, 409);
+
+  // Ended: it may start again from the first step.
+  r = controller_->act(Action::Restart, "api", "", "api");
+  ASSERT_EQ(r.status, 200) << r.error;
+  EXPECT_EQ(r.view["state"], "pending");
+  EXPECT_TRUE(r.view["step"].is_null());
+  EXPECT_EQ(controller_->act(Action::Restart, "api", "", "api").status, 409);
+  controller_->tick();
+  EXPECT_EQ(state(), "progressing");
+  EXPECT_EQ(weight(), 10u);
+}
+
+TEST_F(RolloutTest, ARestartWaitsForTheRollbackToBeResumed) {
+  controller_->tick();
+  traffic("modern", 300, 1);
+  traffic("legacy", 300);
+  controller_->tick();
+  ASSERT_EQ(state(), "aborted");
+  ASSERT_EQ(control_.status, RouteStatus::RollingBack);
+  auto r = controller_->act(Action::Restart, "api", "", "api");
+  EXPECT_EQ(r.status, 409);
+  EXPECT_NE(r.error.find("POST /rollback/resume first"), std::string::npos) << r.error;
+  control_.status = RouteStatus::Active;
+  EXPECT_EQ(controller_->act(Action::Restart, "api", "", "api").status, 200);
 }
 
 TEST_F(RolloutTest, RefusedWeightsLeaveTheStateAsItWas) {

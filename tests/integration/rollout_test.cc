@@ -225,6 +225,54 @@ TEST_F(RolloutTest, AdminCallsNeedTheTokenAndTheRightStateAndTheStateSurvivesKil
   EXPECT_NE(actions.find("/rollout/abort"), std::string::npos) << actions;
 }
 
+TEST_F(RolloutTest, AReloadKeepsAnUnchangedRolloutRefusesABadOneAndRestartsAChangedOne) {
+  const std::string settings = "{steps: [10, 50, 100], hold: 10m, gates: {min_requests: 5}}";
+  startProxy(config(settings));
+  json v;
+  for (int i = 0; i < 100; ++i) {
+    v = rollout();
+    if (v.value("state", "") == "progressing") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_EQ(v["state"], "progressing") << v.dump(2);
+  ASSERT_EQ(admin("POST", "/rollout/pause", R"({"route": "api"})").status, 200);
+  const size_t history = rollout()["history"].size();
+
+  // The same rollout settings (another route added): the state is kept.
+  ProxyConfig same = config(settings);
+  same.routes.push_back({"other", "/other/", "legacy", ""});
+  writeFile("switchyard.yaml", same.render(port(), adminPort()));
+  Response r = admin("POST", "/reload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  v = rollout();
+  EXPECT_EQ(v["state"], "paused");
+  EXPECT_EQ(v["weight"], 10);
+  EXPECT_EQ(v["history"].size(), history);
+
+  // Bad settings: refused with the error, nothing changed.
+  writeFile("switchyard.yaml", config("{steps: [50, 10, 100]}").render(port(), adminPort()));
+  r = admin("POST", "/reload");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_NE(r.body.find("routes[0].rollout.steps[1]: steps must be strictly increasing"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(rollout()["state"], "paused");
+
+  // Changed settings: a new rollout, from the first step.
+  writeFile("switchyard.yaml", config("{steps: [25, 100], hold: 10m, gates: {min_requests: 5}}")
+                                   .render(port(), adminPort()));
+  r = admin("POST", "/reload");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (int i = 0; i < 100; ++i) {
+    v = rollout();
+    if (v.value("state", "") == "progressing") break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(v["state"], "progressing") << v.dump(2);
+  EXPECT_EQ(v["weight"], 25);
+  EXPECT_EQ(v["steps"], json::array({25, 100}));
+}
+
 TEST_F(RolloutTest, TheKillSwitchPausesTheRollout) {
   startProxy(config("{steps: [10, 50, 100], hold: 10m, gates: {min_requests: 5}}"));
   ASSERT_EQ(admin("POST", "/migration/halt").status, 200);

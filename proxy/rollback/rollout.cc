@@ -360,6 +360,9 @@ void RolloutController::configure(const config::Config& config,
         // A restart: the saved state goes on, and the current step's hold begins again.
         e.record = std::move(saved->second);
         startHoldLocked(r.name, e, now);
+        SY_LOG(Info, "rollout %s: %s at %u%% on %s restored; the step's hold starts again",
+               r.name.c_str(), std::string(rolloutStateName(e.record.state)).c_str(),
+               e.record.weight, e.sides.new_cluster.c_str());
       } else {
         if (saved != loaded_.end()) {
           SY_LOG(Warn, "rollout %s: the saved state was for other settings; starting anew",
@@ -372,6 +375,16 @@ void RolloutController::configure(const config::Config& config,
     next[r.name] = std::move(e);
   }
   loaded_.clear();
+  for (const auto& [route, e] : entries_) {
+    if (next.count(route) != 0) continue;
+    // A route without a rollout any more: its series go with it.
+    metrics_.step.Remove(&metrics_.step.Add({{"route", route}}));
+    for (RolloutState st : RolloutStates) {
+      prometheus::Gauge& g =
+          metrics_.state.Add({{"route", route}, {"state", std::string(rolloutStateName(st))}});
+      metrics_.state.Remove(&g);
+    }
+  }
   entries_ = std::move(next);
   for (const auto& [route, e] : entries_) publishLocked(route, e);
   persistLocked();

@@ -743,7 +743,8 @@ void Server::startRollout(Run& run) {
       };
 }
 
-admin::AdminResponse Server::rolloutAction(const admin::AdminRequest& request, int action) {
+admin::AdminResponse Server::rolloutAction(const admin::AdminRequest& request,
+                                           rollback::RolloutController::Action action) {
   const json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) {
     return admin::problemResponse(400, "expected a JSON object, e.g. {\"route\": \"api\"}");
@@ -757,8 +758,8 @@ admin::AdminResponse Server::rolloutAction(const admin::AdminRequest& request, i
   const std::string route = body.value("route", "");
   if (route.empty()) return admin::problemResponse(400, "\"route\" is required");
   const std::string reason = body.value("reason", "").substr(0, 500);
-  const rollback::RolloutController::ActionResult r = rollout_->act(
-      static_cast<rollback::RolloutController::Action>(action), route, reason, caller(request));
+  const rollback::RolloutController::ActionResult r =
+      rollout_->act(action, route, reason, caller(request));
   if (r.status != 200) {
     return r.status == 409 ? admin::problemResponse(409, "Conflict", r.error)
                            : admin::problemResponse(r.status, r.error);
@@ -862,11 +863,12 @@ void Server::registerAdmin(Run& run) {
       {"/rollout/promote", rollback::RolloutController::Action::Promote},
       {"/rollout/abort", rollback::RolloutController::Action::Abort},
       {"/rollout/restart", rollback::RolloutController::Action::Restart}};
-  for (const auto& [path, action] : rollout_actions) {
-    const int code = static_cast<int>(action);
+  for (const auto& entry : rollout_actions) {
+    const rollback::RolloutController::Action action = entry.second;
     admin.addHandler(
-        "POST", path,
-        [this, code](const admin::AdminRequest& req) { return rolloutAction(req, code); }, true);
+        "POST", entry.first,
+        [this, action](const admin::AdminRequest& req) { return rolloutAction(req, action); },
+        true);
   }
   admin.addHandler("GET", "/migration", admin::jsonHandler([this] {
                      std::lock_guard<std::mutex> lock(mutex_);

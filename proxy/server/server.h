@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "filters/registry.h"
 #include "proxy/common/time.h"
+#include "proxy/rollback/rollout.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/active_config.h"
 #include "proxy/server/migration.h"
@@ -27,7 +28,6 @@ struct ProxyStats;
 }
 namespace switchyard::rollback {
 class RollbackManager;
-class RolloutController;
 }  // namespace switchyard::rollback
 namespace switchyard::admin {
 class AdminServer;
@@ -118,7 +118,8 @@ class Server {
   void startRollback(Run& run);
   void startRollout(Run& run);
   // POST /rollout/{pause,resume,promote,abort,restart}.
-  admin::AdminResponse rolloutAction(const admin::AdminRequest& request, int action);
+  admin::AdminResponse rolloutAction(const admin::AdminRequest& request,
+                                     rollback::RolloutController::Action action);
   void startWorkers(Run& run);
   void registerAdmin(Run& run);
   void registerFilterAdmin(Run& run);

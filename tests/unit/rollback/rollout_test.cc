@@ -447,6 +447,8 @@ TEST_F(RolloutTest, AReloadKeepsTheStateUnlessTheRolloutSettingsChanged) {
   controller_->configure(*without, Stable);
   EXPECT_EQ(controller_->view()["routes"].size(), 0u);
   EXPECT_EQ(controller_->observer("api", "v2", "modern"), nullptr);
+  EXPECT_EQ(metric("switchyard_rollout_step", {{"route", "api"}}), -1);
+  EXPECT_EQ(metric("switchyard_rollout_state", {{"route", "api"}, {"state", "pending"}}), -1);
 }
 
 TEST_F(RolloutTest, StateSurvivesARestartAndTheHoldStartsAgain) {

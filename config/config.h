@@ -264,6 +264,33 @@ struct VersionConfig {
   RouteFilterConfigs filters;
 };
 
+// `rollout:` of a versioned route: the weight of the new side of the new version's split goes
+// up step by step, each step held for `hold` and judged by the gates over it (see
+// proxy/rollback/rollout.h for which clusters are the new and the old side).
+struct RolloutGates {
+  double max_error_ratio_vs_baseline = 1.5;  // new side's error ratio <= this x the old side's
+  milliseconds max_p95{0};                   // 0: not gated
+  std::optional<double> max_mismatch_ratio;  // evaluated only with a mismatch source (shadow)
+  uint64_t min_requests = 200;               // on the new side, before the gates are judged
+  bool operator==(const RolloutGates&) const = default;
+};
+
+struct RolloutConfig {
+  std::vector<uint32_t> steps = {10, 50, 100};  // percent on the new side; strictly increasing
+  milliseconds hold{600000};
+  RolloutGates gates;
+  // Where `rollout` was written, for errors found once the rollback plans are known.
+  std::string path;
+  int line = 0;
+  int column = 0;
+
+  // The settings only (not where they were written): a reload keeps a rollout's state when they
+  // are unchanged.
+  bool sameSettings(const RolloutConfig& other) const {
+    return steps == other.steps && hold == other.hold && gates == other.gates;
+  }
+};
+
 struct RouteConfig {
   std::string name;
   std::string prefix;   // match.prefix
@@ -276,6 +303,7 @@ struct RouteConfig {
   milliseconds timeout{0};                                // 0 = the cluster's response_timeout
   std::string upstream_header = "x-switchyard-upstream";  // names the serving cluster; "" = off
   RouteFilterConfigs filters;                             // sized like Config::filters
+  std::shared_ptr<const RolloutConfig> rollout;           // null without `rollout:`
 
   const VersionConfig* findVersion(std::string_view version) const;
 };

@@ -25,6 +25,8 @@
 #include "proxy/common/duration.h"
 #include "proxy/common/strings.h"
 #include "proxy/rollback/config.h"
+#include "proxy/rollback/rollout.h"
+#include "proxy/server/migration.h"
 
 namespace switchyard::config {
 namespace {
@@ -434,6 +436,19 @@ class Loader {
         }
       }
     }
+    // Which clusters a rollout moves weight between depends on the stable version, which the
+    // rollback plan may name.
+    if (errors_.empty()) {
+      for (const RouteConfig& r : config_.routes) {
+        if (!r.rollout) continue;
+        rollback::RolloutSides sides;
+        const std::string problem =
+            rollback::rolloutSides(r, server::stableVersion(config_, r), sides);
+        if (!problem.empty()) {
+          errors_.add(ConfigError(r.rollout->path, problem, r.rollout->line, r.rollout->column));
+        }
+      }
+    }
     if (errors_.empty()) {
       for (const FilterEntry& f : config_.filters) {
         errors_.attempt([&] {
@@ -573,7 +588,7 @@ class Loader {
   void parseRoute(const YAML::Node& node, const std::string& path, RouteConfig& out) {
     MapReader m(node, path, errors_,
                 {"name", "match", "cluster", "split", "sticky", "versions", "deprecated", "timeout",
-                 "upstream_header", "filters", "rewrite", "force"});
+                 "upstream_header", "filters", "rewrite", "force", "rollout"});
     m.required("name", setName(out.name, route_names_, false));
     m.required("match", [this, &out](const YAML::Node& n, const std::string& p) {
       MapReader match(n, p, errors_, {"prefix"});
@@ -652,6 +667,60 @@ class Loader {
       // An empty name turns the header off.
       out.upstream_header = getString(n, p).empty() ? "" : getHeaderName(n, p);
     });
+    m.optional("rollout", [this, &out](const YAML::Node& n, const std::string& p) {
+      if (out.versions.size() < 2) {
+        throw ConfigError(n, p, "a rollout needs a route with at least two versions (v1, v2, ...)");
+      }
+      out.rollout = std::make_shared<const RolloutConfig>(parseRollout(n, p));
+    });
+  }
+
+  // rollout: {steps: [10, 50, 100], hold: 10m, gates: {...}}
+  RolloutConfig parseRollout(const YAML::Node& node, const std::string& path) {
+    RolloutConfig out;
+    out.path = path;
+    out.line = node.Mark().line + 1;
+    out.column = node.Mark().column + 1;
+    if (!node.IsMap()) throw ConfigError(node, path, "expected a map (steps, hold, gates)");
+    MapReader m(node, path, errors_, {"steps", "hold", "gates"});
+    m.optional("steps", [&out](const YAML::Node& n, const std::string& p) {
+      expectSequence(n, p);
+      if (n.size() == 0) throw ConfigError(n, p, "at least one step is required");
+      std::vector<uint32_t> steps;
+      size_t index = 0;
+      for (const YAML::Node& e : n) {
+        const std::string ep = child(p, index++);
+        const auto step = static_cast<uint32_t>(getInt(e, ep, 1, 100));
+        if (!steps.empty() && step <= steps.back()) {
+          throw ConfigError(e, ep,
+                            "steps must be strictly increasing (" + std::to_string(step) +
+                                " after " + std::to_string(steps.back()) + ")");
+        }
+        steps.push_back(step);
+      }
+      if (steps.back() != 100) {
+        throw ConfigError(n, p,
+                          "the last step must be 100 (a rollout ends with every request on the "
+                          "new side; pause it to stay part-way)");
+      }
+      out.steps = std::move(steps);
+    });
+    m.optional("hold", setDuration(out.hold, false));
+    m.optional("gates", [this, &out](const YAML::Node& n, const std::string& p) {
+      MapReader g(n, p, errors_,
+                  {"max_error_ratio_vs_baseline", "max_p95", "max_mismatch_ratio", "min_requests"});
+      g.optional("max_error_ratio_vs_baseline", [&out](const YAML::Node& v, const std::string& vp) {
+        out.gates.max_error_ratio_vs_baseline = getDouble(v, vp, 1, 1000);
+      });
+      g.optional("max_p95", setDuration(out.gates.max_p95, false));
+      g.optional("max_mismatch_ratio", [&out](const YAML::Node& v, const std::string& vp) {
+        out.gates.max_mismatch_ratio = getDouble(v, vp, 0, 1);
+      });
+      g.optional("min_requests", [&out](const YAML::Node& v, const std::string& vp) {
+        out.gates.min_requests = static_cast<uint64_t>(getInt(v, vp, 1, 1'000'000'000));
+      });
+    });
+    return out;
   }
 
   std::string clusterRef(const YAML::Node& n, const std::string& p) {
@@ -1344,6 +1413,15 @@ nlohmann::json configToJson(const Config& config) {
     }
     route["timeout"] = formatDuration(r.timeout);
     route["upstream_header"] = r.upstream_header;
+    if (r.rollout) {
+      const RolloutConfig& ro = *r.rollout;
+      json gates = {{"max_error_ratio_vs_baseline", ro.gates.max_error_ratio_vs_baseline},
+                    {"min_requests", ro.gates.min_requests}};
+      if (ro.gates.max_p95.count() > 0) gates["max_p95"] = formatDuration(ro.gates.max_p95);
+      if (ro.gates.max_mismatch_ratio) gates["max_mismatch_ratio"] = *ro.gates.max_mismatch_ratio;
+      route["rollout"] = {
+          {"steps", ro.steps}, {"hold", formatDuration(ro.hold)}, {"gates", std::move(gates)}};
+    }
     routes.push_back(std::move(route));
   }
   out["routes"] = std::move(routes);

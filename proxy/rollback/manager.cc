@@ -120,7 +120,7 @@ RollbackManager::RollbackManager(RollbackConfig config, config::ConfigConstShare
       metrics_{prometheus::BuildCounter()
                    .Name("switchyard_rollbacks_total")
                    .Help("Rollback executions started, by route and trigger "
-                         "(alertmanager, manual, guard, cluster_unhealthy)")
+                         "(alertmanager, manual, guard, cluster_unhealthy, rollout_gate)")
                    .Register(registry),
                prometheus::BuildGauge()
                    .Name("switchyard_rollback_active")

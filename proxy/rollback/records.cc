@@ -12,6 +12,8 @@ std::string_view triggerKindName(TriggerKind kind) {
       return "guard";
     case TriggerKind::ClusterUnhealthy:
       return "cluster_unhealthy";
+    case TriggerKind::RolloutGate:
+      return "rollout_gate";
   }
   return "unknown";
 }
@@ -29,12 +31,15 @@ std::string triggeredBy(const Trigger& trigger) {
       return "guard";
     case TriggerKind::ClusterUnhealthy:
       return "health_check";
+    case TriggerKind::RolloutGate:
+      return "rollout";
   }
   return "unknown";
 }
 
 bool isOwnTrigger(TriggerKind kind) {
-  return kind == TriggerKind::Guard || kind == TriggerKind::ClusterUnhealthy;
+  return kind == TriggerKind::Guard || kind == TriggerKind::ClusterUnhealthy ||
+         kind == TriggerKind::RolloutGate;
 }
 
 std::string_view routeStatusName(RouteStatus status) {

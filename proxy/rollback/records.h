@@ -19,14 +19,15 @@ namespace switchyard::rollback {
 
 // What started an execution: an Alertmanager webhook, an operator, the route's guard, or the
 // active health checks finding every endpoint of the plan's cluster_unhealthy cluster down.
-enum class TriggerKind { Alertmanager, Manual, Guard, ClusterUnhealthy };
+enum class TriggerKind { Alertmanager, Manual, Guard, ClusterUnhealthy, RolloutGate };
 inline constexpr TriggerKind TriggerKinds[] = {TriggerKind::Alertmanager, TriggerKind::Manual,
-                                               TriggerKind::Guard, TriggerKind::ClusterUnhealthy};
-// alertmanager, manual, guard, cluster_unhealthy: the JSON "kind", the metrics' trigger label and
-// the steps' {trigger}.
+                                               TriggerKind::Guard, TriggerKind::ClusterUnhealthy,
+                                               TriggerKind::RolloutGate};
+// alertmanager, manual, guard, cluster_unhealthy, rollout_gate (a gate of the route's gated
+// rollout failed): the JSON "kind", the metrics' trigger label and the steps' {trigger}.
 std::string_view triggerKindName(TriggerKind kind);
-// The sidecar's own triggers (the guard, the health checks) start a plan only for an active route:
-// they never retry a failed rollback, an alert or an operator may.
+// The sidecar's own triggers (the guard, the health checks, the rollout's gates) start a plan only
+// for an active route: they never retry a failed rollback, an alert or an operator may.
 bool isOwnTrigger(TriggerKind kind);
 
 struct Trigger {
@@ -43,7 +44,7 @@ struct Trigger {
 };
 
 // ${context.triggered_by}: `by`, else the alert's name for Alertmanager ("alertmanager" without
-// one), "operator", "guard" or "health_check".
+// one), "operator", "guard", "health_check" or "rollout".
 std::string triggeredBy(const Trigger& trigger);
 
 enum class RouteStatus { Active, RollingBack, RolledBack, RollbackFailed };

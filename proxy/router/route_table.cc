@@ -15,7 +15,8 @@ const UpstreamPolicy NoPolicy{};
 
 RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
                        const PolicyLookup& policies, const StatsLookup& stats,
-                       const ObserverLookup& observers) {
+                       const ObserverLookup& observers,
+                       const ClusterObserverLookup& cluster_observers) {
   routes_.reserve(config.routes.size());
   for (const config::RouteConfig& r : config.routes) {
     RouteEntry& e = routes_.emplace_back();
@@ -52,6 +53,14 @@ RouteTable::RouteTable(const config::Config& config, const PoolLookup& pools,
       target.deprecation = deprecation;
       target.stats = stats(r.name, version);
       if (observers) target.observer = observers(r.name, version);
+      if (cluster_observers) {
+        bool any = false;
+        for (const auto& wc : t.split) {
+          target.cluster_observers.push_back(cluster_observers(r.name, version, wc.cluster));
+          any = any || target.cluster_observers.back() != nullptr;
+        }
+        if (!any) target.cluster_observers.clear();
+      }
       for (size_t i = 0; i < config.filters.size(); ++i) {
         if (!config.filters[i].stream_filter) continue;
         target.filter_configs.push_back(i < filter_configs.size() ? filter_configs[i].get()

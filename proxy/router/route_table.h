@@ -47,6 +47,9 @@ struct Target {
   const config::DeprecationPolicy* deprecation;  // the version's, else the route's; may be null
   stats::RouteStats* stats;
   RequestObserver* observer = nullptr;  // e.g. the rollback guard watching this version
+  // Per cluster of the split, same order (e.g. a gated rollout comparing its two sides); empty
+  // when nobody watches any of them.
+  std::vector<RequestObserver*> cluster_observers;
   // The route's (or version's) blocks of the filters that run per request, in chain order;
   // null entries for filters without one; empty when none has one. See
   // FilterManager::setRouteConfigs().
@@ -93,9 +96,13 @@ class RouteTable {
   // Who watches a route's version, if anyone.
   using ObserverLookup =
       std::function<RequestObserver*(const std::string& route, const std::string& version)>;
+  // Who watches one cluster of a route version's split, if anyone.
+  using ClusterObserverLookup = std::function<RequestObserver*(
+      const std::string& route, const std::string& version, const std::string& cluster)>;
 
   RouteTable(const config::Config& config, const PoolLookup& pools, const PolicyLookup& policies,
-             const StatsLookup& stats, const ObserverLookup& observers = nullptr);
+             const StatsLookup& stats, const ObserverLookup& observers = nullptr,
+             const ClusterObserverLookup& cluster_observers = nullptr);
   // Targets point at each other (a version's fallback): moved, never copied.
   RouteTable(const RouteTable&) = delete;
   RouteTable& operator=(const RouteTable&) = delete;

@@ -155,7 +155,8 @@ json healthView(const HealthInputs& in, int& status) {
   return {{"status", name(overall)}, {"ready", in.ready}, {"components", std::move(components)}};
 }
 
-json routesView(const config::Config& config, const router::WeightOverrides& overrides) {
+json routesView(const config::Config& config, const router::WeightOverrides& overrides,
+                const std::map<std::string, std::string>* rollouts) {
   auto targetJson = [&](const std::string& route, const std::string& version,
                         const config::TargetConfig& target) {
     auto override_weights = overrides.get(route, version);
@@ -189,6 +190,10 @@ json routesView(const config::Config& config, const router::WeightOverrides& ove
         versions[v.name] = std::move(version);
       }
       route["versions"] = std::move(versions);
+      route["rollout"] = nullptr;
+      if (rollouts != nullptr) {
+        if (auto it = rollouts->find(r.name); it != rollouts->end()) route["rollout"] = it->second;
+      }
     }
     route["deprecated"] = r.deprecated != nullptr;
     routes.push_back(std::move(route));

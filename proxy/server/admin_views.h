@@ -62,14 +62,16 @@ struct HealthInputs {
 nlohmann::json healthView(const HealthInputs& in, int& status);
 
 // GET /routes: every route with its splits, the weights in effect and whether they are
-// overridden, the pinned version, deprecation.
+// overridden, the pinned version, deprecation, and (versioned routes) the state of the route's
+// gated rollout from `rollouts` (route -> state; null for a route without one, see GET /rollout).
 // GET /traffic: the last minute per route version and per cluster (TrafficWindow's sources in
 // that order): {"window_seconds", "routes": [{route, version, requests, requests_per_second,
 // errors, error_ratio, p95_ms}], "clusters": [{cluster, ...}]}; ratios and p95 null without
 // requests.
 nlohmann::json trafficView(const stats::TrafficWindow::Result& result);
 
-nlohmann::json routesView(const config::Config& config, const router::WeightOverrides& overrides);
+nlohmann::json routesView(const config::Config& config, const router::WeightOverrides& overrides,
+                          const std::map<std::string, std::string>* rollouts = nullptr);
 
 struct AdminResult {
   int status = 200;

@@ -506,10 +506,13 @@ void HttpConnectionManager::onStreamComplete() {
   const common::MonotonicTime now = worker_.dispatcher().timeSource().monotonicNow();
   rs.duration.observe(now - info.start);
   const router::Target* target = stream->decision_.target;
-  if (target != nullptr && target->observer != nullptr) {
-    target->observer->record(now,
-                             info.observed_status != 0 ? info.observed_status : info.response_code,
-                             now - info.start);
+  if (target != nullptr && (target->observer != nullptr || !target->cluster_observers.empty())) {
+    const int status = info.observed_status != 0 ? info.observed_status : info.response_code;
+    if (target->observer != nullptr) target->observer->record(now, status, now - info.start);
+    const size_t slot = stream->decision_.cluster_slot;
+    if (slot < target->cluster_observers.size() && target->cluster_observers[slot] != nullptr) {
+      target->cluster_observers[slot]->record(now, status, now - info.start);
+    }
   }
   const bool close = stream->close_after_;
   stream->filter_manager_.destroy();

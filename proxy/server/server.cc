@@ -21,6 +21,7 @@
 #include "proxy/redis/stats.h"
 #include "proxy/rollback/admin_handlers.h"
 #include "proxy/rollback/manager.h"
+#include "proxy/rollback/rollout.h"
 #include "proxy/rollback/state_file.h"
 #include "proxy/server/admin_views.h"
 #include "proxy/server/endpoint_prober.h"
@@ -105,6 +106,47 @@ class ServerControl final : public rollback::ProxyControl {
   const prometheus::Collectable& downstream_requests_;
 };
 
+// Rollouts act on traffic through the server and ask it about the halt and the rollbacks.
+class ServerRolloutControl final : public rollback::RolloutControl {
+ public:
+  ServerRolloutControl(Server& server, const router::WeightOverrides& overrides)
+      : server_(server), overrides_(overrides) {}
+  void setManager(rollback::RollbackManager* manager) { manager_ = manager; }
+
+  std::string setWeights(const std::string& route, const std::string& version,
+                         const std::map<std::string, uint32_t>& weights) override {
+    return server_.setWeights(route, version, weights);
+  }
+  bool migrationHalted() const override { return overrides_.halted(); }
+  std::optional<rollback::RouteStatus> rollbackStatus(const std::string& route) const override {
+    if (manager_ == nullptr) return std::nullopt;
+    return manager_->routeStatus(route);
+  }
+  std::string triggerRollback(const std::string& route, const std::string& reason) override {
+    if (manager_ == nullptr) return "no rollback plan";
+    const auto r = manager_->trigger(
+        route, rollback::Trigger{rollback::TriggerKind::RolloutGate, reason, {}, "", "", "", ""});
+    switch (r.outcome) {
+      case rollback::TriggerOutcome::Started:
+        return "";
+      case rollback::TriggerOutcome::NoPlan:
+        return "the route has no rollback plan";
+      default:
+        return "the route is rolled back or rolling back already (" + r.execution_id + ")";
+    }
+  }
+
+ private:
+  Server& server_;
+  const router::WeightOverrides& overrides_;
+  rollback::RollbackManager* manager_ = nullptr;
+};
+
+std::string rolloutStateFile(const config::Config& config) {
+  if (config.rollback == nullptr || config.rollback->state_file.empty()) return "";
+  return config.rollback->state_file + ".rollout";
+}
+
 EndpointProber::Clusters proberClusters(const config::Config& config) {
   EndpointProber::Clusters out;
   for (const auto& c : config.clusters) out[c.name] = c.endpoints;
@@ -179,6 +221,10 @@ struct Server::Run {
   std::unique_ptr<ServerControl> control;
   std::unique_ptr<rollback::RollbackManager> rollback;
   std::unique_ptr<FleetSync> fleet;  // with `redis:` and fleet.enabled
+  std::unique_ptr<ServerRolloutControl> rollout_control;
+  // Destroyed after the workers (shutdown()): their route tables point at its observers.
+  std::unique_ptr<rollback::RolloutController> rollout;
+  event::TimerPtr rollout_timer;
   std::unique_ptr<EndpointProber> prober;
   // Endpoint lists, DNS and health checks, on `main`'s loop.
   std::unique_ptr<upstream::ClusterManager> clusters;
@@ -226,6 +272,10 @@ Server::ReloadResult Server::reload(const char* trigger) {
   if (!result.ok) return result;
   // Outside the lock: the manager calls back into setWeights() and friends under its own.
   if (rollback_ != nullptr) rollback_->setRoutes(currentConfig());
+  if (rollout_ != nullptr) {
+    const config::ConfigConstSharedPtr cfg = currentConfig();
+    rollout_->configure(*cfg, stableVersions(*cfg));
+  }
   if (run_ != nullptr && run_->prober) run_->prober->setClusters(proberClusters(*currentConfig()));
   return result;
 }
@@ -256,6 +306,8 @@ Server::ReloadResult Server::reloadLocked(const char* trigger) {
   // The new settings apply to the runtime state from here on; requests in flight keep the
   // configuration they started under.
   config_ = next;
+  // The rollouts' observers are found by the route tables the workers are about to build.
+  if (rollout_ != nullptr) rollout_->prepare(*next, stableVersions(*next));
   active_ = activateConfig(next, state_, run_ != nullptr ? run_->clusters.get() : nullptr);
   // Counted before the workers see it, so that whoever observes the new behaviour also finds
   // the reload in /metrics.
@@ -540,6 +592,7 @@ int Server::run() {
   run.clusters =
       std::make_unique<upstream::ClusterManager>(*run.main, run.initial->dns, *registry_);
   startRollback(run);
+  startRollout(run);
   startWorkers(run);
   run.prober = std::make_unique<EndpointProber>(proberClusters(*run.initial), ProbeInterval,
                                                 ProbeTimeout, time_);
@@ -731,6 +784,7 @@ void Server::startWorkers(Run& run) {
     // Halt and weight overrides of the last run apply before the first request is routed.
     migration_file_ = migrationStateFile(*config_);
     loadMigrationStateLocked();
+    run.rollout->prepare(*config_, stableVersions(*config_));
     active_ = activateConfig(config_, state_, run.clusters.get());
     for (uint32_t w = 0; w < run.workers; ++w) {
       workers_.push_back(std::make_unique<Worker>(w, active_, *run.stats, run.listeners, run.fds[w],
@@ -747,6 +801,17 @@ void Server::startWorkers(Run& run) {
     run.rollback->start();
     rollback_ = run.rollback.get();
   }
+  // After the rollback state is loaded: a rollout whose route was rolled back ends at its first
+  // evaluation.
+  const config::ConfigConstSharedPtr cfg = currentConfig();
+  run.rollout->configure(*cfg, stableVersions(*cfg));
+  rollout_ = run.rollout.get();
+  run.rollout_timer = run.main->createTimer([this, &run] {
+    const common::MonotonicTime next = run.rollout->tick();
+    run.rollout_timer->enable(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(common::Duration(0), next - time_.monotonicNow())));
+  });
+  run.rollout_timer->enable(std::chrono::milliseconds(0));
   startFleet(run);
 }
 
@@ -777,6 +842,42 @@ void Server::startFleet(Run& run) {
   fleet->start();
 }
 
+void Server::startRollout(Run& run) {
+  run.rollout_control = std::make_unique<ServerRolloutControl>(*this, overrides_);
+  run.rollout_control->setManager(run.rollback.get());
+  run.rollout = std::make_unique<rollback::RolloutController>(
+      *run.rollout_control, time_, *registry_, rolloutStateFile(*run.initial));
+  rollback::RolloutController* rollout = run.rollout.get();
+  run.observability.cluster_observers =
+      [rollout](const std::string& route, const std::string& version, const std::string& cluster) {
+        return rollout->observer(route, version, cluster);
+      };
+}
+
+admin::AdminResponse Server::rolloutAction(const admin::AdminRequest& request,
+                                           rollback::RolloutController::Action action) {
+  const json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    return admin::problemResponse(400, "expected a JSON object, e.g. {\"route\": \"api\"}");
+  }
+  for (const auto& [key, value] : body.items()) {
+    if (key != "route" && key != "reason") {
+      return admin::problemResponse(400, "unknown key \"" + key + "\"");
+    }
+    if (!value.is_string()) return admin::problemResponse(400, "\"" + key + "\" must be a string");
+  }
+  const std::string route = body.value("route", "");
+  if (route.empty()) return admin::problemResponse(400, "\"route\" is required");
+  const std::string reason = body.value("reason", "").substr(0, 500);
+  const rollback::RolloutController::ActionResult r =
+      rollout_->act(action, route, reason, caller(request));
+  if (r.status != 200) {
+    return r.status == 409 ? admin::problemResponse(409, "Conflict", r.error)
+                           : admin::problemResponse(r.status, r.error);
+  }
+  return admin::jsonResponse(200, r.view);
+}
+
 void Server::registerAdmin(Run& run) {
   const config::Config& cfg = *run.initial;
   run.admin = std::make_unique<admin::AdminServer>(cfg.admin, time_);
@@ -801,8 +902,10 @@ void Server::registerAdmin(Run& run) {
   admin.addHandler("GET", "/config",
                    admin::jsonHandler([this] { return source_.dump(*currentConfig()); }));
   admin.addHandler("GET", "/routes", admin::jsonHandler([this] {
+                     // Read before mutex_: the controller is never called under it.
+                     const std::map<std::string, std::string> rollouts = rollout_->states();
                      std::lock_guard<std::mutex> lock(mutex_);
-                     return routesView(*config_, overrides_);
+                     return routesView(*config_, overrides_, &rollouts);
                    }));
   upstream::ClusterManager* cluster_manager = run.clusters.get();
   admin.addHandler("GET", "/clusters", admin::jsonHandler([this, &stats, cluster_manager] {
@@ -850,13 +953,38 @@ void Server::registerAdmin(Run& run) {
       [this](const admin::AdminRequest& req) {
         json body = json::parse(req.body, nullptr, false);
         if (body.is_discarded()) return admin::problemResponse(400, "the body is not valid JSON");
-        std::lock_guard<std::mutex> lock(mutex_);
-        AdminResult r = setWeightsRequest(body, *config_, overrides_);
-        if (r.status != 200) return admin::problemResponse(r.status, r.body.value("error", ""));
-        publishWeights();
+        AdminResult r;
+        {
+          std::lock_guard<std::mutex> lock(mutex_);
+          r = setWeightsRequest(body, *config_, overrides_);
+          if (r.status != 200) return admin::problemResponse(r.status, r.body.value("error", ""));
+          publishWeights();
+        }
+        // A hand-set split is no longer the rollout's to move (outside mutex_: the controller
+        // calls setWeights()).
+        if (rollout_ != nullptr && body.value("route", json()).is_string()) {
+          const json version = body.value("version", json(""));
+          rollout_->onManualWeights(body["route"].get<std::string>(),
+                                    version.is_string() ? version.get<std::string>() : "",
+                                    caller(req));
+        }
         return admin::jsonResponse(200, r.body);
       },
       true);
+  admin.addHandler("GET", "/rollout", admin::jsonHandler([this] { return rollout_->view(); }));
+  const std::pair<const char*, rollback::RolloutController::Action> rollout_actions[] = {
+      {"/rollout/pause", rollback::RolloutController::Action::Pause},
+      {"/rollout/resume", rollback::RolloutController::Action::Resume},
+      {"/rollout/promote", rollback::RolloutController::Action::Promote},
+      {"/rollout/abort", rollback::RolloutController::Action::Abort},
+      {"/rollout/restart", rollback::RolloutController::Action::Restart}};
+  for (const auto& entry : rollout_actions) {
+    const rollback::RolloutController::Action action = entry.second;
+    admin.addHandler(
+        "POST", entry.first,
+        [this, action](const admin::AdminRequest& req) { return rolloutAction(req, action); },
+        true);
+  }
   admin.addHandler("GET", "/migration", admin::jsonHandler([this] {
                      std::lock_guard<std::mutex> lock(mutex_);
                      return migrationView(*config_, halt_, overrides_);
@@ -919,6 +1047,8 @@ void Server::shutdown(Run& run) {
     if (run.rollback) run.rollback->setFleet({}, {});
     run.fleet->stop();
   }
+  run.rollout_timer.reset();
+  rollout_ = nullptr;
   if (run.rollback) {
     run.rollback->stop();
     rollback_ = nullptr;

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "filters/registry.h"
 #include "proxy/common/time.h"
+#include "proxy/rollback/rollout.h"
 #include "proxy/router/weights.h"
 #include "proxy/server/active_config.h"
 #include "proxy/server/fleet.h"
@@ -28,7 +29,7 @@ struct ProxyStats;
 }
 namespace switchyard::rollback {
 class RollbackManager;
-}
+}  // namespace switchyard::rollback
 namespace switchyard::admin {
 class AdminServer;
 struct AdminRequest;
@@ -123,6 +124,10 @@ class Server {
   void installSignals(Run& run);
   void startRollback(Run& run);
   void startFleet(Run& run);
+  void startRollout(Run& run);
+  // POST /rollout/{pause,resume,promote,abort,restart}.
+  admin::AdminResponse rolloutAction(const admin::AdminRequest& request,
+                                     rollback::RolloutController::Action action);
   void startWorkers(Run& run);
   void registerAdmin(Run& run);
   void registerFilterAdmin(Run& run);
@@ -148,6 +153,8 @@ class Server {
   prometheus::Gauge* halted_gauge_ = nullptr;
   rollback::RollbackManager* rollback_ = nullptr;  // set while run() runs; null without plans
   FleetSync* fleet_ = nullptr;  // guarded by mutex_; set while the fleet's thread runs
+  // Gated rollouts; set while run() runs. Never called with mutex_ held (it calls setWeights()).
+  rollback::RolloutController* rollout_ = nullptr;
   std::atomic<event::LibeventDispatcher*> main_{nullptr};  // set while run()'s loop runs
   // What run() set up; set before any other thread starts and cleared after they stop.
   Run* run_ = nullptr;

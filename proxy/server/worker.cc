@@ -173,7 +173,7 @@ WorkerSnapshotPtr Worker::buildSnapshot(ActiveConfigPtr active) {
       [this](const std::string& route, const std::string& version) {
         return routeStats(route, version);
       },
-      observability_.observers);
+      observability_.observers, observability_.cluster_observers);
   snap->routes->applyWeights(overrides_);
   return snap;
 }

@@ -45,6 +45,9 @@ struct Observability {
   accesslog::AccessLogWriter* access_log = nullptr;
   // Who watches a route's version (the rollback guards); null: nobody. Stable for the process.
   router::RouteTable::ObserverLookup observers;
+  // Who watches one cluster of a route version's split (gated rollouts); null: nobody. Stable
+  // for the process.
+  router::RouteTable::ClusterObserverLookup cluster_observers;
 };
 
 // Shared by the workers: one per configured listener.

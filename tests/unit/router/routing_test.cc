@@ -176,6 +176,29 @@ TEST_F(RoutingConfigTest, ResolvesTheVersionFromHeaderThenPathThenDefault) {
   EXPECT_EQ(d.target->version, "");
 }
 
+// The gated rollout's view: one observer per cluster of a version's split, in the split's order;
+// none at all where nobody watches any cluster of a target.
+TEST_F(RoutingConfigTest, ClusterObserversFollowTheSplitsOrder) {
+  auto config = load(Versioned);
+  struct Observer final : RequestObserver {
+    void record(common::MonotonicTime, int, common::Duration) override {}
+  } modern;
+  RouteTable t(
+      *config, [this](const std::string& name) { return pool(name); }, nullptr,
+      [](const std::string&, const std::string&) { return nullptr; }, nullptr,
+      [&modern](const std::string& route, const std::string& version,
+                const std::string& cluster) -> RequestObserver* {
+        return route == "api" && version == "v2" && cluster == "modern" ? &modern : nullptr;
+      });
+  RouteDecision d = resolve(t, "/api/users");
+  ASSERT_EQ(d.target->version, "v2");
+  EXPECT_EQ(d.target->cluster_observers, (std::vector<RequestObserver*>{&modern, nullptr}));
+  d = resolve(t, "/api/v1/users");
+  EXPECT_TRUE(d.target->cluster_observers.empty());
+  d = resolve(t, "/health");
+  EXPECT_TRUE(d.target->cluster_observers.empty());
+}
+
 TEST_F(RoutingConfigTest, UnknownOrMalformedVersionsAre400WithTheKnownVersions) {
   auto config = load(Versioned);
   RouteTable t = table(*config);

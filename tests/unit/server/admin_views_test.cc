@@ -185,6 +185,9 @@ TEST_F(AdminViewsTest, WeightRequestsAnswerWithTheRightStatus) {
   EXPECT_EQ(routes[0]["versions"]["v2"]["overridden"], true);
   EXPECT_EQ(routes[0]["versions"]["v2"]["split"][0]["weight"], 0);
   EXPECT_EQ(routes[0]["versions"]["v2"]["split"][1]["weight"], 100);
+  EXPECT_TRUE(routes[0]["rollout"].is_null());
+  const std::map<std::string, std::string> rollouts = {{"api", "paused"}};
+  EXPECT_EQ(routesView(*config_, overrides, &rollouts)["routes"][0]["rollout"], "paused");
   AdminResult cleared = setWeightsRequest(
       json::parse(R"({"route":"api","version":"v2","weights":null})"), *config_, overrides);
   EXPECT_EQ(cleared.status, 200);

@@ -159,7 +159,8 @@ class AlertingTest : public ProxyTest {
 // Every panel of every dashboard and every rule, against a sidecar that has seen a bit of
 // everything: v1 and v2 traffic, deprecated calls, retries, an open breaker, overflows, a
 // reload, a rollback, dropped spans, rate limiting (429s and shadow denials), a Redis that
-// stops answering for a second, cache hits and misses, and fallbacks to v1.
+// stops answering for a second, cache hits and misses, fallbacks to v1, a gated rollout and a
+// TLS client certificate.
 TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
   RedisServer redis;
   auto& v1 = addUpstream("v1");
@@ -189,6 +190,21 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
                       "      v2: {split: [{cluster: modern, weight: 90}, "
                       "{cluster: legacy, weight: 10}], sticky: {header: X-User-Id}}\n"});
   c.routes.push_back({"dead", "/dead/", "dead", ""});
+  // A gated rollout of v2 from legacy to modern (its step and state on the dashboard).
+  c.routes.push_back({"canary", "/canary/", "",
+                      "    versions:\n"
+                      "      default: v2\n"
+                      "      v1: {cluster: legacy}\n"
+                      "      v2: {split: [{cluster: modern, weight: 0}, {cluster: legacy, weight: "
+                      "100}]}\n"
+                      "    rollout: {steps: [10, 100], hold: 1s, gates: {min_requests: 5}}\n"});
+  // mTLS to a backend that is never asked: the client certificate's expiry is exported.
+  const std::string tls = std::string(SOURCE_DIR) + "/config/examples/tls/";
+  c.clusters.push_back({"secure",
+                        {"127.0.0.1:" + std::to_string(dead)},
+                        "    tls: {ca_file: " + tls + "ca.crt, certificate: " + tls +
+                            "localhost.crt, private_key: " + tls + "localhost.key}\n"});
+  c.routes.push_back({"secure", "/secure/", "secure", ""});
   // v2 of this route is the dead cluster: every request falls back to v1.
   c.routes.push_back({"shielded", "/shielded/", "",
                       "    versions:\n"
@@ -264,6 +280,7 @@ TEST_F(AlertingTest, EveryDashboardAndRuleQueryReturnsData) {
     if (round % 5 == 0) httpGet(port(), "/dead/x");
     if (round % 5 == 1) httpGet(port(), "/named/x");
     if (round % 5 == 2) httpGet(port(), "/shielded/x");
+    if (round % 5 == 3) httpGet(port(), "/canary/x");
     if (round % 10 == 0) httpGet(port(), "/slow/delay/200");
     if (round % 10 == 0) {
       // Two at once on a cluster of one connection and no queue: one overflows.

@@ -57,6 +57,7 @@ struct Connection::TlsState {
   const char* reason = nullptr;  // client: the failure as a metric label
   std::string error;
   const char* version = nullptr;
+  const char* cipher = nullptr;  // OpenSSL's name, static
   bool reused = false;
 };
 
@@ -502,6 +503,7 @@ std::string_view Connection::tlsError() const {
 }
 
 const char* Connection::tlsVersion() const { return tls_ != nullptr ? tls_->version : nullptr; }
+const char* Connection::tlsCipher() const { return tls_ != nullptr ? tls_->cipher : nullptr; }
 
 bool Connection::tlsHandshake() {
   TlsState& t = *tls_;
@@ -563,6 +565,7 @@ bool Connection::tlsHandshake() {
 void Connection::tlsEstablished() {
   TlsState& t = *tls_;
   t.version = SSL_get_version(t.ssl.get());
+  t.cipher = SSL_get_cipher_name(t.ssl.get());
   t.reused = SSL_session_reused(t.ssl.get()) == 1;
   connecting_ = false;
   if (write_armed_ && output_.empty()) {

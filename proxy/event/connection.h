@@ -85,6 +85,7 @@ class Connection final : public Transport {
   const char* tlsFailureReason() const override;
   std::string_view tlsError() const override;
   const char* tlsVersion() const override;
+  const char* tlsCipher() const override;
   bool tlsSessionReused() const override;
 
   // Hands the socket over to the caller, open, with no event left on it; the connection is

@@ -76,10 +76,11 @@ class Transport {
 
   // TLS only (plain TCP answers empty and null): why the handshake failed, as a metric label
   // (`tlsFailureReason`) and as text for the log, valid once onClosed() has reported it; and the
-  // protocol version once connected ("TLSv1.3").
+  // protocol version and cipher suite once connected ("TLSv1.3", "TLS_AES_256_GCM_SHA384").
   virtual const char* tlsFailureReason() const { return nullptr; }
   virtual std::string_view tlsError() const { return {}; }
   virtual const char* tlsVersion() const { return nullptr; }
+  virtual const char* tlsCipher() const { return nullptr; }
   virtual bool tlsSessionReused() const { return false; }
 
  protected:

@@ -643,10 +643,7 @@ bool Server::openSockets(Run& run) {
         run.stats->downstream_requests_shed.Add(labels), run.all_connections, cfg.overload}));
     if (l.tls) {
       ListenerShared& shared = *run.listeners.back();
-      shared.tls_handshakes_12 =
-          &run.stats->tls_handshakes.Add({{"listener", l.name}, {"version", "TLSv1.2"}});
-      shared.tls_handshakes_13 =
-          &run.stats->tls_handshakes.Add({{"listener", l.name}, {"version", "TLSv1.3"}});
+      shared.tls_handshakes = &run.stats->tls_handshakes;
       for (size_t f = 1; f < shared.tls_failures.size(); ++f) {
         shared.tls_failures[f] = &run.stats->tls_handshake_failures.Add(
             {{"listener", l.name},

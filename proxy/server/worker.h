@@ -65,10 +65,9 @@ struct ListenerShared {
   std::atomic<uint32_t>& all_connections;
   const config::OverloadConfig& overload;
   std::atomic<uint32_t> connections{0};
-  // TLS listeners only: handshakes by version (TLSv1.2, TLSv1.3) and failures by reason
-  // (indexed by event::TlsFailure).
-  prometheus::Counter* tls_handshakes_12 = nullptr;
-  prometheus::Counter* tls_handshakes_13 = nullptr;
+  // TLS listeners only: handshakes (by version and cipher suite, a series made at the first
+  // handshake of each pair) and failures by reason (indexed by event::TlsFailure).
+  prometheus::Family<prometheus::Counter>* tls_handshakes = nullptr;
   std::array<prometheus::Counter*, 7> tls_failures{};
 
   // A connection of this listener is gone (closed, after it was counted at accept).

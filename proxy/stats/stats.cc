@@ -106,7 +106,7 @@ ProxyStats::ProxyStats(prometheus::Registry& r)
       tls_handshakes(BuildCounter()
                          .Name("switchyard_tls_handshakes_total")
                          .Help("TLS handshakes completed, by listener (client connections) or "
-                               "cluster (upstream connections) and protocol version")
+                               "cluster (upstream connections), protocol version and cipher suite")
                          .Register(r)),
       tls_handshake_failures(
           BuildCounter()

@@ -311,7 +311,12 @@ void ConnPoolImpl::onConnectionReady(ActiveConnection& conn) {
     --connecting_;
     conn.timer_->disable();
     if (const char* version = conn.transport_->tlsVersion()) {
-      stats_.tls_handshakes.Add({{"cluster", stats_.name}, {"version", version}}).Increment();
+      const char* cipher = conn.transport_->tlsCipher();
+      stats_.tls_handshakes
+          .Add({{"cluster", stats_.name},
+                {"version", version},
+                {"cipher", cipher != nullptr ? cipher : "unknown"}})
+          .Increment();
       if (conn.transport_->tlsSessionReused()) stats_.tls_resumed.Increment();
     }
   }

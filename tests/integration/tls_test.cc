@@ -311,8 +311,12 @@ TEST_F(TlsTest, CurlThroughTlsListenerToTlsUpstream) {
     EXPECT_NE(out.find("proto=https"), std::string::npos) << out;
     EXPECT_EQ(out.substr(out.size() - 3), "200") << out;
   }
-  EXPECT_GE(metricValue("switchyard_tls_handshakes_total", {"listener=\"public\"", "TLSv1.3"}), 3);
-  EXPECT_GE(metricValue("switchyard_tls_handshakes_total", {"cluster=\"backend\""}), 1);
+  EXPECT_GE(metricValue("switchyard_tls_handshakes_total",
+                        {"listener=\"public\"", "TLSv1.3", "cipher=\"TLS_AES_256_GCM_SHA384\""}),
+            3);
+  EXPECT_GE(
+      metricValue("switchyard_tls_handshakes_total", {"cluster=\"backend\"", "cipher=\"TLS_AES_"}),
+      1);
   // The listener's and the certificate's expiry, as a Unix timestamp some 30 days ahead.
   const double expiry =
       metricValue("switchyard_tls_certificate_expiry_seconds", {"listener=\"public\""});
